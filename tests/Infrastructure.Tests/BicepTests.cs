@@ -1,7 +1,8 @@
 namespace ConvNeXt.Batch.Infrastructure.Tests;
 
 /// <summary>The template compiles and lints clean with the pinned Bicep CLI, offline.</summary>
-public sealed class BicepTests(CompiledTemplate template) : IClassFixture<CompiledTemplate>
+[Collection(CompiledTemplateCollection.Name)]
+public sealed class BicepTests(CompiledTemplate template)
 {
     [Fact]
     public void Build_ProducesArmJsonWithoutDiagnostics()

@@ -123,3 +123,10 @@ public sealed partial class CompiledTemplate : IAsyncLifetime
     [GeneratedRegex(@"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")]
     private static partial Regex GuidLiteral();
 }
+
+/// <summary>One compilation and one lint run shared by every test class that needs them.</summary>
+[CollectionDefinition(Name)]
+public sealed class CompiledTemplateCollection : ICollectionFixture<CompiledTemplate>
+{
+    public const string Name = "compiled main.bicep";
+}

@@ -3,7 +3,8 @@ using System.Text.Json;
 namespace ConvNeXt.Batch.Infrastructure.Tests;
 
 /// <summary>Assertions on the compiled ARM JSON: every resource exists and is wired as designed.</summary>
-public sealed class TemplateTests(CompiledTemplate template) : IClassFixture<CompiledTemplate>
+[Collection(CompiledTemplateCollection.Name)]
+public sealed class TemplateTests(CompiledTemplate template)
 {
     // Built-in role ids, checked against the Azure built-in roles documentation.
     private const string StorageBlobDataOwner = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b";
