@@ -43,15 +43,8 @@ resource imagesToQueue 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025
       includedEventTypes: [
         'Microsoft.Storage.BlobCreated'
       ]
+      // No size filter: an empty blob must still end as an error row ("Empty"), not vanish.
       subjectBeginsWith: '/blobServices/default/containers/${imagesContainer}/'
-      // Directory markers and zero-byte placeholders are not images.
-      advancedFilters: [
-        {
-          operatorType: 'NumberGreaterThan'
-          key: 'data.contentLength'
-          value: 0
-        }
-      ]
     }
     deliveryWithResourceIdentity: {
       identity: {

@@ -94,6 +94,8 @@ public sealed class TemplateTests(CompiledTemplate template)
         Assert.Equal("ServiceBusQueue", delivery.GetProperty("destination").GetProperty("endpointType").GetString());
         Assert.Equal("[parameters('scoreRequestsQueueId')]", delivery.GetProperty("destination").GetProperty("properties").GetProperty("resourceId").GetString());
         Assert.False(subscription.TryGetProperty("destination", out _), "a plain destination would deliver with keys");
+        // Every blob, empty ones included, must reach the app so it can record an error row.
+        Assert.False(filter.TryGetProperty("advancedFilters", out _));
 
         // The queue id and identity come from the Service Bus module and the Event Grid identity.
         Assert.Contains("'servicebus'", module.Parameter("scoreRequestsQueueId").GetString());
@@ -303,6 +305,9 @@ public sealed class TemplateTests(CompiledTemplate template)
             Assert.True(declared.TryGetProperty(parameter.Name, out _), $"main.parameters.json sets undeclared parameter '{parameter.Name}'");
         Assert.Equal("${AZURE_ENV_NAME}", set.Single(p => p.Name == "environmentName").Value.GetProperty("value").GetString());
         Assert.Equal("${AZURE_LOCATION}", set.Single(p => p.Name == "location").Value.GetProperty("value").GetString());
+        // azd substitutes ${VAR} as text, so only string parameters may take one.
+        foreach (var parameter in set.Where(p => p.Value.GetProperty("value").ValueKind == JsonValueKind.String))
+            Assert.Equal("string", declared.GetProperty(parameter.Name).GetProperty("type").GetString());
         // Required parameters (no default) must be set by the file.
         foreach (var parameter in declared.EnumerateObject().Where(p => !p.Value.TryGetProperty("defaultValue", out _)))
             Assert.Contains(set, s => s.Name == parameter.Name);
