@@ -70,13 +70,39 @@ public sealed class ProjectFileTests
     }
 
     [Fact]
-    public void Dockerfile_StartsFromTheFunctionsHostAndAddsCuda12AndCudnn9()
+    public async Task GpuFlavour_SetInTheEnvironment_SwitchesThePackage()
+    {
+        // The Dockerfile relies on MSBuild reading OnnxRuntimeFlavor from the environment so the
+        // assemble script's own dotnet publish gets the CUDA build of ONNX Runtime.
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+        var start = new System.Diagnostics.ProcessStartInfo(dotnet)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Root,
+        };
+        foreach (var arg in new[] { "msbuild", "Functions/ConvNeXt.Batch.Functions.csproj", "-getProperty:OnnxRuntimePackage", "-nologo" })
+            start.ArgumentList.Add(arg);
+        start.Environment["OnnxRuntimeFlavor"] = "Gpu";
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, await stderr);
+        Assert.Equal("Microsoft.ML.OnnxRuntime.Gpu", output.Trim());
+    }
+
+    [Fact]
+    public void Dockerfile_StartsFromTheFunctionsHostAndAddsCudaAndCudnn9()
     {
         var dockerfile = Dockerfile();
         Assert.Matches(@"ARG FUNCTIONS_BASE_IMAGE=mcr\.microsoft\.com/azure-functions/", dockerfile);
-        Assert.Matches(@"ARG CUDA_IMAGE=nvidia/cuda:12\.[0-9.]+-cudnn-runtime-ubuntu", dockerfile);
-        foreach (var lib in new[] { "libcudart.so.12", "libcublas.so.12", "libcublasLt.so.12", "libcufft.so.11", "libcurand.so.10", "libcudnn*.so.9" })
-            Assert.Contains(lib, dockerfile);
+        Assert.Matches(@"ARG CUDA_IMAGE=nvidia/cuda:1[23]\.[0-9.]+-cudnn-runtime-ubuntu22\.04", dockerfile);
+        Assert.Contains("for stem in libcudart libcublas libcublasLt libcufft libcurand; do", dockerfile);
+        Assert.Contains("libcudnn*.so.9", dockerfile);
+        Assert.Contains("COPY --from=cuda /cuda-libs/ /opt/cuda/lib/", dockerfile);
+        Assert.Contains("echo /opt/cuda/lib > /etc/ld.so.conf.d/cuda.conf && ldconfig", dockerfile);
         var stages = dockerfile.Split('\n').Where(l => l.StartsWith("FROM ", StringComparison.Ordinal)).ToList();
         Assert.Equal("FROM ${FUNCTIONS_BASE_IMAGE}", stages[^1].Trim());
         Assert.Contains("FUNCTIONS_WORKER_RUNTIME=custom", dockerfile);
