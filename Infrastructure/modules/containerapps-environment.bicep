@@ -61,7 +61,11 @@ resource logs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
     workspaceId: logAnalyticsWorkspaceId
     logs: [
       {
-        categoryGroup: 'allLogs'
+        category: 'ContainerAppConsoleLogs'
+        enabled: true
+      }
+      {
+        category: 'ContainerAppSystemLogs'
         enabled: true
       }
     ]

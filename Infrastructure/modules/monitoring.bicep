@@ -20,6 +20,10 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-02-01' = {
       name: 'PerGB2018'
     }
     retentionInDays: 30
+    // Nothing here uses the workspace keys (the environment logs through a diagnostic setting).
+    features: {
+      disableLocalAuth: true
+    }
   }
 }
 

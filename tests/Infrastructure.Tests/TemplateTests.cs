@@ -131,6 +131,8 @@ public sealed class TemplateTests(CompiledTemplate template)
         var insights = module.Single("Microsoft.Insights/components").GetProperty("properties");
         Assert.True(insights.GetProperty("DisableLocalAuth").GetBoolean());
         Assert.Contains("Microsoft.OperationalInsights/workspaces", insights.GetProperty("WorkspaceResourceId").GetString());
+        var workspace = module.Single("Microsoft.OperationalInsights/workspaces").GetProperty("properties");
+        Assert.True(workspace.GetProperty("features").GetProperty("disableLocalAuth").GetBoolean());
     }
 
     [Fact]
