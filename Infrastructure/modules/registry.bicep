@@ -1,0 +1,37 @@
+// Container registry for the function app image. No admin user: the app pulls with its managed
+// identity (AcrPull) and azd pushes with the deploying user's Entra token.
+
+param location string
+param tags object
+param name string
+
+@description('Principal id of the function app identity (gets AcrPull on this registry only).')
+param pullPrincipalId string
+
+import { builtInRoles } from 'roles.bicep'
+
+resource registry 'Microsoft.ContainerRegistry/registries@2025-04-01' = {
+  name: name
+  location: location
+  tags: tags
+  sku: {
+    name: 'Basic'
+  }
+  properties: {
+    adminUserEnabled: false
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource appPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(registry.id, pullPrincipalId, builtInRoles.acrPull)
+  scope: registry
+  properties: {
+    principalId: pullPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.acrPull)
+  }
+}
+
+output name string = registry.name
+output loginServer string = registry.properties.loginServer

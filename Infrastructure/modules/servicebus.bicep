@@ -1,0 +1,119 @@
+// Service Bus namespace (Entra ID only) with the two work queues. A message is one unit of GPU
+// work, so the lock must outlast a whole batch: 5 minutes is the Service Bus maximum, and the
+// Functions host renews it while a batch is still running.
+
+param location string
+param tags object
+param name string
+
+@description('Queue that receives BlobCreated events from Event Grid.')
+param scoreRequestsQueue string
+
+@description('Queue of validation chunks (K labelled images each).')
+param validationChunksQueue string
+
+@description('Principal id of the function app identity.')
+param appPrincipalId string
+
+@description('Principal id of the Event Grid delivery identity.')
+param eventGridPrincipalId string
+
+import { builtInRoles } from 'roles.bicep'
+
+resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
+  name: name
+  location: location
+  tags: tags
+  sku: {
+    // Standard: Basic lacks topics/transactions and its pricing differs little at this volume.
+    name: 'Standard'
+    tier: 'Standard'
+  }
+  properties: {
+    disableLocalAuth: true
+    minimumTlsVersion: '1.2'
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource scoreRequests 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+  parent: namespace
+  name: scoreRequestsQueue
+  properties: {
+    lockDuration: 'PT5M'
+    // An image event is cheap to retry; after 10 failed deliveries it waits in the dead-letter queue.
+    maxDeliveryCount: 10
+    defaultMessageTimeToLive: 'P7D'
+    deadLetteringOnMessageExpiration: true
+    requiresSession: false
+    requiresDuplicateDetection: false
+    enableBatchedOperations: true
+    maxSizeInMegabytes: 1024
+  }
+}
+
+resource validationChunks 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+  parent: namespace
+  name: validationChunksQueue
+  properties: {
+    lockDuration: 'PT5M'
+    // A chunk is minutes of GPU time: give up sooner so a poisoned chunk cannot burn the budget.
+    maxDeliveryCount: 5
+    defaultMessageTimeToLive: 'P2D'
+    deadLetteringOnMessageExpiration: true
+    requiresSession: false
+    requiresDuplicateDetection: false
+    enableBatchedOperations: true
+    maxSizeInMegabytes: 1024
+  }
+}
+
+// The app receives from both queues...
+resource appReceivesScoreRequests 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(scoreRequests.id, appPrincipalId, builtInRoles.serviceBusDataReceiver)
+  scope: scoreRequests
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataReceiver)
+  }
+}
+
+resource appReceivesValidationChunks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(validationChunks.id, appPrincipalId, builtInRoles.serviceBusDataReceiver)
+  scope: validationChunks
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataReceiver)
+  }
+}
+
+// ...and sends only validation chunks (a validation run fans out into them).
+resource appSendsValidationChunks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(validationChunks.id, appPrincipalId, builtInRoles.serviceBusDataSender)
+  scope: validationChunks
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataSender)
+  }
+}
+
+// Event Grid delivers BlobCreated events into score-requests and nowhere else.
+resource eventGridSendsScoreRequests 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(scoreRequests.id, eventGridPrincipalId, builtInRoles.serviceBusDataSender)
+  scope: scoreRequests
+  properties: {
+    principalId: eventGridPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataSender)
+  }
+}
+
+output name string = namespace.name
+output id string = namespace.id
+// serviceBusEndpoint is 'https://<name>.servicebus.windows.net:443/' in the public cloud; the host
+// name is taken from it so sovereign clouds work too.
+output fullyQualifiedNamespace string = split(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':')[0]
+output scoreRequestsQueueId string = scoreRequests.id

@@ -1,0 +1,326 @@
+using System.Text.Json;
+
+namespace ConvNeXt.Batch.Infrastructure.Tests;
+
+/// <summary>Assertions on the compiled ARM JSON: every resource exists and is wired as designed.</summary>
+[Collection(CompiledTemplateCollection.Name)]
+public sealed class TemplateTests(CompiledTemplate template)
+{
+    // Built-in role ids, checked against the Azure built-in roles documentation.
+    private const string StorageBlobDataOwner = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b";
+    private const string StorageBlobDataContributor = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
+    private const string StorageQueueDataContributor = "974c5e8b-45b9-4653-ba55-5f855dd0fb88";
+    private const string StorageTableDataContributor = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3";
+    private const string StorageTableDataReader = "76199698-9eea-4c19-bc75-cec21354c6b6";
+    private const string ServiceBusDataReceiver = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0";
+    private const string ServiceBusDataSender = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39";
+    private const string AcrPull = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+    private const string MonitoringMetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb";
+
+    [Fact]
+    public void Template_HoldsNoKeysSecretsOrConnectionStringLookups()
+    {
+        foreach (var forbidden in new[]
+                 {
+                     "listKeys", "listConnectionStrings", "listCredentials", "listSecrets", "AccountKey",
+                     "SharedAccessKey", "passwordSecretRef", "secretRef", "\"secrets\"", "\"sharedKey\"", "adminPassword",
+                 })
+            Assert.DoesNotContain(forbidden, template.Json, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(template.Root.GetProperty("outputs").EnumerateObject(),
+            o => o.Name.Contains("ConnectionString", StringComparison.OrdinalIgnoreCase) || o.Name.Contains("Key", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public void Storage_IsEntraOnlyWithTls12AndNoPublicBlobs()
+    {
+        var storage = template.GetModule("storage").Single("Microsoft.Storage/storageAccounts").GetProperty("properties");
+        Assert.False(storage.GetProperty("allowSharedKeyAccess").GetBoolean());
+        Assert.False(storage.GetProperty("allowBlobPublicAccess").GetBoolean());
+        Assert.Equal("TLS1_2", storage.GetProperty("minimumTlsVersion").GetString());
+        Assert.True(storage.GetProperty("supportsHttpsTrafficOnly").GetBoolean());
+    }
+
+    [Fact]
+    public void Storage_CreatesTheContractContainersAndTables()
+    {
+        var module = template.GetModule("storage");
+        Assert.Equal(["images", "validation", "models"], Strings(module.Parameter("containers")));
+        Assert.Equal(["Predictions", "ValidationRuns", "ValidationChunks", "ValidationPredictions"], Strings(module.Parameter("tables")));
+
+        var containers = module.OfType("Microsoft.Storage/storageAccounts/blobServices/containers").Single(c => c.TryGetProperty("copy", out _));
+        Assert.Contains("parameters('containers')", containers.GetProperty("copy").GetProperty("count").GetString());
+        Assert.Contains("parameters('containers')", containers.GetProperty("name").GetString());
+        Assert.Equal("None", containers.GetProperty("properties").GetProperty("publicAccess").GetString());
+        var tables = module.Single("Microsoft.Storage/storageAccounts/tableServices/tables");
+        Assert.Contains("parameters('tables')", tables.GetProperty("copy").GetProperty("count").GetRawText());
+    }
+
+    [Fact]
+    public void ServiceBus_IsEntraOnlyWithBothQueuesSizedForGpuBatches()
+    {
+        var module = template.GetModule("servicebus");
+        var ns = module.Single("Microsoft.ServiceBus/namespaces");
+        Assert.True(ns.GetProperty("properties").GetProperty("disableLocalAuth").GetBoolean());
+
+        var queues = module.OfType("Microsoft.ServiceBus/namespaces/queues")
+            .ToDictionary(q => module.Resolve(q.GetProperty("name").GetString()!).Split('/')[^1]);
+        Assert.Equal(["score-requests", "validation-chunks"], queues.Keys.Order());
+        foreach (var queue in queues.Values.Select(q => q.GetProperty("properties")))
+        {
+            Assert.Equal("PT5M", queue.GetProperty("lockDuration").GetString());
+            Assert.InRange(queue.GetProperty("maxDeliveryCount").GetInt32(), 5, 10);
+            Assert.True(queue.GetProperty("deadLetteringOnMessageExpiration").GetBoolean());
+            Assert.False(queue.GetProperty("requiresSession").GetBoolean());
+        }
+    }
+
+    [Fact]
+    public void EventGrid_DeliversBlobCreatedUnderImagesToScoreRequestsWithIdentity()
+    {
+        var module = template.GetModule("eventgrid");
+        var topic = module.Single("Microsoft.EventGrid/systemTopics");
+        Assert.Equal("Microsoft.Storage.StorageAccounts", topic.GetProperty("properties").GetProperty("topicType").GetString());
+        Assert.Contains("storageAccountId", topic.GetProperty("properties").GetProperty("source").GetString());
+        Assert.Equal("UserAssigned", topic.GetProperty("identity").GetProperty("type").GetString());
+
+        var subscription = module.Single("Microsoft.EventGrid/systemTopics/eventSubscriptions").GetProperty("properties");
+        var filter = subscription.GetProperty("filter");
+        Assert.Equal(["Microsoft.Storage.BlobCreated"], Strings(filter.GetProperty("includedEventTypes")));
+        Assert.Equal("/blobServices/default/containers/images/", module.Resolve(filter.GetProperty("subjectBeginsWith").GetString()!));
+
+        var delivery = subscription.GetProperty("deliveryWithResourceIdentity");
+        Assert.Equal("UserAssigned", delivery.GetProperty("identity").GetProperty("type").GetString());
+        Assert.Equal("[parameters('deliveryIdentityId')]", delivery.GetProperty("identity").GetProperty("userAssignedIdentity").GetString());
+        Assert.Equal("ServiceBusQueue", delivery.GetProperty("destination").GetProperty("endpointType").GetString());
+        Assert.Equal("[parameters('scoreRequestsQueueId')]", delivery.GetProperty("destination").GetProperty("properties").GetProperty("resourceId").GetString());
+        Assert.False(subscription.TryGetProperty("destination", out _), "a plain destination would deliver with keys");
+        // Every blob, empty ones included, must reach the app so it can record an error row.
+        Assert.False(filter.TryGetProperty("advancedFilters", out _));
+
+        // The queue id and identity come from the Service Bus module and the Event Grid identity.
+        Assert.Contains("'servicebus'", module.Parameter("scoreRequestsQueueId").GetString());
+        Assert.Contains("outputs.scoreRequestsQueueId", module.Parameter("scoreRequestsQueueId").GetString());
+        Assert.Contains("outputs.eventGridIdentityId", module.Parameter("deliveryIdentityId").GetString());
+        var queueOutput = template.GetModule("servicebus").Template.GetProperty("outputs").GetProperty("scoreRequestsQueueId").GetProperty("value").GetString();
+        Assert.Contains("parameters('scoreRequestsQueue')", queueOutput);
+    }
+
+    [Fact]
+    public void EventGridIdentity_MaySendOnlyToScoreRequests()
+    {
+        var module = template.GetModule("servicebus");
+        var grants = RoleAssignments(module).Where(a => Principal(a) == "eventGridPrincipalId").ToList();
+        var grant = Assert.Single(grants);
+        Assert.Equal(ServiceBusDataSender, module.RoleGuid(grant));
+        Assert.Contains("parameters('scoreRequestsQueue')", grant.GetProperty("scope").GetString());
+        Assert.Equal("score-requests", module.Parameter("scoreRequestsQueue").GetString());
+        Assert.Contains("outputs.eventGridPrincipalId", module.Parameter("eventGridPrincipalId").GetString());
+    }
+
+    [Fact]
+    public void Registry_HasNoAdminUser()
+    {
+        var registry = template.GetModule("registry").Single("Microsoft.ContainerRegistry/registries");
+        Assert.False(registry.GetProperty("properties").GetProperty("adminUserEnabled").GetBoolean());
+    }
+
+    [Fact]
+    public void ApplicationInsights_AcceptsOnlyEntraTelemetry()
+    {
+        var module = template.GetModule("monitoring");
+        var insights = module.Single("Microsoft.Insights/components").GetProperty("properties");
+        Assert.True(insights.GetProperty("DisableLocalAuth").GetBoolean());
+        Assert.Contains("Microsoft.OperationalInsights/workspaces", insights.GetProperty("WorkspaceResourceId").GetString());
+        var workspace = module.Single("Microsoft.OperationalInsights/workspaces").GetProperty("properties");
+        Assert.True(workspace.GetProperty("features").GetProperty("disableLocalAuth").GetBoolean());
+    }
+
+    [Fact]
+    public void Environment_OffersConsumptionAndTheServerlessGpuProfiles()
+    {
+        var module = template.GetModule("containerapps-environment");
+        var types = module.Variable("gpuWorkloadProfileTypes");
+        Assert.Equal("Consumption-GPU-NC8as-T4", types.GetProperty("T4").GetString());
+        Assert.Equal("Consumption-GPU-NC24-A100", types.GetProperty("A100").GetString());
+        Assert.Equal("Consumption", module.Variable("consumptionProfile")[0].GetProperty("workloadProfileType").GetString());
+
+        var environment = module.Single("Microsoft.App/managedEnvironments").GetProperty("properties");
+        Assert.Equal("[concat(variables('consumptionProfile'), variables('gpuProfiles'))]", environment.GetProperty("workloadProfiles").GetString());
+        Assert.Equal("azure-monitor", environment.GetProperty("appLogsConfiguration").GetProperty("destination").GetString());
+        var gpuProfiles = module.Variable("gpuProfiles").GetString()!;
+        Assert.Contains("equals(parameters('gpuProfile'), 'None')", gpuProfiles);
+
+        var allowed = template.Root.GetProperty("parameters").GetProperty("gpuProfile").GetProperty("allowedValues");
+        Assert.Equal(["T4", "A100", "None"], Strings(allowed));
+        Assert.Contains("variables('gpuWorkloadProfileName')", module.Template.GetProperty("outputs").GetProperty("appWorkloadProfileName").GetProperty("value").GetString());
+        Assert.Single(module.OfType("Microsoft.Insights/diagnosticSettings"));
+    }
+
+    [Fact]
+    public void FunctionApp_IsAFunctionsContainerAppOnTheGpuProfile()
+    {
+        var module = template.GetModule("functionapp");
+        var app = module.Single("Microsoft.App/containerApps");
+        Assert.Equal("functionapp", app.GetProperty("kind").GetString());
+        // 'kind' on containerApps arrived with the 2024-02-02-preview API; GA from 2025-07-01.
+        Assert.True(string.CompareOrdinal(app.GetProperty("apiVersion").GetString(), "2025-07-01") >= 0);
+
+        var properties = app.GetProperty("properties");
+        Assert.Equal("[parameters('workloadProfileName')]", properties.GetProperty("workloadProfileName").GetString());
+        Assert.Contains("outputs.appWorkloadProfileName", module.Parameter("workloadProfileName").GetString());
+        Assert.Contains("outputs.id", module.Parameter("environmentId").GetString());
+        Assert.Equal("[parameters('gpuProfile')]", module.Parameter("gpuProfile").GetString());
+        Assert.Equal("functions", module.Parameter("serviceName").GetString());
+
+        var identity = app.GetProperty("identity");
+        Assert.Equal("UserAssigned", identity.GetProperty("type").GetString());
+
+        var registry = Assert.Single(properties.GetProperty("configuration").GetProperty("registries").EnumerateArray());
+        Assert.Equal("[parameters('identityId')]", registry.GetProperty("identity").GetString());
+        Assert.False(registry.TryGetProperty("passwordSecretRef", out _));
+        Assert.False(properties.GetProperty("configuration").TryGetProperty("secrets", out _));
+
+        var scale = properties.GetProperty("template").GetProperty("scale");
+        Assert.Equal(0, scale.GetProperty("minReplicas").GetInt32());
+        Assert.Equal("[parameters('maxReplicas')]", scale.GetProperty("maxReplicas").GetString());
+        Assert.InRange(module.Template.GetProperty("parameters").GetProperty("maxReplicas").GetProperty("maxValue").GetInt32(), 1, 10);
+
+        var sizes = module.Variable("sizes");
+        Assert.Equal(8, sizes.GetProperty("T4").GetProperty("cpu").GetInt32());
+        Assert.Equal(24, sizes.GetProperty("A100").GetProperty("cpu").GetInt32());
+        Assert.Equal(8080, module.Variable("httpPort").GetInt32());
+    }
+
+    [Fact]
+    public void FunctionApp_ConnectsToEveryServiceWithItsManagedIdentity()
+    {
+        var module = template.GetModule("functionapp");
+        var settings = module.Variable("hostSettings").EnumerateArray()
+            .Concat(module.Variable("appSettings").EnumerateArray())
+            .ToDictionary(s => s.GetProperty("name").GetString()!, s => s.GetProperty("value").GetString()!);
+
+        Assert.Equal("custom", settings["FUNCTIONS_WORKER_RUNTIME"]);
+        Assert.Equal("[parameters('blobEndpoint')]", settings["AzureWebJobsStorage__blobServiceUri"]);
+        Assert.Equal("[parameters('queueEndpoint')]", settings["AzureWebJobsStorage__queueServiceUri"]);
+        Assert.Equal("[parameters('tableEndpoint')]", settings["AzureWebJobsStorage__tableServiceUri"]);
+        Assert.Equal("[parameters('serviceBusFullyQualifiedNamespace')]", settings["ServiceBusConnection__fullyQualifiedNamespace"]);
+        foreach (var connection in new[] { "AzureWebJobsStorage", "ServiceBusConnection" })
+        {
+            Assert.Equal("managedidentity", settings[connection + "__credential"]);
+            Assert.Equal("[parameters('identityClientId')]", settings[connection + "__clientId"]);
+        }
+        Assert.Equal("[parameters('identityClientId')]", settings["AZURE_CLIENT_ID"]);
+        Assert.Equal("[format('ClientId={0};Authorization=AAD', parameters('identityClientId'))]", settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]);
+        Assert.Equal("[parameters('applicationInsightsConnectionString')]", settings["APPLICATIONINSIGHTS_CONNECTION_STRING"]);
+        Assert.Equal("[parameters('blobEndpoint')]", settings["Storage__BlobServiceUri"]);
+        Assert.Equal("[parameters('tableEndpoint')]", settings["Storage__TableServiceUri"]);
+        Assert.Equal("[if(equals(parameters('gpuProfile'), 'None'), 'cpu', 'cuda')]", settings["Scoring__Device"]);
+        Assert.DoesNotContain("Storage__ConnectionString", settings.Keys);
+
+        foreach (var name in new[]
+                 {
+                     "Model__Location", "Model__CacheDirectory", "Scoring__BatchSize", "Scoring__MaxWaitMilliseconds",
+                     "Scoring__IntraOpThreads", "Validation__ChunkSize", "ValidationSchedule",
+                     "ValidationDefaults__Container", "ValidationDefaults__Prefix", "ValidationDefaults__Labels",
+                 })
+            Assert.Contains(name, settings.Keys);
+        Assert.Contains("'Model__Sha256'", module.Variable("modelPin").GetString());
+        Assert.Equal("[concat(variables('hostSettings'), variables('appSettings'), variables('modelPin'))]",
+            module.Single("Microsoft.App/containerApps").GetProperty("properties").GetProperty("template")
+                .GetProperty("containers")[0].GetProperty("env").GetString());
+
+        // The wiring from main: identity and endpoints come from the modules that create them.
+        Assert.Contains("outputs.appClientId", module.Parameter("identityClientId").GetString());
+        Assert.Contains("outputs.appIdentityId", module.Parameter("identityId").GetString());
+        Assert.Contains("outputs.blobEndpoint", module.Parameter("blobEndpoint").GetString());
+        Assert.Contains("outputs.fullyQualifiedNamespace", module.Parameter("serviceBusFullyQualifiedNamespace").GetString());
+
+        var schedule = template.Root.GetProperty("parameters").GetProperty("validationSchedule").GetProperty("defaultValue").GetString()!;
+        Assert.Equal(6, schedule.Split(' ').Length);
+    }
+
+    [Fact]
+    public void RoleAssignments_UseTheBuiltInRoleIdsWithNarrowScopes()
+    {
+        var roles = template.Modules.First(m => m.Template.TryGetProperty("variables", out var v) && v.TryGetProperty("builtInRoles", out _))
+            .Variable("builtInRoles");
+        Assert.Equal(StorageBlobDataOwner, roles.GetProperty("storageBlobDataOwner").GetString());
+        Assert.Equal(StorageBlobDataContributor, roles.GetProperty("storageBlobDataContributor").GetString());
+        Assert.Equal(StorageQueueDataContributor, roles.GetProperty("storageQueueDataContributor").GetString());
+        Assert.Equal(StorageTableDataContributor, roles.GetProperty("storageTableDataContributor").GetString());
+        Assert.Equal(StorageTableDataReader, roles.GetProperty("storageTableDataReader").GetString());
+        Assert.Equal(ServiceBusDataReceiver, roles.GetProperty("serviceBusDataReceiver").GetString());
+        Assert.Equal(ServiceBusDataSender, roles.GetProperty("serviceBusDataSender").GetString());
+        Assert.Equal(AcrPull, roles.GetProperty("acrPull").GetString());
+        Assert.Equal(MonitoringMetricsPublisher, roles.GetProperty("monitoringMetricsPublisher").GetString());
+
+        // (module, principal parameter, role, scope symbol or expression fragment)
+        var expected = new (string Module, string Principal, string Role, string Scope)[]
+        {
+            ("storage", "appPrincipalId", StorageBlobDataOwner, "Microsoft.Storage/storageAccounts'"),
+            ("storage", "appPrincipalId", StorageTableDataContributor, "Microsoft.Storage/storageAccounts'"),
+            ("storage", "appPrincipalId", StorageQueueDataContributor, "Microsoft.Storage/storageAccounts'"),
+            ("storage", "eventGridPrincipalId", StorageBlobDataContributor, "parameters('deadLetterContainer')"),
+            ("storage", "operatorPrincipalId", StorageBlobDataContributor, "Microsoft.Storage/storageAccounts'"),
+            ("storage", "operatorPrincipalId", StorageTableDataReader, "Microsoft.Storage/storageAccounts'"),
+            ("servicebus", "appPrincipalId", ServiceBusDataReceiver, "parameters('scoreRequestsQueue')"),
+            ("servicebus", "appPrincipalId", ServiceBusDataReceiver, "parameters('validationChunksQueue')"),
+            ("servicebus", "appPrincipalId", ServiceBusDataSender, "parameters('validationChunksQueue')"),
+            ("servicebus", "eventGridPrincipalId", ServiceBusDataSender, "parameters('scoreRequestsQueue')"),
+            ("registry", "pullPrincipalId", AcrPull, "Microsoft.ContainerRegistry/registries"),
+            ("monitoring", "publisherPrincipalId", MonitoringMetricsPublisher, "Microsoft.Insights/components"),
+        };
+        var actual = template.Modules.SelectMany(m => RoleAssignments(m).Select(a =>
+            (Module: m.Name, Principal: Principal(a), Role: m.RoleGuid(a), Scope: a.GetProperty("scope").GetString()!))).ToList();
+
+        Assert.Equal(expected.Length, actual.Count);
+        foreach (var e in expected)
+            Assert.Contains(actual, a => a.Module == e.Module && a.Principal == e.Principal && a.Role == e.Role && a.Scope.Contains(e.Scope));
+        // No assignment at resource-group or subscription scope, and none to the owner-type roles.
+        Assert.All(actual, a => Assert.Contains("resourceId(", a.Scope));
+        Assert.All(template.Modules.SelectMany(RoleAssignments), a => Assert.Contains(
+            "subscriptionResourceId('Microsoft.Authorization/roleDefinitions'", a.GetProperty("properties").GetProperty("roleDefinitionId").GetString()));
+    }
+
+    [Fact]
+    public void Outputs_GiveAzdWhatItNeeds()
+    {
+        var outputs = template.Root.GetProperty("outputs");
+        foreach (var name in new[]
+                 {
+                     "AZURE_LOCATION", "AZURE_TENANT_ID", "AZURE_RESOURCE_GROUP", "AZURE_CONTAINER_REGISTRY_ENDPOINT",
+                     "AZURE_CONTAINER_APPS_ENVIRONMENT_ID", "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_SERVICEBUS_NAMESPACE",
+                     "AZURE_FUNCTION_APP_NAME", "AZURE_FUNCTION_APP_URL",
+                 })
+            Assert.True(outputs.TryGetProperty(name, out _), "missing output " + name);
+        Assert.Contains("outputs.loginServer", outputs.GetProperty("AZURE_CONTAINER_REGISTRY_ENDPOINT").GetProperty("value").GetString());
+    }
+
+    [Fact]
+    public void ParametersFile_SetsOnlyDeclaredParameters()
+    {
+        using var file = JsonDocument.Parse(File.ReadAllText(Path.Combine(CompiledTemplate.InfrastructureDirectory, "main.parameters.json")));
+        var declared = template.Root.GetProperty("parameters");
+        var set = file.RootElement.GetProperty("parameters").EnumerateObject().ToList();
+        Assert.NotEmpty(set);
+        foreach (var parameter in set)
+            Assert.True(declared.TryGetProperty(parameter.Name, out _), $"main.parameters.json sets undeclared parameter '{parameter.Name}'");
+        Assert.Equal("${AZURE_ENV_NAME}", set.Single(p => p.Name == "environmentName").Value.GetProperty("value").GetString());
+        Assert.Equal("${AZURE_LOCATION}", set.Single(p => p.Name == "location").Value.GetProperty("value").GetString());
+        // azd substitutes ${VAR} as text, so only string parameters may take one.
+        foreach (var parameter in set.Where(p => p.Value.GetProperty("value").ValueKind == JsonValueKind.String))
+            Assert.Equal("string", declared.GetProperty(parameter.Name).GetProperty("type").GetString());
+        // Required parameters (no default) must be set by the file.
+        foreach (var parameter in declared.EnumerateObject().Where(p => !p.Value.TryGetProperty("defaultValue", out _)))
+            Assert.Contains(set, s => s.Name == parameter.Name);
+    }
+
+    private static IEnumerable<JsonElement> RoleAssignments(CompiledTemplate.Module module) =>
+        module.OfType("Microsoft.Authorization/roleAssignments");
+
+    private static string Principal(JsonElement assignment) =>
+        assignment.GetProperty("properties").GetProperty("principalId").GetString()!
+            .Replace("[parameters('", "").Replace("')]", "");
+
+    private static string[] Strings(JsonElement array) => array.EnumerateArray().Select(e => e.GetString()!).ToArray();
+}
