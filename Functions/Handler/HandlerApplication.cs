@@ -24,7 +24,9 @@ namespace ConvNeXt.Batch.Functions.Handler;
 /// </summary>
 public static class HandlerApplication
 {
-    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    /// <param name="configure">Runs before the services are added (configuration sources, test server).</param>
+    /// <param name="overrideServices">Runs after (replace a registration, e.g. a storage account with fault injection).</param>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null, Action<IServiceCollection>? overrideServices = null)
     {
         var builder = WebApplication.CreateBuilder(args);
         var port = Environment.GetEnvironmentVariable("FUNCTIONS_CUSTOMHANDLER_PORT");
@@ -35,6 +37,7 @@ public static class HandlerApplication
         builder.Logging.AddSimpleConsole(o => { o.IncludeScopes = true; o.SingleLine = true; });
         configure?.Invoke(builder);
         AddServices(builder.Services, builder.Configuration, builder.Logging);
+        overrideServices?.Invoke(builder.Services);
         var app = builder.Build();
         Map(app);
         return app;
