@@ -45,6 +45,9 @@ public sealed class ImagePreprocessor
 
     public ImageLimits Limits { get; }
 
+    /// <summary>Off only to measure what JPEG shrink-on-load changes.</summary>
+    internal bool ShrinkOnLoad { get; init; } = true;
+
     /// <summary>Number of floats <see cref="Preprocess(ReadOnlySpan{byte}, Span{float})"/> writes.</summary>
     public int TensorLength => Settings.TensorLength;
 
@@ -150,7 +153,7 @@ public sealed class ImagePreprocessor
         // JPEG can decode at 1/2, 1/4, 1/8 scale almost for free; keep at least 2× the target
         // resolution so the final antialiased resize still sees enough pixels.
         var shrink = 1;
-        if (loader.StartsWith("VipsForeignLoadJpeg", StringComparison.Ordinal))
+        if (ShrinkOnLoad && loader.StartsWith("VipsForeignLoadJpeg", StringComparison.Ordinal))
             foreach (var candidate in (ReadOnlySpan<int>)[8, 4, 2])
                 if (Math.Min(width, height) / candidate >= 2 * s.ResizeShorter)
                 {
