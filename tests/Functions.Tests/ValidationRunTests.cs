@@ -86,7 +86,8 @@ public class ValidationRunTests(FunctionsFixture fixture) : IAsyncLifetime
         Assert.Equal(RunStatus.Completed, clean.Run.Status);
         Assert.Equal((clean.Run.Top1, clean.Run.Top5, clean.Run.ImageCount, clean.Run.MeanConfidence),
             (report.Run.Top1, report.Run.Top5, report.Run.ImageCount, report.Run.MeanConfidence));
-        Assert.Equal(clean.PerClass, report.PerClass);
+        Assert.Equal(clean.PerClass.Select(c => (c.Index, c.Count, c.Top1Correct, c.Top5Correct)), report.PerClass.Select(c => (c.Index, c.Count, c.Top1Correct, c.Top5Correct)));
+        Assert.All(clean.PerClass, c => Assert.StartsWith("n", c.Wnid));
 
         // 4. Exactly one row per image; wrong predictions listed (paged) match the top-1 error count.
         var table = new TableClient(fixture.ConnectionString, TableNames.ValidationPredictions);
