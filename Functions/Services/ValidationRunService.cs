@@ -122,7 +122,7 @@ public sealed class ValidationRunService
         ValidateRunId(chunk.RunId);
         await _storage.EnsureTablesAsync(cancellationToken);
         var classes = await _engine.GetLabelsAsync(cancellationToken);
-        var scorer = new BlobScoringService(_storage, _engine, new ScoringOptions { SkipUnchanged = false }, _metrics);
+        var scorer = new BlobScoringService(_storage, _engine, new ScoringOptions { SkipUnchanged = false }, _metrics, null);
 
         var rows = new List<ValidationPredictionEntity>(chunk.Items.Count);
         var counts = new AccuracyCounts();
@@ -150,7 +150,7 @@ public sealed class ValidationRunService
                 LabelWnid = labelInfo.Wnid,
                 LabelName = labelInfo.Name,
                 Status = result.Succeeded ? RowStatus.Scored : RowStatus.Failed,
-                ErrorReason = result.Succeeded ? null : work.Missing ? "BlobNotFound" : result.ErrorReason,
+                ErrorReason = result.Succeeded ? null : BlobScoringService.FailureReason(work, result),
                 ErrorMessage = BlobScoringService.Truncate(result.Error),
                 Top1Index = best?.Index,
                 Top1Wnid = best?.Wnid,
