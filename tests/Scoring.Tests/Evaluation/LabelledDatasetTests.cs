@@ -118,6 +118,7 @@ public class LabelledDatasetTests
         var dataset = LabelledDataset.Open(Repository.ImagenetVal100, ImageNet.Value,
             new LabelledDatasetOptions { LabelFile = LabelData("val.txt") });
         var counts = await new ScoringPipeline(classifier, new ScoringPipelineOptions { BatchSize = 4 }).EvaluateAsync(dataset);
+        Console.WriteLine($"SqueezeNet on imagenet-val100: {counts}");
         // data/README.md: 59 % / 74 % with an independent pipeline; 100 images, so one image is one point.
         Assert.Equal(100, counts.Images);
         Assert.InRange(counts.Top1 * 100, 59 - 3, 59 + 3);

@@ -8,7 +8,7 @@ namespace ConvNeXt.Batch.Scoring.Tests.Pipeline;
 
 public class ScoringPipelineTests(TinyConvNeXtFixture model) : IClassFixture<TinyConvNeXtFixture>
 {
-    private static byte[][] DistinctJpegs(int count)
+    internal static byte[][] DistinctJpegs(int count)
     {
         var jpegs = new byte[count][];
         for (var i = 0; i < count; i++)
@@ -44,60 +44,6 @@ public class ScoringPipelineTests(TinyConvNeXtFixture model) : IClassFixture<Tin
             var alone = classifier.Predict(batch.AsSpan(i * classifier.TensorLength, classifier.TensorLength), 1);
             Assert.Equal(alone, row, (a, b) => Math.Abs(a - b) < 1e-5f);
         }
-    }
-
-    [Fact]
-    public async Task Streams_ten_thousand_images_each_once_with_bounded_memory()
-    {
-        const int total = 10_000;
-        using var classifier = ImageClassifier.Load(model.ModelPath, new InferenceOptions { IntraOpThreads = 1 });
-        var pipeline = new ScoringPipeline(classifier, new ScoringPipelineOptions { BatchSize = 32, TopK = 3, Capacity = 64 });
-        var jpegs = DistinctJpegs(6);
-        var garbage = new byte[700];
-        new Random(5).NextBytes(garbage);
-
-        // Each read hands out a fresh copy, as a download would: holding on to inputs would show up as memory.
-        async IAsyncEnumerable<ImageInput> Inputs([EnumeratorCancellation] CancellationToken ct = default)
-        {
-            for (var i = 0; i < total; i++)
-            {
-                var bad = i % 100 == 99;
-                var source = bad ? garbage : jpegs[i % jpegs.Length];
-                yield return new ImageInput($"img-{i:D5}", _ => ValueTask.FromResult<ReadOnlyMemory<byte>>(source.ToArray())) { State = bad };
-                if (i % 1000 == 0)
-                    await Task.Yield();
-            }
-        }
-
-        var baseline = GC.GetTotalMemory(forceFullCollection: true);
-        long peak = 0;
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var errors = new List<string>();
-        var count = 0;
-        await foreach (var result in pipeline.RunAsync(Inputs(), CancellationToken.None))
-        {
-            Assert.True(seen.Add(result.Id), $"{result.Id} came out twice");
-            if ((bool)result.State!)
-            {
-                Assert.Equal("Unsupported", result.ErrorReason);
-                errors.Add(result.Id);
-            }
-            else
-            {
-                Assert.Null(result.Error);
-                Assert.Equal(3, result.Top!.Count);
-            }
-            if (++count % 1000 == 0)
-                peak = Math.Max(peak, GC.GetTotalMemory(forceFullCollection: true) - baseline);
-        }
-
-        Assert.Equal(total, seen.Count);
-        Assert.Equal(total / 100, errors.Count);
-        Assert.Equal(total - total / 100, pipeline.Counters.Scored);
-        // Live managed memory stays within the queues' worth (pooled batch tensors are 3 × 32 × 3×32×32 floats,
-        // ≈1.2 MB; 2 × 64 queued items) — all 10,000 inputs' bytes (≈ 10–40 MB) must never be held at once.
-        Assert.True(peak < 8 * 1024 * 1024, $"live managed memory grew by {peak / 1024} KiB");
-        Console.WriteLine($"10,000 images: {pipeline.Counters.Batches} batches, peak live growth {peak / 1024} KiB");
     }
 
     [Fact]
@@ -173,5 +119,72 @@ public class ScoringPipelineTests(TinyConvNeXtFixture model) : IClassFixture<Tin
         await Task.Delay(200);
         Assert.Equal(readAfterBreak, pipeline.Counters.Read); // nothing keeps reading after the enumerator is disposed
         Assert.True(readAfterBreak < 500);
+    }
+}
+
+/// <summary>Measures process-wide managed memory, so it runs alone (after the parallel tests).</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class MemorySensitiveCollection
+{
+    public const string Name = "memory-sensitive";
+}
+
+[Collection(MemorySensitiveCollection.Name)]
+public class ScoringPipelineMemoryTests(TinyConvNeXtFixture model) : IClassFixture<TinyConvNeXtFixture>
+{
+    private static byte[][] DistinctJpegs(int count) => ScoringPipelineTests.DistinctJpegs(count);
+
+    [Fact]
+    public async Task Streams_ten_thousand_images_each_once_with_bounded_memory()
+    {
+        const int total = 10_000;
+        using var classifier = ImageClassifier.Load(model.ModelPath, new InferenceOptions { IntraOpThreads = 1 });
+        var pipeline = new ScoringPipeline(classifier, new ScoringPipelineOptions { BatchSize = 32, TopK = 3, Capacity = 64 });
+        var jpegs = DistinctJpegs(6);
+        var garbage = new byte[700];
+        new Random(5).NextBytes(garbage);
+
+        // Each read hands out a fresh copy, as a download would: holding on to inputs would show up as memory.
+        async IAsyncEnumerable<ImageInput> Inputs([EnumeratorCancellation] CancellationToken ct = default)
+        {
+            for (var i = 0; i < total; i++)
+            {
+                var bad = i % 100 == 99;
+                var source = bad ? garbage : jpegs[i % jpegs.Length];
+                yield return new ImageInput($"img-{i:D5}", _ => ValueTask.FromResult<ReadOnlyMemory<byte>>(source.ToArray())) { State = bad };
+                if (i % 1000 == 0)
+                    await Task.Yield();
+            }
+        }
+
+        var baseline = GC.GetTotalMemory(forceFullCollection: true);
+        long peak = 0;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var errors = new List<string>();
+        var count = 0;
+        await foreach (var result in pipeline.RunAsync(Inputs(), CancellationToken.None))
+        {
+            Assert.True(seen.Add(result.Id), $"{result.Id} came out twice");
+            if ((bool)result.State!)
+            {
+                Assert.Equal("Unsupported", result.ErrorReason);
+                errors.Add(result.Id);
+            }
+            else
+            {
+                Assert.Null(result.Error);
+                Assert.Equal(3, result.Top!.Count);
+            }
+            if (++count % 1000 == 0)
+                peak = Math.Max(peak, GC.GetTotalMemory(forceFullCollection: true) - baseline);
+        }
+
+        Assert.Equal(total, seen.Count);
+        Assert.Equal(total / 100, errors.Count);
+        Assert.Equal(total - total / 100, pipeline.Counters.Scored);
+        // Live managed memory stays within the queues' worth (pooled batch tensors are 3 × 32 × 3×32×32 floats,
+        // ≈1.2 MB; 2 × 64 queued items) — all 10,000 inputs' bytes (≈ 10–40 MB) must never be held at once.
+        Assert.True(peak < 8 * 1024 * 1024, $"live managed memory grew by {peak / 1024} KiB");
+        Console.WriteLine($"10,000 images: {pipeline.Counters.Batches} batches, peak live growth {peak / 1024} KiB");
     }
 }
