@@ -9,7 +9,7 @@ dotnet build ConvNeXt.Batch.sln --no-restore -c Release --verbosity quiet -nolog
 results=$(mktemp -d)
 status=0
 dotnet test ConvNeXt.Batch.sln --no-build -c Release --verbosity quiet -nologo \
-  --logger "console;verbosity=normal" --logger trx --results-directory "$results" "$@" || status=$?
+  --logger "console;verbosity=normal" --logger "trx;LogFilePrefix=tests" --results-directory "$results" "$@" || status=$?
 
 # One closing line over all test assemblies, summed from their TRX reports.
 passed=0; failed=0; skipped=0
