@@ -1,0 +1,87 @@
+using Azure.Data.Tables;
+using ConvNeXt.Batch.Functions.Contracts;
+using ConvNeXt.Batch.Functions.Storage;
+
+namespace ConvNeXt.Batch.Functions.Queries;
+
+/// <summary>A row of <c>Predictions</c> as the API and the CLI show it.</summary>
+public sealed record PredictionRecord(
+    string Container,
+    string Blob,
+    string Status,
+    string? ErrorReason,
+    string? ErrorMessage,
+    string? BlobETag,
+    string? ModelId,
+    string? ModelSha256,
+    IReadOnlyList<PredictedClass> Top,
+    DateTimeOffset ScoredAt,
+    double? DownloadMilliseconds,
+    double? ScoringMilliseconds)
+{
+    internal static PredictionRecord From(PredictionEntity e) => new(
+        e.PartitionKey, e.BlobName, e.Status, e.ErrorReason, e.ErrorMessage, e.BlobETag, e.ModelId, e.ModelSha256,
+        PredictedClass.FromJson(e.TopJson), e.ScoredAt, e.DownloadMilliseconds, e.ScoringMilliseconds);
+}
+
+public sealed record PredictionQuery
+{
+    /// <summary>Container (table partition); null = every container.</summary>
+    public string? Container { get; init; }
+    /// <summary>Blob name prefix (needs <see cref="Container"/>).</summary>
+    public string? Prefix { get; init; }
+    /// <summary><c>Scored</c> or <c>Failed</c>.</summary>
+    public string? Status { get; init; }
+    /// <summary>Top-1 WordNet id.</summary>
+    public string? Wnid { get; init; }
+    public int? Top { get; init; }
+    public string? ContinuationToken { get; init; }
+}
+
+/// <summary>Reads <c>Predictions</c>: paged lists with filters and single rows.</summary>
+public sealed class PredictionQueries(StorageAccount storage)
+{
+    private TableClient Table => storage.Table(TableNames.Predictions);
+
+    public async Task<ResultPage<PredictionRecord>> ListAsync(PredictionQuery query, CancellationToken cancellationToken = default)
+    {
+        var top = KeysetPaging.Top(query.Top);
+        var filter = BuildFilter(query);
+        await storage.EnsureTablesAsync(cancellationToken);
+        return await KeysetPaging.QueryAsync<PredictionEntity, PredictionRecord>(
+            Table, storage.Resilience, filter, top, query.ContinuationToken, PredictionRecord.From, cancellationToken);
+    }
+
+    public async Task<PredictionRecord?> GetAsync(string container, string blobName, CancellationToken cancellationToken = default)
+    {
+        await storage.EnsureTablesAsync(cancellationToken);
+        var row = await storage.Resilience.ExecuteAsync(async ct =>
+            await Table.GetEntityIfExistsAsync<PredictionEntity>(container, TableKeys.Escape(blobName), cancellationToken: ct), cancellationToken);
+        return row.HasValue ? PredictionRecord.From(row.Value!) : null;
+    }
+
+    /// <summary>Every clause goes through CreateQueryFilter: values are quoted and escaped, never spliced.</summary>
+    internal static string BuildFilter(PredictionQuery query)
+    {
+        var clauses = new List<string>();
+        if (!string.IsNullOrEmpty(query.Container))
+            clauses.Add(TableClient.CreateQueryFilter($"PartitionKey eq {query.Container}"));
+        if (!string.IsNullOrEmpty(query.Prefix))
+        {
+            if (string.IsNullOrEmpty(query.Container))
+                throw new QueryArgumentException("prefix needs container");
+            var low = TableKeys.Escape(query.Prefix);
+            var high = TableKeys.PrefixUpperBound(low);
+            clauses.Add(TableClient.CreateQueryFilter($"RowKey ge {low} and RowKey lt {high}"));
+        }
+        if (!string.IsNullOrEmpty(query.Status))
+        {
+            if (query.Status is not (RowStatus.Scored or RowStatus.Failed))
+                throw new QueryArgumentException("status must be Scored or Failed");
+            clauses.Add(TableClient.CreateQueryFilter($"Status eq {query.Status}"));
+        }
+        if (!string.IsNullOrEmpty(query.Wnid))
+            clauses.Add(TableClient.CreateQueryFilter($"Top1Wnid eq {query.Wnid}"));
+        return string.Join(" and ", clauses);
+    }
+}

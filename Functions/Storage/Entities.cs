@@ -1,0 +1,125 @@
+using Azure;
+using Azure.Data.Tables;
+
+namespace ConvNeXt.Batch.Functions.Storage;
+
+public static class RowStatus
+{
+    public const string Scored = "Scored";
+    public const string Failed = "Failed";
+}
+
+public static class RunStatus
+{
+    public const string Running = "Running";
+    public const string Completed = "Completed";
+    public const string Failed = "Failed";
+}
+
+/// <summary>
+/// <c>Predictions</c>: one row per scored blob. PartitionKey = container, RowKey = <see cref="TableKeys.Escape"/>(blob name).
+/// </summary>
+public sealed class PredictionEntity : ITableEntity
+{
+    public string PartitionKey { get; set; } = "";
+    public string RowKey { get; set; } = "";
+    public DateTimeOffset? Timestamp { get; set; }
+    public ETag ETag { get; set; }
+
+    public string BlobName { get; set; } = "";
+    public string? BlobETag { get; set; }
+    public long? ContentLength { get; set; }
+    public string? EventId { get; set; }
+    public string Status { get; set; } = RowStatus.Scored;
+    public string? ErrorReason { get; set; }
+    public string? ErrorMessage { get; set; }
+    public string? ModelId { get; set; }
+    public string? ModelSha256 { get; set; }
+    public int? Top1Index { get; set; }
+    public string? Top1Wnid { get; set; }
+    public string? Top1Name { get; set; }
+    public double? Top1Probability { get; set; }
+    /// <summary>JSON array of <c>{index, wnid, name, probability}</c>, best first.</summary>
+    public string? TopJson { get; set; }
+    public double? DownloadMilliseconds { get; set; }
+    public double? ScoringMilliseconds { get; set; }
+    public DateTimeOffset ScoredAt { get; set; }
+}
+
+/// <summary><c>ValidationRuns</c>: PartitionKey = <see cref="PartitionKeyValue"/>, RowKey = run id.</summary>
+public sealed class ValidationRunEntity : ITableEntity
+{
+    public const string PartitionKeyValue = "run";
+
+    public string PartitionKey { get; set; } = PartitionKeyValue;
+    public string RowKey { get; set; } = "";
+    public DateTimeOffset? Timestamp { get; set; }
+    public ETag ETag { get; set; }
+
+    public string Status { get; set; } = RunStatus.Running;
+    public string? Trigger { get; set; }
+    public string? ModelId { get; set; }
+    public string? ModelSha256 { get; set; }
+    public string DatasetContainer { get; set; } = "";
+    public string? DatasetPrefix { get; set; }
+    public string? LabelSource { get; set; }
+    public int ExpectedImageCount { get; set; }
+    public int ChunkSize { get; set; }
+    public int ChunkCount { get; set; }
+    public double? ReferenceTop1 { get; set; }
+    public double? ReferenceTop5 { get; set; }
+    public string? ReferenceSource { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset? FinishedAt { get; set; }
+    public string? FinalizedBy { get; set; }
+
+    // Filled at finalization from the sum of the chunk rows.
+    public int? ImageCount { get; set; }
+    public int? ScoredCount { get; set; }
+    public int? ErrorCount { get; set; }
+    public double? Top1 { get; set; }
+    public double? Top5 { get; set; }
+    public double? MeanConfidence { get; set; }
+}
+
+/// <summary><c>ValidationChunks</c>: PartitionKey = run id, RowKey = chunk index (zero-padded).</summary>
+public sealed class ValidationChunkEntity : ITableEntity
+{
+    public string PartitionKey { get; set; } = "";
+    public string RowKey { get; set; } = "";
+    public DateTimeOffset? Timestamp { get; set; }
+    public ETag ETag { get; set; }
+
+    public int ChunkIndex { get; set; }
+    public int ImageCount { get; set; }
+    public int ScoredCount { get; set; }
+    public int ErrorCount { get; set; }
+    /// <summary>The chunk's <c>AccuracyCounts</c> as JSON: summed exactly into the run's totals.</summary>
+    public string CountsJson { get; set; } = "";
+    public DateTimeOffset ScoredAt { get; set; }
+}
+
+/// <summary><c>ValidationPredictions</c>: PartitionKey = run id, RowKey = escaped blob name.</summary>
+public sealed class ValidationPredictionEntity : ITableEntity
+{
+    public string PartitionKey { get; set; } = "";
+    public string RowKey { get; set; } = "";
+    public DateTimeOffset? Timestamp { get; set; }
+    public ETag ETag { get; set; }
+
+    public string BlobName { get; set; } = "";
+    public int ChunkIndex { get; set; }
+    public int LabelIndex { get; set; }
+    public string? LabelWnid { get; set; }
+    public string? LabelName { get; set; }
+    public string Status { get; set; } = RowStatus.Scored;
+    public string? ErrorReason { get; set; }
+    public string? ErrorMessage { get; set; }
+    public int? Top1Index { get; set; }
+    public string? Top1Wnid { get; set; }
+    public string? Top1Name { get; set; }
+    public double? Top1Probability { get; set; }
+    public string? TopJson { get; set; }
+    public bool Correct1 { get; set; }
+    public bool Correct5 { get; set; }
+}

@@ -1,0 +1,75 @@
+using Azure.Core;
+using Azure.Data.Tables;
+using Azure.Identity;
+using Azure.Storage.Blobs;
+using Polly;
+
+namespace ConvNeXt.Batch.Functions.Storage;
+
+/// <summary>The blob and table clients of one storage account, and the resilience pipeline around their calls.</summary>
+public sealed class StorageAccount
+{
+    public StorageAccount(StorageOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (!string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            Blobs = new BlobServiceClient(options.ConnectionString);
+            Tables = new TableServiceClient(options.ConnectionString);
+        }
+        else if (options.BlobServiceUri is not null && options.TableServiceUri is not null)
+        {
+            TokenCredential credential = new DefaultAzureCredential(new DefaultAzureCredentialOptions
+            {
+                ManagedIdentityClientId = options.ClientId ?? Environment.GetEnvironmentVariable("AZURE_CLIENT_ID"),
+            });
+            Blobs = new BlobServiceClient(options.BlobServiceUri, credential);
+            Tables = new TableServiceClient(options.TableServiceUri, credential);
+        }
+        else
+        {
+            throw new InvalidOperationException(
+                "storage is not configured: set Storage__ConnectionString (local) or Storage__BlobServiceUri and Storage__TableServiceUri (Azure)");
+        }
+        Resilience = StorageResilience.Create(options.Resilience);
+    }
+
+    public BlobServiceClient Blobs { get; }
+    public TableServiceClient Tables { get; }
+
+    /// <summary>Retry with jittered exponential backoff and a per-attempt timeout, for every storage call.</summary>
+    public ResiliencePipeline Resilience { get; }
+
+    public TableClient Table(string name) => Tables.GetTableClient(name);
+
+    public BlobContainerClient Container(string name) => Blobs.GetBlobContainerClient(name);
+
+    /// <summary>Creates the result tables if needed (idempotent; cheap after the first call per process).</summary>
+    public async Task EnsureTablesAsync(CancellationToken cancellationToken = default)
+    {
+        if (_tablesReady)
+            return;
+        foreach (var name in TableNames.All)
+            await Resilience.ExecuteAsync(async ct => await Table(name).CreateIfNotExistsAsync(ct), cancellationToken);
+        _tablesReady = true;
+    }
+
+    private volatile bool _tablesReady;
+}
+
+public static class TableNames
+{
+    public const string Predictions = "Predictions";
+    public const string ValidationRuns = "ValidationRuns";
+    public const string ValidationChunks = "ValidationChunks";
+    public const string ValidationPredictions = "ValidationPredictions";
+
+    public static IReadOnlyList<string> All { get; } = [Predictions, ValidationRuns, ValidationChunks, ValidationPredictions];
+}
+
+public static class ContainerNames
+{
+    public const string Images = "images";
+    public const string Validation = "validation";
+    public const string Models = "models";
+}

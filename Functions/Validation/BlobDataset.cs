@@ -1,0 +1,136 @@
+using System.Globalization;
+using Azure;
+using ConvNeXt.Batch.Functions.Contracts;
+using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Scoring.Labels;
+
+namespace ConvNeXt.Batch.Functions.Validation;
+
+/// <summary>
+/// Lists the labelled images of a dataset in blob storage. Labels come from a <c>val.txt</c>-style list
+/// (<c>ILSVRC2012_val_00000001.JPEG 65</c>, matched by file name), from file names
+/// (<c>&lt;wnid&gt;_*.JPEG</c>) or from folders (<c>prefix/&lt;wnid&gt;/file</c>).
+/// </summary>
+public sealed class BlobDataset(StorageAccount storage)
+{
+    public const string NamesSource = "names";
+    public const string FoldersSource = "folders";
+
+    private static readonly HashSet<string> ImageExtensions = new(StringComparer.OrdinalIgnoreCase)
+        { ".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif" };
+
+    /// <summary>The images in name order with their class index; images without a label are an error.</summary>
+    public async Task<IReadOnlyList<LabelledBlob>> ListAsync(string container, string? prefix, string labelSource, ClassLabels classes,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(labelSource);
+        var names = await ListImageNamesAsync(container, prefix, cancellationToken);
+        if (names.Count == 0)
+            throw new DatasetException($"no images under '{container}/{prefix}'");
+        var result = new List<LabelledBlob>(names.Count);
+        var unlabelled = new List<string>();
+        if (string.Equals(labelSource, NamesSource, StringComparison.OrdinalIgnoreCase) ||
+            string.Equals(labelSource, FoldersSource, StringComparison.OrdinalIgnoreCase))
+        {
+            var byFolder = string.Equals(labelSource, FoldersSource, StringComparison.OrdinalIgnoreCase);
+            foreach (var name in names)
+            {
+                var wnid = byFolder ? FolderWnid(name, prefix) : NameWnid(name);
+                if (wnid is not null && classes.TryGetIndex(wnid, out var index))
+                    result.Add(new LabelledBlob(name, index));
+                else
+                    unlabelled.Add(name);
+            }
+        }
+        else
+        {
+            var list = await ReadLabelListAsync(container, labelSource, cancellationToken);
+            foreach (var name in names)
+            {
+                if (list.TryGetValue(Path.GetFileName(name), out var index) && index >= 0 && index < classes.Count)
+                    result.Add(new LabelledBlob(name, index));
+                else
+                    unlabelled.Add(name);
+            }
+        }
+        if (unlabelled.Count > 0)
+            throw new DatasetException($"{unlabelled.Count} image(s) have no label from '{labelSource}', e.g. '{unlabelled[0]}'");
+        return result;
+    }
+
+    private async Task<List<string>> ListImageNamesAsync(string container, string? prefix, CancellationToken cancellationToken)
+    {
+        var client = storage.Container(container);
+        return await storage.Resilience.ExecuteAsync(async ct =>
+        {
+            var names = new List<string>();
+            try
+            {
+                await foreach (var item in client.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = string.IsNullOrEmpty(prefix) ? null : prefix }, ct))
+                    if (ImageExtensions.Contains(Path.GetExtension(item.Name)))
+                        names.Add(item.Name);
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                throw new DatasetException($"container '{container}' does not exist");
+            }
+            names.Sort(StringComparer.Ordinal);
+            return names;
+        }, cancellationToken);
+    }
+
+    private async Task<Dictionary<string, int>> ReadLabelListAsync(string datasetContainer, string labelPath, CancellationToken cancellationToken)
+    {
+        var (container, blobName) = ResolveBlobPath(datasetContainer, labelPath);
+        var blob = storage.Container(container).GetBlobClient(blobName);
+        string text;
+        try
+        {
+            text = await storage.Resilience.ExecuteAsync(async ct => (await blob.DownloadContentAsync(ct)).Value.Content.ToString(), cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new DatasetException($"label list '{container}/{blobName}' does not exist");
+        }
+        var map = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var raw in text.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line.Length == 0 || line.StartsWith('#'))
+                continue;
+            var space = line.LastIndexOfAny([' ', '\t']);
+            if (space <= 0 || !int.TryParse(line.AsSpan(space + 1), NumberStyles.Integer, CultureInfo.InvariantCulture, out var index))
+                throw new DatasetException($"label list '{labelPath}': line '{line}' is not '<file> <index>'");
+            map[Path.GetFileName(line[..space].Trim())] = index;
+        }
+        return map;
+    }
+
+    /// <summary><c>other-container/path</c> when the first segment names an existing-looking container; else a path in the dataset container.</summary>
+    internal (string Container, string Blob) ResolveBlobPath(string datasetContainer, string path)
+    {
+        path = path.TrimStart('/');
+        var slash = path.IndexOf('/');
+        if (slash > 0)
+        {
+            var first = path[..slash];
+            if (first == datasetContainer || first is ContainerNames.Validation or ContainerNames.Models or ContainerNames.Images)
+                return (first, path[(slash + 1)..]);
+        }
+        return (datasetContainer, path);
+    }
+
+    private static string? NameWnid(string blobName)
+    {
+        var file = Path.GetFileName(blobName);
+        var underscore = file.IndexOf('_');
+        return underscore > 0 ? file[..underscore] : null;
+    }
+
+    private static string? FolderWnid(string blobName, string? prefix)
+    {
+        var rest = prefix is not null && blobName.StartsWith(prefix, StringComparison.Ordinal) ? blobName[prefix.Length..] : blobName;
+        var parts = rest.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        return parts.Length >= 2 ? parts[^2] : null;
+    }
+}

@@ -1,0 +1,23 @@
+namespace ConvNeXt.Batch.Functions.Validation;
+
+/// <summary>Validation settings (<c>Validation</c> section).</summary>
+public sealed class ValidationOptions
+{
+    public const string Section = "Validation";
+
+    /// <summary>Images per chunk message.</summary>
+    public int ChunkSize { get; set; } = 100;
+}
+
+/// <summary>Dataset of scheduled runs (<c>ValidationDefaults</c> section).</summary>
+public sealed class ValidationDefaultsOptions
+{
+    public const string Section = "ValidationDefaults";
+
+    public string Container { get; set; } = Storage.ContainerNames.Validation;
+    public string? Prefix { get; set; }
+    public string? Labels { get; set; }
+}
+
+/// <summary>A dataset that cannot be used (no images, no labels, unknown label source); maps to HTTP 400.</summary>
+public sealed class DatasetException(string message) : Exception(message);

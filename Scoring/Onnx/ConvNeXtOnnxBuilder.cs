@@ -1,0 +1,160 @@
+using ConvNeXt.Batch.Scoring.Importers;
+using ConvNeXt.Batch.Scoring.Models;
+using ConvNeXt.Batch.Scoring.Onnx.Proto;
+using ConvNeXt.Batch.Scoring.Preprocessing;
+using Google.Protobuf;
+using static ConvNeXt.Batch.Scoring.Onnx.GraphWriter;
+using DataType = ConvNeXt.Batch.Scoring.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace ConvNeXt.Batch.Scoring.Onnx;
+
+/// <summary>
+/// Writes a ConvNeXt classifier as an ONNX graph (opset 17) that ONNX Runtime runs fast on CPU:
+/// convolutions in NCHW; each LayerNorm-over-channels and the block's MLP run channels-last
+/// (Transpose → LayerNormalization(axis −1) → MatMul), as in the paper's reference code.
+/// Input <c>pixel_values</c> [batch,3,H,W] float32, output <c>logits</c> [batch,classes] float32.
+/// </summary>
+public static class ConvNeXtOnnxBuilder
+{
+    public const int Opset = 17;
+    public const string InputName = "pixel_values";
+    public const string OutputName = "logits";
+    private const long IrVersion = 8;
+
+    public static byte[] Build(ConvNeXtWeights weights, ModelBuildOptions? options = null) =>
+        BuildModel(weights, options ?? new ModelBuildOptions()).ToByteArray();
+
+    /// <summary>Builds straight into a file, without holding the serialised model in memory.</summary>
+    public static void BuildToFile(ConvNeXtWeights weights, ModelBuildOptions options, string path)
+    {
+        var model = BuildModel(weights, options);
+        var temp = path + ".tmp";
+        using (var stream = File.Create(temp))
+            model.WriteTo(stream);
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>The metadata a build with these options records.</summary>
+    public static ModelMetadata Metadata(ConvNeXtWeights weights, ModelBuildOptions options)
+    {
+        if (options.Labels is { } labels && labels.Count != weights.Classes)
+            throw new ArgumentException($"{labels.Count} class labels given for a {weights.Classes}-class model", nameof(options));
+        var format = weights.WeightsFormatName;
+        return new ModelMetadata
+        {
+            Architecture = weights.Spec.Architecture,
+            Preprocessing = options.Preprocessing ?? DefaultPreprocessing(weights.SourceFormat, options.ImageSize ?? 224),
+            Labels = options.Labels,
+            WeightsFormat = format,
+            WeightsSha256 = weights.Sha256,
+            Trained = weights.Trained,
+            Precision = options.Precision == ModelPrecision.Fp16 ? "fp16" : "fp32",
+            ReferenceAccuracy = options.ReferenceAccuracy
+                ?? (weights.Trained && weights.Classes == 1000 ? PublishedAccuracy.For(weights.Spec, format) : null),
+        };
+    }
+
+    public static PreprocessingSettings DefaultPreprocessing(WeightFormat? format, int size = 224) => format switch
+    {
+        WeightFormat.MindSpore => PreprocessingSettings.MindCv(size),
+        WeightFormat.Torchvision when size == 224 => PreprocessingSettings.Torchvision(),
+        _ => PreprocessingSettings.Timm(size),
+    };
+
+    internal static ModelProto BuildModel(ConvNeXtWeights weights, ModelBuildOptions options)
+    {
+        var spec = weights.Spec;
+        var fp16 = options.Precision == ModelPrecision.Fp16;
+        var g = new GraphWriter(new GraphProto { Name = spec.Architecture }, fp16 ? DataType.Float16 : DataType.Float);
+
+        string Param(string name, bool transpose = false)
+        {
+            var t = weights[name];
+            return g.Initializer(name, t.Shape, t.Data, transpose);
+        }
+
+        // Channels-last LayerNorm (eps 1e-6); statistics in float32 even when the graph is float16.
+        string LayerNorm(string x, string prefix) => g.Node("LayerNormalization",
+            [x, Param(prefix + ".weight"), Param(prefix + ".bias")], null,
+            Attr("axis", -1L), Attr("epsilon", ConvNeXtSpec.LayerNormEpsilon), Attr("stash_type", 1L));
+        string ToChannelsLast(string x) => g.Node("Transpose", [x], null, Attr("perm", 0, 2, 3, 1));
+        string ToChannelsFirst(string x) => g.Node("Transpose", [x], null, Attr("perm", 0, 3, 1, 2));
+        string ChannelLayerNorm(string x, string prefix) => ToChannelsFirst(LayerNorm(ToChannelsLast(x), prefix));
+        string Conv(string x, string prefix, int kernel, int stride, int pad = 0, int group = 1) => g.Node("Conv",
+            [x, Param(prefix + ".weight"), Param(prefix + ".bias")], null,
+            Attr("kernel_shape", kernel, kernel), Attr("strides", stride, stride), Attr("pads", pad, pad, pad, pad),
+            Attr("dilations", 1, 1), Attr("group", (long)group));
+        string Linear(string x, string prefix) =>
+            g.Node("Add", [g.Node("MatMul", [x, Param(prefix + ".weight", transpose: true)]), Param(prefix + ".bias")]);
+        // Exact GELU, x·½·(1 + erf(x/√2)), in the form ONNX Runtime fuses into one Gelu kernel.
+        string Gelu(string x) => g.Node("Mul", [
+            g.Node("Mul", [x, g.Node("Add", [g.Node("Erf", [g.Node("Div", [x, g.Scalar(MathF.Sqrt(2f))])]), g.Scalar(1f)])]),
+            g.Scalar(0.5f)]);
+
+        string Block(string x, int stage, int index)
+        {
+            var p = $"stages.{stage}.blocks.{index}";
+            var y = Conv(x, p + ".conv_dw", kernel: 7, stride: 1, pad: 3, group: spec.Dims[stage]);
+            y = LayerNorm(ToChannelsLast(y), p + ".norm");
+            y = Linear(Gelu(Linear(y, p + ".mlp.fc1")), p + ".mlp.fc2");
+            y = g.Node("Mul", [y, Param(p + ".gamma")]);
+            return g.Node("Add", [x, ToChannelsFirst(y)]);
+        }
+
+        // Input
+        var x = InputName;
+        if (fp16)
+            x = g.Node("Cast", [x], null, Attr("to", (long)DataType.Float16));
+
+        // Stem: 4×4 patchify conv → LayerNorm
+        x = Conv(x, "stem.0", kernel: 4, stride: 4);
+        x = ChannelLayerNorm(x, "stem.1");
+
+        // Stages: (LayerNorm → 2×2 stride-2 conv) downsample, then blocks
+        for (var s = 0; s < spec.StageCount; s++)
+        {
+            if (s > 0)
+                x = Conv(ChannelLayerNorm(x, $"stages.{s}.downsample.0"), $"stages.{s}.downsample.1", kernel: 2, stride: 2);
+            for (var j = 0; j < spec.Depths[s]; j++)
+                x = Block(x, s, j);
+        }
+
+        // Head: global average pool → LayerNorm → Linear
+        x = g.Node("ReduceMean", [x], null, Attr("axes", 2, 3), Attr("keepdims", 0L));
+        x = LayerNorm(x, "head.norm");
+        x = g.Node("Gemm", [x, Param("head.fc.weight"), Param("head.fc.bias")], fp16 ? null : OutputName, Attr("transB", 1L));
+        if (fp16)
+            g.Node("Cast", [x], OutputName, Attr("to", (long)DataType.Float));
+
+        g.Graph.Input.Add(TensorValue(InputName, DataType.Float,
+            Dim("batch"), Dim(3), options.ImageSize is { } h ? Dim(h) : Dim("height"), options.ImageSize is { } w ? Dim(w) : Dim("width")));
+        g.Graph.Output.Add(TensorValue(OutputName, DataType.Float, Dim("batch"), Dim(weights.Classes)));
+
+        var model = new ModelProto
+        {
+            IrVersion = IrVersion,
+            ProducerName = "ConvNeXt.Batch",
+            ProducerVersion = typeof(ConvNeXtOnnxBuilder).Assembly.GetName().Version?.ToString() ?? "0",
+            Graph = g.Graph,
+            DocString = $"{spec} with a {weights.Classes}-class head, {weights.WeightsFormatName} weights",
+        };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
+        foreach (var (key, value) in Metadata(weights, options).ToProperties())
+            model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        return model;
+    }
+
+    private static TensorShapeProto.Types.Dimension Dim(long value) => new() { DimValue = value };
+    private static TensorShapeProto.Types.Dimension Dim(string name) => new() { DimParam = name };
+
+    private static ValueInfoProto TensorValue(string name, DataType type, params TensorShapeProto.Types.Dimension[] dims)
+    {
+        var shape = new TensorShapeProto();
+        shape.Dim.AddRange(dims);
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
+        };
+    }
+}

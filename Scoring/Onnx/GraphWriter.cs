@@ -1,0 +1,108 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using ConvNeXt.Batch.Scoring.Onnx.Proto;
+using Google.Protobuf;
+using DataType = ConvNeXt.Batch.Scoring.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace ConvNeXt.Batch.Scoring.Onnx;
+
+/// <summary>
+/// Appends nodes and initializers to a <see cref="GraphProto"/>, in one element type for all
+/// floating-point parameters. Constants that are not parameters (scalars of the GELU formula) are
+/// Constant nodes, so that the initializers are exactly the model's parameters.
+/// </summary>
+internal sealed class GraphWriter(GraphProto graph, DataType floatType)
+{
+    private readonly Dictionary<(float[] Data, bool Transposed), ByteString> _encoded =
+        new(new ArrayIdentity());
+    private int _next;
+
+    public GraphProto Graph { get; } = graph;
+    public DataType FloatType { get; } = floatType;
+
+    /// <summary>A parameter as an initializer; <paramref name="transpose"/> turns a 2-D [out,in] into [in,out].</summary>
+    public string Initializer(string name, int[] shape, float[] data, bool transpose = false)
+    {
+        var dims = transpose ? new long[] { shape[1], shape[0] } : shape.Select(d => (long)d).ToArray();
+        // Identical arrays are encoded once: cheap for shared buffers, and the graph bytes are the same.
+        if (!_encoded.TryGetValue((data, transpose), out var raw))
+        {
+            var values = transpose ? Transpose(data, shape[0], shape[1]) : data;
+            raw = FloatType == DataType.Float16 ? EncodeHalf(values) : EncodeSingle(values);
+            _encoded[(data, transpose)] = raw;
+        }
+        var tensor = new TensorProto { Name = name, DataType = (int)FloatType, RawData = raw };
+        tensor.Dims.AddRange(dims);
+        Graph.Initializer.Add(tensor);
+        return name;
+    }
+
+    public string Node(string opType, string[] inputs, string? output = null, params AttributeProto[] attributes)
+    {
+        output ??= $"{opType}_{_next}";
+        var node = new NodeProto { OpType = opType, Name = $"{opType}_{_next++}" };
+        node.Input.AddRange(inputs);
+        node.Output.Add(output);
+        node.Attribute.AddRange(attributes);
+        Graph.Node.Add(node);
+        return output;
+    }
+
+    /// <summary>A scalar of the graph's float type, as a Constant node.</summary>
+    public string Scalar(float value)
+    {
+        var tensor = new TensorProto { DataType = (int)FloatType };
+        tensor.RawData = FloatType == DataType.Float16 ? EncodeHalf([value]) : EncodeSingle([value]);
+        return Node("Constant", [], $"const_{_next}", Attr("value", tensor));
+    }
+
+    public static AttributeProto Attr(string name, long value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
+
+    public static AttributeProto Attr(string name, float value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
+
+    public static AttributeProto Attr(string name, params long[] values)
+    {
+        var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+        a.Ints.AddRange(values);
+        return a;
+    }
+
+    public static AttributeProto Attr(string name, TensorProto value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Tensor, T = value };
+
+    private static float[] Transpose(float[] data, int rows, int cols)
+    {
+        var result = new float[data.Length];
+        for (var r = 0; r < rows; r++)
+            for (var c = 0; c < cols; c++)
+                result[c * rows + r] = data[r * cols + c];
+        return result;
+    }
+
+    private static ByteString EncodeSingle(float[] values)
+    {
+        if (!BitConverter.IsLittleEndian)
+            throw new PlatformNotSupportedException("ONNX raw_data is little-endian");
+        return ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan()));
+    }
+
+    private static ByteString EncodeHalf(float[] values)
+    {
+        var bytes = new byte[values.Length * 2];
+        var halves = MemoryMarshal.Cast<byte, Half>(bytes.AsSpan());
+        for (var i = 0; i < values.Length; i++)
+            halves[i] = (Half)values[i];
+        return UnsafeByteOperations.UnsafeWrap(bytes);
+    }
+
+    private sealed class ArrayIdentity : IEqualityComparer<(float[] Data, bool Transposed)>
+    {
+        public bool Equals((float[] Data, bool Transposed) x, (float[] Data, bool Transposed) y) =>
+            ReferenceEquals(x.Data, y.Data) && x.Transposed == y.Transposed;
+
+        public int GetHashCode((float[] Data, bool Transposed) obj) =>
+            HashCode.Combine(RuntimeHelpers.GetHashCode(obj.Data), obj.Transposed);
+    }
+}
