@@ -35,7 +35,9 @@ public static class CommandTree
         // one line they can log, and a distinct exit code.
         if (parse.Action is ParseErrorAction || (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction))
         {
-            var message = parse.Errors.Count > 0 ? parse.Errors[0].Message : "missing command";
+            // Prefer the error about a token the user typed over the consequential "command required".
+            var message = parse.Errors.Count == 0 ? "missing command"
+                : (parse.Errors.FirstOrDefault(e => e.Message.Contains('\'')) ?? parse.Errors[0]).Message;
             console.Error.WriteLine($"error: {OneLine(message)} (see '{CommandPath(parse)} --help')");
             return BadArguments;
         }

@@ -2,7 +2,6 @@ using ConvNeXt.Batch.Scoring.Importers;
 using ConvNeXt.Batch.Scoring.Labels;
 using ConvNeXt.Batch.Scoring.Models;
 using ConvNeXt.Batch.Scoring.Onnx;
-using ConvNeXt.Batch.Scoring.Preprocessing;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
@@ -13,7 +12,8 @@ internal sealed record ModelBuildRequest
     public string? WeightsPath { get; init; }
     public WeightFormat Format { get; init; } = WeightFormat.Auto;
     public ClassLabels? Labels { get; init; }
-    public Precision Precision { get; init; } = Precision.Fp32;
+    public ModelPrecision Precision { get; init; } = ModelPrecision.Fp32;
+    public int? ImageSize { get; init; }
     public int RandomSeed { get; init; }
     public required string OutputPath { get; init; }
 }
@@ -54,30 +54,11 @@ internal static class ModelBuilding
         {
             Precision = request.Precision,
             Labels = request.Labels,
-            Preprocessing = PreprocessingFor(weights.SourceFormat),
-            ReferenceAccuracy = weights.Trained ? ReferenceAccuracyFor(weights.Spec, weights.SourceFormat) : null,
+            ImageSize = request.ImageSize,
         };
-        var bytes = ConvNeXtOnnxBuilder.Build(weights, options);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(request.OutputPath))!);
-        File.WriteAllBytes(request.OutputPath, bytes);
-        return new ModelBuildResult(request.OutputPath, weights.Spec.Architecture, weights.ParameterCount, weights.Trained, weights.WeightsFormatName, bytes.LongLength);
+        ConvNeXtOnnxBuilder.BuildToFile(weights, options, request.OutputPath);
+        return new ModelBuildResult(request.OutputPath, weights.Spec.Architecture, weights.ParameterCount, weights.Trained,
+            weights.WeightsFormatName, new FileInfo(request.OutputPath).Length);
     }
-
-    /// <summary>Each source's published evaluation preprocessing (see DESIGN.md).</summary>
-    public static PreprocessingSettings PreprocessingFor(WeightFormat? format) => format switch
-    {
-        WeightFormat.MindSpore => PreprocessingSettings.MindCv(),
-        WeightFormat.Torchvision => PreprocessingSettings.Torchvision(),
-        _ => PreprocessingSettings.Timm(),
-    };
-
-    /// <summary>Published ImageNet-1k accuracy for the checkpoints we know; null otherwise.</summary>
-    public static ReferenceAccuracy? ReferenceAccuracyFor(ConvNeXtSpec spec, WeightFormat? format) => (spec.Name, format) switch
-    {
-        ("tiny", WeightFormat.MindSpore) => new ReferenceAccuracy(81.91, 95.79, "MindCV convnext_tiny"),
-        ("small", WeightFormat.MindSpore) => new ReferenceAccuracy(83.40, 96.36, "MindCV convnext_small"),
-        ("base", WeightFormat.MindSpore) => new ReferenceAccuracy(83.32, 96.24, "MindCV convnext_base"),
-        ("tiny", WeightFormat.Torchvision) => new ReferenceAccuracy(82.52, 96.146, "torchvision ConvNeXt_Tiny_Weights.IMAGENET1K_V1"),
-        _ => null,
-    };
 }

@@ -31,8 +31,8 @@ internal static class ModelCommands
         DefaultValueFactory = _ => "fp32",
     }.AcceptOnlyFromAmong("fp32", "fp16");
 
-    private static Scoring.Onnx.Precision ParsePrecision(string value) =>
-        value == "fp16" ? Scoring.Onnx.Precision.Fp16 : Scoring.Onnx.Precision.Fp32;
+    private static ModelPrecision ParsePrecision(string value) =>
+        value == "fp16" ? ModelPrecision.Fp16 : ModelPrecision.Fp32;
 
     private static Option<string?> LabelsOption()
     {
@@ -56,11 +56,17 @@ internal static class ModelCommands
         var precision = Precision();
         var seed = new Option<int>("--random-seed") { Description = "Seed for random weights", DefaultValueFactory = _ => 0, HelpName = "N" };
         var output = new Option<string>("--output", "-o") { Description = "ONNX file to write", Required = true, HelpName = "FILE.onnx" };
+        var imageSize = new Option<int?>("--image-size") { Description = "Fix the input to N×N pixels (default: symbolic height/width, preprocessing for 224)", HelpName = "N" };
+        imageSize.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is { } n && (n < 32 || n % 32 != 0))
+                r.AddError($"--image-size must be a positive multiple of 32 (got {n})");
+        });
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
 
         var command = new Command("build", "Build an ONNX model from published or random weights")
         {
-            arch, weights, format, labels, precision, seed, output, json,
+            arch, weights, format, labels, precision, seed, imageSize, output, json,
         };
         command.SetAction((parse, ct) =>
         {
@@ -72,6 +78,7 @@ internal static class ModelCommands
                 Labels = parse.GetValue(labels) is { } l ? ClassLabels.Load(l) : null,
                 Precision = ParsePrecision(parse.GetValue(precision)!),
                 RandomSeed = parse.GetValue(seed),
+                ImageSize = parse.GetValue(imageSize),
                 OutputPath = parse.GetValue(output)!,
             }, console);
             WriteBuildResult(console, result, parse.GetValue(json));
@@ -130,13 +137,13 @@ internal static class ModelCommands
 
     internal static JsonObject Describe(string path, OnnxModelInfo info)
     {
-        var metadata = info.Metadata ?? new ModelMetadata();
+        var metadata = info.Metadata;
         static JsonArray Tensors(IEnumerable<OnnxTensorInfo> tensors) =>
             [.. tensors.Select(t => (JsonNode)new JsonObject
             {
                 ["name"] = t.Name,
                 ["type"] = t.ElementType,
-                ["shape"] = new JsonArray([.. t.Shape.Select(d => (JsonNode?)JsonValue.Create(d))]),
+                ["shape"] = new JsonArray([.. t.Shape.Select(d => (JsonNode?)(long.TryParse(d, out var n) ? JsonValue.Create(n) : JsonValue.Create(d)))]),
             })];
         return new JsonObject
         {
@@ -144,6 +151,8 @@ internal static class ModelCommands
             ["architecture"] = metadata.Architecture,
             ["parameters"] = info.Parameters,
             ["macs"] = info.Macs,
+            ["macs_image_size"] = info.MacsImageSize,
+            ["file_bytes"] = info.FileBytes,
             ["opset"] = info.Opset,
             ["inputs"] = Tensors(info.Inputs),
             ["outputs"] = Tensors(info.Outputs),

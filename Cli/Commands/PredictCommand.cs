@@ -28,7 +28,7 @@ internal static class PredictCommand
                 BatchSize = Math.Min(16, files.Length),
                 TopK = parse.GetValue(top),
             });
-            var results = new List<PredictionRecord>();
+            var results = new List<ScoreRecord>();
             await foreach (var scored in pipeline.RunAsync(inputs, ct))
                 results.Add(PredictionFormatting.ToRecord(scored));
             // The pipeline may finish images out of order; print them in the order given.
@@ -51,7 +51,7 @@ internal static class PredictCommand
         return command;
     }
 
-    private static void WriteTable(CliConsole console, PredictionRecord record)
+    private static void WriteTable(CliConsole console, ScoreRecord record)
     {
         if (record.Error is not null)
         {

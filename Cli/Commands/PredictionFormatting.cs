@@ -1,4 +1,5 @@
 using ConvNeXt.Batch.Cli.Output;
+using ConvNeXt.Batch.Functions.Contracts;
 using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Pipeline;
 
@@ -9,6 +10,6 @@ internal static class PredictionFormatting
     public static PredictedClass ToPredicted(ClassScore score) =>
         new(score.Index, score.Wnid, score.Name, Math.Round(score.Probability, 6));
 
-    public static PredictionRecord ToRecord(ScoredImage scored, string? source = null) =>
+    public static ScoreRecord ToRecord(ScoredImage scored, string? source = null) =>
         new(source ?? scored.Id, scored.Top?.Select(ToPredicted).ToList(), scored.Error is null ? null : CommandTree.OneLine(scored.Error));
 }

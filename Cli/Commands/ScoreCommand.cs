@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using ConvNeXt.Batch.Cli.Output;
+using ConvNeXt.Batch.Cli.Sinks;
 using ConvNeXt.Batch.Cli.Sources;
 using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Pipeline;
@@ -88,7 +89,7 @@ internal static class ScoreCommand
             await using var fileWriter = parse.GetValue(output) is { } path ? PredictionWriter.Create(path)
                 : parse.GetValue(table) is null ? PredictionWriter.JsonLines(console.Out) : null;
             await using var tableSink = parse.GetValue(table) is { } tableName
-                ? await PredictionTableSink.CreateAsync(storage.Tables(parse), tableName, classifier, ct)
+                ? await PredictionTableSink.CreateAsync(ResultsCommand.Account(storage, parse), tableName, classifier, ct)
                 : null;
 
             IAsyncEnumerable<ImageInput> inputs;
@@ -134,7 +135,7 @@ internal static class ScoreCommand
 
     /// <summary>Drives the pipeline and hands each result to <paramref name="write"/> as it comes out; memory stays bounded by the pipeline's capacity.</summary>
     internal static async Task<ScoreSummary> RunAsync(CliConsole console, ScoringPipeline pipeline, IAsyncEnumerable<ImageInput> inputs,
-        long? total, bool quiet, Func<ScoredImage, PredictionRecord, ValueTask> write, CancellationToken ct)
+        long? total, bool quiet, Func<ScoredImage, ScoreRecord, ValueTask> write, CancellationToken ct)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
         long count = 0, errors = 0;

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using ConvNeXt.Batch.Functions.Contracts;
 using CsvHelper;
-using CsvHelper.Configuration;
 using Parquet;
 using Parquet.Serialization;
 
@@ -11,14 +11,14 @@ namespace ConvNeXt.Batch.Cli.Output;
 public enum PredictionFileFormat { JsonLines, Csv, Parquet }
 
 /// <summary>
-/// Streams <see cref="PredictionRecord"/>s to a file as they arrive, so memory stays bounded
+/// Streams <see cref="ScoreRecord"/>s to a file as they arrive, so memory stays bounded
 /// whatever the number of inputs. The format follows the file extension.
 /// </summary>
 public abstract class PredictionWriter : IAsyncDisposable
 {
     public const int TopK = 5;
 
-    public abstract ValueTask WriteAsync(PredictionRecord record, CancellationToken cancellationToken = default);
+    public abstract ValueTask WriteAsync(ScoreRecord record, CancellationToken cancellationToken = default);
 
     public abstract ValueTask DisposeAsync();
 
@@ -62,7 +62,7 @@ internal sealed class JsonLinesPredictionWriter : PredictionWriter
 
     public JsonLinesPredictionWriter(TextWriter writer) => _writer = writer;
 
-    public override async ValueTask WriteAsync(PredictionRecord record, CancellationToken cancellationToken = default) =>
+    public override async ValueTask WriteAsync(ScoreRecord record, CancellationToken cancellationToken = default) =>
         await _writer.WriteLineAsync(JsonSerializer.Serialize(record, Json).AsMemory(), cancellationToken);
 
     public override async ValueTask DisposeAsync()
@@ -82,7 +82,7 @@ internal sealed class CsvPredictionWriter : PredictionWriter
     public CsvPredictionWriter(Stream stream)
     {
         _text = new StreamWriter(stream, new UTF8Encoding(false));
-        _csv = new CsvWriter(_text, new CsvConfiguration(CultureInfo.InvariantCulture));
+        _csv = CsvWriter.Create(_text, new CsvWriterOptions(), leaveOpen: true);
         _csv.WriteField("source");
         _csv.WriteField("error");
         for (var k = 1; k <= TopK; k++)
@@ -92,10 +92,10 @@ internal sealed class CsvPredictionWriter : PredictionWriter
             _csv.WriteField($"top{k}_name");
             _csv.WriteField($"top{k}_probability");
         }
-        _csv.NextRecord();
+        _csv.EndRecord();
     }
 
-    public override async ValueTask WriteAsync(PredictionRecord record, CancellationToken cancellationToken = default)
+    public override async ValueTask WriteAsync(ScoreRecord record, CancellationToken cancellationToken = default)
     {
         _csv.WriteField(record.Source);
         _csv.WriteField(record.Error ?? "");
@@ -103,7 +103,7 @@ internal sealed class CsvPredictionWriter : PredictionWriter
         {
             if (record.Top5 is { } top && k < top.Count)
             {
-                _csv.WriteField(top[k].Index);
+                _csv.WriteField(top[k].Index.ToString(CultureInfo.InvariantCulture));
                 _csv.WriteField(top[k].Wnid ?? "");
                 _csv.WriteField(top[k].Name ?? "");
                 _csv.WriteField(top[k].Probability.ToString("R", CultureInfo.InvariantCulture));
@@ -114,7 +114,7 @@ internal sealed class CsvPredictionWriter : PredictionWriter
                     _csv.WriteField("");
             }
         }
-        await _csv.NextRecordAsync();
+        await _csv.EndRecordAsync(cancellationToken);
     }
 
     public override async ValueTask DisposeAsync()
@@ -147,7 +147,7 @@ internal sealed class ParquetPredictionWriter(Stream stream) : PredictionWriter
     private readonly List<ParquetPredictionRow> _pending = new(RowGroupSize);
     private bool _started;
 
-    public override async ValueTask WriteAsync(PredictionRecord record, CancellationToken cancellationToken = default)
+    public override async ValueTask WriteAsync(ScoreRecord record, CancellationToken cancellationToken = default)
     {
         _pending.Add(new ParquetPredictionRow
         {

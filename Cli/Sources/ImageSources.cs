@@ -56,7 +56,7 @@ public sealed record BlobImageSource(string Container, string Prefix) : ImageSou
     public async IAsyncEnumerable<(BlobItem Blob, ImageInput Input)> InputsAsync(BlobContainerClient container,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await foreach (var blob in container.GetBlobsAsync(prefix: Prefix.Length == 0 ? null : Prefix, cancellationToken: cancellationToken))
+        await foreach (var blob in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, Prefix.Length == 0 ? null : Prefix, cancellationToken))
         {
             var client = container.GetBlobClient(blob.Name);
             yield return (blob, new ImageInput(blob.Name, async ct =>
