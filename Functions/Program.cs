@@ -1,3 +1,4 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
+using ConvNeXt.Batch.Functions.Handler;
+
+var app = HandlerApplication.Build(args);
 app.Run();

@@ -13,7 +13,7 @@ namespace ConvNeXt.Batch.Scoring.Onnx;
 /// </summary>
 internal sealed class GraphWriter(GraphProto graph, DataType floatType)
 {
-    private readonly Dictionary<(float[] Data, bool Transposed), ByteString> _encoded =
+    private readonly Dictionary<(float[] Data, int Rows), ByteString> _encoded =
         new(new ArrayIdentity());
     private int _next;
 
@@ -25,11 +25,12 @@ internal sealed class GraphWriter(GraphProto graph, DataType floatType)
     {
         var dims = transpose ? new long[] { shape[1], shape[0] } : shape.Select(d => (long)d).ToArray();
         // Identical arrays are encoded once: cheap for shared buffers, and the graph bytes are the same.
-        if (!_encoded.TryGetValue((data, transpose), out var raw))
+        var key = (data, transpose ? shape[0] : -1);
+        if (!_encoded.TryGetValue(key, out var raw))
         {
             var values = transpose ? Transpose(data, shape[0], shape[1]) : data;
             raw = FloatType == DataType.Float16 ? EncodeHalf(values) : EncodeSingle(values);
-            _encoded[(data, transpose)] = raw;
+            _encoded[key] = raw;
         }
         var tensor = new TensorProto { Name = name, DataType = (int)FloatType, RawData = raw };
         tensor.Dims.AddRange(dims);
@@ -97,12 +98,12 @@ internal sealed class GraphWriter(GraphProto graph, DataType floatType)
         return UnsafeByteOperations.UnsafeWrap(bytes);
     }
 
-    private sealed class ArrayIdentity : IEqualityComparer<(float[] Data, bool Transposed)>
+    private sealed class ArrayIdentity : IEqualityComparer<(float[] Data, int Rows)>
     {
-        public bool Equals((float[] Data, bool Transposed) x, (float[] Data, bool Transposed) y) =>
-            ReferenceEquals(x.Data, y.Data) && x.Transposed == y.Transposed;
+        public bool Equals((float[] Data, int Rows) x, (float[] Data, int Rows) y) =>
+            ReferenceEquals(x.Data, y.Data) && x.Rows == y.Rows;
 
-        public int GetHashCode((float[] Data, bool Transposed) obj) =>
-            HashCode.Combine(RuntimeHelpers.GetHashCode(obj.Data), obj.Transposed);
+        public int GetHashCode((float[] Data, int Rows) obj) =>
+            HashCode.Combine(RuntimeHelpers.GetHashCode(obj.Data), obj.Rows);
     }
 }

@@ -1,0 +1,144 @@
+using Azure.Data.Tables;
+using ConvNeXt.Batch.Functions.Contracts;
+using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Functions.Validation;
+
+namespace ConvNeXt.Batch.Functions.Queries;
+
+/// <summary>A validation run row as the API shows it. Accuracies are fractions (0..1); reference accuracy as published.</summary>
+public sealed record ValidationRunSummary(
+    string RunId,
+    string Status,
+    string? Trigger,
+    string? ModelId,
+    string? ModelSha256,
+    string DatasetContainer,
+    string? DatasetPrefix,
+    string? LabelSource,
+    int ExpectedImageCount,
+    int ChunkCount,
+    int ChunkSize,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? FinishedAt,
+    int? ImageCount,
+    int? ScoredCount,
+    int? ErrorCount,
+    double? Top1,
+    double? Top5,
+    double? MeanConfidence,
+    double? ReferenceTop1,
+    double? ReferenceTop5,
+    string? ReferenceSource,
+    string? FinalizedBy)
+{
+    internal static ValidationRunSummary From(ValidationRunEntity e) => new(
+        e.RowKey, e.Status, e.Trigger, e.ModelId, e.ModelSha256, e.DatasetContainer, e.DatasetPrefix, e.LabelSource,
+        e.ExpectedImageCount, e.ChunkCount, e.ChunkSize, e.CreatedAt, e.FinishedAt, e.ImageCount, e.ScoredCount, e.ErrorCount,
+        e.Top1, e.Top5, e.MeanConfidence, e.ReferenceTop1, e.ReferenceTop5, e.ReferenceSource, e.FinalizedBy);
+}
+
+public sealed record ClassAccuracy(int Index, string? Wnid, string? Name, int Count, int Top1Correct, int Top5Correct)
+{
+    public double Top1 => Count == 0 ? 0 : (double)Top1Correct / Count;
+    public double Top5 => Count == 0 ? 0 : (double)Top5Correct / Count;
+}
+
+/// <summary>
+/// How the measured accuracy compares with the model's published one (percentage points; measured minus
+/// reference). Null when the model carries no reference accuracy or the run is not complete.
+/// </summary>
+public sealed record ReferenceComparison(double ReferenceTop1, double ReferenceTop5, string? Source, double Top1DeltaPoints, double Top5DeltaPoints);
+
+/// <summary><c>GET /api/validation-runs/{id}</c>: the run, chunk progress, per-class accuracy and the reference comparison.</summary>
+public sealed record ValidationRunReport(
+    ValidationRunSummary Run,
+    int ChunksDone,
+    IReadOnlyList<ClassAccuracy> PerClass,
+    ReferenceComparison? Comparison,
+    IReadOnlyList<ConfusedPair> MostConfused);
+
+public sealed record ConfusedPair(int TrueIndex, string? TrueWnid, int PredictedIndex, string? PredictedWnid, int Count);
+
+public sealed record ValidationPredictionRecord(
+    string RunId, string Blob, int ChunkIndex, int LabelIndex, string? LabelWnid, string? LabelName, string Status,
+    string? ErrorReason, string? ErrorMessage, IReadOnlyList<PredictedClass> Top, bool Correct1, bool Correct5)
+{
+    internal static ValidationPredictionRecord From(ValidationPredictionEntity e) => new(
+        e.PartitionKey, e.BlobName, e.ChunkIndex, e.LabelIndex, e.LabelWnid, e.LabelName, e.Status, e.ErrorReason, e.ErrorMessage,
+        PredictedClass.FromJson(e.TopJson), e.Correct1, e.Correct5);
+}
+
+/// <summary>Reads <c>ValidationRuns</c>, <c>ValidationChunks</c> and <c>ValidationPredictions</c>.</summary>
+public sealed class ValidationQueries(StorageAccount storage)
+{
+    public async Task<ResultPage<ValidationRunSummary>> ListRunsAsync(int? top = null, string? continuationToken = null, CancellationToken cancellationToken = default)
+    {
+        await storage.EnsureTablesAsync(cancellationToken);
+        return await KeysetPaging.QueryAsync<ValidationRunEntity, ValidationRunSummary>(
+            storage.Table(TableNames.ValidationRuns), storage.Resilience,
+            TableClient.CreateQueryFilter($"PartitionKey eq {ValidationRunEntity.PartitionKeyValue}"),
+            KeysetPaging.Top(top), continuationToken, ValidationRunSummary.From, cancellationToken);
+    }
+
+    public async Task<ValidationRunSummary?> GetRunSummaryAsync(string runId, CancellationToken cancellationToken = default)
+    {
+        await storage.EnsureTablesAsync(cancellationToken);
+        var row = await storage.Resilience.ExecuteAsync(async ct =>
+            await storage.Table(TableNames.ValidationRuns).GetEntityIfExistsAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, runId, cancellationToken: ct),
+            cancellationToken);
+        return row.HasValue ? ValidationRunSummary.From(row.Value!) : null;
+    }
+
+    public async Task<ValidationRunReport?> GetRunAsync(string runId, CancellationToken cancellationToken = default)
+    {
+        var run = await GetRunSummaryAsync(runId, cancellationToken);
+        if (run is null)
+            return null;
+        var chunks = (await ReadChunksAsync(runId, cancellationToken)).Where(c => c.ChunkIndex < run.ChunkCount).OrderBy(c => c.ChunkIndex).ToList();
+        var totals = ChunkCounter.Merge(chunks.Select(c => c.CountsJson));
+        ReferenceComparison? comparison = null;
+        if (run.Status == RunStatus.Completed && run.ReferenceTop1 is { } r1 && run.ReferenceTop5 is { } r5 && run.Top1 is { } t1 && run.Top5 is { } t5)
+        {
+            // Published accuracies are percentages (81.91) or fractions (0.8191): compare in points either way.
+            var scale1 = r1 > 1 ? 1 : 100;
+            var scale5 = r5 > 1 ? 1 : 100;
+            comparison = new ReferenceComparison(r1 * scale1, r5 * scale5, run.ReferenceSource,
+                Math.Round(t1 * 100 - r1 * scale1, 2), Math.Round(t5 * 100 - r5 * scale5, 2));
+        }
+        return new ValidationRunReport(run, chunks.Count, totals.PerClass, comparison, totals.MostConfused);
+    }
+
+    /// <summary>Misclassified (top-1 wrong) or failed images of a run, paged.</summary>
+    public async Task<ResultPage<ValidationPredictionRecord>> ListWrongAsync(string runId, int? top = null, string? continuationToken = null,
+        CancellationToken cancellationToken = default)
+    {
+        await storage.EnsureTablesAsync(cancellationToken);
+        return await KeysetPaging.QueryAsync<ValidationPredictionEntity, ValidationPredictionRecord>(
+            storage.Table(TableNames.ValidationPredictions), storage.Resilience,
+            TableClient.CreateQueryFilter($"PartitionKey eq {runId} and Correct1 eq {false}"),
+            KeysetPaging.Top(top), continuationToken, ValidationPredictionRecord.From, cancellationToken);
+    }
+
+    /// <summary>Every per-image row of a run, paged (for exports and comparisons).</summary>
+    public async Task<ResultPage<ValidationPredictionRecord>> ListPredictionsAsync(string runId, int? top = null, string? continuationToken = null,
+        CancellationToken cancellationToken = default)
+    {
+        await storage.EnsureTablesAsync(cancellationToken);
+        return await KeysetPaging.QueryAsync<ValidationPredictionEntity, ValidationPredictionRecord>(
+            storage.Table(TableNames.ValidationPredictions), storage.Resilience,
+            TableClient.CreateQueryFilter($"PartitionKey eq {runId}"),
+            KeysetPaging.Top(top), continuationToken, ValidationPredictionRecord.From, cancellationToken);
+    }
+
+    internal async Task<List<ValidationChunkEntity>> ReadChunksAsync(string runId, CancellationToken cancellationToken)
+    {
+        var table = storage.Table(TableNames.ValidationChunks);
+        return await storage.Resilience.ExecuteAsync(async ct =>
+        {
+            var list = new List<ValidationChunkEntity>();
+            await foreach (var row in table.QueryAsync<ValidationChunkEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {runId}"), cancellationToken: ct))
+                list.Add(row);
+            return list;
+        }, cancellationToken);
+    }
+}

@@ -1,0 +1,300 @@
+using System.Buffers;
+using System.Diagnostics;
+using NetVips;
+
+namespace ConvNeXt.Batch.Scoring.Preprocessing;
+
+/// <summary>
+/// Turns one encoded image into the model's input tensor: decode (libvips), apply EXIF orientation,
+/// convert to 8-bit sRGB, resize the shorter side, center-crop, normalize, planar CHW, written
+/// straight into the caller's slice of a batch tensor. Thread-safe: one instance serves every
+/// decode worker.
+/// </summary>
+/// <remarks>
+/// Alpha is flattened on white (what a viewer shows for transparent PNG/GIF artwork, and what
+/// ImageNet-style photos with alpha were usually composed on). ICC profiles of RGB images are
+/// ignored, as PIL/torchvision do, so tensors match the reference pipelines; CMYK is converted with
+/// libvips' built-in profile.
+/// </remarks>
+public sealed class ImagePreprocessor
+{
+    // The vips operation cache keys on buffer addresses and would keep decoded images of
+    // one-off inputs alive; in a scoring pipeline every image is new, so it only costs memory.
+    static ImagePreprocessor() => Cache.Max = 0;
+
+    private readonly float[] _lut; // [3 * 256]: model channel k, 8-bit value v → normalized float
+    private readonly int[] _sourceBand; // model channel k reads sRGB band _sourceBand[k]
+
+    public ImagePreprocessor(PreprocessingSettings settings, ImageLimits? limits = null)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (settings.ResizeShorter <= 0 || settings.CropHeight <= 0 || settings.CropWidth <= 0)
+            throw new ArgumentException("resize and crop sizes must be positive", nameof(settings));
+        if (settings.Mean.Length != 3 || settings.Std.Length != 3)
+            throw new ArgumentException("mean and std need three values each", nameof(settings));
+        Settings = settings;
+        Limits = limits ?? ImageLimits.Default;
+        _sourceBand = settings.ChannelOrder == ChannelOrder.Bgr ? [2, 1, 0] : [0, 1, 2];
+        _lut = new float[3 * 256];
+        for (var k = 0; k < 3; k++)
+            for (var v = 0; v < 256; v++)
+                _lut[k * 256 + v] = (v * settings.PixelScale / 255f - settings.Mean[k]) / settings.Std[k];
+    }
+
+    public PreprocessingSettings Settings { get; }
+
+    public ImageLimits Limits { get; }
+
+    /// <summary>Off only to measure what JPEG shrink-on-load changes.</summary>
+    internal bool ShrinkOnLoad { get; init; } = true;
+
+    /// <summary>Number of floats <see cref="Preprocess(ReadOnlySpan{byte}, Span{float})"/> writes.</summary>
+    public int TensorLength => Settings.TensorLength;
+
+    /// <summary>Decodes <paramref name="encoded"/> and writes 3×CropHeight×CropWidth floats (CHW) to <paramref name="destination"/>.</summary>
+    /// <exception cref="ImageRejectedException">The input is empty, too large, not an image, corrupt, or took too long.</exception>
+    public unsafe void Preprocess(ReadOnlySpan<byte> encoded, Span<float> destination)
+    {
+        if (destination.Length < TensorLength)
+            throw new ArgumentException($"destination holds {destination.Length} floats; {TensorLength} needed", nameof(destination));
+        if (encoded.IsEmpty)
+            throw new ImageRejectedException(ImageRejectionReason.Empty, "the image is empty (0 bytes)");
+        if (encoded.Length > Limits.MaxBytes)
+            throw new ImageRejectedException(ImageRejectionReason.TooLarge,
+                $"the image has {encoded.Length:N0} bytes; the limit is {Limits.MaxBytes:N0}");
+
+        // libvips reads the buffer lazily while pixels are computed: keep it pinned until the
+        // last pixel has been written out.
+        fixed (byte* pinned = encoded)
+        {
+            var data = new ReadOnlySpan<byte>(pinned, encoded.Length);
+            if (Image.FindLoadBuffer(data) is not { } loader)
+                throw new ImageRejectedException(ImageRejectionReason.Unsupported,
+                    $"not an image format this build can read (first bytes {Convert.ToHexString(data[..Math.Min(8, data.Length)])})");
+            try
+            {
+                Decode(data, loader, destination);
+            }
+            catch (ImageRejectedException)
+            {
+                throw;
+            }
+            catch (VipsException e)
+            {
+                throw new ImageRejectedException(ImageRejectionReason.Undecodable,
+                    $"{FormatName(loader)} data could not be decoded: {FirstLine(e.Message)}", e);
+            }
+        }
+    }
+
+    /// <summary>Reads at most <see cref="ImageLimits.MaxBytes"/> (+1, to detect overflow) from <paramref name="stream"/>, then preprocesses it.</summary>
+    public void Preprocess(Stream stream, Span<float> destination)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var limit = (int)Math.Min(Limits.MaxBytes + 1, Array.MaxLength);
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(limit, 1 << 20));
+        try
+        {
+            var length = 0;
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    if (length >= limit)
+                        break;
+                    var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min((long)buffer.Length * 2, limit));
+                    buffer.AsSpan(0, length).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+                var read = stream.Read(buffer, length, Math.Min(buffer.Length, limit) - length);
+                if (read == 0)
+                    break;
+                length += read;
+            }
+            Preprocess(buffer.AsSpan(0, length), destination);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private unsafe void Decode(ReadOnlySpan<byte> data, string loader, Span<float> destination)
+    {
+        var s = Settings;
+        int width, height, orientation;
+        using (var header = Image.NewFromBuffer(data, access: Enums.Access.Sequential, failOn: Enums.FailOn.Error))
+        {
+            width = header.Width;
+            height = header.Height;
+            orientation = header.GetTypeOf("orientation") != 0 ? (int)header.Get("orientation") : 1;
+        }
+        var pixels = (long)width * height;
+        if (pixels > Limits.MaxPixels)
+            throw new ImageRejectedException(ImageRejectionReason.TooManyPixels,
+                $"the image is {width}×{height} ({pixels:N0} pixels); the limit is {Limits.MaxPixels:N0}");
+
+        // Output size follows torchvision Resize(int): shorter side = ResizeShorter, longer side
+        // truncated, computed from the upright original so JPEG shrink-on-load cannot change it.
+        var (uprightW, uprightH) = orientation is >= 5 and <= 8 ? (height, width) : (width, height);
+        int outW, outH;
+        if (uprightW <= uprightH)
+        {
+            outW = s.ResizeShorter;
+            outH = (int)((long)s.ResizeShorter * uprightH / uprightW);
+        }
+        else
+        {
+            outH = s.ResizeShorter;
+            outW = (int)((long)s.ResizeShorter * uprightW / uprightH);
+        }
+
+        // JPEG can decode at 1/2, 1/4, 1/8 scale almost for free; keep at least 2× the target
+        // resolution so the final antialiased resize still sees enough pixels.
+        var shrink = 1;
+        if (ShrinkOnLoad && loader.StartsWith("VipsForeignLoadJpeg", StringComparison.Ordinal))
+            foreach (var candidate in (ReadOnlySpan<int>)[8, 4, 2])
+                if (Math.Min(width, height) / candidate >= 2 * s.ResizeShorter)
+                {
+                    shrink = candidate;
+                    break;
+                }
+
+        using var timeout = Limits.DecodeTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(Limits.DecodeTimeout);
+        var stopwatch = Stopwatch.StartNew();
+        var owned = new List<Image>(8);
+        try
+        {
+            Image Track(Image image)
+            {
+                owned.Add(image);
+                return image;
+            }
+
+            var image = Track(shrink > 1
+                ? Image.NewFromBuffer(data, access: Enums.Access.Sequential, failOn: Enums.FailOn.Error, kwargs: new VOption { { "shrink", shrink } })
+                : Image.NewFromBuffer(data, access: Enums.Access.Sequential, failOn: Enums.FailOn.Error));
+            if (orientation != 1)
+                image = Track(image.Autorot());
+            image = ToSrgb8(image, Track);
+
+            var hscale = (double)outW / image.Width;
+            var vscale = (double)outH / image.Height;
+            if (image.Width != outW || image.Height != outH)
+                image = Track(image.Resize(hscale, Kernel(s.Interpolation), vscale: vscale));
+
+            // torchvision CenterCrop: offset round((size - crop) / 2), zero padding when smaller.
+            if (image.Width < s.CropWidth || image.Height < s.CropHeight)
+                image = Track(image.Embed(
+                    Math.Max(0, (s.CropWidth - image.Width) / 2), Math.Max(0, (s.CropHeight - image.Height) / 2),
+                    Math.Max(image.Width, s.CropWidth), Math.Max(image.Height, s.CropHeight), Enums.Extend.Black));
+            var left = (int)Math.Round((image.Width - s.CropWidth) / 2.0, MidpointRounding.ToEven);
+            var top = (int)Math.Round((image.Height - s.CropHeight) / 2.0, MidpointRounding.ToEven);
+            if (left != 0 || top != 0 || image.Width != s.CropWidth || image.Height != s.CropHeight)
+                image = Track(image.ExtractArea(left, top, s.CropWidth, s.CropHeight));
+
+            if (timeout is not null)
+                image.SetProgress(NoProgress.Instance, timeout.Token);
+            IntPtr memory;
+            try
+            {
+                memory = image.WriteToMemory(out var size);
+                if ((long)size != 3L * s.CropWidth * s.CropHeight)
+                {
+                    global::NetVips.NetVips.Free(memory);
+                    throw new ImageRejectedException(ImageRejectionReason.Unsupported, $"unexpected pixel buffer of {size} bytes");
+                }
+            }
+            catch (VipsException e) when (timeout?.IsCancellationRequested == true)
+            {
+                throw new ImageRejectedException(ImageRejectionReason.Timeout,
+                    $"decoding took longer than {Limits.DecodeTimeout.TotalMilliseconds:N0} ms ({width}×{height} {FormatName(loader)})", e);
+            }
+            try
+            {
+                WriteTensor(new ReadOnlySpan<byte>((void*)memory, 3 * s.CropWidth * s.CropHeight), destination);
+            }
+            finally
+            {
+                global::NetVips.NetVips.Free(memory);
+            }
+        }
+        finally
+        {
+            for (var i = owned.Count - 1; i >= 0; i--)
+                owned[i].Dispose();
+        }
+    }
+
+    /// <summary>Grayscale, CMYK, 16-bit, palette and alpha all end as 3-band 8-bit sRGB.</summary>
+    private static Image ToSrgb8(Image image, Func<Image, Image> track)
+    {
+        var interpretation = image.Interpretation;
+        if (interpretation != Enums.Interpretation.Srgb || image.Format != Enums.BandFormat.Uchar)
+        {
+            try
+            {
+                image = track(image.Colourspace(Enums.Interpretation.Srgb));
+            }
+            catch (VipsException e)
+            {
+                throw new ImageRejectedException(ImageRejectionReason.Unsupported,
+                    $"cannot convert {image.Bands}-band {interpretation} pixels to RGB: {FirstLine(e.Message)}", e);
+            }
+        }
+        if (image.HasAlpha())
+            image = track(image.Flatten(background: [255, 255, 255]));
+        if (image.Format != Enums.BandFormat.Uchar)
+            image = track(image.Cast(Enums.BandFormat.Uchar));
+        if (image.Bands > 3)
+            image = track(image.ExtractBand(0, n: 3));
+        if (image.Bands != 3)
+            throw new ImageRejectedException(ImageRejectionReason.Unsupported, $"{image.Bands}-band {interpretation} image has no RGB form");
+        return image;
+    }
+
+    private void WriteTensor(ReadOnlySpan<byte> hwc, Span<float> chw)
+    {
+        var plane = Settings.CropWidth * Settings.CropHeight;
+        var lut = _lut.AsSpan();
+        for (var k = 0; k < 3; k++)
+        {
+            var channelLut = lut.Slice(k * 256, 256);
+            var dst = chw.Slice(k * plane, plane);
+            var band = _sourceBand[k];
+            for (int i = 0, j = band; i < plane; i++, j += 3)
+                dst[i] = channelLut[hwc[j]];
+        }
+    }
+
+    private static Enums.Kernel Kernel(Interpolation interpolation) => interpolation switch
+    {
+        Interpolation.Bilinear => Enums.Kernel.Linear,
+        Interpolation.Nearest => Enums.Kernel.Nearest,
+        _ => Enums.Kernel.Cubic,
+    };
+
+    private static string FormatName(string loader)
+    {
+        // "VipsForeignLoadJpegBuffer" → "JPEG"
+        var name = loader.Replace("VipsForeignLoad", "", StringComparison.Ordinal);
+        foreach (var suffix in (ReadOnlySpan<string>)["Buffer", "Source", "File"])
+            if (name.EndsWith(suffix, StringComparison.Ordinal))
+                name = name[..^suffix.Length];
+        return name.ToUpperInvariant();
+    }
+
+    private static string FirstLine(string message)
+    {
+        var trimmed = message.Trim();
+        var newline = trimmed.IndexOf('\n');
+        return newline < 0 ? trimmed : trimmed[..newline].Trim() + " …";
+    }
+
+    private sealed class NoProgress : IProgress<int>
+    {
+        public static readonly NoProgress Instance = new();
+        public void Report(int value) { }
+    }
+}

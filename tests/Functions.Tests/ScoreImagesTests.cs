@@ -1,0 +1,156 @@
+using System.Text.Json.Nodes;
+using Azure.Data.Tables;
+using ConvNeXt.Batch.Functions.Storage;
+
+namespace ConvNeXt.Batch.Functions.Tests;
+
+[Collection(FunctionsCollection.Name)]
+public class ScoreImagesTests(FunctionsFixture fixture)
+{
+    private static readonly string[] Samples = Directory.GetFiles(Repository.ImagenetSamples, "*.JPEG")
+        .OrderBy(p => p, StringComparer.Ordinal).Where((_, i) => i % 50 == 7).Take(20).ToArray();
+
+    private sealed record Uploaded(string Name, string ETag, long Length, Uri Uri, string? ExpectedWnid);
+
+    private async Task<List<Uploaded>> UploadSetAsync(string folder)
+    {
+        var list = new List<Uploaded>();
+        foreach (var path in Samples)
+        {
+            var bytes = await File.ReadAllBytesAsync(path);
+            var name = $"{folder}/{Path.GetFileName(path)}";
+            var info = await fixture.UploadAsync("images", name, bytes);
+            list.Add(new Uploaded(name, info.ETag.ToString(), bytes.Length, Uri(name), Path.GetFileName(path).Split('_')[0]));
+        }
+        var jpeg = await File.ReadAllBytesAsync(Samples[0]);
+        var broken = new Dictionary<string, byte[]>
+        {
+            [$"{folder}/broken/empty.jpg"] = [],
+            [$"{folder}/broken/random.jpg"] = RandomBytes(5000),
+            [$"{folder}/broken/truncated.jpg"] = jpeg[..(jpeg.Length / 3)],
+        };
+        foreach (var (name, bytes) in broken)
+        {
+            var info = await fixture.UploadAsync("images", name, bytes);
+            list.Add(new Uploaded(name, info.ETag.ToString(), bytes.Length, Uri(name), null));
+        }
+        return list;
+    }
+
+    private Uri Uri(string name) => fixture.Blobs.GetBlobContainerClient("images").GetBlobClient(name).Uri;
+
+    private static byte[] RandomBytes(int n)
+    {
+        var b = new byte[n];
+        new Random(42).NextBytes(b);
+        return b;
+    }
+
+    private async Task<List<PredictionEntity>> RowsAsync(string folder)
+    {
+        var table = new TableClient(fixture.ConnectionString, TableNames.Predictions);
+        var low = TableKeys.Escape(folder + "/");
+        var rows = new List<PredictionEntity>();
+        await foreach (var r in table.QueryAsync<PredictionEntity>(TableClient.CreateQueryFilter(
+            $"PartitionKey eq {"images"} and RowKey ge {low} and RowKey lt {TableKeys.PrefixUpperBound(low)}")))
+            rows.Add(r);
+        return rows;
+    }
+
+    [Theory]
+    [InlineData("eventgrid")]
+    [InlineData("cloudevents")]
+    public async Task Batched_invocation_writes_one_row_per_image_and_redelivery_changes_nothing(string schema)
+    {
+        var uploaded = await UploadSetAsync(schema);
+        var bodies = uploaded.Select(u => schema == "eventgrid"
+            ? HostPayloads.EventGridBlobCreated(u.Uri, "images", u.Name, u.ETag, u.Length)
+            : HostPayloads.CloudEventBlobCreated(u.Uri, "images", u.Name, u.ETag, u.Length)).ToList();
+        // Plus a message that is not a BlobCreated event, one for another container, and garbage: completed, not scored.
+        bodies.Add("""{"eventType":"Microsoft.Storage.BlobDeleted","subject":"/blobServices/default/containers/images/blobs/x.jpg","data":{}}""");
+        bodies.Add(HostPayloads.EventGridBlobCreated(Uri("elsewhere.jpg"), "other", "elsewhere.jpg", "0x1", 1));
+        bodies.Add("{{{ not json");
+
+        var (status, body) = await fixture.InvokeAsync("ScoreImages", HostPayloads.ServiceBusBatch(bodies));
+        Assert.True(status == 200, body.ToJsonString());
+        var logs = body["Logs"]!.AsArray().Select(l => l!.GetValue<string>()).ToList();
+        Assert.Equal(3, logs.Count(l => l.Contains("completed without scoring")));
+
+        var rows = await RowsAsync(schema);
+        Assert.Equal(uploaded.Count, rows.Count);
+        Assert.Equal(uploaded.Select(u => u.Name).Order(StringComparer.Ordinal), rows.Select(r => r.BlobName).Order(StringComparer.Ordinal));
+
+        var good = uploaded.Where(u => u.ExpectedWnid is not null).ToList();
+        var correct = 0;
+        foreach (var u in good)
+        {
+            var row = rows.Single(r => r.BlobName == u.Name);
+            Assert.Equal(RowStatus.Scored, row.Status);
+            Assert.Equal(u.ETag.Trim('"'), row.BlobETag!.Trim('"'));
+            Assert.Equal("squeezenet1.1-fp16", row.ModelId);
+            Assert.Equal(64, row.ModelSha256!.Length);
+            Assert.Equal(5, ConvNeXt.Batch.Functions.Contracts.PredictedClass.FromJson(row.TopJson).Count);
+            Assert.Equal(row.Top1Index, ConvNeXt.Batch.Functions.Contracts.PredictedClass.FromJson(row.TopJson)[0].Index);
+            if (row.Top1Wnid == u.ExpectedWnid)
+                correct++;
+        }
+        Assert.True(correct >= good.Count * 0.4, $"only {correct}/{good.Count} top-1 correct");
+
+        foreach (var name in new[] { "empty.jpg", "random.jpg", "truncated.jpg" })
+        {
+            var row = rows.Single(r => r.BlobName.EndsWith("broken/" + name, StringComparison.Ordinal));
+            Assert.Equal(RowStatus.Failed, row.Status);
+            Assert.False(string.IsNullOrEmpty(row.ErrorReason));
+            Assert.Null(row.Top1Index);
+        }
+        Assert.Equal("Empty", rows.Single(r => r.BlobName.EndsWith("empty.jpg", StringComparison.Ordinal)).ErrorReason);
+
+        // Redelivery of the same batch (delivery count 2): the rows stay exactly as they were.
+        var before = rows.ToDictionary(r => r.RowKey, r => (r.ETag, r.ScoredAt, r.TopJson, r.Status));
+        var again = HostPayloads.ServiceBusBatch(bodies, deliveryCount: 2);
+        (status, body) = await fixture.InvokeAsync("ScoreImages", again);
+        Assert.True(status == 200, body.ToJsonString());
+        var after = (await RowsAsync(schema)).ToDictionary(r => r.RowKey, r => (r.ETag, r.ScoredAt, r.TopJson, r.Status));
+        Assert.Equal(before, after);
+    }
+
+    [Fact]
+    public async Task A_reupload_is_scored_again_and_replaces_its_row()
+    {
+        var name = "reupload/cat.jpg";
+        var first = await File.ReadAllBytesAsync(Samples[3]);
+        var info1 = await fixture.UploadAsync("images", name, first);
+        var (status, _) = await fixture.InvokeAsync("ScoreImages",
+            HostPayloads.ServiceBusBatch([HostPayloads.EventGridBlobCreated(Uri(name), "images", name, info1.ETag.ToString(), first.Length)]));
+        Assert.Equal(200, status);
+        var row1 = Assert.Single(await RowsAsync("reupload"));
+
+        var second = await File.ReadAllBytesAsync(Samples[10]);
+        var info2 = await fixture.UploadAsync("images", name, second);
+        (status, _) = await fixture.InvokeAsync("ScoreImages",
+            HostPayloads.ServiceBusBatch([HostPayloads.CloudEventBlobCreated(Uri(name), "images", name, info2.ETag.ToString(), second.Length)]));
+        Assert.Equal(200, status);
+        var row2 = Assert.Single(await RowsAsync("reupload"));
+        Assert.NotEqual(row1.BlobETag, row2.BlobETag);
+        Assert.Equal(info2.ETag.ToString().Trim('"'), row2.BlobETag!.Trim('"'));
+        Assert.NotEqual(row1.Top1Wnid, row2.Top1Wnid);
+    }
+
+    [Fact]
+    public async Task A_deleted_blob_becomes_an_error_row()
+    {
+        var name = "deleted/gone.jpg";
+        var (status, body) = await fixture.InvokeAsync("ScoreImages",
+            HostPayloads.ServiceBusBatch([HostPayloads.EventGridBlobCreated(Uri(name), "images", name, "0x8D0000", 100)]));
+        Assert.True(status == 200, body.ToJsonString());
+        var row = Assert.Single(await RowsAsync("deleted"));
+        Assert.Equal((RowStatus.Failed, "BlobNotFound"), (row.Status, row.ErrorReason));
+    }
+
+    [Fact]
+    public async Task An_invocation_with_no_usable_message_completes()
+    {
+        var (status, body) = await fixture.InvokeAsync("ScoreImages", HostPayloads.ServiceBusBatch(["[]", "null", "\"just a string\""]));
+        Assert.True(status == 200, body.ToJsonString());
+    }
+}
