@@ -118,9 +118,10 @@ internal sealed class ModelOptions
     };
 
     /// <summary>Loads the model with the overrides; warns loudly when its weights are untrained.</summary>
-    public ImageClassifier Load(ParseResult parse, CliConsole console)
+    public ImageClassifier Load(ParseResult parse, CliConsole console, ClassLabels? labels = null, bool useLabelsOption = true)
     {
-        var classifier = ImageClassifier.Load(ModelPath(parse), Inference(parse), Preprocessing(parse), LabelTable(parse));
+        var options = Inference(parse) with { Warning = console.Warn };
+        var classifier = ImageClassifier.Load(ModelPath(parse), options, Preprocessing(parse), labels ?? (useLabelsOption ? LabelTable(parse) : null));
         if (classifier.Metadata.Trained == false)
             console.Warn($"UNTRAINED WEIGHTS: {classifier.ModelId} was built from random weights; its predictions are meaningless.");
         if (classifier.Labels is null)

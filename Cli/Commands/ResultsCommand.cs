@@ -85,16 +85,39 @@ internal static class ResultsCommand
         return command;
     }
 
+    internal static readonly IReadOnlyList<(string, Func<ValidationRunSummary, object?>)> RunColumns =
+    [
+        ("run", r => r.RunId),
+        ("status", r => r.Status),
+        ("model", r => r.ModelId),
+        ("dataset", r => $"{r.DatasetContainer}/{r.DatasetPrefix}"),
+        ("images", r => r.ImageCount ?? r.ExpectedImageCount),
+        ("errors", r => r.ErrorCount),
+        ("top-1 %", r => r.Top1 * 100),
+        ("top-5 %", r => r.Top5 * 100),
+        ("reference top-1 %", r => r.ReferenceTop1),
+        ("created", r => r.CreatedAt),
+    ];
+
+    private static readonly IReadOnlyList<(string, Func<ValidationPredictionRecord, object?>)> WrongColumns =
+    [
+        ("blob", r => r.Blob),
+        ("label", r => r.LabelName ?? r.LabelWnid),
+        ("predicted", r => r.Top.Count > 0 ? r.Top[0].Name ?? r.Top[0].Wnid : r.ErrorReason),
+        ("p", r => r.Top.Count > 0 ? r.Top[0].Probability : null),
+        ("in top-5", r => r.Correct5),
+    ];
+
     private static Command Runs(CliConsole console)
     {
         var top = TopOption(20);
         var format = FormatOption();
-        var command = new Command("runs", "List validation runs, newest first") { top, format };
+        var command = new Command("runs", "List validation runs") { top, format };
         var storage = new StorageConnectionOption(command);
         command.SetAction(async (parse, ct) =>
         {
-            var runs = await ValidationResults.ListRunsAsync(Account(storage, parse), parse.GetValue(top), ct);
-            TabularOutput.Write(console, TabularOutput.Parse(parse.GetValue(format)!), "Validation runs", runs, ValidationResults.RunColumns);
+            var page = await new ValidationQueries(Account(storage, parse)).ListRunsAsync(Math.Min(parse.GetValue(top), 1000), null, ct);
+            TabularOutput.Write(console, TabularOutput.Parse(parse.GetValue(format)!), "Validation runs", page.Items, RunColumns);
             return CommandTree.Success;
         });
         return command;
@@ -106,20 +129,36 @@ internal static class ResultsCommand
         var wrong = new Option<bool>("--wrong") { Description = "Also list the images whose top-1 prediction was wrong" };
         var top = TopOption(50);
         var format = FormatOption();
-        var command = new Command("run", "Show one validation run (and its wrong predictions with --wrong)") { id, wrong, top, format };
+        var command = new Command("run", "Show one validation run: metrics, reference comparison, most-confused pairs (and wrong predictions with --wrong)") { id, wrong, top, format };
         var storage = new StorageConnectionOption(command);
         command.SetAction(async (parse, ct) =>
         {
-            var account = Account(storage, parse);
-            var run = await ValidationResults.GetRunAsync(account, parse.GetValue(id)!, ct)
-                ?? throw new CommandFailedException($"no validation run '{parse.GetValue(id)}'");
+            var queries = new ValidationQueries(Account(storage, parse));
+            var runId = parse.GetValue(id)!;
+            var report = await queries.GetRunAsync(runId, ct) ?? throw new CommandFailedException($"no validation run '{runId}'");
             var fmt = TabularOutput.Parse(parse.GetValue(format)!);
-            TabularOutput.Write(console, fmt, $"Validation run {parse.GetValue(id)}", [run], ValidationResults.RunColumns);
-            if (parse.GetValue(wrong))
+            var wrongRows = parse.GetValue(wrong) ? (await queries.ListWrongAsync(runId, Math.Min(parse.GetValue(top), 1000), null, ct)).Items : null;
+            if (fmt == TabularFormat.Json)
             {
-                var rows = await ValidationResults.WrongPredictionsAsync(account, parse.GetValue(id)!, parse.GetValue(top), ct);
-                TabularOutput.Write(console, fmt, "Wrong predictions", rows, ValidationResults.WrongColumns);
+                console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { report, wrong = wrongRows }, TabularOutput.Json));
+                return CommandTree.Success;
             }
+            TabularOutput.Write(console, fmt, $"Validation run {runId}", [report.Run], RunColumns);
+            if (fmt == TabularFormat.Table)
+            {
+                if (report.Comparison is { } c)
+                    console.Out.WriteLine(FormattableString.Invariant(
+                        $"reference ({c.Source}): top-1 {c.ReferenceTop1:F2} %, top-5 {c.ReferenceTop5:F2} %; measured minus reference: {c.Top1DeltaPoints:+0.00;-0.00} / {c.Top5DeltaPoints:+0.00;-0.00} points"));
+                if (report.MostConfused.Count > 0)
+                    TabularOutput.Write(console, fmt, "Most confused", report.MostConfused,
+                    [
+                        ("true", p => p.TrueWnid ?? p.TrueIndex.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                        ("predicted", p => p.PredictedWnid ?? p.PredictedIndex.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                        ("count", p => p.Count),
+                    ]);
+            }
+            if (wrongRows is not null)
+                TabularOutput.Write(console, fmt, "Wrong predictions", wrongRows, WrongColumns);
             return CommandTree.Success;
         });
         return command;
