@@ -66,6 +66,9 @@ public static class CommandTree
         catch (Exception e)
         {
             console.Error.WriteLine($"error: {OneLine(Describe(e))}");
+            // The one-line contract is for users and scripts; developers can ask for the whole story.
+            if (Environment.GetEnvironmentVariable("CONVNEXT_DEBUG") == "1")
+                console.Error.WriteLine(e.ToString());
             return Failure;
         }
     }

@@ -69,9 +69,13 @@ internal sealed class ModelOptions
 
     public string ModelPath(ParseResult parse) => parse.GetValue(Model)!;
 
+    // An array option that was not given reads as an empty array, not null.
+    private float[]? MeanValue(ParseResult parse) => parse.GetValue(Mean) is { Length: > 0 } v ? v : null;
+    private float[]? StdValue(ParseResult parse) => parse.GetValue(Std) is { Length: > 0 } v ? v : null;
+
     public bool HasPreprocessingOverrides(ParseResult parse) =>
-        parse.GetValue(ChannelOrder) is not null || parse.GetValue(Scale) is not null || parse.GetValue(Mean) is not null ||
-        parse.GetValue(Std) is not null || parse.GetValue(Resize) is not null || parse.GetValue(Crop) is not null ||
+        parse.GetValue(ChannelOrder) is not null || parse.GetValue(Scale) is not null || MeanValue(parse) is not null ||
+        StdValue(parse) is not null || parse.GetValue(Resize) is not null || parse.GetValue(Crop) is not null ||
         parse.GetValue(Interpolation) is not null;
 
     /// <summary>The model's own preprocessing (from its metadata, else timm's) with the overrides applied.</summary>
@@ -90,8 +94,8 @@ internal sealed class ModelOptions
                 _ => baseline.ChannelOrder,
             },
             PixelScale = parse.GetValue(Scale) ?? baseline.PixelScale,
-            Mean = parse.GetValue(Mean) ?? baseline.Mean,
-            Std = parse.GetValue(Std) ?? baseline.Std,
+            Mean = MeanValue(parse) ?? baseline.Mean,
+            Std = StdValue(parse) ?? baseline.Std,
             ResizeShorter = parse.GetValue(Resize) ?? baseline.ResizeShorter,
             CropHeight = crop ?? baseline.CropHeight,
             CropWidth = crop ?? baseline.CropWidth,

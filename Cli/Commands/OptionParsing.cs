@@ -9,6 +9,9 @@ internal static class OptionParsing
 {
     public static float[]? ParseTriple(ArgumentResult result)
     {
+        // System.CommandLine also calls a custom parser for an option that was not given (no tokens).
+        if (result.Tokens.Count == 0)
+            return null;
         var token = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Join(',', result.Tokens.Select(t => t.Value));
         var parts = token.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         var values = new float[parts.Length];

@@ -30,6 +30,14 @@ internal sealed class PipelineOptions
         command.Options.Add(DecodeWorkers);
     }
 
+    /// <summary>The same knobs for the Functions services (watch, recorded validation).</summary>
+    public Functions.Services.ScoringOptions Scoring(ParseResult parse) => new()
+    {
+        BatchSize = parse.GetValue(BatchSize),
+        MaxWaitMilliseconds = parse.GetValue(MaxWaitMilliseconds),
+        DecodeWorkers = parse.GetValue(DecodeWorkers) ?? Environment.ProcessorCount,
+    };
+
     public ScoringPipelineOptions Create(ParseResult parse, ImageClassifier classifier)
     {
         var batch = parse.GetValue(BatchSize);

@@ -119,13 +119,7 @@ internal static class ValidateCommand
                 var request = remote
                     ? RemoteRequest(datasetValue, truth, parse.GetValue(chunkSize))
                     : await UploadAsync(account, OpenDataset(datasetValue, labels, truth), parse.GetValue(container)!, parse.GetValue(chunkSize), console, ct);
-                var scoring = new ScoringOptions
-                {
-                    BatchSize = parse.GetValue(pipelineOptions.BatchSize),
-                    MaxWaitMilliseconds = parse.GetValue(pipelineOptions.MaxWaitMilliseconds),
-                    DecodeWorkers = parse.GetValue(pipelineOptions.DecodeWorkers) ?? Environment.ProcessorCount,
-                };
-                using var engine = new ScoringEngine(classifier, scoring);
+                using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
                 var service = new ValidationRunService(account, engine, new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) },
                     new ValidationDefaultsOptions { Container = request.Container ?? ContainerNames.Validation });
                 ValidationRunReport report;

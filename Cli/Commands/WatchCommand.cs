@@ -1,16 +1,15 @@
 using System.CommandLine;
-using Azure.Data.Tables;
-using ConvNeXt.Batch.Cli.Sinks;
-using ConvNeXt.Batch.Cli.Sources;
+using System.Globalization;
+using ConvNeXt.Batch.Functions.Services;
 using ConvNeXt.Batch.Functions.Storage;
-using ConvNeXt.Batch.Scoring.Pipeline;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
 /// <summary>
 /// <c>watch --container NAME</c>: the local stand-in for Event Grid → Service Bus → ScoreImages.
-/// Polls the container listing and scores every blob whose Predictions row is missing or was made
-/// from a different version of the blob (ETag), until Ctrl+C.
+/// Polls the container listing and hands it to the same <see cref="BlobScoringService"/> the
+/// function uses, which skips blobs whose Predictions row already holds the same ETag (and model),
+/// until Ctrl+C.
 /// </summary>
 internal static class WatchCommand
 {
@@ -25,11 +24,9 @@ internal static class WatchCommand
                 r.AddError("--interval must be a positive number of seconds");
         });
         var once = new Option<bool>("--once") { Description = "One pass over the container, then exit" };
-        var table = new Option<string>("--table") { Description = "Results table", DefaultValueFactory = _ => TableNames.Predictions, HelpName = "NAME" };
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "Only the per-pass summary" };
-        var command = new Command("watch", "Score blobs as they appear in a container (poll the listing; skip blobs already scored at the same ETag)")
+        var command = new Command("watch", "Score blobs into Predictions as they appear (poll the listing; skip blobs already scored at the same ETag)")
         {
-            container, prefix, interval, once, table, quiet,
+            container, prefix, interval, once,
         };
         var model = new ModelOptions(command);
         var pipelineOptions = new PipelineOptions(command);
@@ -41,48 +38,23 @@ internal static class WatchCommand
             var containerName = parse.GetValue(container)!;
             var blobs = account.Container(containerName);
             await account.Resilience.ExecuteAsync(async c => await blobs.CreateIfNotExistsAsync(cancellationToken: c), ct);
-            using var classifier = model.Load(parse, console);
-            var options = pipelineOptions.Create(parse, classifier);
-            var tableClient = account.Table(parse.GetValue(table)!);
-            await tableClient.CreateIfNotExistsAsync(ct);
-            var source = new BlobImageSource(containerName, parse.GetValue(prefix) ?? "");
+            var classifier = model.Load(parse, console);
+            using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
+            var service = new BlobScoringService(account, engine, pipelineOptions.Scoring(parse));
 
-            // What has been scored already, by blob name → blob ETag, read once then kept current.
-            var scored = new Dictionary<string, string?>(StringComparer.Ordinal);
-            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {containerName}");
-            await foreach (var row in tableClient.QueryAsync<PredictionEntity>(filter, select: ["BlobName", "BlobETag"], cancellationToken: ct))
-                scored[row.BlobName] = row.BlobETag;
-
-            console.Info($"watching blob://{containerName}/{source.Prefix} every {parse.GetValue(interval)} s (Ctrl+C to stop)");
+            console.Info(string.Create(CultureInfo.InvariantCulture,
+                $"watching blob://{containerName}/{parse.GetValue(prefix)} every {parse.GetValue(interval)} s (Ctrl+C to stop)"));
             try
             {
                 while (true)
                 {
-                    long skipped = 0;
-                    var fresh = new List<ImageInput>();
-                    await foreach (var (blob, input) in source.InputsAsync(blobs, ct))
-                    {
-                        if (scored.TryGetValue(blob.Name, out var etag) && etag == blob.Properties.ETag?.ToString())
-                            skipped++;
-                        else
-                            fresh.Add(input);
-                    }
-                    if (fresh.Count > 0)
-                    {
-                        var pipeline = new ScoringPipeline(classifier, options);
-                        await using var sink = await PredictionTableSink.CreateAsync(account, tableClient.Name, classifier, ct);
-                        var summary = await ScoreCommand.RunAsync(console, pipeline, fresh.ToAsyncEnumerable(), fresh.Count, parse.GetValue(quiet),
-                            async (result, _) =>
-                            {
-                                await sink.WriteAsync(containerName, result, ct);
-                                scored[result.Id] = (result.State as Azure.Storage.Blobs.Models.BlobItem)?.Properties.ETag?.ToString();
-                            }, ct);
-                        console.Error.WriteLine($"{summary}; {skipped} already scored");
-                    }
-                    else if (!parse.GetValue(quiet) || parse.GetValue(once))
-                    {
-                        console.Error.WriteLine($"no new blobs; {skipped} already scored");
-                    }
+                    var started = System.Diagnostics.Stopwatch.StartNew();
+                    var result = await service.ScoreContainerAsync(containerName, parse.GetValue(prefix), ct);
+                    var scored = result.Outcomes.Count(o => !o.Skipped && o.Status == RowStatus.Scored);
+                    var failed = result.Outcomes.Count(o => !o.Skipped && o.Status == RowStatus.Failed);
+                    if (scored + failed > 0 || parse.GetValue(once))
+                        console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"{DateTime.Now:HH:mm:ss} scored {scored}, failed {failed}, skipped {result.Skipped} (already scored) in {started.Elapsed.TotalSeconds:F1} s"));
                     if (parse.GetValue(once))
                         break;
                     await Task.Delay(TimeSpan.FromSeconds(parse.GetValue(interval)), ct);

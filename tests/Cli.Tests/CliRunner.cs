@@ -61,3 +61,7 @@ public sealed class AttoModelFixture : IAsyncLifetime
         return Task.CompletedTask;
     }
 }
+
+/// <summary>xunit only honours collection definitions in the test assembly itself.</summary>
+[CollectionDefinition(AzuriteCollection.Name)]
+public sealed class CliAzuriteCollection : ICollectionFixture<AzuriteFixture>;
