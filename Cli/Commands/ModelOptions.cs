@@ -36,7 +36,7 @@ internal sealed class ModelOptions
     public Option<int?> Threads { get; } = new("--threads") { Description = "ONNX Runtime intra-op threads (default: all cores)", HelpName = "N" };
     public Option<string?> Labels { get; } = new("--labels") { Description = "Class label table (LOC_synset_mapping.txt or synset_words.txt) when the model carries none", HelpName = "FILE" };
 
-    public ModelOptions(Command command)
+    public ModelOptions(Command command, bool modelRequired = true)
     {
         ChannelOrder.AcceptOnlyFromAmong("rgb", "bgr");
         Interpolation.AcceptOnlyFromAmong("bicubic", "bilinear", "nearest");
@@ -60,14 +60,17 @@ internal sealed class ModelOptions
             command.Options.Add(option);
         command.Validators.Add(r =>
         {
-            if (r.GetValue(Model) is null)
+            if (modelRequired && r.GetValue(Model) is null)
                 r.AddError($"--model is required (or set {ModelEnvironmentVariable})");
             if (r.GetValue(Crop) is { } crop && r.GetValue(Resize) is { } resize && crop > resize)
                 r.AddError($"--crop {crop} is larger than --resize {resize}");
         });
     }
 
-    public string ModelPath(ParseResult parse) => parse.GetValue(Model)!;
+    public string ModelPath(ParseResult parse) => ModelPathOverride ?? parse.GetValue(Model)!;
+
+    /// <summary>Set by commands that make their own model (demo) when --model is not given.</summary>
+    public string? ModelPathOverride { get; set; }
 
     // An array option that was not given reads as an empty array, not null.
     private float[]? MeanValue(ParseResult parse) => parse.GetValue(Mean) is { Length: > 0 } v ? v : null;
