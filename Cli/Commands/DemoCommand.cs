@@ -128,13 +128,19 @@ internal static class DemoCommand
 
     private static void Banner(CliConsole console)
     {
-        const string line = "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!";
-        console.Out.WriteLine(line);
-        console.Out.WriteLine("!!  UNTRAINED WEIGHTS: convnext_tiny has seeded random weights.        !!");
-        console.Out.WriteLine("!!  Its predictions are meaningless. For real predictions set           !!");
-        console.Out.WriteLine($"!!  {WeightsEnvironmentVariable}=<convnext_tiny .safetensors/.ckpt>, run 'model fetch tiny',  !!");
-        console.Out.WriteLine("!!  or pass --model with the SqueezeNet options (see docs/cli.md).      !!");
-        console.Out.WriteLine(line);
+        string[] lines =
+        [
+            "UNTRAINED WEIGHTS: convnext_tiny has seeded random weights.",
+            "Its predictions are meaningless. For real predictions:",
+            $"  {WeightsEnvironmentVariable}=<convnext_tiny .safetensors or .ckpt> scripts/quickstart.sh,",
+            "  or 'convnext-batch model fetch tiny' once (needs the internet),",
+            "  or scripts/quickstart.sh --model <SqueezeNet> with its options (docs/cli.md).",
+        ];
+        var width = lines.Max(l => l.Length) + 6;
+        console.Out.WriteLine(new string('!', width));
+        foreach (var line in lines)
+            console.Out.WriteLine("!! " + line.PadRight(width - 6) + " !!");
+        console.Out.WriteLine(new string('!', width));
     }
 
     /// <summary>Every n-th file, so that a subset still spans many classes.</summary>
