@@ -27,14 +27,15 @@ internal static class BenchCommand
         var limit = new Option<int?>("--limit") { Description = "Use at most N images from DIR", HelpName = "N" };
         var repeat = new Option<int>("--repeat") { Description = "Pass over the images this many times end to end", DefaultValueFactory = _ => 1, HelpName = "R" };
         var warmup = new Option<int>("--warmup") { Description = "Untimed model-only batches first", DefaultValueFactory = _ => 3, HelpName = "N" };
-        var iterations = new Option<int>("--iterations") { Description = "Timed model-only batches", DefaultValueFactory = _ => 20, HelpName = "N" };
+        var iterations = new Option<int?>("--iterations") { Description = "Timed model-only batches (default: as many images as the end-to-end pass)", HelpName = "N" };
+        var batchSizes = new Option<int[]>("--batch-sizes") { Description = "Sweep several batch sizes (e.g. 1,8,16) and print one row each", HelpName = "N,N,...", CustomParser = ParseSizes };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
         OptionParsing.Positive(limit);
         OptionParsing.Positive(repeat);
         OptionParsing.Positive(iterations);
         var command = new Command("bench", "Measure model-only, preprocessing and end-to-end throughput, latency percentiles and peak memory")
         {
-            images, limit, repeat, warmup, iterations, json,
+            images, limit, repeat, warmup, iterations, batchSizes, json,
         };
         var model = new ModelOptions(command);
         var pipelineOptions = new PipelineOptions(command);
@@ -48,17 +49,14 @@ internal static class BenchCommand
                 throw new CommandFailedException($"no files in {parse.GetValue(images)}");
 
             using var classifier = model.Load(parse, console);
-            var options = pipelineOptions.Create(parse, classifier);
-            var batch = options.BatchSize;
             var settings = classifier.Preprocessing;
             var length = settings.TensorLength;
             var encoded = files.Select(File.ReadAllBytes).ToList();
 
-            // 1. Preprocessing on one core: decode + resize + crop + normalize, sequentially.
+            // Preprocessing on one core: decode + resize + crop + normalize, sequentially.
             var preprocessor = new ImagePreprocessor(settings);
             var tensors = new List<float[]>();
             var prepClock = Stopwatch.StartNew();
-            var prepared = 0;
             foreach (var bytes in encoded)
             {
                 var tensor = new float[length];
@@ -66,80 +64,114 @@ internal static class BenchCommand
                 {
                     preprocessor.Preprocess(bytes, tensor);
                     tensors.Add(tensor);
-                    prepared++;
                 }
                 catch (ImageRejectedException)
                 {
                 }
             }
-            var prepPerCore = prepared / prepClock.Elapsed.TotalSeconds;
+            var prepPerCore = tensors.Count / prepClock.Elapsed.TotalSeconds;
             if (tensors.Count == 0)
                 throw new CommandFailedException("none of the images could be decoded");
 
-            // 2. Model only: a fixed batch of real preprocessed tensors, warm-up, then timed batches.
-            var input = new float[batch * length];
-            for (var i = 0; i < batch; i++)
-                tensors[i % tensors.Count].CopyTo(input, i * length);
-            for (var i = 0; i < parse.GetValue(warmup); i++)
-                classifier.Predict(input, batch);
-            var latencies = new List<double>();
-            var modelClock = Stopwatch.StartNew();
-            for (var i = 0; i < parse.GetValue(iterations); i++)
+            var sizes = parse.GetValue(batchSizes) is { Length: > 0 } sweep ? sweep : [parse.GetValue(pipelineOptions.BatchSize)];
+            var reports = new List<JsonObject>();
+            foreach (var size in sizes)
             {
-                ct.ThrowIfCancellationRequested();
-                var start = Stopwatch.GetTimestamp();
-                classifier.Predict(input, batch);
-                latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-            }
-            var modelOnly = parse.GetValue(iterations) * batch / modelClock.Elapsed.TotalSeconds;
-            tensors.Clear();
+                var options = pipelineOptions.Create(parse, classifier) with { BatchSize = classifier.FixedBatchSize ?? size };
+                var batch = options.BatchSize;
 
-            // 3. End to end: the scoring pipeline over the files (bytes read from disk each time).
-            var pipeline = new ScoringPipeline(classifier, options);
-            var repeats = parse.GetValue(repeat);
-            var e2eClock = Stopwatch.StartNew();
-            long scored = 0, errors = 0;
-            await foreach (var result in pipeline.RunAsync(Inputs(files, repeats), ct))
-            {
-                scored++;
-                if (result.Error is not null)
-                    errors++;
-            }
-            var endToEnd = scored / e2eClock.Elapsed.TotalSeconds;
-
-            using var process = Process.GetCurrentProcess();
-            process.Refresh();
-            latencies.Sort();
-            var report = new JsonObject
-            {
-                ["model"] = classifier.ModelId,
-                ["execution_provider"] = classifier.ExecutionProvider,
-                ["batch_size"] = batch,
-                ["cores"] = Environment.ProcessorCount,
-                ["images"] = files.Count,
-                ["model_only_img_s"] = Math.Round(modelOnly, 2),
-                ["end_to_end_img_s"] = Math.Round(endToEnd, 2),
-                ["end_to_end_vs_model_only"] = Math.Round(endToEnd / modelOnly, 3),
-                ["preprocess_img_s_per_core"] = Math.Round(prepPerCore, 2),
-                ["end_to_end_images"] = scored,
-                ["end_to_end_errors"] = errors,
-                ["batch_latency_ms"] = new JsonObject
+                // Model only: a fixed batch of real preprocessed tensors, warm-up, then timed batches.
+                var input = new float[batch * length];
+                for (var i = 0; i < batch; i++)
+                    tensors[i % tensors.Count].CopyTo(input, i * length);
+                for (var i = 0; i < parse.GetValue(warmup); i++)
+                    classifier.Predict(input, batch);
+                var latencies = new List<double>();
+                var iterationCount = parse.GetValue(iterations) ?? Math.Max(4, (files.Count * parse.GetValue(repeat) + batch - 1) / batch);
+                var modelClock = Stopwatch.StartNew();
+                for (var i = 0; i < iterationCount; i++)
                 {
-                    ["p50"] = Math.Round(Percentile(latencies, 0.50), 2),
-                    ["p95"] = Math.Round(Percentile(latencies, 0.95), 2),
-                    ["p99"] = Math.Round(Percentile(latencies, 0.99), 2),
-                },
-                ["peak_working_set_bytes"] = process.PeakWorkingSet64,
-                ["gc_heap_bytes"] = GC.GetGCMemoryInfo().HeapSizeBytes,
-                ["gc_allocated_bytes"] = GC.GetTotalAllocatedBytes(),
-            };
+                    ct.ThrowIfCancellationRequested();
+                    var start = Stopwatch.GetTimestamp();
+                    classifier.Predict(input, batch);
+                    latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                }
+                var modelOnly = iterationCount * batch / modelClock.Elapsed.TotalSeconds;
+
+                // End to end: the scoring pipeline over the files (bytes read from disk each time).
+                var pipeline = new ScoringPipeline(classifier, options);
+                var e2eClock = Stopwatch.StartNew();
+                long scored = 0, errors = 0;
+                await foreach (var result in pipeline.RunAsync(Inputs(files, parse.GetValue(repeat)), ct))
+                {
+                    scored++;
+                    if (result.Error is not null)
+                        errors++;
+                }
+                var endToEnd = scored / e2eClock.Elapsed.TotalSeconds;
+
+                using var process = Process.GetCurrentProcess();
+                process.Refresh();
+                latencies.Sort();
+                reports.Add(new JsonObject
+                {
+                    ["model"] = classifier.ModelId,
+                    ["execution_provider"] = classifier.ExecutionProvider,
+                    ["batch_size"] = batch,
+                    ["cores"] = Environment.ProcessorCount,
+                    ["intra_op_threads"] = parse.GetValue(model.Threads) ?? Environment.ProcessorCount,
+                    ["decode_workers"] = options.DecodeWorkers,
+                    ["images"] = files.Count,
+                    ["model_only_img_s"] = Math.Round(modelOnly, 2),
+                    ["end_to_end_img_s"] = Math.Round(endToEnd, 2),
+                    ["end_to_end_vs_model_only"] = Math.Round(endToEnd / modelOnly, 3),
+                    ["preprocess_img_s_per_core"] = Math.Round(prepPerCore, 2),
+                    ["model_only_batches"] = iterationCount,
+                    ["end_to_end_images"] = scored,
+                    ["end_to_end_errors"] = errors,
+                    ["batch_latency_ms"] = new JsonObject
+                    {
+                        ["p50"] = Math.Round(Percentile(latencies, 0.50), 2),
+                        ["p95"] = Math.Round(Percentile(latencies, 0.95), 2),
+                        ["p99"] = Math.Round(Percentile(latencies, 0.99), 2),
+                    },
+                    ["peak_working_set_bytes"] = process.PeakWorkingSet64,
+                    ["gc_heap_bytes"] = GC.GetGCMemoryInfo().HeapSizeBytes,
+                    ["gc_allocated_bytes"] = GC.GetTotalAllocatedBytes(),
+                });
+            }
+
+            var indented = new JsonSerializerOptions { WriteIndented = true };
             if (parse.GetValue(json))
-                console.Out.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                console.Out.WriteLine(reports.Count == 1 ? reports[0].ToJsonString(indented) : new JsonObject { ["runs"] = new JsonArray([.. reports]) }.ToJsonString(indented));
+            else if (reports.Count == 1)
+                WriteTable(console, reports[0]);
             else
-                WriteTable(console, report);
+                WriteSweep(console, reports);
             return CommandTree.Success;
         });
         return command;
+    }
+
+    private static void WriteSweep(CliConsole console, List<JsonObject> reports)
+    {
+        var first = reports[0];
+        var table = new Table
+        {
+            Border = TableBorder.Rounded,
+            Title = new TableTitle(Markup.Escape($"{first["model"]} on {first["execution_provider"]}, {first["cores"]} cores, {first["intra_op_threads"]} ORT threads, {first["decode_workers"]} decode workers")),
+        };
+        foreach (var header in new[] { "batch", "model only img/s", "end to end img/s", "e2e / model", "p50 ms", "p95 ms", "p99 ms", "peak MiB" })
+            table.AddColumn(new TableColumn(header).RightAligned());
+        foreach (var r in reports)
+        {
+            var l = r["batch_latency_ms"]!.AsObject();
+            table.AddRow($"{r["batch_size"]}", $"{r["model_only_img_s"]}", $"{r["end_to_end_img_s"]}", $"{r["end_to_end_vs_model_only"]}",
+                $"{l["p50"]}", $"{l["p95"]}", $"{l["p99"]}",
+                string.Create(CultureInfo.InvariantCulture, $"{(long)r["peak_working_set_bytes"]! / 1048576.0:F0}"));
+        }
+        console.Tables.Write(table);
+        console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"preprocessing, one core: {first["preprocess_img_s_per_core"]} img/s"));
     }
 
     private static async IAsyncEnumerable<ImageInput> Inputs(List<string> files, int repeats)
@@ -148,6 +180,21 @@ internal static class BenchCommand
         for (var r = 0; r < repeats; r++)
             foreach (var file in files)
                 yield return new ImageInput(r == 0 ? file : $"{file}#{r}", async ct => await File.ReadAllBytesAsync(file, ct));
+    }
+
+    private static int[]? ParseSizes(System.CommandLine.Parsing.ArgumentResult result)
+    {
+        var sizes = new List<int>();
+        foreach (var part in string.Join(',', result.Tokens.Select(t => t.Value)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0)
+            {
+                result.AddError($"--batch-sizes: '{part}' is not a positive integer");
+                return null;
+            }
+            sizes.Add(n);
+        }
+        return [.. sizes];
     }
 
     internal static double Percentile(List<double> sorted, double p)
