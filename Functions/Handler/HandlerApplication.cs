@@ -138,11 +138,11 @@ public static class HandlerApplication
             await q.GetAsync(container, blob, ct)));
         app.MapGet("/api/validation-runs", (HttpRequest r, ValidationQueries q, CancellationToken ct) => Query(async () =>
             await q.ListRunsAsync(ParseTop(r.Query["top"]), r.Query["continuationToken"], ct)));
-        app.MapGet("/api/validation-runs/{id}", (string id, HttpRequest r, ValidationQueries q, CancellationToken ct) => Query<object>(async () =>
+        app.MapGet("/api/validation-runs/{id}", (string id, HttpRequest r, ValidationQueries q, ScoringEngine engine, CancellationToken ct) => Query<object>(async () =>
         {
             if (string.Equals(r.Query["wrong"], "true", StringComparison.OrdinalIgnoreCase))
                 return await q.GetRunSummaryAsync(id, ct) is null ? null : await q.ListWrongAsync(id, ParseTop(r.Query["top"]), r.Query["continuationToken"], ct);
-            return await q.GetRunAsync(id, ct);
+            return await q.GetRunAsync(id, ct, engine.IsLoaded ? (await engine.GetClassifierAsync(ct)).Labels : null);
         }));
         app.MapGet("/api/health", async (ScoringEngine engine, CancellationToken ct) =>
         {

@@ -37,7 +37,7 @@ public sealed record ValidationRunSummary(
         e.Top1, e.Top5, e.MeanConfidence, e.ReferenceTop1, e.ReferenceTop5, e.ReferenceSource, e.FinalizedBy);
 }
 
-public sealed record ClassAccuracy(int Index, string? Wnid, string? Name, int Count, int Top1Correct, int Top5Correct)
+public sealed record ClassAccuracy(int Index, string? Wnid, string? Name, long Count, long Top1Correct, long Top5Correct)
 {
     public double Top1 => Count == 0 ? 0 : (double)Top1Correct / Count;
     public double Top5 => Count == 0 ? 0 : (double)Top5Correct / Count;
@@ -57,7 +57,7 @@ public sealed record ValidationRunReport(
     ReferenceComparison? Comparison,
     IReadOnlyList<ConfusedPair> MostConfused);
 
-public sealed record ConfusedPair(int TrueIndex, string? TrueWnid, int PredictedIndex, string? PredictedWnid, int Count);
+public sealed record ConfusedPair(int TrueIndex, string? TrueWnid, int PredictedIndex, string? PredictedWnid, long Count);
 
 public sealed record ValidationPredictionRecord(
     string RunId, string Blob, int ChunkIndex, int LabelIndex, string? LabelWnid, string? LabelName, string Status,
@@ -89,13 +89,14 @@ public sealed class ValidationQueries(StorageAccount storage)
         return row.HasValue ? ValidationRunSummary.From(row.Value!) : null;
     }
 
-    public async Task<ValidationRunReport?> GetRunAsync(string runId, CancellationToken cancellationToken = default)
+    /// <param name="labels">Names the classes in the per-class table when given (the CLI passes the model's labels).</param>
+    public async Task<ValidationRunReport?> GetRunAsync(string runId, CancellationToken cancellationToken = default, Scoring.Labels.ClassLabels? labels = null)
     {
         var run = await GetRunSummaryAsync(runId, cancellationToken);
         if (run is null)
             return null;
         var chunks = (await ReadChunksAsync(runId, cancellationToken)).Where(c => c.ChunkIndex < run.ChunkCount).OrderBy(c => c.ChunkIndex).ToList();
-        var totals = ChunkCounter.Merge(chunks.Select(c => c.CountsJson));
+        var totals = RunTotals.FromChunks(chunks.Select(c => c.CountsJson), labels);
         ReferenceComparison? comparison = null;
         if (run.Status == RunStatus.Completed && run.ReferenceTop1 is { } r1 && run.ReferenceTop5 is { } r5 && run.Top1 is { } t1 && run.Top5 is { } t5)
         {

@@ -159,9 +159,25 @@ public sealed class BlobScoringService
         var client = _storage.Container(work.Blob.Container).GetBlobClient(work.Blob.Name);
         try
         {
-            var result = await _storage.Resilience.ExecuteAsync(async ct => (await client.DownloadContentAsync(ct)).Value, cancellationToken);
-            work.ETag = result.Details.ETag.ToString();
-            return result.Content.ToMemory();
+            if (work.Blob.ContentLength > _options.MaxBlobBytes)
+            {
+                work.TooLarge = true;
+                throw new InvalidDataException($"the blob has {work.Blob.ContentLength} bytes, more than the {_options.MaxBlobBytes} allowed");
+            }
+            return await _storage.Resilience.ExecuteAsync(async ct =>
+            {
+                // Streaming, so the size is known from the headers before the body is read.
+                using var response = (await client.DownloadStreamingAsync(cancellationToken: ct)).Value;
+                if (response.Details.ContentLength > _options.MaxBlobBytes)
+                {
+                    work.TooLarge = true;
+                    throw new InvalidDataException($"the blob has {response.Details.ContentLength} bytes, more than the {_options.MaxBlobBytes} allowed");
+                }
+                var buffer = new byte[response.Details.ContentLength];
+                await response.Content.ReadExactlyAsync(buffer, ct);
+                work.ETag = response.Details.ETag.ToString();
+                return (ReadOnlyMemory<byte>)buffer;
+            }, cancellationToken);
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
@@ -192,7 +208,7 @@ public sealed class BlobScoringService
             ContentLength = work.Blob.ContentLength,
             EventId = work.Blob.EventId,
             Status = result.Succeeded ? RowStatus.Scored : RowStatus.Failed,
-            ErrorReason = result.Succeeded ? null : work.Missing ? "BlobNotFound" : result.ErrorReason ?? "Failed",
+            ErrorReason = result.Succeeded ? null : FailureReason(work, result),
             ErrorMessage = result.Succeeded ? null : work.Missing ? "the blob was deleted before it could be read" : Truncate(result.Error),
             ModelId = model.ModelId,
             ModelSha256 = model.Sha256,
@@ -207,6 +223,9 @@ public sealed class BlobScoringService
         };
     }
 
+    internal static string FailureReason(BlobWork work, ScoredImage result) =>
+        work.Missing ? "BlobNotFound" : work.TooLarge ? "TooLarge" : result.ErrorReason ?? "Failed";
+
     internal static string? Truncate(string? text) => text is { Length: > 2000 } ? text[..2000] + "…" : text;
 
     internal static bool SameETag(string? a, string? b) =>
@@ -217,6 +236,7 @@ public sealed class BlobScoringService
         public BlobReference Blob { get; } = blob;
         public string? ETag { get; set; }
         public bool Missing { get; set; }
+        public bool TooLarge { get; set; }
         public Exception? StorageFailure { get; set; }
         public TimeSpan DownloadTime { get; set; }
     }

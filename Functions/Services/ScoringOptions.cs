@@ -15,6 +15,8 @@ public sealed class ScoringOptions
     public int DecodeWorkers { get; set; }
     /// <summary>Blob downloads in flight at once.</summary>
     public int DownloadConcurrency { get; set; } = 8;
+    /// <summary>Largest blob downloaded for scoring; bigger ones become <c>TooLarge</c> error rows without being read.</summary>
+    public long MaxBlobBytes { get; set; } = 64L * 1024 * 1024;
     /// <summary>Skip blobs whose row already holds this blob version scored by this model (cheap redelivery).</summary>
     public bool SkipUnchanged { get; set; } = true;
 }

@@ -7,6 +7,7 @@ using ConvNeXt.Batch.Functions.Observability;
 using ConvNeXt.Batch.Functions.Queries;
 using ConvNeXt.Batch.Functions.Storage;
 using ConvNeXt.Batch.Functions.Validation;
+using ConvNeXt.Batch.Scoring.Evaluation;
 using ConvNeXt.Batch.Scoring.Pipeline;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -121,10 +122,10 @@ public sealed class ValidationRunService
         ValidateRunId(chunk.RunId);
         await _storage.EnsureTablesAsync(cancellationToken);
         var classes = await _engine.GetLabelsAsync(cancellationToken);
-        var scorer = new BlobScoringService(_storage, _engine, new ScoringOptions { SkipUnchanged = false }, _metrics);
+        var scorer = new BlobScoringService(_storage, _engine, new ScoringOptions { SkipUnchanged = false }, _metrics, null);
 
         var rows = new List<ValidationPredictionEntity>(chunk.Items.Count);
-        var counts = new ChunkCounter(classes.Count);
+        var counts = new AccuracyCounts();
         Exception? storageFailure = null;
         await foreach (var result in _engine.ScoreAsync(Inputs(scorer, chunk, cancellationToken), cancellationToken))
         {
@@ -136,7 +137,7 @@ public sealed class ValidationRunService
             }
             var label = result.Label!.Value;
             var top = result.Top?.Select(c => new PredictedClass(c.Index, c.Wnid, c.Name, Math.Round(c.Probability, 6))).ToList();
-            counts.Add(label, result.Top);
+            counts.Add(result);
             var best = top is { Count: > 0 } ? top[0] : null;
             var labelInfo = classes[label];
             rows.Add(new ValidationPredictionEntity
@@ -149,7 +150,7 @@ public sealed class ValidationRunService
                 LabelWnid = labelInfo.Wnid,
                 LabelName = labelInfo.Name,
                 Status = result.Succeeded ? RowStatus.Scored : RowStatus.Failed,
-                ErrorReason = result.Succeeded ? null : work.Missing ? "BlobNotFound" : result.ErrorReason,
+                ErrorReason = result.Succeeded ? null : BlobScoringService.FailureReason(work, result),
                 ErrorMessage = BlobScoringService.Truncate(result.Error),
                 Top1Index = best?.Index,
                 Top1Wnid = best?.Wnid,
@@ -210,7 +211,7 @@ public sealed class ValidationRunService
             if (chunks.Count(c => c.ChunkIndex < run.ChunkCount) < run.ChunkCount)
                 return (false, false);
 
-            var totals = ChunkCounter.Merge(chunks.Where(c => c.ChunkIndex < run.ChunkCount).OrderBy(c => c.ChunkIndex).Select(c => c.CountsJson));
+            var totals = RunTotals.FromChunks(chunks.Where(c => c.ChunkIndex < run.ChunkCount).OrderBy(c => c.ChunkIndex).Select(c => c.CountsJson));
             run.Status = RunStatus.Completed;
             run.FinishedAt = DateTimeOffset.UtcNow;
             run.FinalizedBy = invocationId ?? Guid.NewGuid().ToString("N");
@@ -244,7 +245,7 @@ public sealed class ValidationRunService
         var plan = await CreateRunAsync(request, "local", cancellationToken);
         foreach (var chunk in plan.Chunks)
             await ScoreChunkAsync(chunk, "local", cancellationToken);
-        return await _queries.GetRunAsync(plan.Run.RunId, cancellationToken)
+        return await _queries.GetRunAsync(plan.Run.RunId, cancellationToken, await _engine.GetLabelsAsync(cancellationToken))
             ?? throw new InvalidOperationException($"run {plan.Run.RunId} vanished");
     }
 

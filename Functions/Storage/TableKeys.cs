@@ -14,6 +14,8 @@ public static class TableKeys
     /// <summary>Table keys may be at most 1 KiB.</summary>
     public const int MaxKeyLength = 512;
 
+    private const int LongKeyPrefix = MaxKeyLength - 65 - 7;
+
     public static string Escape(string value)
     {
         ArgumentNullException.ThrowIfNull(value);
@@ -32,11 +34,19 @@ public static class TableKeys
             }
         }
         var escaped = builder?.ToString() ?? value;
-        if (escaped.Length > MaxKeyLength)
-            throw new ArgumentException($"'{value[..Math.Min(64, value.Length)]}…' is too long for a table key once escaped ({escaped.Length} > {MaxKeyLength} characters)", nameof(value));
-        return escaped;
+        if (escaped.Length <= MaxKeyLength)
+            return escaped;
+        // Too long for a key (blob names may have 1024 characters): keep a long prefix, so prefix queries
+        // still work up to it, and make it unique with the hash of the whole name. Not reversible: rows keep
+        // the name in a column.
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(value)));
+        var cut = LongKeyPrefix;
+        if (char.IsHighSurrogate(escaped[cut - 1]))
+            cut--;
+        return string.Concat(escaped.AsSpan(0, cut), "~", hash);
     }
 
+    /// <summary>The name of a key made by <see cref="Escape"/> (for names short enough to be kept whole).</summary>
     public static string Unescape(string key)
     {
         ArgumentNullException.ThrowIfNull(key);

@@ -10,8 +10,8 @@ namespace ConvNeXt.Batch.Scoring.Onnx;
 
 /// <summary>
 /// Writes a ConvNeXt classifier as an ONNX graph (opset 17) that ONNX Runtime runs fast on CPU:
-/// convolutions in NCHW; each LayerNorm-over-channels and the block's MLP run channels-last
-/// (Transpose → LayerNormalization(axis −1) → MatMul), as in the paper's reference code.
+/// convolutions in NCHW, everything else channels-last (LayerNormalization over axis −1 and MatMul
+/// need no layout change there), GELU in the erf form ONNX Runtime fuses into BiasGelu.
 /// Input <c>pixel_values</c> [batch,3,H,W] float32, output <c>logits</c> [batch,classes] float32.
 /// </summary>
 public static class ConvNeXtOnnxBuilder
@@ -79,7 +79,6 @@ public static class ConvNeXtOnnxBuilder
             Attr("axis", -1L), Attr("epsilon", ConvNeXtSpec.LayerNormEpsilon), Attr("stash_type", 1L));
         string ToChannelsLast(string x) => g.Node("Transpose", [x], null, Attr("perm", 0, 2, 3, 1));
         string ToChannelsFirst(string x) => g.Node("Transpose", [x], null, Attr("perm", 0, 3, 1, 2));
-        string ChannelLayerNorm(string x, string prefix) => ToChannelsFirst(LayerNorm(ToChannelsLast(x), prefix));
         string Conv(string x, string prefix, int kernel, int stride, int pad = 0, int group = 1) => g.Node("Conv",
             [x, Param(prefix + ".weight"), Param(prefix + ".bias")], null,
             Attr("kernel_shape", kernel, kernel), Attr("strides", stride, stride), Attr("pads", pad, pad, pad, pad),
@@ -91,36 +90,41 @@ public static class ConvNeXtOnnxBuilder
             g.Node("Mul", [x, g.Node("Add", [g.Node("Erf", [g.Node("Div", [x, g.Scalar(MathF.Sqrt(2f))])]), g.Scalar(1f)])]),
             g.Scalar(0.5f)]);
 
+        // The residual stream is channels-last [N,H,W,C], so LayerNorm(axis -1) and the MLP's MatMuls
+        // need no layout change; only the convolutions run in NCHW. ONNX Runtime folds every
+        // Transpose around a Conv into its NCHWc reorders, leaving no Transpose in the optimised graph.
+        string ChannelsFirstConv(string x, string prefix, int kernel, int stride, int pad = 0, int group = 1) =>
+            ToChannelsLast(Conv(ToChannelsFirst(x), prefix, kernel, stride, pad, group));
+
+        // Block: depthwise 7×7 conv → LayerNorm → Linear C→4C → GELU → Linear 4C→C → × layer scale → + input
         string Block(string x, int stage, int index)
         {
             var p = $"stages.{stage}.blocks.{index}";
-            var y = Conv(x, p + ".conv_dw", kernel: 7, stride: 1, pad: 3, group: spec.Dims[stage]);
-            y = LayerNorm(ToChannelsLast(y), p + ".norm");
+            var y = ChannelsFirstConv(x, p + ".conv_dw", kernel: 7, stride: 1, pad: 3, group: spec.Dims[stage]);
+            y = LayerNorm(y, p + ".norm");
             y = Linear(Gelu(Linear(y, p + ".mlp.fc1")), p + ".mlp.fc2");
             y = g.Node("Mul", [y, Param(p + ".gamma")]);
-            return g.Node("Add", [x, ToChannelsFirst(y)]);
+            return g.Node("Add", [x, y]);
         }
 
-        // Input
         var x = InputName;
         if (fp16)
             x = g.Node("Cast", [x], null, Attr("to", (long)DataType.Float16));
 
-        // Stem: 4×4 patchify conv → LayerNorm
-        x = Conv(x, "stem.0", kernel: 4, stride: 4);
-        x = ChannelLayerNorm(x, "stem.1");
+        // Stem: 4×4 stride-4 patchify conv → LayerNorm
+        x = LayerNorm(ToChannelsLast(Conv(x, "stem.0", kernel: 4, stride: 4)), "stem.1");
 
-        // Stages: (LayerNorm → 2×2 stride-2 conv) downsample, then blocks
+        // Stages: downsample (LayerNorm → 2×2 stride-2 conv) from the second on, then the blocks
         for (var s = 0; s < spec.StageCount; s++)
         {
             if (s > 0)
-                x = Conv(ChannelLayerNorm(x, $"stages.{s}.downsample.0"), $"stages.{s}.downsample.1", kernel: 2, stride: 2);
+                x = ChannelsFirstConv(LayerNorm(x, $"stages.{s}.downsample.0"), $"stages.{s}.downsample.1", kernel: 2, stride: 2);
             for (var j = 0; j < spec.Depths[s]; j++)
                 x = Block(x, s, j);
         }
 
         // Head: global average pool → LayerNorm → Linear
-        x = g.Node("ReduceMean", [x], null, Attr("axes", 2, 3), Attr("keepdims", 0L));
+        x = g.Node("ReduceMean", [x], null, Attr("axes", 1, 2), Attr("keepdims", 0L));
         x = LayerNorm(x, "head.norm");
         x = g.Node("Gemm", [x, Param("head.fc.weight"), Param("head.fc.bias")], fp16 ? null : OutputName, Attr("transB", 1L));
         if (fp16)

@@ -38,6 +38,18 @@ public class TableKeysTests
     }
 
     [Fact]
+    public void Very_long_names_get_distinct_bounded_keys_that_keep_their_prefix()
+    {
+        var a = new string('/', 700) + "a.jpg";
+        var b = new string('/', 700) + "b.jpg";
+        var (ka, kb) = (TableKeys.Escape(a), TableKeys.Escape(b));
+        Assert.NotEqual(ka, kb);
+        Assert.True(ka.Length <= TableKeys.MaxKeyLength);
+        Assert.StartsWith(TableKeys.Escape(new string('/', 100)), ka);
+        Assert.Equal(ka, TableKeys.Escape(a));
+    }
+
+    [Fact]
     public void Distinct_names_get_distinct_keys() =>
         Assert.NotEqual(TableKeys.Escape("a/b"), TableKeys.Escape("a%2Fb"));
 

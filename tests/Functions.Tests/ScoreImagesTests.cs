@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Azure.Data.Tables;
+using Microsoft.Extensions.DependencyInjection;
 using ConvNeXt.Batch.Functions.Storage;
 
 namespace ConvNeXt.Batch.Functions.Tests;
@@ -145,6 +146,52 @@ public class ScoreImagesTests(FunctionsFixture fixture)
         Assert.True(status == 200, body.ToJsonString());
         var row = Assert.Single(await RowsAsync("deleted"));
         Assert.Equal((RowStatus.Failed, "BlobNotFound"), (row.Status, row.ErrorReason));
+    }
+
+    [Fact]
+    public async Task Oversized_blobs_become_TooLarge_rows_without_being_read()
+    {
+        var bytes = await File.ReadAllBytesAsync(Samples[1]);
+        await fixture.UploadAsync("images", "large/declared.jpg", bytes);
+        await fixture.UploadAsync("images", "large/undeclared.jpg", bytes);
+        var engine = fixture.Services.GetRequiredService<ConvNeXt.Batch.Functions.Services.ScoringEngine>();
+        var service = new ConvNeXt.Batch.Functions.Services.BlobScoringService(
+            new StorageAccount(new StorageOptions { ConnectionString = fixture.ConnectionString }), engine,
+            new ConvNeXt.Batch.Functions.Services.ScoringOptions { MaxBlobBytes = 1000 });
+        var result = await service.ScoreAsync([
+            new("images", "large/declared.jpg", ContentLength: bytes.Length),
+            new("images", "large/undeclared.jpg", ContentLength: 10), // the event understates it: the download headers catch it
+        ]);
+        Assert.All(result.Outcomes, o => Assert.Equal((RowStatus.Failed, "TooLarge"), (o.Status, o.ErrorReason)));
+        Assert.Equal(2, (await RowsAsync("large")).Count(r => r.ErrorReason == "TooLarge"));
+    }
+
+    [Fact]
+    public async Task Metrics_count_scored_images_batch_sizes_and_queue_lag()
+    {
+        var measurements = new System.Collections.Concurrent.ConcurrentDictionary<string, double>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == ConvNeXt.Batch.Functions.Observability.ScoringMetrics.MeterName)
+                l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((i, v, _, _) => measurements.AddOrUpdate(i.Name, v, (_, old) => old + v));
+        listener.SetMeasurementEventCallback<int>((i, v, _, _) => measurements.AddOrUpdate(i.Name, v, (_, old) => old + v));
+        listener.SetMeasurementEventCallback<double>((i, v, _, _) => measurements.AddOrUpdate(i.Name, v, (_, old) => Math.Max(old, v)));
+        listener.Start();
+
+        var name = "metrics/a.jpg";
+        var bytes = await File.ReadAllBytesAsync(Samples[2]);
+        var info = await fixture.UploadAsync("images", name, bytes);
+        var (status, _) = await fixture.InvokeAsync("ScoreImages",
+            HostPayloads.ServiceBusBatch([HostPayloads.EventGridBlobCreated(Uri(name), "images", name, info.ETag.ToString(), bytes.Length), "garbage"]));
+        Assert.Equal(200, status);
+        Assert.True(measurements.GetValueOrDefault("convnext.images.scored") >= 1);
+        Assert.True(measurements.GetValueOrDefault("convnext.messages.rejected") >= 1);
+        Assert.True(measurements.GetValueOrDefault("convnext.batch.size") >= 1);
+        Assert.True(measurements.GetValueOrDefault("convnext.queue.lag") >= 2000, "enqueued 3 s before the invocation");
+        Assert.True(measurements.ContainsKey("convnext.batch.duration"));
     }
 
     [Fact]

@@ -111,4 +111,31 @@ public sealed class WeightImportStrictnessTests : IDisposable
         var e = Assert.Throws<WeightImportException>(() => WeightImporter.Load(path));
         Assert.Contains("safetensors", e.Message);
     }
+    [Fact]
+    public void Requested_spec_that_matches_is_used()
+    {
+        var weights = WeightImporter.Load(Golden.Atto.File("timm.safetensors"), WeightFormat.Timm, ConvNeXtSpec.Find("convnext_atto"));
+        Assert.Same(ConvNeXtSpec.Find("atto"), weights.Spec);
+        // timm stores atto's MLP as 1x1 convs; the canonical weights are 2-D.
+        Assert.Equal([160, 40], weights["stages.0.blocks.0.mlp.fc1.weight"].Shape);
+    }
+
+    [Fact]
+    public void Trailing_unit_dims_are_accepted_only_where_a_format_uses_them()
+    {
+        var path = WriteEdited("timm.safetensors", entries => entries.Select(e =>
+            e.Name == "stages.0.blocks.0.norm.weight" ? e with { Shape = [.. e.Shape, 1, 1] } : e));
+        var e = Assert.Throws<WeightImportException>(() => WeightImporter.Load(path));
+        Assert.Equal("stages.0.blocks.0.norm.weight", e.TensorName);
+    }
+
+    [Fact]
+    public void Integer_tensor_is_an_error_naming_it()
+    {
+        var path = WriteEdited("timm.safetensors", entries => entries.Select(e =>
+            e.Name == "head.fc.bias" ? e with { DType = "I32" } : e));
+        var e = Assert.Throws<WeightImportException>(() => WeightImporter.Load(path));
+        Assert.Equal("head.fc.bias", e.TensorName);
+        Assert.Contains("I32", e.Message);
+    }
 }

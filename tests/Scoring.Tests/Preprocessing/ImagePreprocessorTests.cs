@@ -106,6 +106,21 @@ public class ImagePreprocessorTests
     }
 
     [Fact]
+    public void Animated_gif_uses_its_first_frame()
+    {
+        using var red = Image.Black(16, 16).NewFromImage(255, 0, 0).Cast(Enums.BandFormat.Uchar);
+        using var blue = Image.Black(16, 16).NewFromImage(0, 0, 255).Cast(Enums.BandFormat.Uchar);
+        using var strip = red.Join(blue, Enums.Direction.Vertical).Copy(interpretation: Enums.Interpretation.Srgb);
+        using var animated = strip.Mutate(m => m.Set(GValue.GIntType, "page-height", 16));
+        var gif = animated.WriteToBuffer(".gif");
+        using (var all = Image.NewFromBuffer(gif, kwargs: new VOption { { "n", -1 } }))
+            Assert.Equal(32, all.Height); // really two frames
+        var tensor = Run(new ImagePreprocessor(Raw(16, 16, Interpolation.Nearest)), gif);
+        Assert.All(tensor[..256], v => Assert.InRange(v, 250f, 255f));   // R
+        Assert.All(tensor[512..], v => Assert.InRange(v, 0f, 5f));       // B
+    }
+
+    [Fact]
     public void Sixteen_bit_png_matches_its_eight_bit_source()
     {
         Repository.RequireShared();
@@ -309,5 +324,25 @@ public class ImagePreprocessorTests
                 crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
         }
         return ~crc;
+    }
+}
+
+public class BitmapTests
+{
+    [Fact]
+    public void Bmp_is_rejected_as_unsupported_by_this_libvips_build()
+    {
+        // 2×1 24-bit BMP: blue, red (rows bottom-up, BGR, padded to 4 bytes).
+        byte[] bmp =
+        [
+            (byte)'B', (byte)'M', 62, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0,
+            40, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 24, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0x13, 0x0B, 0, 0, 0x13, 0x0B, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            255, 0, 0, 0, 0, 255, 0, 0,
+        ];
+        // NetVips.Native ships no BMP loader (that would need ImageMagick); BMP must end as a clear rejection.
+        var preprocessor = new ImagePreprocessor(PreprocessingSettings.Caffe(2, 1));
+        var rejected = Assert.Throws<ImageRejectedException>(() => preprocessor.Preprocess(bmp, new float[preprocessor.TensorLength]));
+        Assert.Equal(ImageRejectionReason.Unsupported, rejected.Reason);
+        Assert.Contains("424D", rejected.Message);
     }
 }

@@ -1,0 +1,173 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Azure.Data.Tables;
+using ConvNeXt.Batch.Functions.Contracts;
+using ConvNeXt.Batch.Functions.Queries;
+using ConvNeXt.Batch.Functions.Storage;
+
+namespace ConvNeXt.Batch.Functions.Tests;
+
+[Collection(FunctionsCollection.Name)]
+public class QueryApiTests(FunctionsFixture fixture) : IAsyncLifetime
+{
+    private const string Container = "hostile";
+
+    public static readonly string[] HostileNames =
+    [
+        "a'b.jpg", "q\"uote.jpg", "dir/sub/x.jpg", "dir/y.jpg", "hash#1.jpg", "what?.jpg", "100%.jpg", "100%25.jpg",
+        "ünïcødé/猫.jpg", "emoji🐈.jpg", "back\\slash.jpg", "x' or PartitionKey ne '", "sp ace.jpg", "dir",
+    ];
+
+    public async Task InitializeAsync()
+    {
+        var table = new TableClient(fixture.ConnectionString, TableNames.Predictions);
+        await table.CreateIfNotExistsAsync();
+        var rows = HostileNames.Select(n => Row(Container, n))
+            .Concat(Enumerable.Range(0, 25).Select(i => Row("paging", $"p/{i:D3}.jpg", i % 3 == 0 ? RowStatus.Failed : RowStatus.Scored)))
+            .Append(Row("secret", "x' or PartitionKey ne '"));
+        foreach (var row in rows)
+            await table.UpsertEntityAsync(row, TableUpdateMode.Replace);
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    private static PredictionEntity Row(string container, string name, string status = RowStatus.Scored) => new()
+    {
+        PartitionKey = container,
+        RowKey = TableKeys.Escape(name),
+        BlobName = name,
+        Status = status,
+        ErrorReason = status == RowStatus.Failed ? "Undecodable" : null,
+        Top1Index = 1,
+        Top1Wnid = "n01443537",
+        TopJson = PredictedClass.ToJson([new PredictedClass(1, "n01443537", "goldfish", 0.9)]),
+        ScoredAt = DateTimeOffset.UnixEpoch,
+    };
+
+    private async Task<HttpResponseMessage> GetAsync(string pathAndQuery, bool withKey = true)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, pathAndQuery);
+        if (withKey)
+            request.Headers.Add("x-functions-key", FunctionsFixture.FunctionKey);
+        return await fixture.Client.SendAsync(request);
+    }
+
+    private async Task<ResultPage<PredictionRecord>> ListAsync(string query)
+    {
+        var response = await GetAsync("/api/predictions?" + query);
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        return (await response.Content.ReadFromJsonAsync<ResultPage<PredictionRecord>>(ContractJson.Options))!;
+    }
+
+    private static string Q(string value) => Uri.EscapeDataString(value);
+
+    [Fact]
+    public async Task Every_hostile_name_is_found_by_its_own_path()
+    {
+        foreach (var name in HostileNames)
+        {
+            var path = string.Join('/', name.Split('/').Select(Uri.EscapeDataString));
+            var response = await GetAsync($"/api/predictions/{Container}/{path}");
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{name}: {response.StatusCode}");
+            var record = (await response.Content.ReadFromJsonAsync<PredictionRecord>(ContractJson.Options))!;
+            Assert.Equal((Container, name), (record.Container, record.Blob));
+        }
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync($"/api/predictions/{Container}/nope.jpg")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Prefixes_select_exactly_the_names_that_start_with_them_and_never_inject()
+    {
+        foreach (var prefix in new[] { "dir/", "dir", "100%", "x' or PartitionKey ne '", "x'", "'", "ünïcødé/", "a'b", "q\"" })
+        {
+            var page = await ListAsync($"container={Container}&prefix={Q(prefix)}&top=1000");
+            var expected = HostileNames.Where(n => n.StartsWith(prefix, StringComparison.Ordinal)).Order(StringComparer.Ordinal);
+            Assert.Equal(expected, page.Items.Select(i => i.Blob).Order(StringComparer.Ordinal));
+            Assert.All(page.Items, i => Assert.Equal(Container, i.Container));
+        }
+        // A hostile container value is a value too: it matches no partition rather than all of them.
+        Assert.Empty((await ListAsync($"container={Q("hostile' or PartitionKey ne '")}")).Items);
+        Assert.Empty((await ListAsync($"container={Container}&wnid={Q("x' or Status ne '")}")).Items);
+    }
+
+    [Fact]
+    public async Task Pages_follow_continuation_tokens_without_gaps_or_repeats()
+    {
+        var seen = new List<string>();
+        string? token = null;
+        var pages = 0;
+        do
+        {
+            var page = await ListAsync($"container=paging&top=10" + (token is null ? "" : "&continuationToken=" + Q(token)));
+            Assert.True(page.Items.Count <= 10);
+            seen.AddRange(page.Items.Select(i => i.Blob));
+            token = page.ContinuationToken;
+            pages++;
+        } while (token is not null);
+        Assert.Equal(3, pages);
+        Assert.Equal(Enumerable.Range(0, 25).Select(i => $"p/{i:D3}.jpg"), seen);
+
+        var failed = await ListAsync("container=paging&status=Failed&top=1000");
+        Assert.Equal(9, failed.Items.Count);
+        Assert.All(failed.Items, i => Assert.Equal("Undecodable", i.ErrorReason));
+
+        // Across partitions (no container filter) paging still visits each row once.
+        var all = new List<(string, string)>();
+        token = null;
+        do
+        {
+            var page = await ListAsync("top=7" + (token is null ? "" : "&continuationToken=" + Q(token)));
+            all.AddRange(page.Items.Select(i => (i.Container, i.Blob)));
+            token = page.ContinuationToken;
+        } while (token is not null);
+        Assert.Equal(all.Count, all.Distinct().Count());
+        Assert.Equal(25, all.Count(a => a.Item1 == "paging"));
+    }
+
+    [Fact]
+    public async Task Bad_arguments_are_400()
+    {
+        Assert.Equal(HttpStatusCode.BadRequest, (await GetAsync("/api/predictions?container=paging&continuationToken=garbage!!")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await GetAsync("/api/predictions?container=paging&top=0")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await GetAsync("/api/predictions?container=paging&top=abc")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await GetAsync("/api/predictions?prefix=x")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await GetAsync("/api/predictions?container=paging&status=Bogus")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Missing_or_wrong_key_is_rejected_and_the_code_query_works()
+    {
+        foreach (var path in new[] { "/api/predictions?container=paging", $"/api/predictions/{Container}/dir", "/api/validation-runs", "/api/validation-runs/x" })
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await GetAsync(path, withKey: false)).StatusCode);
+            var wrong = new HttpRequestMessage(HttpMethod.Get, path);
+            wrong.Headers.Add("x-functions-key", "not-the-key");
+            Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.Client.SendAsync(wrong)).StatusCode);
+        }
+        var withCode = await GetAsync($"/api/predictions?container=paging&code={FunctionsFixture.FunctionKey}", withKey: false);
+        Assert.Equal(HttpStatusCode.OK, withCode.StatusCode);
+    }
+
+    [Fact]
+    public async Task Health_reports_the_loaded_model_without_a_key()
+    {
+        var response = await GetAsync("/api/health", withKey: false);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var health = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        Assert.True(health.GetProperty("modelLoaded").GetBoolean());
+        Assert.Equal("squeezenet1.1-fp16", health.GetProperty("modelId").GetString());
+        Assert.Equal(await Models.ModelSource.Sha256Async(Repository.SqueezeNet), health.GetProperty("sha256").GetString());
+        Assert.Contains("cpu", health.GetProperty("executionProvider").GetString()!, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Validation_run_endpoints_list_and_report()
+    {
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync("/api/validation-runs/no-such-run")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync("/api/validation-runs/no-such-run?wrong=true")).StatusCode);
+        var list = await GetAsync("/api/validation-runs?top=5");
+        Assert.Equal(HttpStatusCode.OK, list.StatusCode);
+        Assert.NotNull((await list.Content.ReadFromJsonAsync<ResultPage<ValidationRunSummary>>(ContractJson.Options))!.Items);
+    }
+}

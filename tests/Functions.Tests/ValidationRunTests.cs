@@ -1,0 +1,149 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Azure.Data.Tables;
+using ConvNeXt.Batch.Functions.Contracts;
+using ConvNeXt.Batch.Functions.Queries;
+using ConvNeXt.Batch.Functions.Services;
+using ConvNeXt.Batch.Functions.Storage;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ConvNeXt.Batch.Functions.Tests;
+
+[Collection(FunctionsCollection.Name)]
+public class ValidationRunTests(FunctionsFixture fixture) : IAsyncLifetime
+{
+    private static readonly SemaphoreSlim UploadGate = new(1, 1);
+    private static bool _uploaded;
+
+    public async Task InitializeAsync()
+    {
+        await UploadGate.WaitAsync();
+        try
+        {
+            if (_uploaded)
+                return;
+            var container = fixture.Blobs.GetBlobContainerClient("validation");
+            await Parallel.ForEachAsync(Directory.GetFiles(Repository.ImagenetVal100, "*.JPEG"), async (path, ct) =>
+                await container.GetBlobClient("val100/" + Path.GetFileName(path)).UploadAsync(path, overwrite: true, ct));
+            await container.GetBlobClient("labels/val.txt").UploadAsync(Repository.Data("imagenet-labels", "val.txt"), overwrite: true);
+            _uploaded = true;
+        }
+        finally
+        {
+            UploadGate.Release();
+        }
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    [Fact]
+    public async Task Fanned_out_chunks_delivered_shuffled_duplicated_and_in_parallel_finalize_once_with_the_clean_pass_metrics()
+    {
+        // 1. POST /api/validation-runs through the host's payload: the run row + chunk messages in Outputs.
+        var request = HostPayloads.HttpRequest("POST", "http://localhost:7071/api/validation-runs",
+            """{"container":"validation","prefix":"val100/","labels":"labels/val.txt","chunkSize":15}""",
+            new Dictionary<string, string> { ["x-functions-key"] = FunctionsFixture.FunctionKey });
+        var (status, body) = await fixture.InvokeAsync("CreateValidationRun", request);
+        Assert.True(status == 200, body.ToJsonString());
+        var res = body["Outputs"]!["res"]!;
+        Assert.True(res["statusCode"]!.GetValue<int>() == 201, res.ToJsonString());
+        var run = JsonSerializer.Deserialize<ValidationRunSummary>(res["body"]!.GetValue<string>(), ContractJson.Options)!;
+        Assert.Equal((100, 7, RunStatus.Running), (run.ExpectedImageCount, run.ChunkCount, run.Status));
+        Assert.Equal("squeezenet1.1-fp16", run.ModelId);
+        var chunks = body["Outputs"]!["chunks"]!.AsArray().Select(c => c!.GetValue<string>()).ToList();
+        Assert.Equal(7, chunks.Count);
+        Assert.Equal(100, chunks.Sum(c => JsonSerializer.Deserialize<ValidationChunkMessage>(c)!.Items.Count));
+
+        // 2. Deliver them back: shuffled, three duplicates, two deliveries at a time.
+        var deliveries = chunks.Concat([chunks[0], chunks[6], chunks[3]]).OrderBy(_ => Random.Shared.Next()).ToList();
+        var finalizedBy = new List<string>();
+        for (var i = 0; i < deliveries.Count; i += 2)
+        {
+            var pair = deliveries.Skip(i).Take(2).Select(async d =>
+            {
+                var (s, b) = await fixture.InvokeAsync("ScoreValidationChunk", HostPayloads.ServiceBusSingle(d));
+                Assert.True(s == 200, b.ToJsonString());
+                return b["ReturnValue"]!.AsArray().Where(o => o!["finalized"]!.GetValue<bool>()).Select(o => o!["runId"]!.GetValue<string>());
+            });
+            foreach (var finalized in await Task.WhenAll(pair))
+                finalizedBy.AddRange(finalized);
+        }
+        Assert.Equal([run.RunId], finalizedBy);
+
+        var queries = fixture.Services.GetRequiredService<ValidationQueries>();
+        var report = (await queries.GetRunAsync(run.RunId))!;
+        Assert.Equal(RunStatus.Completed, report.Run.Status);
+        Assert.Equal((100, 100, 0, 7), (report.Run.ImageCount!.Value, report.Run.ScoredCount!.Value, report.Run.ErrorCount!.Value, report.ChunksDone));
+        Assert.NotNull(report.Run.FinishedAt);
+        Assert.InRange(report.Run.Top1!.Value, 0.55, 0.63);
+        Assert.InRange(report.Run.Top5!.Value, 0.70, 0.80);
+        Assert.Equal(100, report.PerClass.Sum(c => c.Count));
+
+        // 3. A single clean pass (the local path the CLI uses) gives exactly the same metrics.
+        var service = fixture.Services.GetRequiredService<ValidationRunService>();
+        var clean = await service.RunLocallyAsync(new ValidationRunRequest
+            { Container = "validation", Prefix = "val100/", Labels = "labels/val.txt", ChunkSize = 100 });
+        Assert.Equal(RunStatus.Completed, clean.Run.Status);
+        Assert.Equal((clean.Run.Top1, clean.Run.Top5, clean.Run.ImageCount, clean.Run.MeanConfidence),
+            (report.Run.Top1, report.Run.Top5, report.Run.ImageCount, report.Run.MeanConfidence));
+        Assert.Equal(clean.PerClass.Select(c => (c.Index, c.Count, c.Top1Correct, c.Top5Correct)), report.PerClass.Select(c => (c.Index, c.Count, c.Top1Correct, c.Top5Correct)));
+        Assert.All(clean.PerClass, c => Assert.StartsWith("n", c.Wnid));
+
+        // 4. Exactly one row per image; wrong predictions listed (paged) match the top-1 error count.
+        var table = new TableClient(fixture.ConnectionString, TableNames.ValidationPredictions);
+        var rows = new List<ValidationPredictionEntity>();
+        await foreach (var r in table.QueryAsync<ValidationPredictionEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {run.RunId}")))
+            rows.Add(r);
+        Assert.Equal(100, rows.Count);
+        var wrong = new List<ValidationPredictionRecord>();
+        string? token = null;
+        do
+        {
+            var page = await queries.ListWrongAsync(run.RunId, top: 10, continuationToken: token);
+            wrong.AddRange(page.Items);
+            token = page.ContinuationToken;
+        } while (token is not null);
+        Assert.Equal(rows.Count(r => !r.Correct1), wrong.Count);
+        Assert.Equal(100 - (int)Math.Round(report.Run.Top1!.Value * 100), wrong.Count);
+        Assert.All(wrong, w => Assert.NotEqual(w.LabelIndex, w.Top[0].Index));
+
+        // 5. A delivery after completion changes nothing.
+        var (s2, b2) = await fixture.InvokeAsync("ScoreValidationChunk", HostPayloads.ServiceBusSingle(chunks[2]));
+        Assert.Equal(200, s2);
+        Assert.False(b2["ReturnValue"]![0]!["finalized"]!.GetValue<bool>());
+        var again = (await queries.GetRunSummaryAsync(run.RunId))!;
+        Assert.Equal((report.Run.FinishedAt, report.Run.FinalizedBy), (again.FinishedAt, again.FinalizedBy));
+    }
+
+    [Fact]
+    public async Task Timer_start_is_idempotent_per_occurrence_and_uses_the_defaults()
+    {
+        var at = new DateTime(2030, 1, 2, 3, 4, 5, DateTimeKind.Utc);
+        var (status, body) = await fixture.InvokeAsync("StartValidationRun", HostPayloads.Timer(at));
+        Assert.True(status == 200, body.ToJsonString());
+        var chunks = body["Outputs"]!["chunks"]!.AsArray();
+        Assert.Single(chunks); // 100 images, default chunk size 100
+        var message = JsonSerializer.Deserialize<ValidationChunkMessage>(chunks[0]!.GetValue<string>())!;
+        Assert.Equal("scheduled-20300102T030400Z", message.RunId);
+
+        (status, body) = await fixture.InvokeAsync("StartValidationRun", HostPayloads.Timer(at.AddSeconds(20)));
+        Assert.Equal(200, status);
+        Assert.Equal(message.RunId, JsonSerializer.Deserialize<ValidationChunkMessage>(body["Outputs"]!["chunks"]![0]!.GetValue<string>())!.RunId);
+    }
+
+    [Fact]
+    public async Task Create_rejects_a_bad_dataset_and_a_missing_key_without_fanning_out()
+    {
+        var bad = HostPayloads.HttpRequest("POST", "http://localhost/api/validation-runs", """{"container":"validation","prefix":"nothing-here/","labels":"names"}""",
+            new Dictionary<string, string> { ["x-functions-key"] = FunctionsFixture.FunctionKey });
+        var (status, body) = await fixture.InvokeAsync("CreateValidationRun", bad);
+        Assert.Equal(200, status);
+        Assert.Equal(400, body["Outputs"]!["res"]!["statusCode"]!.GetValue<int>());
+        Assert.Null(body["Outputs"]!["chunks"]);
+
+        var noKey = HostPayloads.HttpRequest("POST", "http://localhost/api/validation-runs", "{}");
+        (status, body) = await fixture.InvokeAsync("CreateValidationRun", noKey);
+        Assert.Equal(401, body["Outputs"]!["res"]!["statusCode"]!.GetValue<int>());
+        Assert.Null(body["Outputs"]!["chunks"]);
+    }
+}
