@@ -102,7 +102,8 @@ internal static class ScoreCommand
 
             IAsyncEnumerable<ImageInput> inputs;
             long? total = null;
-            string containerName = "local";
+            // Rows of a local folder are partitioned by the folder's name, as if it were a container.
+            var containerName = imageSource is FolderImageSource f ? Functions.Storage.TableKeys.Escape(new DirectoryInfo(f.Folder).Name) : "";
             switch (imageSource)
             {
                 case FolderImageSource folder:
