@@ -4,7 +4,7 @@ using Azure.Storage.Blobs;
 namespace ConvNeXt.Batch.Cli.Tests;
 
 [Collection(AzuriteCollection.Name)]
-public class StorageCommandTests(AzuriteFixture azurite)
+public class StorageCommandTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassFixture<AttoModelFixture>
 {
     private string[] Storage => ["--connection-string", azurite.ConnectionString];
 
@@ -111,5 +111,20 @@ public class StorageCommandTests(AzuriteFixture azurite)
 
         var table = await CliRunner.RunOkAsync(["results", "run", runId, .. Storage]);
         Assert.Contains("Completed", table.Out);
+    }
+
+    [Fact]
+    public async Task Demo_scores_generated_images_and_reports_a_validation_run()
+    {
+        var empty = CliRunner.TempDirectory();
+        var result = await CliRunner.RunOkAsync(["demo", "--images", empty, "--count", "6", "--model", atto.ModelPath, "--work-dir", empty, .. Storage]);
+        Assert.Contains("uploading 6 generated images", result.Out);
+        Assert.Contains("6 row(s)", result.Out);          // results predictions
+        Assert.Contains("Completed", result.Out);         // results run
+        Assert.Contains("UNTRAINED WEIGHTS", result.Error);
+        var rows = JsonDocument.Parse((await CliRunner.RunOkAsync(["results", "predictions", "--container", "images", "--format", "json", .. Storage])).Out)
+            .RootElement.EnumerateArray().ToList();
+        Assert.Equal(6, rows.Count(r => r.GetProperty("blob").GetString()!.Contains("_generated_")));
+        Assert.All(rows, r => Assert.Equal("Scored", r.GetProperty("status").GetString()));
     }
 }
