@@ -1,0 +1,138 @@
+using System.CommandLine;
+using ConvNeXt.Batch.Scoring.Inference;
+using ConvNeXt.Batch.Scoring.Labels;
+using ConvNeXt.Batch.Scoring.Onnx;
+using ConvNeXt.Batch.Scoring.Preprocessing;
+
+namespace ConvNeXt.Batch.Cli.Commands;
+
+/// <summary>
+/// The options every model-using command shares: the model file, preprocessing overrides (for
+/// models whose ONNX file does not carry its preprocessing, e.g. SqueezeNet), device and labels.
+/// </summary>
+internal sealed class ModelOptions
+{
+    public const string ModelEnvironmentVariable = "CONVNEXT_MODEL";
+
+    public Option<string?> Model { get; } = new("--model", "-m")
+    {
+        Description = $"ONNX model file (default: ${ModelEnvironmentVariable})",
+        HelpName = "FILE.onnx",
+        DefaultValueFactory = _ => OptionParsing.Environment(ModelEnvironmentVariable),
+    };
+    public Option<string?> ChannelOrder { get; } = new("--channel-order") { Description = "Override the model's channel order", HelpName = "rgb|bgr" };
+    public Option<float?> Scale { get; } = new("--scale") { Description = "Pixel scale: 1 (pixels in [0,1]) or 255", HelpName = "1|255" };
+    public Option<float[]?> Mean { get; } = new("--mean") { Description = "Per-channel mean, in the model's channel order", HelpName = "a,b,c", CustomParser = OptionParsing.ParseTriple };
+    public Option<float[]?> Std { get; } = new("--std") { Description = "Per-channel std, in the model's channel order", HelpName = "a,b,c", CustomParser = OptionParsing.ParseTriple };
+    public Option<int?> Resize { get; } = new("--resize") { Description = "Resize the shorter side to N pixels", HelpName = "N" };
+    public Option<int?> Crop { get; } = new("--crop") { Description = "Center-crop N×N pixels", HelpName = "N" };
+    public Option<string?> Interpolation { get; } = new("--interpolation") { Description = "Resize filter", HelpName = "bicubic|bilinear|nearest" };
+    public Option<string> Device { get; } = new("--device")
+    {
+        Description = "Execution device (cuda falls back to cpu with a warning when unavailable)",
+        HelpName = "cpu|cuda[:N]",
+        DefaultValueFactory = _ => OptionParsing.Environment("Scoring__Device") ?? "cpu",
+    };
+    public Option<int?> Threads { get; } = new("--threads") { Description = "ONNX Runtime intra-op threads (default: all cores)", HelpName = "N" };
+    public Option<string?> Labels { get; } = new("--labels") { Description = "Class label table (LOC_synset_mapping.txt or synset_words.txt) when the model carries none", HelpName = "FILE" };
+
+    public ModelOptions(Command command, bool modelRequired = true)
+    {
+        ChannelOrder.AcceptOnlyFromAmong("rgb", "bgr");
+        Interpolation.AcceptOnlyFromAmong("bicubic", "bilinear", "nearest");
+        Scale.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<float?>() is { } s && s is not (1f or 255f))
+                r.AddError($"--scale must be 1 or 255 (got {s})");
+        });
+        Std.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<float[]?>() is { } std && std.Any(v => v <= 0))
+                r.AddError("--std values must be positive");
+        });
+        OptionParsing.Positive(Resize);
+        OptionParsing.Positive(Crop);
+        OptionParsing.Positive(Threads);
+        OptionParsing.Device(Device);
+        OptionParsing.ExistingFile(Model);
+        OptionParsing.ExistingFile(Labels);
+        foreach (var option in new Option[] { Model, ChannelOrder, Scale, Mean, Std, Resize, Crop, Interpolation, Device, Threads, Labels })
+            command.Options.Add(option);
+        command.Validators.Add(r =>
+        {
+            if (modelRequired && r.GetValue(Model) is null)
+                r.AddError($"--model is required (or set {ModelEnvironmentVariable})");
+            if (r.GetValue(Crop) is { } crop && r.GetValue(Resize) is { } resize && crop > resize)
+                r.AddError($"--crop {crop} is larger than --resize {resize}");
+        });
+    }
+
+    public string ModelPath(ParseResult parse) => ModelPathOverride ?? parse.GetValue(Model)!;
+
+    /// <summary>Set by commands that make their own model (demo) when --model is not given.</summary>
+    public string? ModelPathOverride { get; set; }
+
+    // An array option that was not given reads as an empty array, not null.
+    private float[]? MeanValue(ParseResult parse) => parse.GetValue(Mean) is { Length: > 0 } v ? v : null;
+    private float[]? StdValue(ParseResult parse) => parse.GetValue(Std) is { Length: > 0 } v ? v : null;
+
+    public bool HasPreprocessingOverrides(ParseResult parse) =>
+        parse.GetValue(ChannelOrder) is not null || parse.GetValue(Scale) is not null || MeanValue(parse) is not null ||
+        StdValue(parse) is not null || parse.GetValue(Resize) is not null || parse.GetValue(Crop) is not null ||
+        parse.GetValue(Interpolation) is not null;
+
+    /// <summary>The model's own preprocessing (from its metadata, else timm's) with the overrides applied.</summary>
+    public PreprocessingSettings? Preprocessing(ParseResult parse)
+    {
+        if (!HasPreprocessingOverrides(parse))
+            return null;
+        var baseline = OnnxModelInfo.Read(ModelPath(parse)).Metadata?.Preprocessing ?? PreprocessingSettings.Timm();
+        var crop = parse.GetValue(Crop);
+        var settings = baseline with
+        {
+            ChannelOrder = parse.GetValue(ChannelOrder) switch
+            {
+                "rgb" => Scoring.Preprocessing.ChannelOrder.Rgb,
+                "bgr" => Scoring.Preprocessing.ChannelOrder.Bgr,
+                _ => baseline.ChannelOrder,
+            },
+            PixelScale = parse.GetValue(Scale) ?? baseline.PixelScale,
+            Mean = MeanValue(parse) ?? baseline.Mean,
+            Std = StdValue(parse) ?? baseline.Std,
+            ResizeShorter = parse.GetValue(Resize) ?? baseline.ResizeShorter,
+            CropHeight = crop ?? baseline.CropHeight,
+            CropWidth = crop ?? baseline.CropWidth,
+            Interpolation = parse.GetValue(Interpolation) switch
+            {
+                "bicubic" => Scoring.Preprocessing.Interpolation.Bicubic,
+                "bilinear" => Scoring.Preprocessing.Interpolation.Bilinear,
+                "nearest" => Scoring.Preprocessing.Interpolation.Nearest,
+                _ => baseline.Interpolation,
+            },
+        };
+        if (settings.CropHeight > settings.ResizeShorter)
+            throw new UsageException($"crop {settings.CropHeight} is larger than the resize {settings.ResizeShorter}");
+        return settings;
+    }
+
+    public ClassLabels? LabelTable(ParseResult parse) =>
+        parse.GetValue(Labels) is { } path ? ClassLabels.Load(path) : null;
+
+    public InferenceOptions Inference(ParseResult parse) => new()
+    {
+        Device = parse.GetValue(Device) ?? "cpu",
+        IntraOpThreads = parse.GetValue(Threads) ?? Environment.ProcessorCount,
+    };
+
+    /// <summary>Loads the model with the overrides; warns loudly when its weights are untrained.</summary>
+    public ImageClassifier Load(ParseResult parse, CliConsole console, ClassLabels? labels = null, bool useLabelsOption = true)
+    {
+        var options = Inference(parse) with { Warning = console.Warn };
+        var classifier = ImageClassifier.Load(ModelPath(parse), options, Preprocessing(parse), labels ?? (useLabelsOption ? LabelTable(parse) : null));
+        if (classifier.Metadata.Trained == false)
+            console.Warn($"UNTRAINED WEIGHTS: {classifier.ModelId} was built from random weights; its predictions are meaningless.");
+        if (classifier.Labels is null)
+            console.Warn("the model carries no class labels and no --labels was given: only class indices are reported.");
+        return classifier;
+    }
+}

@@ -1,0 +1,166 @@
+using System.CommandLine;
+using ConvNeXt.Batch.Cli.Output;
+using ConvNeXt.Batch.Functions.Queries;
+using ConvNeXt.Batch.Functions.Storage;
+
+namespace ConvNeXt.Batch.Cli.Commands;
+
+/// <summary><c>results predictions | runs | run ID</c>: read the result tables.</summary>
+internal static class ResultsCommand
+{
+    public static Command Create(CliConsole console) => new("results", "Query the Predictions and validation tables")
+    {
+        Predictions(console),
+        Runs(console),
+        Run(console),
+    };
+
+    private static Option<string> FormatOption() => new Option<string>("--format")
+    {
+        Description = "Output format",
+        DefaultValueFactory = _ => "table",
+        HelpName = "table|csv|json",
+    }.AcceptOnlyFromAmong("table", "csv", "json");
+
+    private static Option<int> TopOption(int defaultValue)
+    {
+        var top = new Option<int>("--top") { Description = "At most N rows", DefaultValueFactory = _ => defaultValue, HelpName = "N" };
+        OptionParsing.Positive(top);
+        return top;
+    }
+
+    internal static StorageAccount Account(StorageConnectionOption storage, ParseResult parse) =>
+        new(new StorageOptions { ConnectionString = storage.Resolve(parse) });
+
+    private static Command Predictions(CliConsole console)
+    {
+        var container = new Option<string?>("--container") { Description = "Only this container", HelpName = "NAME" };
+        var prefix = new Option<string?>("--prefix") { Description = "Only blobs whose name starts with PREFIX (needs --container)", HelpName = "PREFIX" };
+        var errors = new Option<bool>("--errors") { Description = "Only images that could not be scored" };
+        var wnid = new Option<string?>("--wnid") { Description = "Only rows whose top-1 class is this WordNet id", HelpName = "WNID" };
+        var top = TopOption(100);
+        var format = FormatOption();
+        var command = new Command("predictions", "List rows of the Predictions table") { container, prefix, errors, wnid, top, format };
+        var storage = new StorageConnectionOption(command);
+        command.Validators.Add(r =>
+        {
+            if (r.GetValue(prefix) is not null && r.GetValue(container) is null)
+                r.AddError("--prefix needs --container");
+        });
+        command.SetAction(async (parse, ct) =>
+        {
+            var queries = new PredictionQueries(Account(storage, parse));
+            var wanted = parse.GetValue(top);
+            var rows = new List<PredictionRecord>();
+            string? token = null;
+            do
+            {
+                var page = await queries.ListAsync(new PredictionQuery
+                {
+                    Container = parse.GetValue(container),
+                    Prefix = parse.GetValue(prefix),
+                    Status = parse.GetValue(errors) ? RowStatus.Failed : null,
+                    Wnid = parse.GetValue(wnid),
+                    Top = Math.Min(wanted - rows.Count, 1000),
+                    ContinuationToken = token,
+                }, ct);
+                rows.AddRange(page.Items);
+                token = page.ContinuationToken;
+            }
+            while (token is not null && rows.Count < wanted);
+
+            TabularOutput.Write(console, TabularOutput.Parse(parse.GetValue(format)!), "Predictions", rows,
+            [
+                ("container", r => r.Container),
+                ("blob", r => r.Blob),
+                ("status", r => r.Status),
+                ("top-1", r => r.Top.Count > 0 ? r.Top[0].Name : r.ErrorReason),
+                ("p", r => r.Top.Count > 0 ? r.Top[0].Probability : null),
+                ("top-2", r => r.Top.Count > 1 ? r.Top[1].Name : null),
+                ("model", r => r.ModelId),
+                ("scored at", r => r.ScoredAt),
+            ]);
+            return CommandTree.Success;
+        });
+        return command;
+    }
+
+    internal static readonly IReadOnlyList<(string, Func<ValidationRunSummary, object?>)> RunColumns =
+    [
+        ("run", r => r.RunId),
+        ("status", r => r.Status),
+        ("model", r => r.ModelId),
+        ("dataset", r => $"{r.DatasetContainer}/{r.DatasetPrefix}"),
+        ("images", r => r.ImageCount ?? r.ExpectedImageCount),
+        ("errors", r => r.ErrorCount),
+        ("top-1 %", r => r.Top1 * 100),
+        ("top-5 %", r => r.Top5 * 100),
+        ("reference top-1 %", r => r.ReferenceTop1),
+        ("created", r => r.CreatedAt),
+    ];
+
+    private static readonly IReadOnlyList<(string, Func<ValidationPredictionRecord, object?>)> WrongColumns =
+    [
+        ("blob", r => r.Blob),
+        ("label", r => r.LabelName ?? r.LabelWnid),
+        ("predicted", r => r.Top.Count > 0 ? r.Top[0].Name ?? r.Top[0].Wnid : r.ErrorReason),
+        ("p", r => r.Top.Count > 0 ? r.Top[0].Probability : null),
+        ("in top-5", r => r.Correct5),
+    ];
+
+    private static Command Runs(CliConsole console)
+    {
+        var top = TopOption(20);
+        var format = FormatOption();
+        var command = new Command("runs", "List validation runs") { top, format };
+        var storage = new StorageConnectionOption(command);
+        command.SetAction(async (parse, ct) =>
+        {
+            var page = await new ValidationQueries(Account(storage, parse)).ListRunsAsync(Math.Min(parse.GetValue(top), 1000), null, ct);
+            TabularOutput.Write(console, TabularOutput.Parse(parse.GetValue(format)!), "Validation runs", page.Items, RunColumns);
+            return CommandTree.Success;
+        });
+        return command;
+    }
+
+    private static Command Run(CliConsole console)
+    {
+        var id = new Argument<string>("ID") { Description = "Validation run id" };
+        var wrong = new Option<bool>("--wrong") { Description = "Also list the images whose top-1 prediction was wrong" };
+        var top = TopOption(50);
+        var format = FormatOption();
+        var command = new Command("run", "Show one validation run: metrics, reference comparison, most-confused pairs (and wrong predictions with --wrong)") { id, wrong, top, format };
+        var storage = new StorageConnectionOption(command);
+        command.SetAction(async (parse, ct) =>
+        {
+            var queries = new ValidationQueries(Account(storage, parse));
+            var runId = parse.GetValue(id)!;
+            var report = await queries.GetRunAsync(runId, ct) ?? throw new CommandFailedException($"no validation run '{runId}'");
+            var fmt = TabularOutput.Parse(parse.GetValue(format)!);
+            var wrongRows = parse.GetValue(wrong) ? (await queries.ListWrongAsync(runId, Math.Min(parse.GetValue(top), 1000), null, ct)).Items : null;
+            if (fmt == TabularFormat.Json)
+            {
+                console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { report, wrong = wrongRows }, TabularOutput.Json));
+                return CommandTree.Success;
+            }
+            TabularOutput.Write(console, fmt, $"Validation run {runId}", [report.Run], RunColumns);
+            if (fmt == TabularFormat.Table)
+            {
+                if (report.Comparison is { } c)
+                    console.Out.WriteLine(FormattableString.Invariant(
+                        $"reference ({c.Source}): top-1 {c.ReferenceTop1:F2} %, top-5 {c.ReferenceTop5:F2} %; measured minus reference: {c.Top1DeltaPoints:+0.00;-0.00} / {c.Top5DeltaPoints:+0.00;-0.00} points"));
+                if (report.MostConfused.Count > 0)
+                    TabularOutput.Write(console, fmt, "Most confused", report.MostConfused,
+                    [
+                        ("true", p => p.TrueWnid ?? p.TrueIndex.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                        ("predicted", p => p.PredictedWnid ?? p.PredictedIndex.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                        ("count", p => p.Count),
+                    ]);
+            }
+            if (wrongRows is not null)
+                TabularOutput.Write(console, fmt, "Wrong predictions", wrongRows, WrongColumns);
+            return CommandTree.Success;
+        });
+        return command;
+    }
+}

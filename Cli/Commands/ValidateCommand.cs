@@ -1,0 +1,302 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Azure.Storage.Blobs;
+using ConvNeXt.Batch.Cli.Sources;
+using ConvNeXt.Batch.Functions.Contracts;
+using ConvNeXt.Batch.Functions.Queries;
+using ConvNeXt.Batch.Functions.Services;
+using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Functions.Validation;
+using ConvNeXt.Batch.Scoring.Evaluation;
+using ConvNeXt.Batch.Scoring.Inference;
+using ConvNeXt.Batch.Scoring.Labels;
+using ConvNeXt.Batch.Scoring.Pipeline;
+using Spectre.Console;
+
+namespace ConvNeXt.Batch.Cli.Commands;
+
+/// <summary>
+/// <c>validate DATASET</c>: top-1 / top-5 on a labelled set, per-class accuracy, most-confused pairs,
+/// and the comparison with the model's published accuracy. With <c>--record</c> (or an explicit
+/// <c>--connection-string</c>) the run goes through the Functions validation service and lands in
+/// the validation tables exactly like a cloud run.
+/// </summary>
+internal static class ValidateCommand
+{
+    /// <summary>The numbers both modes report, so that they can be compared.</summary>
+    internal sealed record Metrics(long Count, long Errors, double Top1, double Top5, double MeanConfidence);
+
+    public static Command Create(CliConsole console)
+    {
+        var dataset = new Argument<string>("DATASET")
+        {
+            Description = "Folder of labelled images (class subfolders, <wnid>_*.JPEG names, or a flat folder with a val.txt-style list), or blob://container/prefix with --record",
+        };
+        var groundTruth = new Option<string?>("--ground-truth")
+        {
+            Description = "Labels of the images: val.txt-style list ('file index' per line) or devkit ground truth; with a blob:// DATASET, the list's blob path, 'names' or 'folders'",
+            HelpName = "FILE",
+        };
+        var json = new Option<bool>("--json") { Description = "Print the metrics as JSON (top1, top5 in percent; count)" };
+        var perClass = new Option<string?>("--per-class") { Description = "Write per-class accuracy to this CSV file", HelpName = "FILE.csv" };
+        var confused = new Option<int>("--confused") { Description = "How many most-confused class pairs to show", DefaultValueFactory = _ => 10, HelpName = "N" };
+        var record = new Option<bool>("--record") { Description = "Run through the validation service and write ValidationRuns/ValidationChunks/ValidationPredictions (implied by --connection-string)" };
+        var container = new Option<string>("--container") { Description = "Container the dataset is uploaded to when recording", DefaultValueFactory = _ => ContainerNames.Validation, HelpName = "NAME" };
+        var chunkSize = new Option<int>("--chunk-size") { Description = "Images per validation chunk when recording", DefaultValueFactory = _ => 100, HelpName = "N" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar" };
+        OptionParsing.Positive(chunkSize);
+        OptionParsing.ExistingFile(groundTruth);
+        var command = new Command("validate", "Measure top-1/top-5 accuracy on a labelled dataset (optionally recorded as a validation run)")
+        {
+            dataset, groundTruth, json, perClass, confused, record, container, chunkSize, quiet,
+        };
+        var model = new ModelOptions(command);
+        var pipelineOptions = new PipelineOptions(command);
+        var storage = new StorageConnectionOption(command);
+        command.Validators.Add(r =>
+        {
+            var value = r.GetValue(dataset);
+            var remote = value?.StartsWith("blob://", StringComparison.OrdinalIgnoreCase) == true;
+            if (value is not null && !remote && !Directory.Exists(value))
+                r.AddError($"dataset folder not found: {value}");
+            if (remote && !r.GetValue(record) && r.GetValue(storage.ConnectionString) is null)
+                r.AddError("a blob:// dataset needs --record or --connection-string");
+        });
+        // --ground-truth on a blob dataset names a blob, not a local file: checked by the service.
+        groundTruth.Validators.Clear();
+
+        command.SetAction(async (parse, ct) =>
+        {
+            var datasetValue = parse.GetValue(dataset)!;
+            var remote = datasetValue.StartsWith("blob://", StringComparison.OrdinalIgnoreCase);
+            var truth = parse.GetValue(groundTruth);
+            if (!remote && truth is not null && !File.Exists(truth))
+                throw new UsageException($"--ground-truth: file not found: {truth}");
+
+            // --labels may name the ground truth (val.txt) instead of a class table: tell them apart by content.
+            var labelsPath = parse.GetValue(model.Labels);
+            ClassLabels? classTable = null;
+            if (labelsPath is not null)
+            {
+                if (IsLabelList(labelsPath) && truth is null)
+                    truth = labelsPath;
+                else
+                    classTable = ClassLabels.Load(labelsPath);
+            }
+
+            // A model without a class table (e.g. SqueezeNet) validated against val.txt: use the table beside it.
+            if (classTable is null && truth is not null && !remote
+                && Scoring.Onnx.OnnxModelInfo.Read(model.ModelPath(parse)).Metadata.Labels is null
+                && Path.Combine(Path.GetDirectoryName(Path.GetFullPath(truth))!, "LOC_synset_mapping.txt") is var beside && File.Exists(beside))
+                classTable = ClassLabels.Load(beside);
+
+            using var classifier = model.Load(parse, console, classTable, useLabelsOption: false);
+            var labels = classifier.Labels
+                ?? throw new CommandFailedException("the model carries no class labels: give --labels LOC_synset_mapping.txt");
+            var recording = parse.GetValue(record) || parse.GetValue(storage.ConnectionString) is not null;
+
+            Metrics metrics;
+            IReadOnlyList<(int Index, long Images, long Top1Correct, long Top5Correct)> perClassRows;
+            IReadOnlyList<(int Actual, int Predicted, long Count)> confusedPairs;
+            string? runId = null;
+            if (!recording)
+            {
+                var data = OpenDataset(datasetValue, labels, truth);
+                var pipeline = new ScoringPipeline(classifier, pipelineOptions.Create(parse, classifier));
+                using var progress = new Output.ProgressLine(console.Error, console.ErrorIsTerminal && !parse.GetValue(quiet), "img", data.Images.Count);
+                long done = 0;
+                var counts = await pipeline.EvaluateAsync(data, _ => progress.Report(++done), ct);
+                metrics = new Metrics(counts.Images + counts.Errors, counts.Errors, counts.Top1 * 100, counts.Top5 * 100, counts.MeanConfidence);
+                perClassRows = counts.PerClass().Select(c => (c.Index, c.Images, c.Top1Correct, c.Top5Correct)).ToList();
+                confusedPairs = counts.MostConfused(parse.GetValue(confused)).Select(p => (p.Actual, p.Predicted, p.Count)).ToList();
+            }
+            else
+            {
+                var account = ResultsCommand.Account(storage, parse);
+                var request = remote
+                    ? RemoteRequest(datasetValue, truth, parse.GetValue(chunkSize))
+                    : await UploadAsync(account, OpenDataset(datasetValue, labels, truth), parse.GetValue(container)!, parse.GetValue(chunkSize), console, ct);
+                using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
+                var service = new ValidationRunService(account, engine, new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) },
+                    new ValidationDefaultsOptions { Container = request.Container ?? ContainerNames.Validation });
+                ValidationRunReport report;
+                try
+                {
+                    report = await service.RunLocallyAsync(request, ct);
+                }
+                catch (DatasetException e)
+                {
+                    throw new CommandFailedException(e.Message, e);
+                }
+                var run = report.Run;
+                runId = run.RunId;
+                // The run's ImageCount is every labelled image (scored + failed), like validate's count.
+                metrics = new Metrics(run.ImageCount ?? 0, run.ErrorCount ?? 0, (run.Top1 ?? 0) * 100, (run.Top5 ?? 0) * 100, run.MeanConfidence ?? 0);
+                perClassRows = report.PerClass.Select(c => (c.Index, (long)c.Count, (long)c.Top1Correct, (long)c.Top5Correct)).ToList();
+                confusedPairs = report.MostConfused.Take(parse.GetValue(confused)).Select(p => (p.TrueIndex, p.PredictedIndex, (long)p.Count)).ToList();
+            }
+
+            if (parse.GetValue(perClass) is { } csvPath)
+                await WritePerClassAsync(csvPath, perClassRows, labels, ct);
+            var reference = classifier.Metadata.ReferenceAccuracy;
+            if (parse.GetValue(json))
+            {
+                var node = new JsonObject
+                {
+                    ["model"] = classifier.ModelId,
+                    ["dataset"] = datasetValue,
+                    ["count"] = metrics.Count,
+                    ["errors"] = metrics.Errors,
+                    ["top1"] = Math.Round(metrics.Top1, 4),
+                    ["top5"] = Math.Round(metrics.Top5, 4),
+                    ["mean_confidence"] = Math.Round(metrics.MeanConfidence, 6),
+                    ["trained"] = classifier.Metadata.Trained,
+                    ["reference"] = reference is null ? null : new JsonObject
+                    {
+                        ["top1"] = reference.Top1,
+                        ["top5"] = reference.Top5,
+                        ["source"] = reference.Source,
+                        ["top1_delta_points"] = Math.Round(metrics.Top1 - reference.Top1, 4),
+                        ["top5_delta_points"] = Math.Round(metrics.Top5 - reference.Top5, 4),
+                    },
+                    ["most_confused"] = new JsonArray([.. confusedPairs.Select(p => (JsonNode)new JsonObject
+                    {
+                        ["true"] = labels[p.Actual].Wnid,
+                        ["predicted"] = labels[p.Predicted].Wnid,
+                        ["count"] = p.Count,
+                    })]),
+                    ["run_id"] = runId,
+                };
+                console.Out.WriteLine(node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            }
+            else
+            {
+                WriteReport(console, classifier, datasetValue, metrics, reference, confusedPairs, labels, runId);
+            }
+            return CommandTree.Success;
+        });
+        return command;
+    }
+
+    internal static bool IsLabelList(string path)
+    {
+        var first = File.ReadLines(path).Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0 && !l.StartsWith('#'));
+        if (first is null)
+            return false;
+        var parts = first.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        return parts.Length == 1 && int.TryParse(parts[0], out _) // devkit ground truth: one id per line
+            || parts.Length == 2 && int.TryParse(parts[1], out _);
+    }
+
+    private static LabelledDataset OpenDataset(string folder, ClassLabels labels, string? truth)
+    {
+        try
+        {
+            var options = new LabelledDatasetOptions { LabelFile = truth };
+            if (truth is not null && File.ReadLines(truth).FirstOrDefault(l => l.Trim().Length > 0)?.Trim().Split(' ', '\t').Length == 1)
+                options = options with
+                {
+                    Layout = DatasetLayout.DevkitGroundTruth,
+                    DevkitMapFile = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(truth))!, LabelledDataset.DevkitMapFileName),
+                };
+            else if (truth is not null)
+                options = options with { Layout = DatasetLayout.ValList };
+            var data = LabelledDataset.Open(folder, labels, options);
+            if (data.Images.Count == 0)
+                throw new CommandFailedException($"no labelled images in {folder}");
+            return data;
+        }
+        catch (DatasetFormatException e)
+        {
+            throw new CommandFailedException(e.Message, e);
+        }
+    }
+
+    private static ValidationRunRequest RemoteRequest(string value, string? truth, int chunkSize)
+    {
+        var source = (BlobImageSource)ImageSource.Parse(value, null, null);
+        return new ValidationRunRequest { Container = source.Container, Prefix = source.Prefix, Labels = truth ?? "names", ChunkSize = chunkSize };
+    }
+
+    /// <summary>
+    /// Puts a local labelled folder where a cloud run would find it: the images under
+    /// <c>&lt;container&gt;/&lt;name&gt;/</c> and their labels (as resolved here) in a val.txt-style list.
+    /// </summary>
+    private static async Task<ValidationRunRequest> UploadAsync(StorageAccount account, LabelledDataset data, string containerName,
+        int chunkSize, CliConsole console, CancellationToken ct)
+    {
+        var name = new DirectoryInfo(data.Root).Name;
+        var container = account.Container(containerName);
+        await account.Resilience.ExecuteAsync(async c => await container.CreateIfNotExistsAsync(cancellationToken: c), ct);
+        console.Info($"uploading {data.Images.Count} labelled images to blob://{containerName}/{name}/");
+        await Parallel.ForEachAsync(data.Images, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (image, c) =>
+        {
+            var blob = container.GetBlobClient($"{name}/{Path.GetFileName(image.Path)}");
+            await account.Resilience.ExecuteAsync(async c2 => await blob.UploadAsync(image.Path, overwrite: true, c2), c);
+        });
+        var list = new StringBuilder();
+        foreach (var image in data.Images)
+            list.Append(Path.GetFileName(image.Path)).Append(' ').Append(image.Label.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        var labelsBlob = $"labels/{name}.txt";
+        await account.Resilience.ExecuteAsync(async c =>
+            await container.GetBlobClient(labelsBlob).UploadAsync(BinaryData.FromString(list.ToString()), overwrite: true, c), ct);
+        return new ValidationRunRequest { Container = containerName, Prefix = name + "/", Labels = labelsBlob, ChunkSize = chunkSize };
+    }
+
+    private static async Task WritePerClassAsync(string path, IEnumerable<(int Index, long Images, long Top1Correct, long Top5Correct)> rows,
+        ClassLabels labels, CancellationToken ct)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        await using var writer = new StreamWriter(path, false, new UTF8Encoding(false));
+        using var csv = CsvHelper.CsvWriter.Create(writer, new CsvHelper.CsvWriterOptions(), leaveOpen: true);
+        foreach (var header in new[] { "index", "wnid", "name", "images", "top1_correct", "top5_correct", "top1", "top5" })
+            csv.WriteField(header);
+        csv.EndRecord();
+        foreach (var row in rows.Where(r => r.Images > 0).OrderBy(r => r.Index))
+        {
+            csv.WriteField(row.Index.ToString(CultureInfo.InvariantCulture));
+            csv.WriteField(labels[row.Index].Wnid);
+            csv.WriteField(labels[row.Index].Name);
+            csv.WriteField(row.Images.ToString(CultureInfo.InvariantCulture));
+            csv.WriteField(row.Top1Correct.ToString(CultureInfo.InvariantCulture));
+            csv.WriteField(row.Top5Correct.ToString(CultureInfo.InvariantCulture));
+            csv.WriteField((100.0 * row.Top1Correct / row.Images).ToString("0.##", CultureInfo.InvariantCulture));
+            csv.WriteField((100.0 * row.Top5Correct / row.Images).ToString("0.##", CultureInfo.InvariantCulture));
+            await csv.EndRecordAsync(ct);
+        }
+        csv.Flush();
+    }
+
+    private static void WriteReport(CliConsole console, ImageClassifier classifier, string dataset, Metrics m,
+        Scoring.Models.ReferenceAccuracy? reference, IReadOnlyList<(int Actual, int Predicted, long Count)> confused, ClassLabels labels, string? runId)
+    {
+        var table = new Table { Border = TableBorder.Rounded, Title = new TableTitle(Markup.Escape($"{classifier.ModelId} on {dataset}")) };
+        table.AddColumn("metric").AddColumn(new TableColumn("measured").RightAligned()).AddColumn(new TableColumn("reference").RightAligned()).AddColumn(new TableColumn("Δ points").RightAligned());
+        string P(double v) => v.ToString("F2", CultureInfo.InvariantCulture) + " %";
+        string D(double v) => v.ToString("+0.00;-0.00", CultureInfo.InvariantCulture);
+        table.AddRow("top-1", P(m.Top1), reference is null ? "-" : P(reference.Top1), reference is null ? "-" : D(m.Top1 - reference.Top1));
+        table.AddRow("top-5", P(m.Top5), reference is null ? "-" : P(reference.Top5), reference is null ? "-" : D(m.Top5 - reference.Top5));
+        table.AddRow("images", m.Count.ToString(CultureInfo.InvariantCulture), "", "");
+        table.AddRow("errors", m.Errors.ToString(CultureInfo.InvariantCulture), "", "");
+        table.AddRow("mean confidence", m.MeanConfidence.ToString("F3", CultureInfo.InvariantCulture), "", "");
+        console.Tables.Write(table);
+        if (reference is not null)
+            console.Out.WriteLine($"reference: {reference.Source}");
+        if (classifier.Metadata.Trained == false)
+            console.Out.WriteLine("UNTRAINED WEIGHTS: accuracy is expected to be at chance level.");
+        if (confused.Count > 0)
+        {
+            var pairs = new Table { Border = TableBorder.Rounded, Title = new TableTitle("most confused (true → predicted)") };
+            pairs.AddColumn("true").AddColumn("predicted").AddColumn(new TableColumn("count").RightAligned());
+            foreach (var (actual, predicted, count) in confused)
+                pairs.AddRow(Markup.Escape($"{labels[actual].Wnid} {labels[actual].Name}"), Markup.Escape($"{labels[predicted].Wnid} {labels[predicted].Name}"),
+                    count.ToString(CultureInfo.InvariantCulture));
+            console.Tables.Write(pairs);
+        }
+        if (runId is not null)
+            console.Out.WriteLine($"recorded as validation run {runId} (convnext-batch results run {runId})");
+    }
+}

@@ -1,0 +1,176 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using ConvNeXt.Batch.Functions.Contracts;
+using CsvHelper;
+using Parquet;
+using Parquet.Serialization;
+
+namespace ConvNeXt.Batch.Cli.Output;
+
+public enum PredictionFileFormat { JsonLines, Csv, Parquet }
+
+/// <summary>
+/// Streams <see cref="ScoreRecord"/>s to a file as they arrive, so memory stays bounded
+/// whatever the number of inputs. The format follows the file extension.
+/// </summary>
+public abstract class PredictionWriter : IAsyncDisposable
+{
+    public const int TopK = 5;
+
+    public abstract ValueTask WriteAsync(ScoreRecord record, CancellationToken cancellationToken = default);
+
+    public abstract ValueTask DisposeAsync();
+
+    public static PredictionFileFormat FormatOf(string path) => Path.GetExtension(path).ToLowerInvariant() switch
+    {
+        ".jsonl" or ".ndjson" or ".json" => PredictionFileFormat.JsonLines,
+        ".csv" => PredictionFileFormat.Csv,
+        ".parquet" => PredictionFileFormat.Parquet,
+        var other => throw new ArgumentException($"unsupported output extension '{other}': use .jsonl, .csv or .parquet"),
+    };
+
+    public static PredictionWriter Create(string path)
+    {
+        var format = FormatOf(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var stream = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read, 1 << 16, useAsync: true);
+        return format switch
+        {
+            PredictionFileFormat.JsonLines => new JsonLinesPredictionWriter(stream),
+            PredictionFileFormat.Csv => new CsvPredictionWriter(stream),
+            _ => new ParquetPredictionWriter(stream),
+        };
+    }
+
+    /// <summary>Writes JSON lines to any writer (e.g. standard output).</summary>
+    public static PredictionWriter JsonLines(TextWriter writer) => new JsonLinesPredictionWriter(writer);
+
+    internal static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+}
+
+internal sealed class JsonLinesPredictionWriter : PredictionWriter
+{
+    private readonly TextWriter _writer;
+    private readonly bool _owns;
+
+    public JsonLinesPredictionWriter(Stream stream)
+    {
+        _writer = new StreamWriter(stream, new UTF8Encoding(false));
+        _owns = true;
+    }
+
+    public JsonLinesPredictionWriter(TextWriter writer) => _writer = writer;
+
+    public override async ValueTask WriteAsync(ScoreRecord record, CancellationToken cancellationToken = default) =>
+        await _writer.WriteLineAsync(JsonSerializer.Serialize(record, Json).AsMemory(), cancellationToken);
+
+    public override async ValueTask DisposeAsync()
+    {
+        await _writer.FlushAsync();
+        if (_owns)
+            await _writer.DisposeAsync();
+    }
+}
+
+/// <summary>Flat columns: <c>source,error,top1_index,top1_wnid,top1_name,top1_probability,…,top5_probability</c>.</summary>
+internal sealed class CsvPredictionWriter : PredictionWriter
+{
+    private readonly StreamWriter _text;
+    private readonly CsvWriter _csv;
+
+    public CsvPredictionWriter(Stream stream)
+    {
+        _text = new StreamWriter(stream, new UTF8Encoding(false));
+        _csv = CsvWriter.Create(_text, new CsvWriterOptions(), leaveOpen: true);
+        _csv.WriteField("source");
+        _csv.WriteField("error");
+        for (var k = 1; k <= TopK; k++)
+        {
+            _csv.WriteField($"top{k}_index");
+            _csv.WriteField($"top{k}_wnid");
+            _csv.WriteField($"top{k}_name");
+            _csv.WriteField($"top{k}_probability");
+        }
+        _csv.EndRecord();
+    }
+
+    public override async ValueTask WriteAsync(ScoreRecord record, CancellationToken cancellationToken = default)
+    {
+        _csv.WriteField(record.Source);
+        _csv.WriteField(record.Error ?? "");
+        for (var k = 0; k < TopK; k++)
+        {
+            if (record.Top5 is { } top && k < top.Count)
+            {
+                _csv.WriteField(top[k].Index.ToString(CultureInfo.InvariantCulture));
+                _csv.WriteField(top[k].Wnid ?? "");
+                _csv.WriteField(top[k].Name ?? "");
+                _csv.WriteField(top[k].Probability.ToString("R", CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                for (var i = 0; i < 4; i++)
+                    _csv.WriteField("");
+            }
+        }
+        await _csv.EndRecordAsync(cancellationToken);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await _csv.FlushAsync();
+        await _csv.DisposeAsync();
+        await _text.DisposeAsync();
+    }
+}
+
+/// <summary>Parquet row: <c>source</c>, <c>error</c>, and <c>top5</c> as a list of structs; one row group per 1,024 records.</summary>
+public sealed class ParquetPredictionRow
+{
+    public string Source { get; set; } = "";
+    public string? Error { get; set; }
+    public List<ParquetPredictedClass>? Top5 { get; set; }
+}
+
+public sealed class ParquetPredictedClass
+{
+    public int Index { get; set; }
+    public string? Wnid { get; set; }
+    public string? Name { get; set; }
+    public double Probability { get; set; }
+}
+
+internal sealed class ParquetPredictionWriter(Stream stream) : PredictionWriter
+{
+    private const int RowGroupSize = 1024;
+    private readonly List<ParquetPredictionRow> _pending = new(RowGroupSize);
+    private bool _started;
+
+    public override async ValueTask WriteAsync(ScoreRecord record, CancellationToken cancellationToken = default)
+    {
+        _pending.Add(new ParquetPredictionRow
+        {
+            Source = record.Source,
+            Error = record.Error,
+            Top5 = record.Top5?.Select(c => new ParquetPredictedClass { Index = c.Index, Wnid = c.Wnid, Name = c.Name, Probability = c.Probability }).ToList(),
+        });
+        if (_pending.Count >= RowGroupSize)
+            await FlushAsync(cancellationToken);
+    }
+
+    private async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        if (_pending.Count == 0 && _started)
+            return;
+        await ParquetSerializer.SerializeAsync(_pending, stream, new ParquetOptions { Append = _started }, cancellationToken: cancellationToken);
+        _started = true;
+        _pending.Clear();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await FlushAsync(CancellationToken.None);
+        await stream.DisposeAsync();
+    }
+}

@@ -1,0 +1,69 @@
+using System.Runtime.CompilerServices;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using ConvNeXt.Batch.Scoring.Pipeline;
+
+namespace ConvNeXt.Batch.Cli.Sources;
+
+/// <summary>Where <c>score</c> reads images from: a local folder or a blob container (optionally a prefix).</summary>
+public abstract record ImageSource
+{
+    public abstract string Describe();
+
+    /// <summary>Parses <c>blob://container[/prefix]</c> or a folder path.</summary>
+    public static ImageSource Parse(string value, string? container, string? prefix)
+    {
+        if (container is not null)
+            return new BlobImageSource(container, prefix ?? "");
+        if (value.StartsWith("blob://", StringComparison.OrdinalIgnoreCase))
+        {
+            var rest = value["blob://".Length..];
+            var slash = rest.IndexOf('/');
+            var name = slash < 0 ? rest : rest[..slash];
+            var blobPrefix = slash < 0 ? "" : rest[(slash + 1)..];
+            return new BlobImageSource(name, prefix ?? blobPrefix);
+        }
+        return new FolderImageSource(Path.GetFullPath(value));
+    }
+}
+
+public sealed record FolderImageSource(string Folder) : ImageSource
+{
+    public override string Describe() => Folder;
+
+    /// <summary>Every regular, non-hidden file below the folder in ordinal path order: each becomes a record, even if it is not an image.</summary>
+    public IEnumerable<string> Files() =>
+        Directory.EnumerateFiles(Folder, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System })
+            .Where(f => !Path.GetFileName(f).StartsWith('.'))
+            .Order(StringComparer.Ordinal);
+
+    public async IAsyncEnumerable<ImageInput> InputsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await Task.Yield();
+        foreach (var file in Files())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var id = Path.GetRelativePath(Folder, file).Replace('\\', '/');
+            yield return new ImageInput(id, async ct => await File.ReadAllBytesAsync(file, ct)) { State = file };
+        }
+    }
+}
+
+public sealed record BlobImageSource(string Container, string Prefix) : ImageSource
+{
+    public override string Describe() => $"blob://{Container}/{Prefix}";
+
+    public async IAsyncEnumerable<(BlobItem Blob, ImageInput Input)> InputsAsync(BlobContainerClient container,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var blob in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, Prefix.Length == 0 ? null : Prefix, cancellationToken))
+        {
+            var client = container.GetBlobClient(blob.Name);
+            yield return (blob, new ImageInput(blob.Name, async ct =>
+            {
+                var content = await client.DownloadContentAsync(ct);
+                return content.Value.Content.ToMemory();
+            }) { State = blob });
+        }
+    }
+}

@@ -1,0 +1,64 @@
+using System.Text.Json;
+
+namespace ConvNeXt.Batch.Cli.Tests;
+
+public class PredictTests
+{
+    // Images SqueezeNet 1.1 classifies correctly with high confidence (checked against the data README's pipeline).
+    public static readonly string[] WellKnown =
+        ["n01443537_goldfish.JPEG", "n01518878_ostrich.JPEG", "n01531178_goldfinch.JPEG", "n01614925_bald_eagle.JPEG", "n01622779_great_grey_owl.JPEG"];
+
+    [Fact]
+    public async Task SqueezeNet_predicts_the_right_class_as_json()
+    {
+        Repository.RequireShared();
+        var images = WellKnown.Select(n => Path.Combine(Repository.ImagenetSamples, n)).ToArray();
+        var result = await CliRunner.RunOkAsync(["predict", .. images, .. CliRunner.SqueezeNet, "--json"]);
+        var lines = result.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(images.Length, lines.Length);
+        for (var i = 0; i < images.Length; i++)
+        {
+            var record = JsonDocument.Parse(lines[i]).RootElement;
+            Assert.Equal(images[i], record.GetProperty("source").GetString());
+            var top = record.GetProperty("top5");
+            Assert.Equal(5, top.GetArrayLength());
+            Assert.Equal(WellKnown[i].Split('_')[0], top[0].GetProperty("wnid").GetString());
+            var probabilities = top.EnumerateArray().Select(c => c.GetProperty("probability").GetDouble()).ToArray();
+            Assert.Equal(probabilities.OrderDescending(), probabilities);
+            Assert.True(probabilities[0] > 0.5, $"{WellKnown[i]}: {probabilities[0]}");
+        }
+    }
+
+    [Fact]
+    public async Task Predict_prints_a_readable_table_and_fails_on_a_broken_image()
+    {
+        Repository.RequireShared();
+        var dir = CliRunner.TempDirectory();
+        var broken = Path.Combine(dir, "broken.jpg");
+        await File.WriteAllBytesAsync(broken, [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]);
+        var tench = Path.Combine(Repository.ImagenetSamples, "n01440764_tench.JPEG");
+
+        var result = await CliRunner.RunAsync(["predict", tench, broken, .. CliRunner.SqueezeNet]);
+
+        Assert.Equal(1, result.ExitCode); // one image failed: the others are still printed
+        Assert.Contains("tench, Tinca tinca", result.Out);
+        Assert.Contains("probability", result.Out);
+        Assert.Contains($"{broken}: ERROR", result.Out);
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public async Task A_random_weights_model_warns_loudly()
+    {
+        Repository.RequireShared();
+        var dir = CliRunner.TempDirectory();
+        var model = Path.Combine(dir, "atto.onnx");
+        await CliRunner.RunOkAsync("model", "build", "--arch", "atto", "--image-size", "64", "--output", model);
+        var result = await CliRunner.RunOkAsync("predict", Path.Combine(Repository.ImagenetSamples, "n01440764_tench.JPEG"), "--model", model, "--json");
+        Assert.Contains("UNTRAINED WEIGHTS", result.Error);
+        // No labels in the model and none given: indices only.
+        var top = JsonDocument.Parse(result.Out).RootElement.GetProperty("top5");
+        Assert.Equal(JsonValueKind.Number, top[0].GetProperty("index").ValueKind);
+        Directory.Delete(dir, true);
+    }
+}

@@ -1,0 +1,130 @@
+using System.Text.Json;
+using Azure.Storage.Blobs;
+
+namespace ConvNeXt.Batch.Cli.Tests;
+
+[Collection(AzuriteCollection.Name)]
+public class StorageCommandTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassFixture<AttoModelFixture>
+{
+    private string[] Storage => ["--connection-string", azurite.ConnectionString];
+
+    private async Task<BlobContainerClient> ContainerAsync(string name)
+    {
+        var container = new BlobServiceClient(azurite.ConnectionString).GetBlobContainerClient(name);
+        await container.CreateIfNotExistsAsync();
+        return container;
+    }
+
+    private static async Task UploadSampleAsync(BlobContainerClient container, string sample, string? name = null) =>
+        await container.GetBlobClient(name ?? sample).UploadAsync(Path.Combine(Repository.ImagenetSamples, sample), overwrite: true);
+
+    [Fact]
+    public async Task Score_a_container_into_a_table_then_query_it_with_results()
+    {
+        Repository.RequireShared();
+        var container = await ContainerAsync("score-src");
+        foreach (var sample in PredictTests.WellKnown)
+            await UploadSampleAsync(container, sample, "photos/" + sample);
+        await container.GetBlobClient("photos/broken.jpg").UploadAsync(BinaryData.FromBytes([0xFF, 0xD8, 0xFF, 1, 2, 3]), overwrite: true);
+        await UploadSampleAsync(container, "n01440764_tench.JPEG", "elsewhere/tench.JPEG");
+
+        var output = Path.Combine(CliRunner.TempDirectory(), "scores.jsonl");
+        var score = await CliRunner.RunOkAsync(["score", "blob://score-src/photos/", "--table", "Predictions", "--output", output, .. Storage, .. CliRunner.SqueezeNet]);
+        Assert.Contains($"scored {PredictTests.WellKnown.Length + 1} images (1 errors)", score.Error);
+        Assert.Equal(PredictTests.WellKnown.Length + 1, File.ReadLines(output).Count());
+
+        var json = await CliRunner.RunOkAsync(["results", "predictions", "--container", "score-src", "--prefix", "photos/", "--format", "json", .. Storage]);
+        var rows = JsonDocument.Parse(json.Out).RootElement.EnumerateArray().ToList();
+        Assert.Equal(PredictTests.WellKnown.Length + 1, rows.Count);
+        var broken = Assert.Single(rows, r => r.GetProperty("status").GetString() == "Failed");
+        Assert.Equal("photos/broken.jpg", broken.GetProperty("blob").GetString());
+        foreach (var sample in PredictTests.WellKnown)
+        {
+            var row = Assert.Single(rows, r => r.GetProperty("blob").GetString() == "photos/" + sample);
+            Assert.Equal(sample.Split('_')[0], row.GetProperty("top")[0].GetProperty("wnid").GetString());
+        }
+
+        var csv = await CliRunner.RunOkAsync(["results", "predictions", "--container", "score-src", "--format", "csv", "--top", "3", .. Storage]);
+        var lines = csv.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("container,blob,status", lines[0]);
+        Assert.Equal(4, lines.Length); // header + --top 3
+
+        var table = await CliRunner.RunOkAsync(["results", "predictions", "--container", "score-src", "--errors", .. Storage]);
+        Assert.Contains("photos/broken.jpg", table.Out);
+        Assert.DoesNotContain("goldfish", table.Out);
+    }
+
+    [Fact]
+    public async Task Watch_once_scores_new_blobs_and_skips_already_scored_ones()
+    {
+        Repository.RequireShared();
+        var container = await ContainerAsync("watched");
+        foreach (var sample in PredictTests.WellKnown[..3])
+            await UploadSampleAsync(container, sample);
+        string[] watch = ["watch", "--container", "watched", "--once", .. Storage, .. CliRunner.SqueezeNet];
+
+        var first = await CliRunner.RunOkAsync(watch);
+        Assert.Contains("scored 3, failed 0, skipped 0", first.Error);
+
+        await UploadSampleAsync(container, PredictTests.WellKnown[3]);
+        var second = await CliRunner.RunOkAsync(watch);
+        Assert.Contains("scored 1, failed 0, skipped 3", second.Error);
+
+        // A blob overwritten with new content has a new ETag: scored again.
+        await UploadSampleAsync(container, PredictTests.WellKnown[4], PredictTests.WellKnown[0]);
+        var third = await CliRunner.RunOkAsync(watch);
+        Assert.Contains("scored 1, failed 0, skipped 3", third.Error);
+
+        var rows = JsonDocument.Parse((await CliRunner.RunOkAsync(["results", "predictions", "--container", "watched", "--format", "json", .. Storage])).Out)
+            .RootElement.EnumerateArray().ToList();
+        Assert.Equal(4, rows.Count);
+        var replaced = Assert.Single(rows, r => r.GetProperty("blob").GetString() == PredictTests.WellKnown[0]);
+        Assert.Equal(PredictTests.WellKnown[4].Split('_')[0], replaced.GetProperty("top")[0].GetProperty("wnid").GetString());
+    }
+
+    [Fact]
+    public async Task Validate_matches_the_validation_service_run_on_the_same_data()
+    {
+        Repository.RequireShared();
+        var valList = Repository.Data("imagenet-labels", "val.txt");
+        var local = JsonDocument.Parse((await CliRunner.RunOkAsync(
+            ["validate", Repository.ImagenetVal100, "--ground-truth", valList, "--json", .. CliRunner.SqueezeNet])).Out).RootElement;
+        Assert.Equal(100, local.GetProperty("count").GetInt32());
+        Assert.InRange(local.GetProperty("top1").GetDouble(), 57.5, 60.5); // data README: 59 % with an independent pipeline
+        Assert.InRange(local.GetProperty("top5").GetDouble(), 72.5, 75.5); // 74 %
+        Assert.True(local.GetProperty("run_id").ValueKind == JsonValueKind.Null);
+
+        var recorded = JsonDocument.Parse((await CliRunner.RunOkAsync(
+            ["validate", Repository.ImagenetVal100, "--ground-truth", valList, "--json", "--chunk-size", "30", .. Storage, .. CliRunner.SqueezeNet])).Out).RootElement;
+        foreach (var key in new[] { "count", "errors" })
+            Assert.Equal(local.GetProperty(key).GetInt64(), recorded.GetProperty(key).GetInt64());
+        foreach (var key in new[] { "top1", "top5", "mean_confidence" })
+            Assert.Equal(local.GetProperty(key).GetDouble(), recorded.GetProperty(key).GetDouble(), 6);
+        var runId = recorded.GetProperty("run_id").GetString()!;
+
+        var runs = await CliRunner.RunOkAsync(["results", "runs", "--format", "json", .. Storage]);
+        Assert.Contains(runId, runs.Out);
+        var run = JsonDocument.Parse((await CliRunner.RunOkAsync(["results", "run", runId, "--wrong", "--format", "json", .. Storage])).Out).RootElement;
+        Assert.Equal("Completed", run.GetProperty("report").GetProperty("run").GetProperty("status").GetString());
+        var wrong = run.GetProperty("wrong").GetArrayLength();
+        Assert.Equal(100 - (int)Math.Round(local.GetProperty("top1").GetDouble()), wrong);
+
+        var table = await CliRunner.RunOkAsync(["results", "run", runId, .. Storage]);
+        Assert.Contains("Completed", table.Out);
+    }
+
+    [Fact]
+    public async Task Demo_scores_generated_images_and_reports_a_validation_run()
+    {
+        var empty = CliRunner.TempDirectory();
+        var result = await CliRunner.RunOkAsync(["demo", "--images", empty, "--count", "6", "--model", atto.ModelPath, "--work-dir", empty, .. Storage]);
+        Assert.Contains("uploading 6 generated images", result.Out);
+        Assert.Contains("6 row(s)", result.Out);          // results predictions
+        Assert.Contains("Completed", result.Out);         // results run
+        Assert.Contains("UNTRAINED WEIGHTS", result.Error);
+        var rows = JsonDocument.Parse((await CliRunner.RunOkAsync(["results", "predictions", "--container", "images", "--format", "json", .. Storage])).Out)
+            .RootElement.EnumerateArray().ToList();
+        Assert.Equal(6, rows.Count(r => r.GetProperty("blob").GetString()!.Contains("_generated_")));
+        Assert.All(rows, r => Assert.Equal("Scored", r.GetProperty("status").GetString()));
+    }
+}
