@@ -372,6 +372,7 @@ public sealed class ImageClassifier : IDisposable
         var so = new SessionOptions { GraphOptimizationLevel = options.OptimizationLevel };
         if (options.IntraOpThreads > 0)
             so.IntraOpNumThreads = options.IntraOpThreads;
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
         return so;
     }
 

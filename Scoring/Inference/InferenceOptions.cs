@@ -15,6 +15,12 @@ public sealed record InferenceOptions
     /// <summary>Threads one inference call may use; 0 lets ONNX Runtime choose (one per core).</summary>
     public int IntraOpThreads { get; init; }
 
+    /// <summary>
+    /// Whether idle intra-op threads spin waiting for work. Off by default: in the scoring pipeline
+    /// decode workers share the cores with inference, and spinning threads take their time.
+    /// </summary>
+    public bool AllowSpinning { get; init; }
+
     public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
     /// <summary>Receives warnings such as a CUDA fallback (wire it to a logger).</summary>

@@ -162,7 +162,6 @@ public sealed class ImagePreprocessor
                 }
 
         using var timeout = Limits.DecodeTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(Limits.DecodeTimeout);
-        var stopwatch = Stopwatch.StartNew();
         var owned = new List<Image>(8);
         try
         {
@@ -200,6 +199,14 @@ public sealed class ImagePreprocessor
             try
             {
                 memory = image.WriteToMemory(out var size);
+                // libvips checks for cancellation only between tiles, so a decode can finish past its
+                // deadline; the limit is the same either way.
+                if (timeout?.IsCancellationRequested == true)
+                {
+                    global::NetVips.NetVips.Free(memory);
+                    throw new ImageRejectedException(ImageRejectionReason.Timeout,
+                        $"decoding took longer than {Limits.DecodeTimeout.TotalMilliseconds:N0} ms ({width}×{height} {FormatName(loader)})");
+                }
                 if ((long)size != 3L * s.CropWidth * s.CropHeight)
                 {
                     global::NetVips.NetVips.Free(memory);
