@@ -116,7 +116,8 @@ internal static class DemoCommand
             Step(console, "convnext-batch results predictions --container images --top 20");
             await CommandTree.InvokeAsync(["results", "predictions", "--container", ContainerNames.Images, "--top", "20", .. connection], console, ct);
             Step(console, $"convnext-batch results run {report.Run.RunId}");
-            await CommandTree.InvokeAsync(["results", "run", report.Run.RunId, .. connection], console, ct);
+            string[] labelArgs = labelsFile is null ? [] : ["--labels", labelsFile];
+            await CommandTree.InvokeAsync(["results", "run", report.Run.RunId, .. connection, .. labelArgs], console, ct);
             if (classifier.Metadata.Trained == false)
                 Banner(console);
             return CommandTree.Success;

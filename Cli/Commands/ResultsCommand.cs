@@ -2,6 +2,7 @@ using System.CommandLine;
 using ConvNeXt.Batch.Cli.Output;
 using ConvNeXt.Batch.Functions.Queries;
 using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Scoring.Labels;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
@@ -129,13 +130,15 @@ internal static class ResultsCommand
         var wrong = new Option<bool>("--wrong") { Description = "Also list the images whose top-1 prediction was wrong" };
         var top = TopOption(50);
         var format = FormatOption();
-        var command = new Command("run", "Show one validation run: metrics, reference comparison, most-confused pairs (and wrong predictions with --wrong)") { id, wrong, top, format };
+        var labels = new Option<string?>("--labels") { Description = "Class label table (LOC_synset_mapping.txt or synset_words.txt) to name the classes of the most-confused pairs", HelpName = "FILE" };
+        var command = new Command("run", "Show one validation run: metrics, reference comparison, most-confused pairs (and wrong predictions with --wrong)") { id, wrong, top, format, labels };
         var storage = new StorageConnectionOption(command);
         command.SetAction(async (parse, ct) =>
         {
             var queries = new ValidationQueries(Account(storage, parse));
             var runId = parse.GetValue(id)!;
-            var report = await queries.GetRunAsync(runId, ct) ?? throw new CommandFailedException($"no validation run '{runId}'");
+            var table = parse.GetValue(labels) is { } labelFile ? ClassLabels.Load(labelFile) : null;
+            var report = await queries.GetRunAsync(runId, ct, table) ?? throw new CommandFailedException($"no validation run '{runId}'");
             var fmt = TabularOutput.Parse(parse.GetValue(format)!);
             var wrongRows = parse.GetValue(wrong) ? (await queries.ListWrongAsync(runId, Math.Min(parse.GetValue(top), 1000), null, ct)).Items : null;
             if (fmt == TabularFormat.Json)

@@ -111,6 +111,12 @@ public class StorageCommandTests(AzuriteFixture azurite, AttoModelFixture atto) 
 
         var table = await CliRunner.RunOkAsync(["results", "run", runId, .. Storage]);
         Assert.Contains("Completed", table.Out);
+
+        // With a label table the most-confused pairs are named by WordNet id, not by index.
+        var named = JsonDocument.Parse((await CliRunner.RunOkAsync(["results", "run", runId, "--labels", Repository.LabelsFile, "--format", "json", .. Storage])).Out).RootElement;
+        var pairs = named.GetProperty("report").GetProperty("mostConfused").EnumerateArray().ToList();
+        Assert.NotEmpty(pairs);
+        Assert.All(pairs, p => Assert.StartsWith("n", p.GetProperty("trueWnid").GetString()));
     }
 
     [Fact]
