@@ -38,29 +38,13 @@ internal sealed class PredictionTableSink : IAsyncDisposable
 
     public static PredictionEntity ToEntity(string container, ScoredImage scored, ImageClassifier classifier)
     {
-        var blob = scored.State as BlobItem;
-        var top = scored.Top?.Select(c => new PredictedClass(c.Index, c.Wnid, c.Name, Math.Round(c.Probability, 6))).ToList();
-        return new PredictionEntity
+        var row = PredictionEntity.From(container, scored.Id, scored, classifier.ModelId, classifier.ModelSha256);
+        if (scored.State is BlobItem blob)
         {
-            PartitionKey = container,
-            RowKey = TableKeys.Escape(scored.Id),
-            BlobName = scored.Id,
-            BlobETag = blob?.Properties.ETag?.ToString(),
-            ContentLength = blob?.Properties.ContentLength,
-            Status = scored.Error is null ? RowStatus.Scored : RowStatus.Failed,
-            ErrorReason = scored.Error is null ? null : scored.ErrorReason ?? "Error",
-            ErrorMessage = scored.Error,
-            ModelId = classifier.ModelId,
-            ModelSha256 = classifier.ModelSha256,
-            Top1Index = top is { Count: > 0 } ? top[0].Index : null,
-            Top1Wnid = top is { Count: > 0 } ? top[0].Wnid : null,
-            Top1Name = top is { Count: > 0 } ? top[0].Name : null,
-            Top1Probability = top is { Count: > 0 } ? top[0].Probability : null,
-            TopJson = top is null ? null : PredictedClass.ToJson(top),
-            DownloadMilliseconds = scored.ReadTime.TotalMilliseconds,
-            ScoringMilliseconds = (scored.PreprocessTime + scored.InferenceTime).TotalMilliseconds,
-            ScoredAt = DateTimeOffset.UtcNow,
-        };
+            row.BlobETag = blob.Properties.ETag?.ToString();
+            row.ContentLength = blob.Properties.ContentLength;
+        }
+        return row;
     }
 
     public async ValueTask WriteAsync(string container, ScoredImage scored, CancellationToken ct)

@@ -197,36 +197,18 @@ public sealed class BlobScoringService
 
     private static PredictionEntity ToRow(BlobWork work, ScoredImage result, ModelInfo model)
     {
-        var top = result.Top?.Select(c => new PredictedClass(c.Index, c.Wnid, c.Name, Math.Round(c.Probability, 6))).ToList();
-        var best = top is { Count: > 0 } ? top[0] : null;
-        return new PredictionEntity
-        {
-            PartitionKey = work.Blob.Container,
-            RowKey = TableKeys.Escape(work.Blob.Name),
-            BlobName = work.Blob.Name,
-            BlobETag = work.ETag ?? work.Blob.ETag,
-            ContentLength = work.Blob.ContentLength,
-            EventId = work.Blob.EventId,
-            Status = result.Succeeded ? RowStatus.Scored : RowStatus.Failed,
-            ErrorReason = result.Succeeded ? null : FailureReason(work, result),
-            ErrorMessage = result.Succeeded ? null : work.Missing ? "the blob was deleted before it could be read" : Truncate(result.Error),
-            ModelId = model.ModelId,
-            ModelSha256 = model.Sha256,
-            Top1Index = best?.Index,
-            Top1Wnid = best?.Wnid,
-            Top1Name = best?.Name,
-            Top1Probability = best?.Probability,
-            TopJson = top is null ? null : PredictedClass.ToJson(top),
-            DownloadMilliseconds = Math.Round(work.DownloadTime.TotalMilliseconds, 2),
-            ScoringMilliseconds = Math.Round((result.PreprocessTime + result.InferenceTime).TotalMilliseconds, 2),
-            ScoredAt = DateTimeOffset.UtcNow,
-        };
+        var row = PredictionEntity.From(work.Blob.Container, work.Blob.Name, result, model.ModelId, model.Sha256,
+            errorReason: FailureReason(work, result),
+            errorMessage: work.Missing ? "the blob was deleted before it could be read" : null);
+        row.BlobETag = work.ETag ?? work.Blob.ETag;
+        row.ContentLength = work.Blob.ContentLength;
+        row.EventId = work.Blob.EventId;
+        row.DownloadMilliseconds = Math.Round(work.DownloadTime.TotalMilliseconds, 2);
+        return row;
     }
 
     internal static string FailureReason(BlobWork work, ScoredImage result) =>
         work.Missing ? "BlobNotFound" : work.TooLarge ? "TooLarge" : result.ErrorReason ?? "Failed";
-
-    internal static string? Truncate(string? text) => text is { Length: > 2000 } ? text[..2000] + "…" : text;
 
     internal static bool SameETag(string? a, string? b) =>
         a is not null && b is not null && string.Equals(a.Trim('"'), b.Trim('"'), StringComparison.Ordinal);

@@ -151,7 +151,7 @@ public sealed class ValidationRunService
                 LabelName = labelInfo.Name,
                 Status = result.Succeeded ? RowStatus.Scored : RowStatus.Failed,
                 ErrorReason = result.Succeeded ? null : BlobScoringService.FailureReason(work, result),
-                ErrorMessage = BlobScoringService.Truncate(result.Error),
+                ErrorMessage = PredictionEntity.Truncate(result.Error),
                 Top1Index = best?.Index,
                 Top1Wnid = best?.Wnid,
                 Top1Name = best?.Name,

@@ -1,5 +1,7 @@
 using Azure;
 using Azure.Data.Tables;
+using ConvNeXt.Batch.Functions.Contracts;
+using ConvNeXt.Batch.Scoring.Pipeline;
 
 namespace ConvNeXt.Batch.Functions.Storage;
 
@@ -44,6 +46,35 @@ public sealed class PredictionEntity : ITableEntity
     public double? DownloadMilliseconds { get; set; }
     public double? ScoringMilliseconds { get; set; }
     public DateTimeOffset ScoredAt { get; set; }
+
+    /// <summary>The row for one pipeline result: the single place a <c>Predictions</c> row is shaped.</summary>
+    public static PredictionEntity From(string container, string blobName, ScoredImage result, string? modelId, string? modelSha256,
+        string? errorReason = null, string? errorMessage = null)
+    {
+        var top = result.Top?.Select(c => new PredictedClass(c.Index, c.Wnid, c.Name, Math.Round(c.Probability, 6))).ToList();
+        var best = top is { Count: > 0 } ? top[0] : null;
+        return new PredictionEntity
+        {
+            PartitionKey = container,
+            RowKey = TableKeys.Escape(blobName),
+            BlobName = blobName,
+            Status = result.Succeeded ? RowStatus.Scored : RowStatus.Failed,
+            ErrorReason = result.Succeeded ? null : errorReason ?? result.ErrorReason ?? "Failed",
+            ErrorMessage = result.Succeeded ? null : Truncate(errorMessage ?? result.Error),
+            ModelId = modelId,
+            ModelSha256 = modelSha256,
+            Top1Index = best?.Index,
+            Top1Wnid = best?.Wnid,
+            Top1Name = best?.Name,
+            Top1Probability = best?.Probability,
+            TopJson = top is null ? null : PredictedClass.ToJson(top),
+            DownloadMilliseconds = Math.Round(result.ReadTime.TotalMilliseconds, 2),
+            ScoringMilliseconds = Math.Round((result.PreprocessTime + result.InferenceTime).TotalMilliseconds, 2),
+            ScoredAt = DateTimeOffset.UtcNow,
+        };
+    }
+
+    internal static string? Truncate(string? text) => text is { Length: > 2000 } ? text[..2000] + "…" : text;
 }
 
 /// <summary><c>ValidationRuns</c>: PartitionKey = <see cref="PartitionKeyValue"/>, RowKey = run id.</summary>
