@@ -1,5 +1,5 @@
 // ConvNeXt.Batch on Azure: Functions on Container Apps (serverless GPU) fed by Event Grid and
-// Service Bus, results in Table storage. Deploy with `azd up`; see docs/deploy.md.
+// Service Bus, results in Table storage. Deploy with `azd up`; see README.md, "Deploy to Azure".
 targetScope = 'subscription'
 
 @minLength(1)

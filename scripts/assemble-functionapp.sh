@@ -4,7 +4,7 @@
 #   <out>/<FunctionName>/function.json   (one per function, from Functions/function-app/)
 #   <out>/handler/convnext-batch-handler (dotnet publish of Functions/)
 # Usage: scripts/assemble-functionapp.sh [--out DIR] [--no-publish] [-- extra dotnet publish args]
-# Run it with `func start` inside <out> (see docs/functions.md).
+# Run it with `func start` inside <out> (see README.md, "Running under the Functions host").
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/artifacts/functionapp"
