@@ -162,6 +162,7 @@ public sealed class ImagePreprocessor
                 }
 
         using var timeout = Limits.DecodeTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(Limits.DecodeTimeout);
+        var started = Stopwatch.GetTimestamp();
         var owned = new List<Image>(8);
         try
         {
@@ -199,9 +200,9 @@ public sealed class ImagePreprocessor
             try
             {
                 memory = image.WriteToMemory(out var size);
-                // libvips checks for cancellation only between tiles, so a decode can finish past its
-                // deadline; the limit is the same either way.
-                if (timeout?.IsCancellationRequested == true)
+                // libvips checks for cancellation only between tiles, and the token's timer needs a free
+                // thread-pool thread, so a decode can finish past its deadline uncancelled; the limit holds either way.
+                if (timeout is not null && Stopwatch.GetElapsedTime(started) > Limits.DecodeTimeout)
                 {
                     global::NetVips.NetVips.Free(memory);
                     throw new ImageRejectedException(ImageRejectionReason.Timeout,
