@@ -1,6 +1,6 @@
+using ConvNeXt.Batch.Scoring;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
 
 namespace ConvNeXt.Batch.Cli.Fetching;
 
@@ -33,7 +33,7 @@ public sealed class WeightsDownloader(HttpClient http, WeightsDownloaderOptions?
     {
         if (File.Exists(destination))
         {
-            var existing = await HashFileAsync(destination, cancellationToken);
+            var existing = await FileSha256.ComputeAsync(destination, cancellationToken);
             if (Matches(existing, expectedSha256))
                 return new DownloadResult(destination, existing, new FileInfo(destination).Length, 0, AlreadyPresent: true);
         }
@@ -106,7 +106,7 @@ public sealed class WeightsDownloader(HttpClient http, WeightsDownloaderOptions?
             }
         }
 
-        var digest = await HashFileAsync(part, cancellationToken);
+        var digest = await FileSha256.ComputeAsync(part, cancellationToken);
         if (!Matches(digest, expectedSha256))
         {
             // A corrupt part file must not be resumed from: it would never match.
@@ -119,12 +119,6 @@ public sealed class WeightsDownloader(HttpClient http, WeightsDownloaderOptions?
         return new DownloadResult(destination, digest, downloaded, resumedFrom, AlreadyPresent: false);
     }
 
-    public static async Task<string> HashFileAsync(string path, CancellationToken cancellationToken)
-    {
-        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true);
-        var hash = await SHA256.HashDataAsync(stream, cancellationToken);
-        return Convert.ToHexStringLower(hash);
-    }
 
     private static bool Matches(string digest, string? expected) =>
         expected is null || digest.StartsWith(expected.Trim().ToLowerInvariant(), StringComparison.Ordinal) && expected.Trim().Length >= 8;

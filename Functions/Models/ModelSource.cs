@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using ConvNeXt.Batch.Scoring;
 using Azure;
 using ConvNeXt.Batch.Functions.Storage;
 
@@ -27,7 +27,7 @@ public sealed class ModelSource(StorageAccount? storage)
         }
         if (!string.IsNullOrWhiteSpace(expectedSha256))
         {
-            var actual = await Sha256Async(path, cancellationToken);
+            var actual = await FileSha256.ComputeAsync(path, cancellationToken);
             if (!string.Equals(actual, expectedSha256.Trim(), StringComparison.OrdinalIgnoreCase))
                 throw new ModelIntegrityException(
                     $"model '{location}' has SHA-256 {actual}, but Model__Sha256 pins {expectedSha256.Trim().ToLowerInvariant()}: refusing to load it");
@@ -35,11 +35,6 @@ public sealed class ModelSource(StorageAccount? storage)
         return path;
     }
 
-    public static async Task<string> Sha256Async(string path, CancellationToken cancellationToken = default)
-    {
-        await using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancellationToken));
-    }
 
     private async Task<string> DownloadAsync(string location, string? cacheDirectory, CancellationToken cancellationToken)
     {

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using ConvNeXt.Batch.Scoring.Models;
 
 namespace ConvNeXt.Batch.Scoring.Importers;
@@ -25,7 +24,7 @@ public static class WeightImporter
             : SafetensorsFile.Read(path);
         if (format == WeightFormat.Auto)
             format = isCheckpoint ? WeightFormat.MindSpore : Detect(raw, path);
-        return Import(raw, format, spec, Sha256(path));
+        return Import(raw, format, spec, FileSha256.Compute(path));
     }
 
     internal static ConvNeXtWeights Import(IReadOnlyList<RawTensor> raw, WeightFormat format, ConvNeXtSpec? spec, string? sha256)
@@ -126,9 +125,4 @@ public static class WeightImporter
     private static bool LooksLikeSafetensors(string path) =>
         path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
 
-    private static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
-    }
 }

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using ConvNeXt.Batch.Scoring.Labels;
 using ConvNeXt.Batch.Scoring.Models;
 using ConvNeXt.Batch.Scoring.Preprocessing;
@@ -33,8 +32,7 @@ public sealed class ImageClassifier : IDisposable
         ExecutionProvider = executionProvider;
         ModelPath = Path.GetFullPath(path);
         ModelId = Path.GetFileNameWithoutExtension(path);
-        using (var stream = File.OpenRead(path))
-            ModelSha256 = Convert.ToHexStringLower(SHA256.HashData(stream));
+        ModelSha256 = FileSha256.Compute(path);
 
         try
         {

@@ -12,7 +12,7 @@ public class ModelSourceTests(FunctionsFixture fixture)
     {
         var bytes = await File.ReadAllBytesAsync(Repository.SqueezeNet);
         await fixture.UploadAsync(ContainerNames.Models, "squeezenet1.1-fp16.onnx", bytes);
-        var sha = await ModelSource.Sha256Async(Repository.SqueezeNet);
+        var sha = await ConvNeXt.Batch.Scoring.FileSha256.ComputeAsync(Repository.SqueezeNet);
         var cache = Path.Combine(Path.GetTempPath(), "convnext-model-cache-" + Guid.NewGuid().ToString("N")[..8]);
         try
         {

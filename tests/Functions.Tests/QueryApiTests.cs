@@ -157,7 +157,7 @@ public class QueryApiTests(FunctionsFixture fixture) : IAsyncLifetime
         var health = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
         Assert.True(health.GetProperty("modelLoaded").GetBoolean());
         Assert.Equal("squeezenet1.1-fp16", health.GetProperty("modelId").GetString());
-        Assert.Equal(await Models.ModelSource.Sha256Async(Repository.SqueezeNet), health.GetProperty("sha256").GetString());
+        Assert.Equal(await Scoring.FileSha256.ComputeAsync(Repository.SqueezeNet), health.GetProperty("sha256").GetString());
         Assert.Contains("cpu", health.GetProperty("executionProvider").GetString()!, StringComparison.OrdinalIgnoreCase);
     }
 
