@@ -1,7 +1,7 @@
-using System.Globalization;
 using Azure;
 using ConvNeXt.Batch.Functions.Contracts;
 using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Scoring.Evaluation;
 using ConvNeXt.Batch.Scoring.Labels;
 
 namespace ConvNeXt.Batch.Functions.Validation;
@@ -15,9 +15,6 @@ public sealed class BlobDataset(StorageAccount storage)
 {
     public const string NamesSource = "names";
     public const string FoldersSource = "folders";
-
-    private static readonly HashSet<string> ImageExtensions = new(StringComparer.OrdinalIgnoreCase)
-        { ".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif" };
 
     /// <summary>The images in name order with their class index; images without a label are an error.</summary>
     public async Task<IReadOnlyList<LabelledBlob>> ListAsync(string container, string? prefix, string labelSource, ClassLabels classes,
@@ -35,8 +32,11 @@ public sealed class BlobDataset(StorageAccount storage)
             var byFolder = string.Equals(labelSource, FoldersSource, StringComparison.OrdinalIgnoreCase);
             foreach (var name in names)
             {
-                var wnid = byFolder ? FolderWnid(name, prefix) : NameWnid(name);
-                if (wnid is not null && classes.TryGetIndex(wnid, out var index))
+                var index = -1;
+                var labelled = byFolder
+                    ? FolderWnid(name, prefix) is { } wnid && classes.TryGetIndex(wnid, out index)
+                    : LabelledDataset.TryLabelFromWnidPrefix(name, classes, out index);
+                if (labelled)
                     result.Add(new LabelledBlob(name, index));
                 else
                     unlabelled.Add(name);
@@ -44,10 +44,10 @@ public sealed class BlobDataset(StorageAccount storage)
         }
         else
         {
-            var list = await ReadLabelListAsync(container, labelSource, cancellationToken);
+            var list = await ReadLabelListAsync(container, labelSource, classes.Count, cancellationToken);
             foreach (var name in names)
             {
-                if (list.TryGetValue(Path.GetFileName(name), out var index) && index >= 0 && index < classes.Count)
+                if (list.TryGetValue(LabelledDataset.StripExtension(name), out var index))
                     result.Add(new LabelledBlob(name, index));
                 else
                     unlabelled.Add(name);
@@ -67,7 +67,7 @@ public sealed class BlobDataset(StorageAccount storage)
             try
             {
                 await foreach (var item in client.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = string.IsNullOrEmpty(prefix) ? null : prefix }, ct))
-                    if (ImageExtensions.Contains(Path.GetExtension(item.Name)))
+                    if (LabelledDataset.IsImageFile(item.Name))
                         names.Add(item.Name);
             }
             catch (RequestFailedException e) when (e.Status == 404)
@@ -79,7 +79,8 @@ public sealed class BlobDataset(StorageAccount storage)
         }, cancellationToken);
     }
 
-    private async Task<Dictionary<string, int>> ReadLabelListAsync(string datasetContainer, string labelPath, CancellationToken cancellationToken)
+    private async Task<IReadOnlyDictionary<string, int>> ReadLabelListAsync(string datasetContainer, string labelPath, int classCount,
+        CancellationToken cancellationToken)
     {
         var (container, blobName) = ResolveBlobPath(datasetContainer, labelPath);
         var blob = storage.Container(container).GetBlobClient(blobName);
@@ -92,18 +93,14 @@ public sealed class BlobDataset(StorageAccount storage)
         {
             throw new DatasetException($"label list '{container}/{blobName}' does not exist");
         }
-        var map = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var raw in text.Split('\n'))
+        try
         {
-            var line = raw.Trim();
-            if (line.Length == 0 || line.StartsWith('#'))
-                continue;
-            var space = line.LastIndexOfAny([' ', '\t']);
-            if (space <= 0 || !int.TryParse(line.AsSpan(space + 1), NumberStyles.Integer, CultureInfo.InvariantCulture, out var index))
-                throw new DatasetException($"label list '{labelPath}': line '{line}' is not '<file> <index>'");
-            map[Path.GetFileName(line[..space].Trim())] = index;
+            return LabelledDataset.ParseValList(text.Split('\n'), classCount);
         }
-        return map;
+        catch (DatasetFormatException e)
+        {
+            throw new DatasetException($"label list '{labelPath}': {e.Message}");
+        }
     }
 
     /// <summary><c>other-container/path</c> when the first segment names an existing-looking container; else a path in the dataset container.</summary>
@@ -118,13 +115,6 @@ public sealed class BlobDataset(StorageAccount storage)
                 return (first, path[(slash + 1)..]);
         }
         return (datasetContainer, path);
-    }
-
-    private static string? NameWnid(string blobName)
-    {
-        var file = Path.GetFileName(blobName);
-        var underscore = file.IndexOf('_');
-        return underscore > 0 ? file[..underscore] : null;
     }
 
     private static string? FolderWnid(string blobName, string? prefix)
