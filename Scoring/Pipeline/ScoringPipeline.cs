@@ -108,6 +108,8 @@ public sealed class ScoringPipeline
         public TimeSpan ReadTime;
         public TimeSpan PreprocessTime;
         public ImageRejectedException? Rejection;
+        /// <summary>Row of this image in the compacted inference batch.</summary>
+        public int Row;
         public Exception? Failure;
     }
 
@@ -317,10 +319,7 @@ public sealed class ScoringPipeline
             await foreach (var batch in _ready.Reader.ReadAllAsync(_ct).ConfigureAwait(false))
             {
                 var count = batch.Claimed;
-                var good = 0;
-                for (var i = 0; i < count; i++)
-                    if (batch.Slots[i].Rejection is null && batch.Slots[i].Failure is null)
-                        good++;
+                var good = CompactDecoded(batch, count);
                 Exception? failure = null;
                 var elapsed = TimeSpan.Zero;
                 if (good > 0)
@@ -328,8 +327,7 @@ public sealed class ScoringPipeline
                     var started = Stopwatch.GetTimestamp();
                     try
                     {
-                        // Slots of rejected images hold stale floats; they run with the batch and their rows are ignored.
-                        classifier.Predict(batch.Data.AsSpan(0, count * _tensorLength), count, probabilities);
+                        classifier.Predict(batch.Data.AsSpan(0, good * _tensorLength), good, probabilities);
                     }
                     catch (Exception e) when (e is not OperationCanceledException)
                     {
@@ -350,16 +348,35 @@ public sealed class ScoringPipeline
                         result = new ScoredImage(slot.Input.Id, null, $"inference failed: {failure.Message}") { ErrorReason = "InferenceFailed" };
                     else
                         result = new ScoredImage(slot.Input.Id,
-                            classifier.TopK(probabilities.AsSpan(i * classifier.ClassCount, classifier.ClassCount), _options.TopK), null);
+                            classifier.TopK(probabilities.AsSpan(slot.Row * classifier.ClassCount, classifier.ClassCount), _options.TopK), null);
                     await EmitAsync(result with
                     {
                         Label = slot.Input.Label, State = slot.Input.State, ReadTime = slot.ReadTime,
-                        PreprocessTime = slot.PreprocessTime, InferenceTime = elapsed, BatchSize = count,
+                        PreprocessTime = slot.PreprocessTime, InferenceTime = elapsed, BatchSize = good,
                     }).ConfigureAwait(false);
                 }
                 batch.Reset();
                 _pool.Writer.TryWrite(batch);
             }
+        }
+
+        /// <summary>
+        /// Moves the tensors of decoded images to the front of the batch so rejected images cost no
+        /// inference; each decoded slot learns its row. Returns how many rows there are.
+        /// </summary>
+        private int CompactDecoded(Batch batch, int count)
+        {
+            var rows = 0;
+            for (var i = 0; i < count; i++)
+            {
+                ref var slot = ref batch.Slots[i];
+                if (slot.Rejection is not null || slot.Failure is not null)
+                    continue;
+                if (rows != i)
+                    batch.Data.AsSpan(i * _tensorLength, _tensorLength).CopyTo(batch.Data.AsSpan(rows * _tensorLength, _tensorLength));
+                slot.Row = rows++;
+            }
+            return rows;
         }
 
         private ValueTask EmitAsync(ScoredImage result)

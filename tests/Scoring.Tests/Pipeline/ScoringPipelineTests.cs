@@ -47,6 +47,36 @@ public class ScoringPipelineTests(TinyConvNeXtFixture model) : IClassFixture<Tin
     }
 
     [Fact]
+    public async Task Rejected_images_leave_the_batch_and_the_rest_score_as_alone()
+    {
+        using var classifier = ImageClassifier.Load(model.ModelPath, new InferenceOptions { IntraOpThreads = 1 });
+        var jpegs = DistinctJpegs(4);
+        var pipeline = new ScoringPipeline(classifier, new ScoringPipelineOptions { BatchSize = 8, MaxWait = TimeSpan.FromSeconds(5) });
+        // Bad inputs between good ones: good tensors must be moved down, not read from the wrong slot.
+        var inputs = new List<ImageInput>();
+        for (var i = 0; i < jpegs.Length; i++)
+        {
+            inputs.Add(ImageInput.FromBytes($"bad-{i}", new byte[] { 0xFF, 0xD8, 0xFF, (byte)i }));
+            inputs.Add(ImageInput.FromBytes($"good-{i}", jpegs[i]));
+        }
+        var results = (await pipeline.ScoreAllAsync(inputs)).ToDictionary(r => r.Id);
+
+        var preprocessor = new ImagePreprocessor(classifier.Preprocessing);
+        var tensor = new float[classifier.TensorLength];
+        for (var i = 0; i < jpegs.Length; i++)
+        {
+            Assert.NotNull(results[$"bad-{i}"].Error);
+            var good = results[$"good-{i}"];
+            Assert.Null(good.Error);
+            Assert.Equal(jpegs.Length, good.BatchSize); // only the decoded images ran
+            preprocessor.Preprocess(jpegs[i], tensor);
+            var alone = classifier.TopK(classifier.Predict(tensor, 1), 5);
+            Assert.Equal(alone.Select(c => c.Index), good.Top!.Select(c => c.Index));
+            Assert.Equal(alone[0].Probability, good.Top![0].Probability, 1e-5f);
+        }
+    }
+
+    [Fact]
     public async Task A_partial_batch_closes_after_max_wait_without_more_input()
     {
         using var classifier = ImageClassifier.Load(model.ModelPath, new InferenceOptions { IntraOpThreads = 1 });
