@@ -110,25 +110,22 @@ public sealed class ValidationQueries(StorageAccount storage)
     }
 
     /// <summary>Misclassified (top-1 wrong) or failed images of a run, paged.</summary>
-    public async Task<ResultPage<ValidationPredictionRecord>> ListWrongAsync(string runId, int? top = null, string? continuationToken = null,
-        CancellationToken cancellationToken = default)
-    {
-        await storage.EnsureTablesAsync(cancellationToken);
-        return await KeysetPaging.QueryAsync<ValidationPredictionEntity, ValidationPredictionRecord>(
-            storage.Table(TableNames.ValidationPredictions), storage.Resilience,
-            TableClient.CreateQueryFilter($"PartitionKey eq {runId} and Correct1 eq {false}"),
-            KeysetPaging.Top(top), continuationToken, ValidationPredictionRecord.From, cancellationToken);
-    }
+    public Task<ResultPage<ValidationPredictionRecord>> ListWrongAsync(string runId, int? top = null, string? continuationToken = null,
+        CancellationToken cancellationToken = default) =>
+        QueryPredictionsAsync(TableClient.CreateQueryFilter($"PartitionKey eq {runId} and Correct1 eq {false}"), top, continuationToken, cancellationToken);
 
     /// <summary>Every per-image row of a run, paged (for exports and comparisons).</summary>
-    public async Task<ResultPage<ValidationPredictionRecord>> ListPredictionsAsync(string runId, int? top = null, string? continuationToken = null,
-        CancellationToken cancellationToken = default)
+    public Task<ResultPage<ValidationPredictionRecord>> ListPredictionsAsync(string runId, int? top = null, string? continuationToken = null,
+        CancellationToken cancellationToken = default) =>
+        QueryPredictionsAsync(TableClient.CreateQueryFilter($"PartitionKey eq {runId}"), top, continuationToken, cancellationToken);
+
+    private async Task<ResultPage<ValidationPredictionRecord>> QueryPredictionsAsync(string filter, int? top, string? continuationToken,
+        CancellationToken cancellationToken)
     {
         await storage.EnsureTablesAsync(cancellationToken);
         return await KeysetPaging.QueryAsync<ValidationPredictionEntity, ValidationPredictionRecord>(
             storage.Table(TableNames.ValidationPredictions), storage.Resilience,
-            TableClient.CreateQueryFilter($"PartitionKey eq {runId}"),
-            KeysetPaging.Top(top), continuationToken, ValidationPredictionRecord.From, cancellationToken);
+            filter, KeysetPaging.Top(top), continuationToken, ValidationPredictionRecord.From, cancellationToken);
     }
 
     internal async Task<List<ValidationChunkEntity>> ReadChunksAsync(string runId, CancellationToken cancellationToken)
