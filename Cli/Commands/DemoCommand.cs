@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
-using ConvNeXt.Batch.Functions.Contracts;
-using ConvNeXt.Batch.Functions.Services;
-using ConvNeXt.Batch.Functions.Storage;
-using ConvNeXt.Batch.Functions.Validation;
+using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Services;
+using ConvNeXt.Batch.Service.Storage;
+using ConvNeXt.Batch.Service.Validation;
 using ConvNeXt.Batch.Scoring.Labels;
 using NetVips;
 

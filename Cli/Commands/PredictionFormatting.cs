@@ -1,5 +1,5 @@
 using ConvNeXt.Batch.Cli.Output;
-using ConvNeXt.Batch.Functions.Contracts;
+using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Pipeline;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using ConvNeXt.Batch.Cli.Output;
-using ConvNeXt.Batch.Functions.Queries;
-using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Service.Queries;
+using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Labels;
 
 namespace ConvNeXt.Batch.Cli.Commands;

@@ -30,8 +30,8 @@ internal sealed class PipelineOptions
         command.Options.Add(DecodeWorkers);
     }
 
-    /// <summary>The same knobs for the Functions services (watch, recorded validation).</summary>
-    public Functions.Services.ScoringOptions Scoring(ParseResult parse) => new()
+    /// <summary>The same knobs for the storage services (watch, recorded validation).</summary>
+    public Service.Services.ScoringOptions Scoring(ParseResult parse) => new()
     {
         BatchSize = parse.GetValue(BatchSize),
         MaxWaitMilliseconds = parse.GetValue(MaxWaitMilliseconds),
@@ -103,7 +103,7 @@ internal static class ScoreCommand
             IAsyncEnumerable<ImageInput> inputs;
             long? total = null;
             // Rows of a local folder are partitioned by the folder's name, as if it were a container.
-            var containerName = imageSource is FolderImageSource f ? Functions.Storage.TableKeys.Escape(new DirectoryInfo(f.Folder).Name) : "";
+            var containerName = imageSource is FolderImageSource f ? Service.Storage.TableKeys.Escape(new DirectoryInfo(f.Folder).Name) : "";
             switch (imageSource)
             {
                 case FolderImageSource folder:

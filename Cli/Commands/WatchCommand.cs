@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using ConvNeXt.Batch.Functions.Services;
-using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Service.Services;
+using ConvNeXt.Batch.Service.Storage;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 

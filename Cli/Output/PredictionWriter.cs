@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using ConvNeXt.Batch.Functions.Contracts;
+using ConvNeXt.Batch.Service.Contracts;
 using CsvHelper;
 using Parquet;
 using Parquet.Serialization;

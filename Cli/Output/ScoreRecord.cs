@@ -1,5 +1,5 @@
 using System.Text.Json.Serialization;
-using ConvNeXt.Batch.Functions.Contracts;
+using ConvNeXt.Batch.Service.Contracts;
 
 namespace ConvNeXt.Batch.Cli.Output;
 

@@ -11,7 +11,7 @@ public enum TabularFormat { Table, Csv, Json }
 /// <summary>Writes query results as a Spectre table, CSV, or JSON (the JSON being the full records, not the table's columns).</summary>
 internal static class TabularOutput
 {
-    public static readonly JsonSerializerOptions Json = new(Functions.Contracts.ContractJson.Options) { WriteIndented = true };
+    public static readonly JsonSerializerOptions Json = new(Service.Contracts.ContractJson.Options) { WriteIndented = true };
 
     public static TabularFormat Parse(string value) => value switch
     {

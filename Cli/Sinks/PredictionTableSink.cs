@@ -1,7 +1,7 @@
 using Azure.Data.Tables;
 using Azure.Storage.Blobs.Models;
-using ConvNeXt.Batch.Functions.Contracts;
-using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Pipeline;
 

@@ -1,11 +1,11 @@
 using System.Globalization;
 using System.Text.Json;
-using ConvNeXt.Batch.Functions.Contracts;
-using ConvNeXt.Batch.Functions.Models;
-using ConvNeXt.Batch.Functions.Observability;
-using ConvNeXt.Batch.Functions.Services;
-using ConvNeXt.Batch.Functions.Storage;
-using ConvNeXt.Batch.Functions.Validation;
+using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Models;
+using ConvNeXt.Batch.Service.Observability;
+using ConvNeXt.Batch.Service.Services;
+using ConvNeXt.Batch.Service.Storage;
+using ConvNeXt.Batch.Service.Validation;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 

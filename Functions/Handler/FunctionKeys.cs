@@ -16,7 +16,7 @@ public sealed class HandlerOptions
     public string? FunctionKey { get; set; }
 
     /// <summary>Containers whose BlobCreated events are scored (default <c>images</c>).</summary>
-    public string[] ScoredContainers { get; set; } = [Storage.ContainerNames.Images];
+    public string[] ScoredContainers { get; set; } = [Service.Storage.ContainerNames.Images];
 }
 
 public static class FunctionKeys

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using ConvNeXt.Batch.Functions.Contracts;
+using ConvNeXt.Batch.Service.Contracts;
 
 namespace ConvNeXt.Batch.Functions.Handler;
 

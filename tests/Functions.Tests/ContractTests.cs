@@ -1,8 +1,8 @@
 using System.Text.Json;
-using ConvNeXt.Batch.Functions.Contracts;
+using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Functions.Handler;
-using ConvNeXt.Batch.Functions.Queries;
-using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Service.Queries;
+using ConvNeXt.Batch.Service.Storage;
 
 namespace ConvNeXt.Batch.Functions.Tests;
 

@@ -1,9 +1,9 @@
 using Azure;
 using Azure.Data.Tables;
-using ConvNeXt.Batch.Functions.Contracts;
-using ConvNeXt.Batch.Functions.Services;
-using ConvNeXt.Batch.Functions.Storage;
-using ConvNeXt.Batch.Functions.Validation;
+using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Services;
+using ConvNeXt.Batch.Service.Storage;
+using ConvNeXt.Batch.Service.Validation;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Polly;

@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure.Storage.Blobs;
 using ConvNeXt.Batch.Functions.Handler;
-using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Service.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;

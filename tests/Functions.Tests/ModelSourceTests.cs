@@ -1,6 +1,6 @@
-using ConvNeXt.Batch.Functions.Models;
-using ConvNeXt.Batch.Functions.Services;
-using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Service.Models;
+using ConvNeXt.Batch.Service.Services;
+using ConvNeXt.Batch.Service.Storage;
 
 namespace ConvNeXt.Batch.Functions.Tests;
 

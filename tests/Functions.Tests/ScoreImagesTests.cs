@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
-using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Service.Storage;
 
 namespace ConvNeXt.Batch.Functions.Tests;
 
@@ -90,8 +90,8 @@ public class ScoreImagesTests(FunctionsFixture fixture)
             Assert.Equal(u.ETag.Trim('"'), row.BlobETag!.Trim('"'));
             Assert.Equal("squeezenet1.1-fp16", row.ModelId);
             Assert.Equal(64, row.ModelSha256!.Length);
-            Assert.Equal(5, ConvNeXt.Batch.Functions.Contracts.PredictedClass.FromJson(row.TopJson).Count);
-            Assert.Equal(row.Top1Index, ConvNeXt.Batch.Functions.Contracts.PredictedClass.FromJson(row.TopJson)[0].Index);
+            Assert.Equal(5, ConvNeXt.Batch.Service.Contracts.PredictedClass.FromJson(row.TopJson).Count);
+            Assert.Equal(row.Top1Index, ConvNeXt.Batch.Service.Contracts.PredictedClass.FromJson(row.TopJson)[0].Index);
             if (row.Top1Wnid == u.ExpectedWnid)
                 correct++;
         }
@@ -154,10 +154,10 @@ public class ScoreImagesTests(FunctionsFixture fixture)
         var bytes = await File.ReadAllBytesAsync(Samples[1]);
         await fixture.UploadAsync("images", "large/declared.jpg", bytes);
         await fixture.UploadAsync("images", "large/undeclared.jpg", bytes);
-        var engine = fixture.Services.GetRequiredService<ConvNeXt.Batch.Functions.Services.ScoringEngine>();
-        var service = new ConvNeXt.Batch.Functions.Services.BlobScoringService(
+        var engine = fixture.Services.GetRequiredService<ConvNeXt.Batch.Service.Services.ScoringEngine>();
+        var service = new ConvNeXt.Batch.Service.Services.BlobScoringService(
             new StorageAccount(new StorageOptions { ConnectionString = fixture.ConnectionString }), engine,
-            new ConvNeXt.Batch.Functions.Services.ScoringOptions { MaxBlobBytes = 1000 });
+            new ConvNeXt.Batch.Service.Services.ScoringOptions { MaxBlobBytes = 1000 });
         var result = await service.ScoreAsync([
             new("images", "large/declared.jpg", ContentLength: bytes.Length),
             new("images", "large/undeclared.jpg", ContentLength: 10), // the event understates it: the download headers catch it
@@ -173,7 +173,7 @@ public class ScoreImagesTests(FunctionsFixture fixture)
         using var listener = new System.Diagnostics.Metrics.MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == ConvNeXt.Batch.Functions.Observability.ScoringMetrics.MeterName)
+            if (instrument.Meter.Name == ConvNeXt.Batch.Service.Observability.ScoringMetrics.MeterName)
                 l.EnableMeasurementEvents(instrument);
         };
         listener.SetMeasurementEventCallback<long>((i, v, _, _) => measurements.AddOrUpdate(i.Name, v, (_, old) => old + v));

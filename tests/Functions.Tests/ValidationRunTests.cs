@@ -1,10 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure.Data.Tables;
-using ConvNeXt.Batch.Functions.Contracts;
-using ConvNeXt.Batch.Functions.Queries;
-using ConvNeXt.Batch.Functions.Services;
-using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Queries;
+using ConvNeXt.Batch.Service.Services;
+using ConvNeXt.Batch.Service.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ConvNeXt.Batch.Functions.Tests;

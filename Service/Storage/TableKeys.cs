@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace ConvNeXt.Batch.Functions.Storage;
+namespace ConvNeXt.Batch.Service.Storage;
 
 /// <summary>
 /// Reversible escaping of arbitrary strings (blob names) into table keys. Table keys forbid

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
-namespace ConvNeXt.Batch.Functions.Observability;
+namespace ConvNeXt.Batch.Service.Observability;
 
 /// <summary>
 /// The pipeline's instruments (meter <see cref="MeterName"/>), exported by OpenTelemetry, and its

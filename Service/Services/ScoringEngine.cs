@@ -1,5 +1,5 @@
-using ConvNeXt.Batch.Functions.Models;
-using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Service.Models;
+using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Labels;
 using ConvNeXt.Batch.Scoring.Pipeline;
@@ -7,7 +7,7 @@ using ConvNeXt.Batch.Scoring.Preprocessing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace ConvNeXt.Batch.Functions.Services;
+namespace ConvNeXt.Batch.Service.Services;
 
 /// <summary>What the process scores with, for the health endpoint and the run rows.</summary>
 public sealed record ModelInfo(string ModelId, string Sha256, string ExecutionProvider, int ClassCount, string? Architecture,

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace ConvNeXt.Batch.Functions.Contracts;
+namespace ConvNeXt.Batch.Service.Contracts;
 
 /// <summary>Body of <c>POST /api/validation-runs</c> (every field optional; defaults come from settings).</summary>
 public sealed record ValidationRunRequest

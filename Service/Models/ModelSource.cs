@@ -1,8 +1,8 @@
 using ConvNeXt.Batch.Scoring;
 using Azure;
-using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Service.Storage;
 
-namespace ConvNeXt.Batch.Functions.Models;
+namespace ConvNeXt.Batch.Service.Models;
 
 /// <summary>
 /// Resolves <see cref="ModelOptions.Location"/> to a verified local file: a local path is used as is;

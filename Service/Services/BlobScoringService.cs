@@ -3,14 +3,14 @@ using System.Runtime.CompilerServices;
 using Azure;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs.Models;
-using ConvNeXt.Batch.Functions.Contracts;
-using ConvNeXt.Batch.Functions.Observability;
-using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Observability;
+using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Pipeline;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace ConvNeXt.Batch.Functions.Services;
+namespace ConvNeXt.Batch.Service.Services;
 
 /// <summary>A blob to score, with what its event said about it.</summary>
 public sealed record BlobReference(string Container, string Name, string? ETag = null, long? ContentLength = null, string? EventId = null);

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace ConvNeXt.Batch.Functions.Contracts;
+namespace ConvNeXt.Batch.Service.Contracts;
 
 /// <summary>One of the top-k classes of a prediction, as stored in the tables and returned by the API.</summary>
 public sealed record PredictedClass(

@@ -1,4 +1,4 @@
-namespace ConvNeXt.Batch.Functions.Models;
+namespace ConvNeXt.Batch.Service.Models;
 
 /// <summary>Which model to score with. Bound from the <c>Model</c> configuration section.</summary>
 public sealed class ModelOptions

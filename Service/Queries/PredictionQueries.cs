@@ -1,8 +1,8 @@
 using Azure.Data.Tables;
-using ConvNeXt.Batch.Functions.Contracts;
-using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Storage;
 
-namespace ConvNeXt.Batch.Functions.Queries;
+namespace ConvNeXt.Batch.Service.Queries;
 
 /// <summary>A row of <c>Predictions</c> as the API and the CLI show it.</summary>
 public sealed record PredictionRecord(

@@ -1,10 +1,10 @@
 using Azure;
-using ConvNeXt.Batch.Functions.Contracts;
-using ConvNeXt.Batch.Functions.Storage;
+using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Evaluation;
 using ConvNeXt.Batch.Scoring.Labels;
 
-namespace ConvNeXt.Batch.Functions.Validation;
+namespace ConvNeXt.Batch.Service.Validation;
 
 /// <summary>
 /// Lists the labelled images of a dataset in blob storage. Labels come from a <c>val.txt</c>-style list

@@ -1,8 +1,8 @@
-using ConvNeXt.Batch.Functions.Queries;
+using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Scoring.Evaluation;
 using ConvNeXt.Batch.Scoring.Labels;
 
-namespace ConvNeXt.Batch.Functions.Validation;
+namespace ConvNeXt.Batch.Service.Validation;
 
 /// <summary>
 /// A run's totals: the exact sum of its chunk rows' <see cref="AccuracyCounts"/> (integers only, so any

@@ -5,7 +5,7 @@ using System.Text.Json.Serialization;
 using Azure.Data.Tables;
 using Polly;
 
-namespace ConvNeXt.Batch.Functions.Queries;
+namespace ConvNeXt.Batch.Service.Queries;
 
 /// <summary>One page of results; pass <see cref="ContinuationToken"/> back to get the next one (null = last page).</summary>
 public sealed record ResultPage<T>(IReadOnlyList<T> Items, string? ContinuationToken);

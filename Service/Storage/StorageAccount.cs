@@ -4,7 +4,7 @@ using Azure.Identity;
 using Azure.Storage.Blobs;
 using Polly;
 
-namespace ConvNeXt.Batch.Functions.Storage;
+namespace ConvNeXt.Batch.Service.Storage;
 
 /// <summary>The blob and table clients of one storage account, and the resilience pipeline around their calls.</summary>
 public sealed class StorageAccount

@@ -1,9 +1,9 @@
 using Azure;
 using Azure.Data.Tables;
-using ConvNeXt.Batch.Functions.Contracts;
+using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Scoring.Pipeline;
 
-namespace ConvNeXt.Batch.Functions.Storage;
+namespace ConvNeXt.Batch.Service.Storage;
 
 public static class RowStatus
 {

@@ -1,4 +1,4 @@
-namespace ConvNeXt.Batch.Functions.Storage;
+namespace ConvNeXt.Batch.Service.Storage;
 
 /// <summary>
 /// Where the storage account is. In Azure: service URIs reached with <c>DefaultAzureCredential</c>

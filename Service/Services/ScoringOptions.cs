@@ -1,4 +1,4 @@
-namespace ConvNeXt.Batch.Functions.Services;
+namespace ConvNeXt.Batch.Service.Services;
 
 /// <summary>Batching and device settings (<c>Scoring</c> section).</summary>
 public sealed class ScoringOptions

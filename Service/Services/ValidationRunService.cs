@@ -2,17 +2,17 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using Azure;
 using Azure.Data.Tables;
-using ConvNeXt.Batch.Functions.Contracts;
-using ConvNeXt.Batch.Functions.Observability;
-using ConvNeXt.Batch.Functions.Queries;
-using ConvNeXt.Batch.Functions.Storage;
-using ConvNeXt.Batch.Functions.Validation;
+using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Observability;
+using ConvNeXt.Batch.Service.Queries;
+using ConvNeXt.Batch.Service.Storage;
+using ConvNeXt.Batch.Service.Validation;
 using ConvNeXt.Batch.Scoring.Evaluation;
 using ConvNeXt.Batch.Scoring.Pipeline;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace ConvNeXt.Batch.Functions.Services;
+namespace ConvNeXt.Batch.Service.Services;
 
 /// <summary>A created run and the chunk messages to send to <c>validation-chunks</c>.</summary>
 public sealed record ValidationRunPlan(ValidationRunSummary Run, IReadOnlyList<ValidationChunkMessage> Chunks);

@@ -4,7 +4,7 @@ using Polly;
 using Polly.Retry;
 using Polly.Timeout;
 
-namespace ConvNeXt.Batch.Functions.Storage;
+namespace ConvNeXt.Batch.Service.Storage;
 
 public sealed class StorageResilienceOptions
 {

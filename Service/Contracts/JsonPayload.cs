@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace ConvNeXt.Batch.Functions.Contracts;
+namespace ConvNeXt.Batch.Service.Contracts;
 
 /// <summary>
 /// The Functions host serializes binding values that are not JSON objects (strings, arrays) with

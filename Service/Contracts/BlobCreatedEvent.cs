@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace ConvNeXt.Batch.Functions.Contracts;
+namespace ConvNeXt.Batch.Service.Contracts;
 
 /// <summary>A storage <c>Microsoft.Storage.BlobCreated</c> event reduced to what scoring needs.</summary>
 public sealed record BlobCreatedEvent(

@@ -1,9 +1,9 @@
 using Azure.Data.Tables;
-using ConvNeXt.Batch.Functions.Contracts;
-using ConvNeXt.Batch.Functions.Storage;
-using ConvNeXt.Batch.Functions.Validation;
+using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Storage;
+using ConvNeXt.Batch.Service.Validation;
 
-namespace ConvNeXt.Batch.Functions.Queries;
+namespace ConvNeXt.Batch.Service.Queries;
 
 /// <summary>A validation run row as the API shows it. Accuracies are fractions (0..1); reference accuracy as published.</summary>
 public sealed record ValidationRunSummary(

@@ -1,4 +1,4 @@
-namespace ConvNeXt.Batch.Functions.Validation;
+namespace ConvNeXt.Batch.Service.Validation;
 
 /// <summary>Validation settings (<c>Validation</c> section).</summary>
 public sealed class ValidationOptions

@@ -1,6 +1,6 @@
 using Azure.Data.Tables;
 
-namespace ConvNeXt.Batch.Functions.Storage;
+namespace ConvNeXt.Batch.Service.Storage;
 
 /// <summary>Idempotent bulk writes: upsert (replace) in transactions of up to 100 rows of one partition.</summary>
 public static class TableWrites
