@@ -29,12 +29,13 @@ public sealed record ValidationRunSummary(
     double? ReferenceTop1,
     double? ReferenceTop5,
     string? ReferenceSource,
-    string? FinalizedBy)
+    string? FinalizedBy,
+    double? Ece = null)
 {
     internal static ValidationRunSummary From(ValidationRunEntity e) => new(
         e.RowKey, e.Status, e.Trigger, e.ModelId, e.ModelSha256, e.DatasetContainer, e.DatasetPrefix, e.LabelSource,
         e.ExpectedImageCount, e.ChunkCount, e.ChunkSize, e.CreatedAt, e.FinishedAt, e.ImageCount, e.ScoredCount, e.ErrorCount,
-        e.Top1, e.Top5, e.MeanConfidence, e.ReferenceTop1, e.ReferenceTop5, e.ReferenceSource, e.FinalizedBy);
+        e.Top1, e.Top5, e.MeanConfidence, e.ReferenceTop1, e.ReferenceTop5, e.ReferenceSource, e.FinalizedBy, e.Ece);
 }
 
 public sealed record ClassAccuracy(int Index, string? Wnid, string? Name, long Count, long Top1Correct, long Top5Correct)
@@ -55,7 +56,8 @@ public sealed record ValidationRunReport(
     int ChunksDone,
     IReadOnlyList<ClassAccuracy> PerClass,
     ReferenceComparison? Comparison,
-    IReadOnlyList<ConfusedPair> MostConfused);
+    IReadOnlyList<ConfusedPair> MostConfused,
+    IReadOnlyList<Scoring.Evaluation.CalibrationBin>? Calibration = null);
 
 public sealed record ConfusedPair(int TrueIndex, string? TrueWnid, int PredictedIndex, string? PredictedWnid, long Count);
 
@@ -106,7 +108,7 @@ public sealed class ValidationQueries(StorageAccount storage)
             comparison = new ReferenceComparison(r1 * scale1, r5 * scale5, run.ReferenceSource,
                 Math.Round(t1 * 100 - r1 * scale1, 2), Math.Round(t5 * 100 - r5 * scale5, 2));
         }
-        return new ValidationRunReport(run, chunks.Count, totals.PerClass, comparison, totals.MostConfused);
+        return new ValidationRunReport(run, chunks.Count, totals.PerClass, comparison, totals.MostConfused, totals.Calibration);
     }
 
     /// <summary>Misclassified (top-1 wrong) or failed images of a run, paged.</summary>

@@ -221,6 +221,7 @@ public sealed class ValidationRunService
             run.Top1 = totals.Top1;
             run.Top5 = totals.Top5;
             run.MeanConfidence = totals.MeanConfidence;
+            run.Ece = totals.Ece;
             try
             {
                 await _storage.Resilience.ExecuteAsync(async ct => { await runs.UpdateEntityAsync(run, run.ETag, TableUpdateMode.Replace, ct); }, cancellationToken);
