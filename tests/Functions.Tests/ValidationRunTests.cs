@@ -116,20 +116,43 @@ public class ValidationRunTests(FunctionsFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Timer_start_is_idempotent_per_occurrence_and_uses_the_defaults()
+    public async Task Timer_run_id_is_the_scheduled_occurrence_so_a_refire_after_the_minute_boundary_is_the_same_run()
     {
-        var at = new DateTime(2030, 1, 2, 3, 4, 5, DateTimeKind.Utc);
-        var (status, body) = await fixture.InvokeAsync("StartValidationRun", HostPayloads.Timer(at));
+        var occurrence = new DateTime(2030, 1, 2, 3, 4, 0, DateTimeKind.Utc);
+        var (status, body) = await fixture.InvokeAsync("StartValidationRun", HostPayloads.Timer(occurrence.AddMilliseconds(400), occurrence));
         Assert.True(status == 200, body.ToJsonString());
-        var chunks = body["Outputs"]!["chunks"]!.AsArray();
-        Assert.Single(chunks); // 100 images, default chunk size 100
-        var message = JsonSerializer.Deserialize<ValidationChunkMessage>(chunks[0]!.GetValue<string>())!;
-        Assert.Equal("scheduled-20300102T030400Z", message.RunId);
+        var first = Chunks(body);
+        Assert.Single(first); // 100 images, default chunk size 100
+        Assert.Equal("scheduled-20300102T030400Z", first[0].RunId);
 
-        (status, body) = await fixture.InvokeAsync("StartValidationRun", HostPayloads.Timer(at.AddSeconds(20)));
+        // The host fires the same occurrence again 90 s later (past due after a restart): a different minute
+        // on the clock, the same ScheduleStatus. Same run; its one chunk is not done yet, so it is sent again
+        // (the first fan-out may have been lost with the failed invocation), and nothing else is.
+        (status, body) = await fixture.InvokeAsync("StartValidationRun", HostPayloads.Timer(occurrence.AddSeconds(90), occurrence, isPastDue: true));
+        Assert.True(status == 200, body.ToJsonString());
+        var again = Chunks(body);
+        Assert.Equal([(first[0].RunId, 0)], again.Select(c => (c.RunId, c.ChunkIndex)));
+        Assert.Equal(first[0].Items, again[0].Items);
+
+        // Once the run completed, a re-fire sends nothing; the next occurrence is a new run.
+        var (s, b) = await fixture.InvokeAsync("ScoreValidationChunk", HostPayloads.ServiceBusSingle(JsonSerializer.Serialize(again[0], ContractJson.Options)));
+        Assert.True(s == 200 && b["ReturnValue"]![0]!["finalized"]!.GetValue<bool>(), b.ToJsonString());
+        (status, body) = await fixture.InvokeAsync("StartValidationRun", HostPayloads.Timer(occurrence.AddMinutes(3), occurrence, isPastDue: true));
         Assert.Equal(200, status);
-        Assert.Equal(message.RunId, JsonSerializer.Deserialize<ValidationChunkMessage>(body["Outputs"]!["chunks"]![0]!.GetValue<string>())!.RunId);
+        Assert.Empty(Chunks(body));
+        var runs = new TableClient(fixture.ConnectionString, TableNames.ValidationRuns);
+        var rows = new List<ValidationRunEntity>();
+        await foreach (var r in runs.QueryAsync<ValidationRunEntity>(TableClient.CreateQueryFilter(
+                           $"PartitionKey eq {ValidationRunEntity.PartitionKeyValue} and RowKey ge {"scheduled-20300102"} and RowKey lt {"scheduled-20300103"}")))
+            rows.Add(r);
+        Assert.Equal([(first[0].RunId, RunStatus.Completed, "timer")], rows.Select(r => (r.RowKey, r.Status, r.Trigger)));
+
+        (status, body) = await fixture.InvokeAsync("StartValidationRun", HostPayloads.Timer(occurrence.AddDays(1).AddSeconds(1), occurrence.AddDays(1)));
+        Assert.Equal("scheduled-20300103T030400Z", Assert.Single(Chunks(body)).RunId);
     }
+
+    private static List<ValidationChunkMessage> Chunks(JsonNode body) =>
+        body["Outputs"]?["chunks"]?.AsArray().Select(c => JsonSerializer.Deserialize<ValidationChunkMessage>(c!.GetValue<string>(), ContractJson.Options)!).ToList() ?? [];
 
     [Fact]
     public async Task Create_rejects_a_bad_dataset_and_a_missing_key_without_fanning_out()
