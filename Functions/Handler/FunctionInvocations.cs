@@ -163,9 +163,11 @@ public sealed class FunctionInvocations(
             }
             var plan = await validation.CreateRunAsync(body, "http", ct);
             response.Outputs[ChunksOutputBinding] = ChunkOutputs(plan);
-            log.Information($"run {plan.Run.RunId}: {plan.Run.ExpectedImageCount} images in {plan.Chunks.Count} chunks");
+            log.Information(plan.Created
+                ? $"run {plan.Run.RunId}: {plan.Run.ExpectedImageCount} images in {plan.Chunks.Count} chunks"
+                : $"run {plan.Run.RunId} exists ({plan.Run.Status}): {plan.Chunks.Count} of {plan.Run.ChunkCount} chunks sent again");
             response.Logs.AddRange(log.Lines);
-            return Results.Json(WithHttp(response, 201, plan.Run));
+            return Results.Json(WithHttp(response, plan.Created ? 201 : 200, plan.Run));
         }
         catch (DatasetException e)
         {

@@ -14,8 +14,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ConvNeXt.Batch.Service.Services;
 
-/// <summary>A created run and the chunk messages to send to <c>validation-chunks</c>.</summary>
-public sealed record ValidationRunPlan(ValidationRunSummary Run, IReadOnlyList<ValidationChunkMessage> Chunks);
+/// <summary>A run and the chunk messages to send to <c>validation-chunks</c>.</summary>
+/// <param name="Created">False when the run already existed (then only its missing chunks are in <paramref name="Chunks"/>).</param>
+public sealed record ValidationRunPlan(ValidationRunSummary Run, IReadOnlyList<ValidationChunkMessage> Chunks, bool Created = true);
 
 /// <summary>What one chunk delivery did.</summary>
 public sealed record ChunkOutcome(string RunId, int ChunkIndex, int Scored, int Failed, bool Finalized, bool RunCompleted);
@@ -99,6 +100,7 @@ public sealed class ValidationRunService
             DatasetSha256 = ChunkRules.DatasetDigest(items),
         };
         IReadOnlySet<int> done = new HashSet<int>();
+        var created = true;
         try
         {
             // Insert, not upsert: a retried create (same run id) must not reset a run that has progressed.
@@ -111,6 +113,7 @@ public sealed class ValidationRunService
             if (Difference(existing, row) is { } difference)
                 throw new DatasetException($"run '{runId}' already exists with a different {difference}; use another run id");
             row = existing;
+            created = false;
             // The same run again (a retried POST, a re-fired timer): send only what is still missing, so a
             // completed run sends nothing and a run whose first fan-out was lost gets its chunks.
             done = row.Status == RunStatus.Completed
@@ -132,7 +135,7 @@ public sealed class ValidationRunService
         using (_logger.BeginScope(new Dictionary<string, object> { ["RunId"] = runId }))
             _logger.LogInformation("validation run {RunId} ({Status}): {Images} images of {Container}/{Prefix} in {Chunks} chunks, {Sending} to send, model {ModelId}",
                 runId, row.Status, items.Count, container, prefix, chunkCount, chunks.Count, model.ModelId);
-        return new ValidationRunPlan(ValidationRunSummary.From(row), chunks);
+        return new ValidationRunPlan(ValidationRunSummary.From(row), chunks, created);
     }
 
     /// <summary>The first field in which a re-created run differs from the existing one, or null when it is the same run.</summary>
