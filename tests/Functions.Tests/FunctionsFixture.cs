@@ -83,14 +83,18 @@ public sealed class FunctionsFixture : IAsyncLifetime
         return (await blob.UploadAsync(new BinaryData(content), overwrite: true)).Value;
     }
 
-    public async Task<(int Status, JsonNode Body)> InvokeAsync(string function, JsonObject payload, string? invocationId = null)
+    public Task<(int Status, JsonNode Body)> InvokeAsync(string function, JsonObject payload, string? invocationId = null) =>
+        InvokeAsync(Client, function, payload, invocationId);
+
+    /// <summary>Invokes a function on any handler (e.g. a second one with other settings) with a host payload.</summary>
+    public static async Task<(int Status, JsonNode Body)> InvokeAsync(HttpClient client, string function, JsonObject payload, string? invocationId = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/" + function)
         {
             Content = new StringContent(payload.ToJsonString(), Encoding.UTF8, "application/json"),
         };
         request.Headers.Add(FunctionInvocations.InvocationIdHeader, invocationId ?? Guid.NewGuid().ToString());
-        using var response = await Client.SendAsync(request);
+        using var response = await client.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
         return ((int)response.StatusCode, JsonNode.Parse(text)!);
     }
