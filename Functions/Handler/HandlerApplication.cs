@@ -61,13 +61,16 @@ public static class HandlerApplication
         services.AddSingleton(sp => new ScoringMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton(sp => new ScoringEngine(sp.GetRequiredService<ModelOptions>(), sp.GetRequiredService<ScoringOptions>(),
             sp.GetRequiredService<StorageAccount>(), sp.GetService<ILogger<ScoringEngine>>()));
+        services.AddSingleton(sp => new BlobImageReader(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringOptions>()));
         services.AddSingleton(sp => new BlobScoringService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
-            sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<BlobScoringService>>()));
+            sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<BlobScoringService>>(),
+            sp.GetRequiredService<BlobImageReader>()));
+        services.AddSingleton(sp => new StalledRuns(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ValidationOptions>()));
+        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<StalledRuns>()));
         services.AddSingleton(sp => new ValidationRunService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
-            sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(), sp.GetRequiredService<ScoringMetrics>(),
-            sp.GetService<ILogger<ValidationRunService>>()));
+            sp.GetRequiredService<BlobImageReader>(), sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(),
+            sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<ValidationRunService>>(), sp.GetRequiredService<ValidationQueries>()));
         services.AddSingleton(sp => new PredictionQueries(sp.GetRequiredService<StorageAccount>()));
-        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>()));
         services.AddSingleton<FunctionInvocations>();
         services.ConfigureHttpJsonOptions(o =>
         {
