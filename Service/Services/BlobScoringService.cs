@@ -156,6 +156,8 @@ public sealed class BlobScoringService
     internal async ValueTask<ReadOnlyMemory<byte>> DownloadAsync(BlobWork work, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
+        using var span = PipelineTracing.StartStage("download", ActivityKind.Client);
+        span?.SetTag("convnext.blob", $"{work.Blob.Container}/{work.Blob.Name}");
         var client = _storage.Container(work.Blob.Container).GetBlobClient(work.Blob.Name);
         try
         {
