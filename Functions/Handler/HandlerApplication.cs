@@ -68,6 +68,9 @@ public static class HandlerApplication
             sp.GetService<ILogger<ValidationRunService>>()));
         services.AddSingleton(sp => new PredictionQueries(sp.GetRequiredService<StorageAccount>()));
         services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>()));
+        services.AddSingleton(Bind<Service.Reports.ReportOptions>(Service.Reports.ReportOptions.Section));
+        services.AddSingleton(sp => new Service.Reports.ReportService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>()));
+        services.AddSingleton(sp => new Service.Reports.ThumbnailService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>()));
         services.AddSingleton<FunctionInvocations>();
         services.ConfigureHttpJsonOptions(o =>
         {
@@ -160,6 +163,7 @@ public static class HandlerApplication
                 return Results.Json(new { status = "Unhealthy", modelLoaded = false, error = e.Message }, statusCode: 503);
             }
         });
+        ReportRoutes.Map(app);
         app.MapGet("/", () => Results.Ok());
     }
 
