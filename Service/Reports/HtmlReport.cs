@@ -30,7 +30,7 @@ public static class HtmlReport
         var html = new StringBuilder(body.Length + 4096);
         html.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
             .Append("<meta http-equiv=\"Content-Security-Policy\" content=\"").Append(ContentSecurityPolicy).Append("\">")
-            .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+            .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link rel=\"icon\" href=\"data:,\">")
             .Append("<title>").Append(E(title)).Append("</title><style>").Append(Css).Append("</style></head><body>")
             .Append(body)
             .Append("<footer>ConvNeXt.Batch report, generated ").Append(Time(DateTimeOffset.UtcNow)).Append("</footer></body></html>\n");
