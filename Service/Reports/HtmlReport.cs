@@ -50,7 +50,7 @@ public static class HtmlReport
         .ok{color:#2e7d32;font-weight:600}.bad{color:#c62828;font-weight:600}.muted{color:#777}
         figure.chart{background:#fff;border:1px solid #ddd;margin:10px 0;padding:6px;display:inline-block;vertical-align:top}
         figure.chart svg{display:block;max-width:100%;height:auto}figcaption{color:#555;font-size:12px;padding:4px 2px 0}
-        .thumbs{display:flex;gap:6px;flex-wrap:wrap}.thumbs figure{margin:0;font-size:11px;max-width:120px;word-break:break-all}
+        .thumbs{display:flex;gap:6px;flex-wrap:wrap;min-width:380px}.thumbs figure{margin:0;font-size:11px;max-width:120px;word-break:break-all}
         img.thumb{display:block;max-width:112px;max-height:112px;border:1px solid #ccc;background:#eee}
         form.filters{display:flex;gap:10px;flex-wrap:wrap;align-items:end;background:#fff;border:1px solid #ddd;padding:8px;margin:8px 0}
         form.filters label{display:flex;flex-direction:column;font-size:12px;color:#555}
