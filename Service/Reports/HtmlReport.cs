@@ -46,7 +46,7 @@ public static class HtmlReport
         h1{font-size:22px;margin:8px 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
         .meta{color:#555;margin:0 0 12px}.meta code{font-size:12px}
         table{border-collapse:collapse;background:#fff;margin:6px 0}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-        th{background:#f0f0f3;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+        th{background:#f0f0f3;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
         .ok{color:#2e7d32;font-weight:600}.bad{color:#c62828;font-weight:600}.muted{color:#777}
         figure.chart{background:#fff;border:1px solid #ddd;margin:10px 0;padding:6px;display:inline-block;vertical-align:top}
         figure.chart svg{display:block;max-width:100%;height:auto}figcaption{color:#555;font-size:12px;padding:4px 2px 0}

@@ -172,7 +172,7 @@ public static partial class ReportCharts
     /// </summary>
     private static string Export(PlotModel model, string id, double width, double height)
     {
-        var svg = SvgExporter.ExportToString(model, width, height, false);
+        var svg = SvgExporter.ExportToString(model, width, height, false, new BrowserTextMeasurer(width, height));
         svg = IdAttribute().Replace(svg, m => $"id=\"{id}-{m.Groups[1].Value}\"");
         svg = UrlReference().Replace(svg, m => $"url(#{id}-{m.Groups[1].Value})");
         var start = svg.IndexOf("<svg", StringComparison.Ordinal);
@@ -186,4 +186,20 @@ public static partial class ReportCharts
 
     [GeneratedRegex(@"url\(#([^)]+)\)")]
     private static partial Regex UrlReference();
+}
+
+/// <summary>
+/// OxyPlot's built-in (PDF) font metrics measure a font size as points, while the SVG draws it in CSS pixels:
+/// text comes out 4/3 wider than measured, so labels and legends would overlap. Scaling the measurement back
+/// keeps the layout right without a native font library.
+/// </summary>
+internal sealed class BrowserTextMeasurer(double width, double height) : PdfRenderContext(width, height, OxyColors.White)
+{
+    private const double PixelsPerPoint = 96.0 / 72.0;
+
+    public override OxySize MeasureText(string text, string fontFamily, double fontSize, double fontWeight)
+    {
+        var size = base.MeasureText(text, fontFamily, fontSize, fontWeight);
+        return new OxySize(size.Width * PixelsPerPoint, size.Height * PixelsPerPoint);
+    }
 }

@@ -107,7 +107,7 @@ public class ReportPageTests(FunctionsFixture fixture, ITestOutputHelper output)
     private async Task<BrowserPage> LoadAsync(string url, string probe, string screenshot)
     {
         await using var browser = await HeadlessChromium.StartAsync();
-        var page = await browser.LoadAsync(url, probe, ScreenshotPath(screenshot));
+        var page = await browser.LoadAsync(url, probe, ScreenshotPath(screenshot), previewPath: ScreenshotPath(screenshot + "-preview"));
         output.WriteLine($"screenshot: {page.ScreenshotPath}");
         Assert.True(page.ConsoleErrors.Count == 0, "console errors:\n" + string.Join('\n', page.ConsoleErrors));
         Assert.All(page.RequestedUrls, u => Assert.True(u.StartsWith(_seeded!.BaseUrl + "/", StringComparison.Ordinal) || u.StartsWith("data:", StringComparison.Ordinal),

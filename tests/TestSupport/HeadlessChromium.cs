@@ -95,7 +95,9 @@ public sealed class HeadlessChromium : IAsyncDisposable
     /// evaluates <paramref name="probe"/> (a JavaScript expression whose value is JSON-serializable) and saves a
     /// full-page PNG to <paramref name="screenshotPath"/> (height capped at <paramref name="maxHeight"/>, scaled by <paramref name="scale"/>).
     /// </summary>
-    public async Task<BrowserPage> LoadAsync(string url, string probe, string screenshotPath, int width = 1200, int maxHeight = 6000, double scale = 1)
+    /// <param name="previewPath">Also saves the top of the page, scaled to 60 %, here (the small images in docs/).</param>
+    public async Task<BrowserPage> LoadAsync(string url, string probe, string screenshotPath, int width = 1200, int maxHeight = 6000, double scale = 1,
+        string? previewPath = null)
     {
         var target = await CallAsync("Target.createTarget", new JsonObject { ["url"] = "about:blank" });
         var attached = await CallAsync("Target.attachToTarget", new JsonObject { ["targetId"] = target["targetId"]!.GetValue<string>(), ["flatten"] = true });
@@ -123,6 +125,15 @@ public sealed class HeadlessChromium : IAsyncDisposable
         }, session);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(screenshotPath))!);
         await File.WriteAllBytesAsync(screenshotPath, Convert.FromBase64String(shot["data"]!.GetValue<string>()));
+        if (previewPath is not null)
+        {
+            var preview = await CallAsync("Page.captureScreenshot", new JsonObject
+            {
+                ["format"] = "png",
+                ["clip"] = new JsonObject { ["x"] = 0, ["y"] = 0, ["width"] = width, ["height"] = Math.Min(height, 1800), ["scale"] = 0.6 },
+            }, session);
+            await File.WriteAllBytesAsync(previewPath, Convert.FromBase64String(preview["data"]!.GetValue<string>()));
+        }
 
         while (_events.TryDequeue(out var e))
             seen.Add(e);
