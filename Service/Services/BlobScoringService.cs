@@ -184,7 +184,7 @@ public sealed class BlobScoringService
             work.Missing = true;
             throw;
         }
-        catch (Exception e) when (StorageResilience.IsTransient(e))
+        catch (Exception e) when (StorageFailures.IsTransient(e, cancellationToken))
         {
             work.StorageFailure = e;
             throw;
