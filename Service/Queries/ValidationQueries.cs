@@ -30,12 +30,13 @@ public sealed record ValidationRunSummary(
     double? ReferenceTop5,
     string? ReferenceSource,
     string? FinalizedBy,
+    double? Ece = null,
     string? FailureReason = null)
 {
     internal static ValidationRunSummary From(ValidationRunEntity e) => new(
         e.RowKey, e.Status, e.Trigger, e.ModelId, e.ModelSha256, e.DatasetContainer, e.DatasetPrefix, e.LabelSource,
         e.ExpectedImageCount, e.ChunkCount, e.ChunkSize, e.CreatedAt, e.FinishedAt, e.ImageCount, e.ScoredCount, e.ErrorCount,
-        e.Top1, e.Top5, e.MeanConfidence, e.ReferenceTop1, e.ReferenceTop5, e.ReferenceSource, e.FinalizedBy, e.FailureReason);
+        e.Top1, e.Top5, e.MeanConfidence, e.ReferenceTop1, e.ReferenceTop5, e.ReferenceSource, e.FinalizedBy, e.Ece, e.FailureReason);
 }
 
 public sealed record ClassAccuracy(int Index, string? Wnid, string? Name, long Count, long Top1Correct, long Top5Correct)
@@ -60,6 +61,7 @@ public sealed record ValidationRunReport(
     IReadOnlyList<ClassAccuracy> PerClass,
     ReferenceComparison? Comparison,
     IReadOnlyList<ConfusedPair> MostConfused,
+    IReadOnlyList<Scoring.Evaluation.CalibrationBin>? Calibration = null,
     int ChunksExpected = 0,
     int ChunksFailed = 0);
 
@@ -124,7 +126,7 @@ public sealed class ValidationQueries(StorageAccount storage, StalledRuns? stall
             comparison = new ReferenceComparison(r1 * scale1, r5 * scale5, run.ReferenceSource,
                 Math.Round(t1 * 100 - r1 * scale1, 2), Math.Round(t5 * 100 - r5 * scale5, 2));
         }
-        return new ValidationRunReport(run, chunks.Count, totals.PerClass, comparison, totals.MostConfused, run.ChunkCount, failedChunks);
+        return new ValidationRunReport(run, chunks.Count, totals.PerClass, comparison, totals.MostConfused, totals.Calibration, run.ChunkCount, failedChunks);
     }
 
     internal static IReadOnlySet<int> FailedChunkIndexes(string? list) =>

@@ -283,6 +283,7 @@ public sealed class ValidationRunService
             run.Top1 = totals.Top1;
             run.Top5 = totals.Top5;
             run.MeanConfidence = totals.MeanConfidence;
+            run.Ece = totals.Ece;
             // Every chunk is in: a run failed earlier (stalled, or a chunk rejected) has now completed after all.
             run.FailureReason = null;
             try

@@ -119,6 +119,8 @@ public sealed class ValidationRunEntity : ITableEntity
     public double? Top1 { get; set; }
     public double? Top5 { get; set; }
     public double? MeanConfidence { get; set; }
+    /// <summary>Expected calibration error of the top-1 confidence (0..1, 15 equal-width bins).</summary>
+    public double? Ece { get; set; }
 }
 
 /// <summary><c>ValidationChunks</c>: PartitionKey = run id, RowKey = chunk index (zero-padded).</summary>
@@ -133,7 +135,7 @@ public sealed class ValidationChunkEntity : ITableEntity
     public int ImageCount { get; set; }
     public int ScoredCount { get; set; }
     public int ErrorCount { get; set; }
-    /// <summary>The chunk's <c>AccuracyCounts</c> as JSON: summed exactly into the run's totals.</summary>
+    /// <summary>The chunk's <c>AccuracyCounts</c> as JSON (calibration bins included): summed exactly into the run's totals.</summary>
     public string CountsJson { get; set; } = "";
     public DateTimeOffset ScoredAt { get; set; }
 }
