@@ -40,6 +40,7 @@ public sealed class FunctionInvocations(
     {
         var invocationId = InvocationId(http);
         var messageIds = request.MetadataArray("MessageIdArray").Select(JsonPayload.Text).ToList();
+        using var span = InvocationTracing.Start("ScoreImages", invocationId, request, messageIds.Count);
         using var scope = _logger.BeginScope(new Dictionary<string, object?>
         {
             ["InvocationId"] = invocationId, ["FunctionName"] = "ScoreImages", ["MessageIds"] = string.Join(",", messageIds),
@@ -84,6 +85,7 @@ public sealed class FunctionInvocations(
     public async Task<IResult> ScoreValidationChunkAsync(HttpContext http, InvocationRequest request, CancellationToken ct)
     {
         var invocationId = InvocationId(http);
+        using var span = InvocationTracing.Start("ScoreValidationChunk", invocationId, request, 1);
         using var scope = _logger.BeginScope(new Dictionary<string, object?> { ["InvocationId"] = invocationId, ["FunctionName"] = "ScoreValidationChunk" });
         var log = new InvocationLog(_logger);
         var response = new InvocationResponse();
@@ -141,6 +143,7 @@ public sealed class FunctionInvocations(
     public async Task<IResult> CreateValidationRunAsync(HttpContext http, InvocationRequest request, CancellationToken ct)
     {
         var invocationId = InvocationId(http);
+        using var span = InvocationTracing.Start("CreateValidationRun", invocationId, request, 0);
         using var scope = _logger.BeginScope(new Dictionary<string, object?> { ["InvocationId"] = invocationId, ["FunctionName"] = "CreateValidationRun" });
         var log = new InvocationLog(_logger);
         var response = new InvocationResponse();
@@ -184,6 +187,7 @@ public sealed class FunctionInvocations(
     public async Task<IResult> StartValidationRunAsync(HttpContext http, InvocationRequest request, ValidationDefaultsOptions defaults, CancellationToken ct)
     {
         var invocationId = InvocationId(http);
+        using var span = InvocationTracing.Start("StartValidationRun", invocationId, request, 0);
         using var scope = _logger.BeginScope(new Dictionary<string, object?> { ["InvocationId"] = invocationId, ["FunctionName"] = "StartValidationRun" });
         var log = new InvocationLog(_logger);
         var response = new InvocationResponse();
@@ -233,6 +237,7 @@ public sealed class FunctionInvocations(
     private IResult Fail(InvocationLog log, InvocationResponse response, Exception e, string message)
     {
         metrics.InvocationErrors.Add(1);
+        PipelineTracing.Fail(System.Diagnostics.Activity.Current, e);
         log.Error(e, message);
         response.Logs.AddRange(log.Lines);
         response.Outputs.Clear();

@@ -30,7 +30,7 @@ public static class HtmlReport
         var html = new StringBuilder(body.Length + 4096);
         html.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
             .Append("<meta http-equiv=\"Content-Security-Policy\" content=\"").Append(ContentSecurityPolicy).Append("\">")
-            .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+            .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link rel=\"icon\" href=\"data:,\">")
             .Append("<title>").Append(E(title)).Append("</title><style>").Append(Css).Append("</style></head><body>")
             .Append(body)
             .Append("<footer>ConvNeXt.Batch report, generated ").Append(Time(DateTimeOffset.UtcNow)).Append("</footer></body></html>\n");
@@ -46,11 +46,11 @@ public static class HtmlReport
         h1{font-size:22px;margin:8px 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
         .meta{color:#555;margin:0 0 12px}.meta code{font-size:12px}
         table{border-collapse:collapse;background:#fff;margin:6px 0}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-        th{background:#f0f0f3;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+        th{background:#f0f0f3;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
         .ok{color:#2e7d32;font-weight:600}.bad{color:#c62828;font-weight:600}.muted{color:#777}
         figure.chart{background:#fff;border:1px solid #ddd;margin:10px 0;padding:6px;display:inline-block;vertical-align:top}
         figure.chart svg{display:block;max-width:100%;height:auto}figcaption{color:#555;font-size:12px;padding:4px 2px 0}
-        .thumbs{display:flex;gap:6px;flex-wrap:wrap}.thumbs figure{margin:0;font-size:11px;max-width:120px;word-break:break-all}
+        .thumbs{display:flex;gap:6px;flex-wrap:wrap;min-width:380px}.thumbs figure{margin:0;font-size:11px;max-width:120px;word-break:break-all}
         img.thumb{display:block;max-width:112px;max-height:112px;border:1px solid #ccc;background:#eee}
         form.filters{display:flex;gap:10px;flex-wrap:wrap;align-items:end;background:#fff;border:1px solid #ddd;padding:8px;margin:8px 0}
         form.filters label{display:flex;flex-direction:column;font-size:12px;color:#555}

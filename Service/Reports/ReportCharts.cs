@@ -33,6 +33,8 @@ public static partial class ReportCharts
     public static string PerClassAccuracy(IReadOnlyList<ChartBar> classes, string title)
     {
         var model = NewModel(title);
+        // Label width measured by OxyPlot's font metrics can fall short of the browser's font: reserve the room.
+        model.PlotMargins = new OxyThickness(230, double.NaN, 30, double.NaN);
         var categories = new CategoryAxis { Position = AxisPosition.Left, StartPosition = 1, EndPosition = 0, GapWidth = 0.3, FontSize = 10 };
         categories.Labels.AddRange(classes.Select(c => Shorten(c.Label, 34)));
         model.Axes.Add(categories);
@@ -47,6 +49,7 @@ public static partial class ReportCharts
     public static string Counts(IReadOnlyList<ChartBar> bars, string title, string axisTitle, string id)
     {
         var model = NewModel(title);
+        model.PlotMargins = new OxyThickness(Math.Min(260, 20 + 7.5 * bars.Select(b => b.Label.Length).DefaultIfEmpty(0).Max()), double.NaN, 30, double.NaN);
         var categories = new CategoryAxis { Position = AxisPosition.Left, StartPosition = 1, EndPosition = 0, GapWidth = 0.4 };
         categories.Labels.AddRange(bars.Select(b => b.Label));
         model.Axes.Add(categories);
@@ -72,8 +75,8 @@ public static partial class ReportCharts
         }
         model.Series.Add(right);
         model.Series.Add(wrong);
-        model.Legends.Add(new Legend { LegendPosition = LegendPosition.TopLeft, LegendBackground = OxyColor.FromAColor(220, OxyColors.White) });
-        return Export(model, "confidence", 560, 340);
+        model.Legends.Add(OutsideLegend());
+        return Export(model, "confidence", 560, 360);
     }
 
     /// <summary>Accuracy against mean confidence per bin, the diagonal of perfect calibration and the gaps; ECE in the title.</summary>
@@ -82,20 +85,25 @@ public static partial class ReportCharts
         var model = NewModel(ece is { } e ? FormattableString.Invariant($"Reliability (ECE {e * 100:0.00} %)") : "Reliability");
         model.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Minimum = 0, Maximum = 1, MajorStep = 0.2, Title = "top-1 probability" });
         model.Axes.Add(new LinearAxis { Position = AxisPosition.Left, Minimum = 0, Maximum = 1, MajorStep = 0.2, Title = "accuracy", MajorGridlineStyle = LineStyle.Dot });
+        // The gap is drawn first: where a bin is over-confident it shows above the bar, where under-confident the
+        // bar covers it and the confidence marker above the bar shows the difference.
+        var gap = new RectangleBarSeries { Title = "gap to confidence", FillColor = OxyColor.FromAColor(90, Wrong), StrokeColor = Wrong, StrokeThickness = 0.5 };
         var accuracy = new RectangleBarSeries { Title = "accuracy", FillColor = Neutral, StrokeColor = OxyColors.White };
-        var gap = new RectangleBarSeries { Title = "gap to confidence", FillColor = OxyColor.FromAColor(110, Wrong), StrokeColor = Wrong, StrokeThickness = 0.5 };
+        var confidence = new ScatterSeries { Title = "mean confidence", MarkerType = MarkerType.Diamond, MarkerSize = 4, MarkerFill = OxyColor.FromRgb(0xef, 0x6c, 0x00) };
         foreach (var bin in bins.Where(b => b.Images > 0))
         {
-            accuracy.Items.Add(new RectangleBarItem(bin.Lower, 0, bin.Upper, bin.Accuracy));
             gap.Items.Add(new RectangleBarItem(bin.Lower, Math.Min(bin.Accuracy, bin.MeanConfidence), bin.Upper, Math.Max(bin.Accuracy, bin.MeanConfidence)));
+            accuracy.Items.Add(new RectangleBarItem(bin.Lower, 0, bin.Upper, bin.Accuracy));
+            confidence.Points.Add(new ScatterPoint((bin.Lower + bin.Upper) / 2, bin.MeanConfidence));
         }
-        model.Series.Add(accuracy);
         model.Series.Add(gap);
+        model.Series.Add(accuracy);
+        model.Series.Add(confidence);
         var diagonal = new LineSeries { Title = "perfect calibration", Color = OxyColors.Gray, LineStyle = LineStyle.Dash };
         diagonal.Points.AddRange([new DataPoint(0, 0), new DataPoint(1, 1)]);
         model.Series.Add(diagonal);
-        model.Legends.Add(new Legend { LegendPosition = LegendPosition.TopLeft, LegendBackground = OxyColor.FromAColor(220, OxyColors.White) });
-        return Export(model, "reliability", 560, 340);
+        model.Legends.Add(OutsideLegend());
+        return Export(model, "reliability", 560, 380);
     }
 
     /// <summary>Accuracy of every run over time, one series per model, 95 % intervals as whiskers, published accuracy as lines.</summary>
@@ -142,9 +150,15 @@ public static partial class ReportCharts
         }
         if (flagged.Points.Count > 0)
             model.Series.Add(flagged);
-        model.Legends.Add(new Legend { LegendPosition = LegendPosition.BottomLeft, LegendBackground = OxyColor.FromAColor(220, OxyColors.White) });
-        return Export(model, id, 820, 360);
+        model.Legends.Add(OutsideLegend());
+        return Export(model, id, 820, 400);
     }
+
+    private static Legend OutsideLegend() => new()
+    {
+        LegendPlacement = LegendPlacement.Outside, LegendPosition = LegendPosition.BottomCenter, LegendOrientation = LegendOrientation.Horizontal,
+        LegendItemSpacing = 24, LegendPadding = 6,
+    };
 
     private static PlotModel NewModel(string title) => new()
     {
@@ -158,7 +172,7 @@ public static partial class ReportCharts
     /// </summary>
     private static string Export(PlotModel model, string id, double width, double height)
     {
-        var svg = SvgExporter.ExportToString(model, width, height, false);
+        var svg = SvgExporter.ExportToString(model, width, height, false, new BrowserTextMeasurer(width, height));
         svg = IdAttribute().Replace(svg, m => $"id=\"{id}-{m.Groups[1].Value}\"");
         svg = UrlReference().Replace(svg, m => $"url(#{id}-{m.Groups[1].Value})");
         var start = svg.IndexOf("<svg", StringComparison.Ordinal);
@@ -172,4 +186,20 @@ public static partial class ReportCharts
 
     [GeneratedRegex(@"url\(#([^)]+)\)")]
     private static partial Regex UrlReference();
+}
+
+/// <summary>
+/// OxyPlot's built-in (PDF) font metrics measure a font size as points, while the SVG draws it in CSS pixels:
+/// text comes out 4/3 wider than measured, so labels and legends would overlap. Scaling the measurement back
+/// keeps the layout right without a native font library.
+/// </summary>
+internal sealed class BrowserTextMeasurer(double width, double height) : PdfRenderContext(width, height, OxyColors.White)
+{
+    private const double PixelsPerPoint = 96.0 / 72.0;
+
+    public override OxySize MeasureText(string text, string fontFamily, double fontSize, double fontWeight)
+    {
+        var size = base.MeasureText(text, fontFamily, fontSize, fontWeight);
+        return new OxySize(size.Width * PixelsPerPoint, size.Height * PixelsPerPoint);
+    }
 }

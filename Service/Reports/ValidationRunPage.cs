@@ -112,7 +112,7 @@ public static class ValidationRunPage
     public static double? Published(double? reference) => reference is { } r ? (r > 1 ? r / 100 : r) : null;
 
     internal static string Thumbnail(string? source, string blob) =>
-        source is null ? "<span class=\"muted\">no preview</span>" : $"<img class=\"thumb\" src=\"{E(source)}\" alt=\"{E(blob)}\" loading=\"lazy\">";
+        source is null ? "<span class=\"muted\">no preview</span>" : $"<img class=\"thumb\" src=\"{E(source)}\" alt=\"{E(blob)}\">";
 
     private static string ClassName(ClassAccuracy c) => c.Name ?? c.Wnid ?? $"class {c.Index}";
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Azure;
+using ConvNeXt.Batch.Service.Observability;
 using ConvNeXt.Batch.Service.Storage;
 
 namespace ConvNeXt.Batch.Service.Services;
@@ -17,6 +18,8 @@ public sealed class BlobImageReader(StorageAccount storage, ScoringOptions optio
     public async ValueTask<ReadOnlyMemory<byte>> ReadAsync(BlobWork work, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
+        using var span = PipelineTracing.StartStage("download", ActivityKind.Client);
+        span?.SetTag("convnext.blob", $"{work.Blob.Container}/{work.Blob.Name}");
         var client = storage.Container(work.Blob.Container).GetBlobClient(work.Blob.Name);
         try
         {
