@@ -26,6 +26,7 @@ internal sealed record BenchResult(
     int DecodeWorkers,
     int Images,
     double ModelOnlyImgS,
+    double ModelOnlyCpuMsPerImage,
     double EndToEndImgS,
     double EndToEndVsModelOnly,
     double PreprocessImgSPerCore,
@@ -37,11 +38,17 @@ internal sealed record BenchResult(
     long GcHeapBytes,
     long GcAllocatedBytes);
 
-/// <summary>A compared model's throughput over the first model's, at one batch size (above 1: faster).</summary>
-internal sealed record BenchRatio(string Model, string Baseline, int BatchSize, double ModelOnly, double EndToEnd);
+/// <summary>
+/// A compared model against the first, at one batch size (above 1: faster): throughput ratios, and
+/// the ratio of CPU time per image (baseline's over this model's), which a busy machine distorts least.
+/// </summary>
+internal sealed record BenchRatio(string Model, string Baseline, int BatchSize, double ModelOnly, double EndToEnd, double ModelOnlyCpu);
+
+/// <summary>Where ONNX Runtime spent a model's time, by operator (from its profiler).</summary>
+internal sealed record BenchProfile(string Model, string ProfilePath, IReadOnlyList<OperatorTime> Operators);
 
 /// <summary>Everything one <c>bench</c> run measured.</summary>
-internal sealed record BenchReport(IReadOnlyList<BenchResult> Runs, IReadOnlyList<BenchRatio> Ratios);
+internal sealed record BenchReport(IReadOnlyList<BenchResult> Runs, IReadOnlyList<BenchRatio> Ratios, IReadOnlyList<BenchProfile> Profiles);
 
 /// <summary>What a <c>bench</c> run measures: the same images, batch sizes and threads for every model.</summary>
 internal sealed record BenchSettings
@@ -54,6 +61,8 @@ internal sealed record BenchSettings
     public int? Iterations { get; init; }
     /// <summary>Times each measurement is repeated, models taking turns; figures are medians.</summary>
     public int Rounds { get; init; } = 1;
+    /// <summary>When set, ONNX Runtime profiles every model into this folder and the report sums time by operator.</summary>
+    public string? ProfileDirectory { get; init; }
 }
 
 /// <summary>
@@ -90,6 +99,7 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
                     r.AddError($"--compare: file not found: {file}");
         });
         var rounds = new Option<int>("--rounds") { Description = "Repeat every measurement R times, models taking turns, and report medians (for shared or noisy machines)", DefaultValueFactory = _ => 1, HelpName = "R" };
+        var profile = new Option<string?>("--profile") { Description = "Run ONNX Runtime's profiler, write its JSON into DIR and print time by operator for each model", HelpName = "DIR" };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
         OptionParsing.Positive(rounds);
         OptionParsing.Positive(limit);
@@ -97,7 +107,7 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
         OptionParsing.Positive(iterations);
         var command = new Command("bench", "Measure model-only, preprocessing and end-to-end throughput, latency percentiles and peak memory")
         {
-            images, limit, repeat, warmup, iterations, batchSizes, compare, rounds, json,
+            images, limit, repeat, warmup, iterations, batchSizes, compare, rounds, profile, json,
         };
         var model = new ModelOptions(command);
         var pipeline = new PipelineOptions(command);
@@ -118,12 +128,17 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
                 Warmup = parse.GetValue(warmup),
                 Iterations = parse.GetValue(iterations),
                 Rounds = parse.GetValue(rounds),
+                ProfileDirectory = parse.GetValue(profile) is { } dir ? Directory.CreateDirectory(dir).FullName : null,
             };
             ImageClassifier Load(string path)
             {
                 // Every model gets the same device, threads and preprocessing overrides.
                 model.ModelPathOverride = path;
-                return model.Load(parse, console);
+                if (settings.ProfileDirectory is not { } dir)
+                    return model.Load(parse, console);
+                return ImageClassifier.Load(path,
+                    model.Inference(parse) with { Warning = console.Warn, ProfilePrefix = Path.Combine(dir, Path.GetFileNameWithoutExtension(path)) },
+                    model.Preprocessing(parse), model.LabelTable(parse));
             }
             var bench = new BenchCommand(console, settings, Load,
                 (classifier, batch) => pipeline.Create(parse, classifier) with { BatchSize = batch },
@@ -145,7 +160,7 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
     };
 
     /// <summary>One model at one batch size prints as that result's object; anything more as runs + ratios.</summary>
-    internal static string ToJson(BenchReport report) => report.Runs.Count == 1
+    internal static string ToJson(BenchReport report) => report.Runs.Count == 1 && report.Profiles.Count == 0
         ? JsonSerializer.Serialize(report.Runs[0], JsonOptions)
         : JsonSerializer.Serialize(report, JsonOptions);
 
@@ -170,9 +185,17 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
             {
                 var baseline = runs.First(b => b.Model == runs[0].Model && b.RequestedBatchSize == run.RequestedBatchSize);
                 ratios.Add(new BenchRatio(run.Model, baseline.Model, run.RequestedBatchSize,
-                    Math.Round(run.ModelOnlyImgS / baseline.ModelOnlyImgS, 3), Math.Round(run.EndToEndImgS / baseline.EndToEndImgS, 3)));
+                    Math.Round(run.ModelOnlyImgS / baseline.ModelOnlyImgS, 3), Math.Round(run.EndToEndImgS / baseline.EndToEndImgS, 3),
+                    Math.Round(baseline.ModelOnlyCpuMsPerImage / run.ModelOnlyCpuMsPerImage, 3)));
             }
-            return new BenchReport(runs, ratios);
+            var profiles = new List<BenchProfile>();
+            if (settings.ProfileDirectory is not null)
+                foreach (var (classifier, _, _) in models)
+                {
+                    var path = classifier.EndProfiling();
+                    profiles.Add(new BenchProfile(classifier.ModelId, path, OperatorProfile.Summarize(path)));
+                }
+            return new BenchReport(runs, ratios, profiles);
         }
         finally
         {
@@ -232,11 +255,16 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
 
         var iterations = batches.Select(b => settings.Iterations ?? Math.Max(4, (settings.Files.Count * settings.Repeat + b - 1) / b)).ToArray();
         var modelOnly = models.Select(_ => new List<double>()).ToArray();
+        var cpuPerImage = models.Select(_ => new List<double>()).ToArray();
+        using var self = Process.GetCurrentProcess();
         var latencies = models.Select(_ => new List<double>()).ToArray();
         for (var round = 0; round < settings.Rounds; round++)
             for (var m = 0; m < models.Count; m++)
             {
                 // Model only: a fixed batch of real preprocessed tensors, timed batch by batch.
+                // Process CPU time counts the work, not the waiting for a core (ORT threads do not spin).
+                self.Refresh();
+                var cpuBefore = self.TotalProcessorTime;
                 var clock = Stopwatch.StartNew();
                 for (var i = 0; i < iterations[m]; i++)
                 {
@@ -246,6 +274,8 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
                     latencies[m].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
                 }
                 modelOnly[m].Add(iterations[m] * batches[m] / clock.Elapsed.TotalSeconds);
+                self.Refresh();
+                cpuPerImage[m].Add((self.TotalProcessorTime - cpuBefore).TotalMilliseconds / (iterations[m] * batches[m]));
             }
 
         var endToEnd = models.Select(_ => new List<double>()).ToArray();
@@ -281,7 +311,7 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
             results.Add(new BenchResult(
                 classifier.ModelId, classifier.Metadata.Architecture, classifier.ExecutionProvider, batches[m], requested,
                 Environment.ProcessorCount, intraOpThreads, options[m].DecodeWorkers, settings.Files.Count,
-                Math.Round(mo, 2), Math.Round(e2e, 2), Math.Round(e2e / mo, 3), Math.Round(perCore, 2),
+                Math.Round(mo, 2), Math.Round(Median(cpuPerImage[m]), 1), Math.Round(e2e, 2), Math.Round(e2e / mo, 3), Math.Round(perCore, 2),
                 iterations[m] * settings.Rounds, scored[m], errors[m],
                 new BenchLatency(Math.Round(Percentile(latencies[m], 0.50), 2), Math.Round(Percentile(latencies[m], 0.95), 2), Math.Round(Percentile(latencies[m], 0.99), 2)),
                 process.PeakWorkingSet64, GC.GetGCMemoryInfo().HeapSizeBytes, GC.GetTotalAllocatedBytes()));
@@ -335,6 +365,7 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
         if (report.Runs.Count == 1)
         {
             WriteSingle(console, report.Runs[0]);
+            WriteProfiles(console, report);
             return;
         }
         var first = report.Runs[0];
@@ -344,16 +375,31 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
             Title = new TableTitle(Markup.Escape($"{first.ExecutionProvider}, {first.Cores} cores, {first.IntraOpThreads} ORT threads, {first.DecodeWorkers} decode workers, {first.Images} images")),
         };
         table.AddColumn("model");
-        foreach (var header in new[] { "batch", "model only img/s", "end to end img/s", "e2e / model", "p50 ms", "p95 ms", "p99 ms", "peak MiB" })
+        foreach (var header in new[] { "batch", "model only img/s", "CPU ms/img", "end to end img/s", "e2e / model", "p50 ms", "p95 ms", "p99 ms", "peak MiB" })
             table.AddColumn(new TableColumn(header).RightAligned());
         foreach (var r in report.Runs)
-            table.AddRow(Markup.Escape(r.Model), $"{r.BatchSize}", F(r.ModelOnlyImgS), F(r.EndToEndImgS), F(r.EndToEndVsModelOnly, "0.###"),
+            table.AddRow(Markup.Escape(r.Model), $"{r.BatchSize}", F(r.ModelOnlyImgS), F(r.ModelOnlyCpuMsPerImage, "0.0"), F(r.EndToEndImgS), F(r.EndToEndVsModelOnly, "0.###"),
                 F(r.BatchLatencyMs.P50), F(r.BatchLatencyMs.P95), F(r.BatchLatencyMs.P99), F(r.PeakWorkingSetBytes / 1048576.0, "0"));
         console.Tables.Write(table);
         foreach (var model in report.Runs.Select(r => r.Model).Distinct())
             console.Out.WriteLine($"preprocessing, one core ({model}): {F(report.Runs.First(r => r.Model == model).PreprocessImgSPerCore)} img/s");
         foreach (var ratio in report.Ratios)
-            console.Out.WriteLine($"{ratio.Model} / {ratio.Baseline} at batch {ratio.BatchSize}: model only {F(ratio.ModelOnly, "0.00")}x, end to end {F(ratio.EndToEnd, "0.00")}x");
+            console.Out.WriteLine($"{ratio.Model} / {ratio.Baseline} at batch {ratio.BatchSize}: model only {F(ratio.ModelOnly, "0.00")}x, end to end {F(ratio.EndToEnd, "0.00")}x, CPU time per image {F(ratio.ModelOnlyCpu, "0.00")}x less");
+        WriteProfiles(console, report);
+    }
+
+    private static void WriteProfiles(CliConsole console, BenchReport report)
+    {
+        foreach (var profile in report.Profiles)
+        {
+            var table = new Table { Border = TableBorder.Rounded, Title = new TableTitle(Markup.Escape($"{profile.Model}: ONNX Runtime time by operator ({profile.ProfilePath})")) };
+            table.AddColumn("operator");
+            foreach (var header in new[] { "nodes", "calls", "ms", "share" })
+                table.AddColumn(new TableColumn(header).RightAligned());
+            foreach (var o in profile.Operators)
+                table.AddRow(Markup.Escape(o.Operator), $"{o.Nodes}", $"{o.Calls}", F(o.Milliseconds, "0"), F(o.Share * 100, "0.0") + " %");
+            console.Tables.Write(table);
+        }
     }
 
     private static void WriteSingle(CliConsole console, BenchResult r)
@@ -365,6 +411,7 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
         table.AddRow("batch size", $"{r.BatchSize}");
         table.AddRow("cores", $"{r.Cores}");
         table.AddRow("model only", F(r.ModelOnlyImgS) + " img/s");
+        table.AddRow("model only, CPU time per image", F(r.ModelOnlyCpuMsPerImage, "0.0") + " ms");
         table.AddRow("end to end (pipeline)", F(r.EndToEndImgS) + " img/s");
         table.AddRow("end to end / model only", F(r.EndToEndVsModelOnly, "0.###"));
         table.AddRow("preprocessing, one core", F(r.PreprocessImgSPerCore) + " img/s");

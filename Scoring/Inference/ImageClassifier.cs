@@ -240,6 +240,9 @@ public sealed class ImageClassifier : IDisposable
         return result;
     }
 
+    /// <summary>Stops the profiler (<see cref="InferenceOptions.ProfilePrefix"/>) and returns the profile's path.</summary>
+    public string EndProfiling() => _session.EndProfiling();
+
     public void Dispose()
     {
         _session.Dispose();
@@ -376,6 +379,11 @@ public sealed class ImageClassifier : IDisposable
         if (options.IntraOpThreads > 0)
             so.IntraOpNumThreads = options.IntraOpThreads;
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
+        if (options.ProfilePrefix is { } prefix)
+        {
+            so.EnableProfiling = true;
+            so.ProfileOutputPathPrefix = prefix;
+        }
         return so;
     }
 

@@ -23,6 +23,12 @@ public sealed record InferenceOptions
 
     public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
+    /// <summary>
+    /// When set, ONNX Runtime's profiler records every node run into <c>PREFIX_&lt;time&gt;.json</c>;
+    /// <see cref="ImageClassifier.EndProfiling"/> closes the file and returns its path.
+    /// </summary>
+    public string? ProfilePrefix { get; init; }
+
     /// <summary>Receives warnings such as a CUDA fallback (wire it to a logger).</summary>
     public Action<string>? Warning { get; init; }
 
