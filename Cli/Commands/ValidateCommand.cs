@@ -119,8 +119,9 @@ internal static class ValidateCommand
                 var request = remote
                     ? RemoteRequest(datasetValue, truth, parse.GetValue(chunkSize))
                     : await UploadAsync(account, OpenDataset(datasetValue, labels, truth), parse.GetValue(container)!, parse.GetValue(chunkSize), console, ct);
-                using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
-                var service = new ValidationRunService(account, engine, new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) },
+                var scoring = pipelineOptions.Scoring(parse);
+                using var engine = new ScoringEngine(classifier, scoring);
+                var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) },
                     new ValidationDefaultsOptions { Container = request.Container ?? ContainerNames.Validation });
                 ValidationRunReport report;
                 try
