@@ -174,11 +174,9 @@ internal static class DemoCommand
 
     private static string? FetchedTinyWeights()
     {
-        var cache = OptionParsing.Environment(ModelCommands.CacheEnvironmentVariable)
-            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "convnext-batch");
         return Fetching.PublishedWeightsCatalog.All
-            .Where(w => w.Variant == "tiny")
-            .Select(w => Path.Combine(cache, w.FileName))
+            .Where(w => w.Model == "convnext_tiny")
+            .Select(w => Fetching.WeightsCache.PathOf(w))
             .FirstOrDefault(File.Exists);
     }
 
