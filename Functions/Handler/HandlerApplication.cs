@@ -131,9 +131,11 @@ public static class HandlerApplication
             try
             {
                 var model = await engine.GetModelInfoAsync(ct);
+                // An unpinned blob model (Model__AllowUnpinned) scores, but says so on every health check.
                 return Results.Json(new
                 {
-                    status = "Healthy", modelLoaded = true, modelId = model.ModelId, sha256 = model.Sha256,
+                    status = model.UnpinnedReason is null ? "Healthy" : "Unpinned", modelLoaded = true, modelId = model.ModelId, sha256 = model.Sha256,
+                    pinned = model.UnpinnedReason is null, warning = model.UnpinnedReason,
                     executionProvider = model.ExecutionProvider, classes = model.ClassCount,
                 });
             }
