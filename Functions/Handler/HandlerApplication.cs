@@ -57,13 +57,19 @@ public static class HandlerApplication
         services.AddSingleton(sp => new ScoringMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton(sp => new ScoringEngine(sp.GetRequiredService<ModelOptions>(), sp.GetRequiredService<ScoringOptions>(),
             sp.GetRequiredService<StorageAccount>(), sp.GetService<ILogger<ScoringEngine>>()));
+        services.AddSingleton(sp => new BlobImageReader(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringOptions>()));
         services.AddSingleton(sp => new BlobScoringService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
-            sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<BlobScoringService>>()));
+            sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<BlobScoringService>>(),
+            sp.GetRequiredService<BlobImageReader>()));
+        services.AddSingleton(sp => new StalledRuns(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ValidationOptions>()));
+        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<StalledRuns>()));
         services.AddSingleton(sp => new ValidationRunService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
-            sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(), sp.GetRequiredService<ScoringMetrics>(),
-            sp.GetService<ILogger<ValidationRunService>>()));
+            sp.GetRequiredService<BlobImageReader>(), sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(),
+            sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<ValidationRunService>>(), sp.GetRequiredService<ValidationQueries>()));
         services.AddSingleton(sp => new PredictionQueries(sp.GetRequiredService<StorageAccount>()));
-        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>()));
+        services.AddSingleton(Bind<Service.Reports.ReportOptions>(Service.Reports.ReportOptions.Section));
+        services.AddSingleton(sp => new Service.Reports.ReportService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>()));
+        services.AddSingleton(sp => new Service.Reports.ThumbnailService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>()));
         services.AddSingleton<FunctionInvocations>();
         services.ConfigureHttpJsonOptions(o =>
         {
@@ -144,6 +150,7 @@ public static class HandlerApplication
                 return Results.Json(new { status = "Unhealthy", modelLoaded = false, error = e.Message }, statusCode: 503);
             }
         });
+        ReportRoutes.Map(app);
         app.MapGet("/", () => Results.Ok());
     }
 
