@@ -109,7 +109,14 @@ public static class HandlerApplication
             f.StartValidationRunAsync(http, request, d, ct));
 
         // Forwarded HTTP functions (the host passes the original request through).
-        app.MapGet("/api/predictions", (HttpRequest r, PredictionQueries q, CancellationToken ct) => Query(async () =>
+        // ?container=&blob= names one blob exactly: the Functions host forwards a request by rebuilding
+        // its URL from the decoded path, so '#', '?' and '%' in a path segment do not survive, while
+        // query values are re-encoded (README.md, "Blob names in URLs").
+        app.MapGet("/api/predictions", (HttpRequest r, PredictionQueries q, CancellationToken ct) => r.Query.ContainsKey("blob")
+            ? Query(async () => await q.GetAsync(
+                r.Query["container"] is { Count: 1 } c && c[0] is { Length: > 0 } container ? container : throw new QueryArgumentException("blob needs a container"),
+                r.Query["blob"].ToString(), ct))
+            : Query(async () =>
             await q.ListAsync(new PredictionQuery
             {
                 Container = r.Query["container"], Prefix = r.Query["prefix"], Status = r.Query["status"], Wnid = r.Query["wnid"],
@@ -130,9 +137,11 @@ public static class HandlerApplication
             try
             {
                 var model = await engine.GetModelInfoAsync(ct);
+                // An unpinned blob model (Model__AllowUnpinned) scores, but says so on every health check.
                 return Results.Json(new
                 {
-                    status = "Healthy", modelLoaded = true, modelId = model.ModelId, sha256 = model.Sha256,
+                    status = model.UnpinnedReason is null ? "Healthy" : "Unpinned", modelLoaded = true, modelId = model.ModelId, sha256 = model.Sha256,
+                    pinned = model.UnpinnedReason is null, warning = model.UnpinnedReason,
                     executionProvider = model.ExecutionProvider, classes = model.ClassCount,
                 });
             }
