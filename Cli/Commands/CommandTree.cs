@@ -23,6 +23,7 @@ public static class CommandTree
             ResultsCommand.Create(console),
             WatchCommand.Create(console),
             DemoCommand.Create(console),
+            ServeCommand.Create(console),
         };
         return root;
     }

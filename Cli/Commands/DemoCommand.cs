@@ -60,7 +60,7 @@ internal static class DemoCommand
             }
             var classifier = model.Load(parse, console);
             using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
-            var account = ResultsCommand.Account(storage, parse);
+            var account = await storage.OpenAsync(parse, ct);
             await account.EnsureTablesAsync(ct);
 
             // 2. Images into the drop zone.

@@ -50,7 +50,7 @@ internal static class ResultsCommand
         });
         command.SetAction(async (parse, ct) =>
         {
-            var queries = new PredictionQueries(Account(storage, parse));
+            var queries = new PredictionQueries(await storage.OpenAsync(parse, ct));
             var wanted = parse.GetValue(top);
             var rows = new List<PredictionRecord>();
             string? token = null;
@@ -117,7 +117,7 @@ internal static class ResultsCommand
         var storage = new StorageConnectionOption(command);
         command.SetAction(async (parse, ct) =>
         {
-            var page = await new ValidationQueries(Account(storage, parse)).ListRunsAsync(Math.Min(parse.GetValue(top), 1000), null, ct);
+            var page = await new ValidationQueries(await storage.OpenAsync(parse, ct)).ListRunsAsync(Math.Min(parse.GetValue(top), 1000), null, ct);
             TabularOutput.Write(console, TabularOutput.Parse(parse.GetValue(format)!), "Validation runs", page.Items, RunColumns);
             return CommandTree.Success;
         });
@@ -135,7 +135,7 @@ internal static class ResultsCommand
         var storage = new StorageConnectionOption(command);
         command.SetAction(async (parse, ct) =>
         {
-            var queries = new ValidationQueries(Account(storage, parse));
+            var queries = new ValidationQueries(await storage.OpenAsync(parse, ct));
             var runId = parse.GetValue(id)!;
             var table = parse.GetValue(labels) is { } labelFile ? ClassLabels.Load(labelFile) : null;
             var report = await queries.GetRunAsync(runId, ct, table) ?? throw new CommandFailedException($"no validation run '{runId}'");

@@ -112,7 +112,7 @@ internal static class ScoreCommand
                     break;
                 case BlobImageSource blobs:
                     containerName = blobs.Container;
-                    var client = storage.Blobs(parse).GetBlobContainerClient(blobs.Container);
+                    var client = (await storage.OpenAsync(parse, ct)).Container(blobs.Container);
                     if (!await client.ExistsAsync(ct))
                         throw new CommandFailedException($"container '{blobs.Container}' does not exist");
                     inputs = Select(blobs.InputsAsync(client, ct), p => p.Input);

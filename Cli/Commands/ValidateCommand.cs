@@ -115,7 +115,7 @@ internal static class ValidateCommand
             }
             else
             {
-                var account = ResultsCommand.Account(storage, parse);
+                var account = await storage.OpenAsync(parse, ct);
                 var request = remote
                     ? RemoteRequest(datasetValue, truth, parse.GetValue(chunkSize))
                     : await UploadAsync(account, OpenDataset(datasetValue, labels, truth), parse.GetValue(container)!, parse.GetValue(chunkSize), console, ct);

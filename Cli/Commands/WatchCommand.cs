@@ -34,7 +34,7 @@ internal static class WatchCommand
 
         command.SetAction(async (parse, ct) =>
         {
-            var account = ResultsCommand.Account(storage, parse);
+            var account = await storage.OpenAsync(parse, ct);
             var containerName = parse.GetValue(container)!;
             var blobs = account.Container(containerName);
             await account.Resilience.ExecuteAsync(async c => await blobs.CreateIfNotExistsAsync(cancellationToken: c), ct);
