@@ -118,7 +118,8 @@ internal static class ValidateCommand
                 var account = await storage.OpenAsync(parse, ct);
                 var request = remote
                     ? RemoteRequest(datasetValue, truth, parse.GetValue(chunkSize))
-                    : await UploadAsync(account, OpenDataset(datasetValue, labels, truth), parse.GetValue(container)!, parse.GetValue(chunkSize), console, ct);
+                    : await UploadAsync(account, OpenDataset(datasetValue, labels, truth), parse.GetValue(container)!, parse.GetValue(chunkSize), console,
+                        console.ErrorIsTerminal && !parse.GetValue(quiet), ct);
                 using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
                 var service = new ValidationRunService(account, engine, new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) },
                     new ValidationDefaultsOptions { Container = request.Container ?? ContainerNames.Validation });
@@ -221,29 +222,13 @@ internal static class ValidateCommand
         return new ValidationRunRequest { Container = source.Container, Prefix = source.Prefix, Labels = truth ?? "names", ChunkSize = chunkSize };
     }
 
-    /// <summary>
-    /// Puts a local labelled folder where a cloud run would find it: the images under
-    /// <c>&lt;container&gt;/&lt;name&gt;/</c> and their labels (as resolved here) in a val.txt-style list.
-    /// </summary>
     private static async Task<ValidationRunRequest> UploadAsync(StorageAccount account, LabelledDataset data, string containerName,
-        int chunkSize, CliConsole console, CancellationToken ct)
+        int chunkSize, CliConsole console, bool showProgress, CancellationToken ct)
     {
-        var name = new DirectoryInfo(data.Root).Name;
-        var container = account.Container(containerName);
-        await account.Resilience.ExecuteAsync(async c => await container.CreateIfNotExistsAsync(cancellationToken: c), ct);
-        console.Info($"uploading {data.Images.Count} labelled images to blob://{containerName}/{name}/");
-        await Parallel.ForEachAsync(data.Images, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (image, c) =>
-        {
-            var blob = container.GetBlobClient($"{name}/{Path.GetFileName(image.Path)}");
-            await account.Resilience.ExecuteAsync(async c2 => await blob.UploadAsync(image.Path, overwrite: true, c2), c);
-        });
-        var list = new StringBuilder();
-        foreach (var image in data.Images)
-            list.Append(Path.GetFileName(image.Path)).Append(' ').Append(image.Label.ToString(CultureInfo.InvariantCulture)).Append('\n');
-        var labelsBlob = $"labels/{name}.txt";
-        await account.Resilience.ExecuteAsync(async c =>
-            await container.GetBlobClient(labelsBlob).UploadAsync(BinaryData.FromString(list.ToString()), overwrite: true, c), ct);
-        return new ValidationRunRequest { Container = containerName, Prefix = name + "/", Labels = labelsBlob, ChunkSize = chunkSize };
+        console.Info($"uploading {data.Images.Count} labelled images to blob://{containerName}/{new DirectoryInfo(data.Root).Name}/");
+        using var progress = new Output.ProgressLine(console.Error, showProgress, "img", data.Images.Count);
+        return await new Service.Uploads.ImageUploader(account).UploadLabelledAsync(data, containerName, chunkSize,
+            new Progress<long>(n => progress.Report(n)), ct);
     }
 
     private static async Task WritePerClassAsync(string path, IEnumerable<(int Index, long Images, long Top1Correct, long Top5Correct)> rows,
