@@ -105,7 +105,8 @@ internal static class DemoCommand
 
             // 4. A validation run over the same images, labels from their <wnid>_ names.
             Step(console, $"validation run over blob://{ContainerNames.Validation}/samples/ (labels from the file names)");
-            var service = new ValidationRunService(account, engine, new ValidationOptions { ChunkSize = 32 }, new ValidationDefaultsOptions());
+            var service = new ValidationRunService(account, engine, new BlobImageReader(account, pipelineOptions.Scoring(parse)),
+                new ValidationOptions { ChunkSize = 32 }, new ValidationDefaultsOptions());
             var report = await service.RunLocallyAsync(new ValidationRunRequest
             {
                 Container = ContainerNames.Validation, Prefix = "samples/", Labels = "names",

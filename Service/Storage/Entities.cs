@@ -103,6 +103,14 @@ public sealed class ValidationRunEntity : ITableEntity
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset? FinishedAt { get; set; }
     public string? FinalizedBy { get; set; }
+    /// <summary>Key of the chunk signatures (base64, 32 random bytes); never leaves storage.</summary>
+    public string? ChunkSigningKey { get; set; }
+    /// <summary>SHA-256 of the planned (blob, label) list: a re-created run must name the same dataset.</summary>
+    public string? DatasetSha256 { get; set; }
+    /// <summary>Why the run is <see cref="RunStatus.Failed"/> (stalled, model changed mid-run).</summary>
+    public string? FailureReason { get; set; }
+    /// <summary>Chunk indexes rejected for good (comma-separated), e.g. delivered to a worker with another model.</summary>
+    public string? FailedChunks { get; set; }
 
     // Filled at finalization from the sum of the chunk rows.
     public int? ImageCount { get; set; }
