@@ -71,6 +71,8 @@ public static class HandlerApplication
         services.AddSingleton(sp => new Service.Reports.ReportService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>(),
             sp.GetRequiredService<ValidationQueries>()));
         services.AddSingleton(sp => new Service.Reports.ThumbnailService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>()));
+        services.AddSingleton(sp => new Service.Reports.ReportApi(sp.GetRequiredService<Service.Reports.ReportService>(),
+            sp.GetRequiredService<Service.Reports.ThumbnailService>(), sp.GetRequiredService<ScoringEngine>()));
         services.AddSingleton<FunctionInvocations>();
         services.ConfigureHttpJsonOptions(o =>
         {
