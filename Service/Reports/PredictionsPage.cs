@@ -37,12 +37,17 @@ public static class PredictionsPage
             var p = row.Prediction;
             html.Append($"<tr class=\"prediction\" data-blob=\"{E(p.Blob)}\" data-status=\"{E(p.Status)}\"{(p.Top.Count > 0 ? $" data-top1=\"{Raw(p.Top[0].Probability)}\"" : "")}>")
                 .Append("<td>").Append(ValidationRunPage.Thumbnail(row.Thumbnail, p.Blob)).Append("</td>")
-                .Append($"<td><code>{E(p.Blob)}</code></td>")
+                .Append($"<td class=\"blob\"><code>{E(p.Blob)}</code></td>")
                 .Append(p.Status == Storage.RowStatus.Scored ? "<td class=\"ok\">Scored</td>" : $"<td class=\"bad\">{E(p.ErrorReason ?? p.Status)}<br><span class=\"muted\">{E(p.ErrorMessage)}</span></td>")
                 .Append("<td><ol class=\"top5\">");
             foreach (var c in p.Top.Take(5))
-                html.Append($"<li>{E(c.Name ?? c.Wnid ?? c.Index.ToString(CultureInfo.InvariantCulture))} <span class=\"muted\">{E(c.Wnid)}</span> {Percent(c.Probability)}</li>");
-            html.Append($"</ol></td><td>{E(p.ModelId)}</td><td>{Time(p.ScoredAt)}</td></tr>");
+            {
+                // ImageNet names list synonyms ("tench, Tinca tinca"): the first one, the rest on hover.
+                var name = c.Name ?? c.Wnid ?? c.Index.ToString(CultureInfo.InvariantCulture);
+                var comma = name.IndexOf(',', StringComparison.Ordinal);
+                html.Append($"<li title=\"{E(name)}\"><b>{Percent(c.Probability)}</b> {E(comma > 0 ? name[..comma] : name)} <span class=\"muted\">{E(c.Wnid)}</span></li>");
+            }
+            html.Append($"</ol></td><td>{E(p.ModelId)}</td><td class=\"n\">{Time(p.ScoredAt)}</td></tr>");
         }
         html.Append("</table><nav class=\"pages\">");
         if (query.ContinuationToken is not null)

@@ -44,7 +44,9 @@ public static class ValidationRunPage
             .Append($"<span id=\"scored-count\" data-value=\"{scored}\">{Number(scored)} scored</span>, ")
             .Append($"<span id=\"error-count\" data-value=\"{data.Errors.Sum(e => e.Count)}\">{Number(data.Errors.Sum(e => e.Count))} errors</span>")
             .Append($" · chunks {report.ChunksDone}/{run.ChunkCount}</p>");
-        if (run.Status != Storage.RunStatus.Completed)
+        if (run.Status == Storage.RunStatus.Failed)
+            html.Append($"<p class=\"bad\" id=\"run-failure\">This run failed: {E(run.FailureReason ?? "no reason recorded")}. The figures cover the chunks scored before it stopped.</p>");
+        else if (run.Status != Storage.RunStatus.Completed)
             html.Append("<p class=\"bad\">This run is not complete: the figures cover the chunks scored so far.</p>");
 
         html.Append("<h2>Accuracy against the published figures</h2><table id=\"accuracy\"><tr><th>metric</th><th>measured</th><th>95 % interval (Wilson)</th><th>published</th><th>measured − published</th><th>verdict</th></tr>");
