@@ -161,6 +161,30 @@ public sealed class ProjectFileTests
         Assert.Equal(("/FuncExtensionBundles/", "/FuncExtensionBundles/"), (copy.Source, copy.Destination));
     }
 
+    [Fact]
+    public void HostJson_KeepsOnlyServiceBusSettingsThatApply_AndBatchesFitTheLock()
+    {
+        using var host = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Root, "host.json")));
+        var serviceBus = host.RootElement.GetProperty("extensions").GetProperty("serviceBus");
+        var names = serviceBus.EnumerateObject().Select(p => p.Name).ToList();
+        // No session queues; the batch wait applies only with a minimum batch above 1.
+        Assert.DoesNotContain("maxConcurrentSessions", names);
+        Assert.DoesNotContain("maxBatchWaitTime", names);
+        Assert.DoesNotContain("minMessageBatchSize", names);
+        // Batch locks are not renewed and run from receipt: nothing waits locked in a prefetch buffer,
+        // and the batch is the size the README's lock arithmetic was done for.
+        Assert.Equal(0, serviceBus.GetProperty("prefetchCount").GetInt32());
+        Assert.Equal(32, serviceBus.GetProperty("maxMessageBatchSize").GetInt32());
+        // The single-message chunk function's lock is renewed for as long as it may run.
+        var renewal = TimeSpan.Parse(serviceBus.GetProperty("maxAutoLockRenewalDuration").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        var timeout = TimeSpan.Parse(host.RootElement.GetProperty("functionTimeout").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(renewal >= timeout, $"lock renewal {renewal} shorter than the function timeout {timeout}");
+        Assert.Equal(1, serviceBus.GetProperty("maxConcurrentCalls").GetInt32());
+        var readme = File.ReadAllText(Path.Combine(Root, "README.md"));
+        Assert.Contains("#### Message locks (host.json)", readme);
+        Assert.Contains("`maxMessageBatchSize: 32`", readme);
+    }
+
     /// <summary>NuGet-style range "[4.*, 5.0.0)" (the form host.json uses) against a version.</summary>
     private static bool InRange(string version, string range)
     {
