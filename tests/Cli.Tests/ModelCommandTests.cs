@@ -112,4 +112,32 @@ public class ModelCommandTests
         Assert.Contains("inception_next_tiny", unknown.Error);
         Directory.Delete(dir, true);
     }
+
+    [Fact]
+    public async Task Inception_next_model_predicts_and_scores_a_folder_like_any_built_model()
+    {
+        Repository.RequireShared();
+        var dir = CliRunner.TempDirectory();
+        var model = Path.Combine(dir, "inext.onnx");
+        await CliRunner.RunOkAsync("model", "build", "--weights", Repository.Reference("golden-inceptionnext-mini", "timm.safetensors"),
+            "--image-size", "64", "--output", model);
+        var image = Path.Combine(Repository.ImagenetSamples, "n01440764_tench.JPEG");
+
+        var predict = await CliRunner.RunOkAsync("predict", image, "--model", model, "--json");
+        var record = JsonDocument.Parse(predict.Out.Trim()).RootElement;
+        var top = record.EnumerateObject().First(p => p.Value.ValueKind == JsonValueKind.Array).Value.EnumerateArray().ToList();
+        Assert.Equal(5, top.Count);
+        Assert.All(top, c => Assert.InRange(c.GetProperty("index").GetInt32(), 0, 9));
+        var probabilities = top.Select(c => c.GetProperty("probability").GetDouble()).ToList();
+        Assert.InRange(probabilities.Sum(), 0.3, 1.0 + 1e-6); // softmax over 10 classes, top 5 of them
+
+        var output = Path.Combine(dir, "scores.jsonl");
+        var folder = Path.Combine(dir, "images");
+        Directory.CreateDirectory(folder);
+        foreach (var name in PredictTests.WellKnown.Take(3))
+            File.Copy(Path.Combine(Repository.ImagenetSamples, name), Path.Combine(folder, name));
+        await CliRunner.RunOkAsync("score", folder, "--model", model, "--output", output, "--batch-size", "2");
+        Assert.Equal(3, File.ReadAllLines(output).Count(l => l.Length > 0));
+        Directory.Delete(dir, true);
+    }
 }
