@@ -188,10 +188,7 @@ public class ValidationRunFaultTests(FunctionsFixture fixture) : IAsyncLifetime
         Assert.All(failed, r => Assert.Equal("TooLarge", r.ErrorReason));
     }
 
-    // Needs the storage failure classification of issue 8 (branch reliability-blobs): today the SDK's own retries end
-    // in an AggregateException that StorageResilience.IsTransient does not recognise, so the 30 unread blobs become
-    // error rows (the bug this test reproduces) after ~2 minutes of SDK retries.
-    [Fact(Skip = "waits for the one-function transient/permanent classification (reliability-blobs)")]
+    [Fact]
     public async Task Blob_endpoint_down_mid_chunk_fails_the_invocation_writes_nothing_and_redelivery_gives_true_totals()
     {
         var blobPort = new Uri(fixture.Blobs.Uri.GetLeftPart(UriPartial.Authority)).Port;
@@ -278,7 +275,15 @@ public class ValidationRunFaultTests(FunctionsFixture fixture) : IAsyncLifetime
                 _listener = null;
                 foreach (var c in _open)
                 {
-                    c.Client.LingerState = new LingerOption(true, 0); // reset, not a graceful close
+                    try
+                    {
+                        if (c.Client is { } socket)
+                            socket.LingerState = new LingerOption(true, 0); // reset, not a graceful close
+                    }
+                    catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                    {
+                        // Closed by its pump meanwhile.
+                    }
                     c.Dispose();
                 }
                 _open.Clear();
@@ -350,6 +355,11 @@ public class ValidationRunFaultTests(FunctionsFixture fixture) : IAsyncLifetime
             }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
             {
+            }
+            lock (_open)
+            {
+                _open.Remove(from);
+                _open.Remove(to);
             }
             from.Dispose();
             to.Dispose();

@@ -154,6 +154,25 @@ public class ValidationRunTests(FunctionsFixture fixture) : IAsyncLifetime
         Assert.Equal("scheduled-20300103T030400Z", Assert.Single(Chunks(body)).RunId);
     }
 
+    [Fact]
+    public void The_scheduled_occurrence_comes_from_ScheduleStatus_Next_and_falls_back_to_the_minute_without_a_monitor()
+    {
+        static DateTimeOffset Occurrence(JsonObject payload) =>
+            Handler.FunctionInvocations.ScheduledOccurrence(JsonSerializer.Deserialize<Handler.InvocationRequest>(payload.ToJsonString())!);
+        var scheduled = new DateTime(2030, 6, 7, 8, 0, 0, DateTimeKind.Utc);
+        Assert.Equal(new DateTimeOffset(scheduled), Occurrence(HostPayloads.Timer(scheduled.AddMinutes(7).AddSeconds(13), scheduled, isPastDue: true)));
+
+        // The host's JSON may carry an offset: the same instant gives the same id.
+        var withOffset = HostPayloads.Timer(scheduled.AddSeconds(2), scheduled);
+        withOffset["Data"]!["timer"]!["ScheduleStatus"]!["Next"] = "2030-06-07T10:00:00+02:00";
+        Assert.Equal(new DateTimeOffset(scheduled), Occurrence(withOffset));
+
+        // useMonitor: false gives no ScheduleStatus: the invocation time to the minute.
+        var noMonitor = HostPayloads.Timer(scheduled.AddSeconds(41));
+        noMonitor["Data"]!["timer"]!.AsObject().Remove("ScheduleStatus");
+        Assert.Equal(new DateTimeOffset(scheduled), Occurrence(noMonitor));
+    }
+
     private static List<ValidationChunkMessage> Chunks(JsonNode body) =>
         body["Outputs"]?["chunks"]?.AsArray().Select(c => JsonSerializer.Deserialize<ValidationChunkMessage>(c!.GetValue<string>(), ContractJson.Options)!).ToList() ?? [];
 
