@@ -101,7 +101,7 @@ internal static class DemoCommand
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var scored = await new BlobScoringService(account, engine, pipelineOptions.Scoring(parse)).ScoreContainerAsync(ContainerNames.Images, null, ct);
             console.Info(string.Create(CultureInfo.InvariantCulture,
-                $"scored {scored.Scored}, failed {scored.Failed}, skipped {scored.Skipped} in {clock.Elapsed.TotalSeconds:F1} s ({scored.Outcomes.Count / clock.Elapsed.TotalSeconds:F1} img/s)"));
+                $"scored {scored.Scored}, failed {scored.Failed}, skipped {scored.Skipped} in {clock.Elapsed.TotalSeconds:F1} s ({scored.Total / clock.Elapsed.TotalSeconds:F1} img/s)"));
 
             // 4. A validation run over the same images, labels from their <wnid>_ names.
             Step(console, $"validation run over blob://{ContainerNames.Validation}/samples/ (labels from the file names)");

@@ -50,8 +50,7 @@ internal static class WatchCommand
                 {
                     var started = System.Diagnostics.Stopwatch.StartNew();
                     var result = await service.ScoreContainerAsync(containerName, parse.GetValue(prefix), ct);
-                    var scored = result.Outcomes.Count(o => !o.Skipped && o.Status == RowStatus.Scored);
-                    var failed = result.Outcomes.Count(o => !o.Skipped && o.Status == RowStatus.Failed);
+                    var (scored, failed) = (result.Scored, result.Failed);
                     if (scored + failed > 0 || parse.GetValue(once))
                         console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                             $"{DateTime.Now:HH:mm:ss} scored {scored}, failed {failed}, skipped {result.Skipped} (already scored) in {started.Elapsed.TotalSeconds:F1} s"));

@@ -33,7 +33,7 @@ public sealed class FunctionInvocations(
     public const string ResponseBinding = "res";
 
     private readonly ILogger _logger = loggers.CreateLogger("ConvNeXt.Batch.Functions.Invocations");
-    private readonly HashSet<string> _scoredContainers = new(handlerOptions.ScoredContainers, StringComparer.Ordinal);
+    private readonly IReadOnlySet<string> _scoredContainers = handlerOptions.ContainersToScore();
 
     public async Task<IResult> ScoreImagesAsync(HttpContext http, InvocationRequest request, CancellationToken ct)
     {
@@ -67,8 +67,7 @@ public sealed class FunctionInvocations(
                 var result = await scoring.ScoreEventsAsync(events, ct);
                 foreach (var failed in result.Outcomes.Where(o => o.Status == RowStatus.Failed && !o.Skipped))
                     log.Warning($"blob {failed.Container}/{failed.Name}: error row, {failed.ErrorReason}");
-                log.Information($"scored {result.Scored - result.Outcomes.Count(o => o.Skipped && o.Status == RowStatus.Scored)}, " +
-                                $"error rows {result.Failed - result.Outcomes.Count(o => o.Skipped && o.Status == RowStatus.Failed)}, unchanged {result.Skipped}");
+                log.Information($"scored {result.Scored}, error rows {result.Failed}, unchanged {result.Skipped}");
                 response.ReturnValue = new { scored = result.Scored, failed = result.Failed, skipped = result.Skipped };
             }
             response.Logs.AddRange(log.Lines);
@@ -151,6 +150,8 @@ public sealed class FunctionInvocations(
             {
                 return Results.Json(WithHttp(response, 400, new { error = $"body is not a validation run request: {e.Message}" }));
             }
+            if (body.Container is { } requested && BlobNames.ContainerProblem(requested) is { } containerProblem)
+                return Results.Json(WithHttp(response, 400, new { error = containerProblem }));
             var plan = await validation.CreateRunAsync(body, "http", ct);
             response.Outputs[ChunksOutputBinding] = ChunkOutputs(plan);
             log.Information($"run {plan.Run.RunId}: {plan.Run.ExpectedImageCount} images in {plan.Chunks.Count} chunks");

@@ -144,20 +144,28 @@ public static class HandlerApplication
                 return await q.GetRunSummaryAsync(id, ct) is null ? null : await q.ListWrongAsync(id, ParseTop(r.Query["top"]), r.Query["continuationToken"], ct);
             return await q.GetRunAsync(id, ct, engine.IsLoaded ? (await engine.GetClassifierAsync(ct)).Labels : null);
         }));
-        app.MapGet("/api/health", async (ScoringEngine engine, CancellationToken ct) =>
+        app.MapGet("/api/health", async (ScoringEngine engine, StorageAccount storage, CancellationToken ct) =>
         {
+            var reachability = await StorageHealth.CheckAsync(storage, ct);
             try
             {
                 var model = await engine.GetModelInfoAsync(ct);
+                var healthy = reachability.Blob is null && reachability.Table is null;
                 return Results.Json(new
                 {
-                    status = "Healthy", modelLoaded = true, modelId = model.ModelId, sha256 = model.Sha256,
+                    status = healthy ? "Healthy" : "Unhealthy", modelLoaded = true, modelId = model.ModelId, sha256 = model.Sha256,
                     executionProvider = model.ExecutionProvider, classes = model.ClassCount,
-                });
+                    storage = new { blob = reachability.Blob ?? "reachable", table = reachability.Table ?? "reachable" },
+                }, statusCode: healthy ? 200 : 503);
             }
-            catch (Exception e) when (e is ModelIntegrityException or Scoring.Inference.ModelLoadException or Azure.RequestFailedException or IOException)
+            catch (Exception e) when (e is ModelIntegrityException or Scoring.Inference.ModelLoadException || StorageFailures.Classify(e) == StorageFailureKind.Transient
+                                      || e is Azure.RequestFailedException or IOException)
             {
-                return Results.Json(new { status = "Unhealthy", modelLoaded = false, error = e.Message }, statusCode: 503);
+                return Results.Json(new
+                {
+                    status = "Unhealthy", modelLoaded = false, error = e.Message,
+                    storage = new { blob = reachability.Blob ?? "reachable", table = reachability.Table ?? "reachable" },
+                }, statusCode: 503);
             }
         });
         app.MapGet("/", () => Results.Ok());

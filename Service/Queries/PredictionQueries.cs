@@ -45,6 +45,8 @@ public sealed class PredictionQueries(StorageAccount storage)
 
     public async Task<ResultPage<PredictionRecord>> ListAsync(PredictionQuery query, CancellationToken cancellationToken = default)
     {
+        if (!string.IsNullOrEmpty(query.Container) && BlobNames.ContainerProblem(query.Container) is { } problem)
+            throw new QueryArgumentException(problem);
         var top = KeysetPaging.Top(query.Top);
         var filter = BuildFilter(query);
         await storage.EnsureTablesAsync(cancellationToken);
@@ -52,8 +54,11 @@ public sealed class PredictionQueries(StorageAccount storage)
             Table, storage.Resilience, filter, top, query.ContinuationToken, PredictionRecord.From, cancellationToken);
     }
 
+    /// <exception cref="QueryArgumentException">The container or blob name is not a valid, safe name (dot segments, empty segments, too long).</exception>
     public async Task<PredictionRecord?> GetAsync(string container, string blobName, CancellationToken cancellationToken = default)
     {
+        if ((BlobNames.ContainerProblem(container) ?? BlobNames.Problem(blobName)) is { } problem)
+            throw new QueryArgumentException(problem);
         await storage.EnsureTablesAsync(cancellationToken);
         var row = await storage.Resilience.ExecuteAsync(async ct =>
             await Table.GetEntityIfExistsAsync<PredictionEntity>(container, TableKeys.Escape(blobName), cancellationToken: ct), cancellationToken);
