@@ -45,8 +45,6 @@ public sealed class PredictionQueries(StorageAccount storage)
 
     public async Task<ResultPage<PredictionRecord>> ListAsync(PredictionQuery query, CancellationToken cancellationToken = default)
     {
-        if (!string.IsNullOrEmpty(query.Container) && BlobNames.ContainerProblem(query.Container) is { } problem)
-            throw new QueryArgumentException(problem);
         var top = KeysetPaging.Top(query.Top);
         var filter = BuildFilter(query);
         await storage.EnsureTablesAsync(cancellationToken);
@@ -54,10 +52,14 @@ public sealed class PredictionQueries(StorageAccount storage)
             Table, storage.Resilience, filter, top, query.ContinuationToken, PredictionRecord.From, cancellationToken);
     }
 
-    /// <exception cref="QueryArgumentException">The container or blob name is not a valid, safe name (dot segments, empty segments, too long).</exception>
+    /// <remarks>
+    /// The partition is not checked as a container name: rows of <c>score --table</c> over a local folder
+    /// are partitioned by the folder's name. The blob name is checked like any untrusted name.
+    /// </remarks>
+    /// <exception cref="QueryArgumentException">The blob name has dot or empty segments, or is too long.</exception>
     public async Task<PredictionRecord?> GetAsync(string container, string blobName, CancellationToken cancellationToken = default)
     {
-        if ((BlobNames.ContainerProblem(container) ?? BlobNames.Problem(blobName)) is { } problem)
+        if (BlobNames.Problem(blobName) is { } problem)
             throw new QueryArgumentException(problem);
         await storage.EnsureTablesAsync(cancellationToken);
         var row = await storage.Resilience.ExecuteAsync(async ct =>

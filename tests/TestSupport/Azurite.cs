@@ -56,7 +56,7 @@ public sealed class Azurite : IAsyncDisposable
         process.BeginErrorReadLine();
 
         var azurite = new Azurite(process, blob, queue, table);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow.AddSeconds(120);
         foreach (var port in new[] { blob, queue, table })
         {
             while (!await IsListeningAsync(port, cancellationToken))
@@ -66,7 +66,7 @@ public sealed class Azurite : IAsyncDisposable
                 if (DateTime.UtcNow > deadline)
                 {
                     await azurite.DisposeAsync();
-                    throw new TimeoutException("Azurite did not start listening within 30 s");
+                    throw new TimeoutException("Azurite did not start listening within 120 s");
                 }
                 await Task.Delay(100, cancellationToken);
             }
@@ -170,7 +170,7 @@ public sealed class AzuriteServices : IAsyncDisposable
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow.AddSeconds(120);
         while (!await Azurite.IsListeningAsync(port, CancellationToken.None))
         {
             if (process.HasExited)
@@ -178,7 +178,7 @@ public sealed class AzuriteServices : IAsyncDisposable
             if (DateTime.UtcNow > deadline)
             {
                 await StopAsync(process);
-                throw new TimeoutException($"{executable} did not start listening within 30 s");
+                throw new TimeoutException($"{executable} did not start listening within 120 s");
             }
             await Task.Delay(100);
         }
