@@ -7,9 +7,6 @@ namespace ConvNeXt.Batch.Cli.Commands;
 
 internal static class PredictionFormatting
 {
-    public static PredictedClass ToPredicted(ClassScore score) =>
-        new(score.Index, score.Wnid, score.Name, Math.Round(score.Probability, 6));
-
     public static ScoreRecord ToRecord(ScoredImage scored, string? source = null) =>
-        new(source ?? scored.Id, scored.Top?.Select(ToPredicted).ToList(), scored.Error is null ? null : CommandTree.OneLine(scored.Error));
+        new(source ?? scored.Id, PredictedClass.From(scored.Top), scored.Error is null ? null : CommandTree.OneLine(scored.Error));
 }

@@ -66,7 +66,7 @@ internal static class ServeCommand
             using var engine = new ScoringEngine(classifier, scoring);
             var runs = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) },
                 new ValidationDefaultsOptions { Container = parse.GetValue(validationContainer)! });
-            var api = new ServiceApi(new PredictionQueries(account), new ValidationQueries(account), runs, engine);
+            var api = new ServiceApi(new PredictionQueries(account), new ValidationQueries(account), runs, engine, account);
             var queue = new ChunkQueue(runs, console.Info);
 
             var builder = WebApplication.CreateSlimBuilder();

@@ -6,7 +6,7 @@ using ConvNeXt.Batch.Service.Storage;
 namespace ConvNeXt.Batch.Cli.Serving;
 
 /// <summary>One pass of the listing watch: what it scored, for the log line and the exit code of <c>watch --once</c>.</summary>
-internal sealed record WatchPass(int Scored, int Failed, int Skipped, TimeSpan Elapsed)
+internal sealed record WatchPass(long Scored, long Failed, long Skipped, TimeSpan Elapsed)
 {
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
         $"{DateTime.Now:HH:mm:ss} scored {Scored}, failed {Failed}, skipped {Skipped} (already scored) in {Elapsed.TotalSeconds:F1} s");
@@ -23,10 +23,8 @@ internal sealed class ContainerWatcher(BlobScoringService scoring, string contai
     {
         var started = Stopwatch.StartNew();
         var result = await scoring.ScoreContainerAsync(container, prefix, cancellationToken);
-        return new WatchPass(
-            result.Outcomes.Count(o => !o.Skipped && o.Status == RowStatus.Scored),
-            result.Outcomes.Count(o => !o.Skipped && o.Status == RowStatus.Failed),
-            result.Skipped, started.Elapsed);
+        // Container passes keep counts only (memory stays flat however large the container).
+        return new WatchPass(result.Scored, result.Failed, result.Skipped, started.Elapsed);
     }
 
     /// <summary>Passes every <paramref name="interval"/> until cancelled; reports passes that scored something.</summary>

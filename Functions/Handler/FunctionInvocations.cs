@@ -36,7 +36,7 @@ public sealed class FunctionInvocations(
     public const string ResponseBinding = "res";
 
     private readonly ILogger _logger = loggers.CreateLogger("ConvNeXt.Batch.Functions.Invocations");
-    private readonly HashSet<string> _scoredContainers = new(handlerOptions.ScoredContainers, StringComparer.Ordinal);
+    private readonly IReadOnlySet<string> _scoredContainers = handlerOptions.ContainersToScore();
 
     public async Task<IResult> ScoreImagesAsync(HttpContext http, InvocationRequest request, CancellationToken ct)
     {
@@ -71,8 +71,7 @@ public sealed class FunctionInvocations(
                 var result = await scoring.ScoreEventsAsync(events, ct);
                 foreach (var failed in result.Outcomes.Where(o => o.Status == RowStatus.Failed && !o.Skipped))
                     log.Warning($"blob {failed.Container}/{failed.Name}: error row, {failed.ErrorReason}");
-                log.Information($"scored {result.Scored - result.Outcomes.Count(o => o.Skipped && o.Status == RowStatus.Scored)}, " +
-                                $"error rows {result.Failed - result.Outcomes.Count(o => o.Skipped && o.Status == RowStatus.Failed)}, unchanged {result.Skipped}");
+                log.Information($"scored {result.Scored}, error rows {result.Failed}, unchanged {result.Skipped}");
                 response.ReturnValue = new { scored = result.Scored, failed = result.Failed, skipped = result.Skipped };
             }
             response.Logs.AddRange(log.Lines);

@@ -15,8 +15,16 @@ public sealed class HandlerOptions
     /// </summary>
     public string? FunctionKey { get; set; }
 
-    /// <summary>Containers whose BlobCreated events are scored (default <c>images</c>).</summary>
-    public string[] ScoredContainers { get; set; } = [Service.Storage.ContainerNames.Images];
+    /// <summary>
+    /// Containers whose BlobCreated events are scored; unset means <c>images</c>. The default lives in
+    /// <see cref="ContainersToScore"/>, not in an initializer: the configuration binder appends to an array
+    /// that already has items, so <c>Handler__ScoredContainers__0=other</c> would score both.
+    /// </summary>
+    public string[]? ScoredContainers { get; set; }
+
+    /// <summary>The configured containers, or <c>images</c> when none is configured.</summary>
+    public IReadOnlySet<string> ContainersToScore() =>
+        new HashSet<string>(ScoredContainers is { Length: > 0 } configured ? configured : [Service.Storage.ContainerNames.Images], StringComparer.Ordinal);
 }
 
 public static class FunctionKeys

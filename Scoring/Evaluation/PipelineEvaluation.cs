@@ -16,19 +16,12 @@ public static class PipelineEvaluation
         ArgumentNullException.ThrowIfNull(dataset);
         var counts = new AccuracyCounts();
         var started = Stopwatch.GetTimestamp();
-        await foreach (var result in pipeline.RunAsync(ToAsync(dataset.ToInputs()), cancellationToken).ConfigureAwait(false))
+        await foreach (var result in pipeline.RunAsync(dataset.ToInputs().ToAsyncEnumerable(), cancellationToken).ConfigureAwait(false))
         {
             counts.Add(result);
             onResult?.Invoke(result);
         }
         counts.AddElapsed(Stopwatch.GetElapsedTime(started));
         return counts;
-    }
-
-    private static async IAsyncEnumerable<ImageInput> ToAsync(IEnumerable<ImageInput> inputs)
-    {
-        foreach (var input in inputs)
-            yield return input;
-        await Task.CompletedTask;
     }
 }

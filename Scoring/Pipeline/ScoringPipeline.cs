@@ -70,16 +70,9 @@ public sealed class ScoringPipeline
     public async Task<IReadOnlyList<ScoredImage>> ScoreAllAsync(IEnumerable<ImageInput> inputs, CancellationToken cancellationToken = default)
     {
         var results = new List<ScoredImage>();
-        await foreach (var result in RunAsync(ToAsync(inputs), cancellationToken).ConfigureAwait(false))
+        await foreach (var result in RunAsync(inputs.ToAsyncEnumerable(), cancellationToken).ConfigureAwait(false))
             results.Add(result);
         return results;
-    }
-
-    private static async IAsyncEnumerable<ImageInput> ToAsync(IEnumerable<ImageInput> inputs)
-    {
-        foreach (var input in inputs)
-            yield return input;
-        await Task.CompletedTask;
     }
 
     private sealed record Fetched(ImageInput Input, ReadOnlyMemory<byte> Bytes, TimeSpan ReadTime, Exception? Error);

@@ -4,6 +4,7 @@ using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Services;
+using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Validation;
 
 namespace ConvNeXt.Batch.Service.Api;
@@ -13,7 +14,8 @@ namespace ConvNeXt.Batch.Service.Api;
 /// routes (<see cref="ApiRoutes"/>), check keys and write the answer; what a request means lives here,
 /// so the Functions handler and <c>convnext-batch serve</c> answer the same.
 /// </summary>
-public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries validations, ValidationRunService runs, ScoringEngine engine)
+public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries validations, ValidationRunService runs, ScoringEngine engine,
+    StorageAccount storage)
 {
     /// <summary>
     /// <c>GET /api/predictions?container=&amp;prefix=&amp;status=&amp;wnid=&amp;top=&amp;continuationToken=</c>, or with
@@ -67,6 +69,8 @@ public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries 
         {
             return new(ApiResponse.Problem(400, $"body is not a validation run request: {e.Message}"), null);
         }
+        if (request.Container is { } requested && BlobNames.ContainerProblem(requested) is { } containerProblem)
+            return new(ApiResponse.Problem(400, containerProblem), null);
         try
         {
             var plan = await runs.CreateRunAsync(request, trigger, cancellationToken);
@@ -78,20 +82,28 @@ public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries 
         }
     }
 
-    /// <summary><c>GET /api/health</c>: 200 with the loaded model, or 503 when it cannot be loaded.</summary>
+    /// <summary>
+    /// <c>GET /api/health</c>: 200 with the loaded model and reachable storage; 503 when the model cannot be
+    /// loaded or a storage endpoint does not answer (each endpoint says which).
+    /// </summary>
     public async Task<ApiResponse> HealthAsync(CancellationToken cancellationToken = default)
     {
+        var reachability = await StorageHealth.CheckAsync(storage, cancellationToken);
+        var storageReport = new StorageStatus(reachability.Blob ?? "reachable", reachability.Table ?? "reachable");
+        var storageHealthy = reachability.Blob is null && reachability.Table is null;
         try
         {
             var model = await engine.GetModelInfoAsync(cancellationToken);
             // An unpinned blob model (Model__AllowUnpinned) scores, but says so on every health check.
             var pinned = model.UnpinnedReason is null;
-            return ApiResponse.Ok(new HealthReport(pinned ? "Healthy" : "Unpinned", true, model.ModelId, model.Sha256, model.ExecutionProvider,
-                model.ClassCount, null, pinned, model.UnpinnedReason));
+            var status = !storageHealthy ? "Unhealthy" : pinned ? "Healthy" : "Unpinned";
+            return new ApiResponse(storageHealthy ? 200 : 503, new HealthReport(status, true, model.ModelId, model.Sha256, model.ExecutionProvider,
+                model.ClassCount, null, pinned, model.UnpinnedReason, storageReport));
         }
-        catch (Exception e) when (e is ModelIntegrityException or Scoring.Inference.ModelLoadException or RequestFailedException or IOException)
+        catch (Exception e) when (e is ModelIntegrityException or Scoring.Inference.ModelLoadException or RequestFailedException or IOException
+                                  || StorageFailures.Classify(e) == StorageFailureKind.Transient)
         {
-            return new ApiResponse(503, new HealthReport("Unhealthy", false, null, null, null, null, e.Message, null, null));
+            return new ApiResponse(503, new HealthReport("Unhealthy", false, null, null, null, null, e.Message, null, null, storageReport));
         }
     }
 
@@ -110,4 +122,7 @@ public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries 
 
 /// <summary>The body of <c>GET /api/health</c>.</summary>
 public sealed record HealthReport(string Status, bool ModelLoaded, string? ModelId, string? Sha256, string? ExecutionProvider, int? Classes, string? Error,
-    bool? Pinned, string? Warning);
+    bool? Pinned, string? Warning, StorageStatus Storage);
+
+/// <summary>Each storage endpoint in a health report: "reachable", or why not.</summary>
+public sealed record StorageStatus(string Blob, string Table);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ConvNeXt.Batch.Service.Storage;
 
 namespace ConvNeXt.Batch.Service.Contracts;
 
@@ -85,9 +86,27 @@ public static class BlobEventParser
             rejected.Add(new RejectedMessage(messageId, $"event {id} names no blob (subject '{subject}', url '{url}')"));
             return;
         }
+        // Names are checked before the allow-list: storage resolves '.' and '..' in a URL, so a name with
+        // them could leave the container the allow-list approved.
+        if (BlobNames.ContainerProblem(container) is { } containerProblem)
+        {
+            rejected.Add(new RejectedMessage(messageId, $"event {id}: {containerProblem}"));
+            return;
+        }
+        if (BlobNames.Problem(blob) is { } blobProblem)
+        {
+            rejected.Add(new RejectedMessage(messageId, $"event {id}: {blobProblem}"));
+            return;
+        }
         if (!allowedContainers.Contains(container))
         {
             rejected.Add(new RejectedMessage(messageId, $"event {id} is for container '{container}', which is not scored"));
+            return;
+        }
+        Uri? uri = null;
+        if (url is not null && !Uri.TryCreate(url, UriKind.Absolute, out uri))
+        {
+            rejected.Add(new RejectedMessage(messageId, $"event {id}: data.url is not an absolute URL"));
             return;
         }
         string? etag = null;
@@ -95,15 +114,22 @@ public static class BlobEventParser
         if (data.ValueKind == JsonValueKind.Object)
         {
             etag = TryString(data, "eTag") ?? TryString(data, "etag");
-            if (data.TryGetProperty("contentLength", out var len) && len.ValueKind == JsonValueKind.Number)
-                length = len.GetInt64();
+            if (data.TryGetProperty("contentLength", out var len) && len.ValueKind != JsonValueKind.Null)
+            {
+                if (len.ValueKind != JsonValueKind.Number || !len.TryGetInt64(out var bytes) || bytes < 0)
+                {
+                    rejected.Add(new RejectedMessage(messageId, $"event {id}: data.contentLength is not a byte count"));
+                    return;
+                }
+                length = bytes;
+            }
         }
         DateTimeOffset? time = null;
         var timeText = TryString(e, isCloudEvent ? "time" : "eventTime");
         if (timeText is not null && DateTimeOffset.TryParse(timeText, System.Globalization.CultureInfo.InvariantCulture,
                 System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed))
             time = parsed;
-        events.Add(new BlobCreatedEvent(id, container, blob, url is null ? null : new Uri(url), etag, length, time));
+        events.Add(new BlobCreatedEvent(id, container, blob, uri, etag, length, time));
     }
 
     /// <summary>

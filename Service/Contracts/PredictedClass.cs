@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ConvNeXt.Batch.Scoring.Inference;
 
 namespace ConvNeXt.Batch.Service.Contracts;
 
@@ -10,6 +11,13 @@ public sealed record PredictedClass(
     [property: JsonPropertyName("name")] string? Name,
     [property: JsonPropertyName("probability")] double Probability)
 {
+    /// <summary>The one mapping from the scorer's class score (probability rounded to 6 digits for storage).</summary>
+    public static PredictedClass From(ClassScore score) =>
+        new(score.Index, score.Wnid, score.Name, Math.Round(score.Probability, 6));
+
+    /// <summary>The top-k of a result, or null when it has none (an error).</summary>
+    public static List<PredictedClass>? From(IEnumerable<ClassScore>? top) => top?.Select(From).ToList();
+
     public static string ToJson(IReadOnlyList<PredictedClass> top) => JsonSerializer.Serialize(top, ContractJson.Options);
 
     public static IReadOnlyList<PredictedClass> FromJson(string? json) =>

@@ -54,8 +54,15 @@ public sealed class PredictionQueries(StorageAccount storage)
             Table, storage.Resilience, filter, top, query.ContinuationToken, PredictionRecord.From, cancellationToken);
     }
 
+    /// <remarks>
+    /// The partition is not checked as a container name: rows of <c>score --table</c> over a local folder
+    /// are partitioned by the folder's name. The blob name is checked like any untrusted name.
+    /// </remarks>
+    /// <exception cref="QueryArgumentException">The blob name has dot or empty segments, or is too long.</exception>
     public async Task<PredictionRecord?> GetAsync(string container, string blobName, CancellationToken cancellationToken = default)
     {
+        if (BlobNames.Problem(blobName) is { } problem)
+            throw new QueryArgumentException(problem);
         await storage.EnsureTablesAsync(cancellationToken);
         var row = await storage.Resilience.ExecuteAsync(async ct =>
             await Table.GetEntityIfExistsAsync<PredictionEntity>(container, TableKeys.Escape(blobName), cancellationToken: ct), cancellationToken);

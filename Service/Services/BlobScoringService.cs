@@ -18,11 +18,20 @@ public sealed record BlobReference(string Container, string Name, string? ETag =
 /// <summary>What happened to one blob.</summary>
 public sealed record BlobOutcome(string Container, string Name, string Status, string? ErrorReason, string? Top1Wnid, bool Skipped);
 
-public sealed record BlobScoringResult(IReadOnlyList<BlobOutcome> Outcomes)
+/// <summary>
+/// Counts of one scoring call: rows written as <c>Scored</c>, error rows written, blobs skipped as
+/// unchanged. <see cref="Outcomes"/> lists each blob for event batches; container scoring keeps only
+/// the counts, so its memory does not grow with the container.
+/// </summary>
+public sealed record BlobScoringResult(IReadOnlyList<BlobOutcome> Outcomes, long Scored, long Failed, long Skipped)
 {
-    public int Scored => Outcomes.Count(o => o.Status == RowStatus.Scored);
-    public int Failed => Outcomes.Count(o => o.Status == RowStatus.Failed);
-    public int Skipped => Outcomes.Count(o => o.Skipped);
+    public BlobScoringResult(IReadOnlyList<BlobOutcome> outcomes)
+        : this(outcomes, outcomes.Count(o => !o.Skipped && o.Status == RowStatus.Scored),
+            outcomes.Count(o => !o.Skipped && o.Status == RowStatus.Failed), outcomes.Count(o => o.Skipped))
+    {
+    }
+
+    public long Total => Scored + Failed + Skipped;
 }
 
 /// <summary>
@@ -32,11 +41,21 @@ public sealed record BlobScoringResult(IReadOnlyList<BlobOutcome> Outcomes)
 public sealed class StorageUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
-/// Scores blobs into <c>Predictions</c>: downloads concurrently, preprocesses in parallel, infers in
-/// batches, and upserts exactly one row per blob (a prediction or an error with its reason).
+/// Scores blobs into <c>Predictions</c>, the one writer of its rows (the Functions handler and the
+/// CLI): downloads concurrently, preprocesses in parallel, infers in batches, and upserts exactly one
+/// row per blob (a prediction, or an error whose cause is permanent). Rows are written in batches as
+/// results arrive, so memory is bounded whatever the number of blobs, and a cancelled run keeps what
+/// it finished. A transient storage failure writes no row for that blob: the call fails with
+/// <see cref="StorageUnavailableException"/> (after writing the true rows already done) so it is redelivered.
 /// </summary>
 public sealed class BlobScoringService
 {
+    /// <summary>Rows per write: large enough for full 100-row transactions, small enough to keep memory flat.</summary>
+    private const int WriteBatchRows = 200;
+
+    /// <summary>Blobs whose existing rows are looked up together (the ETag skip).</summary>
+    private const int LookupBatch = 64;
+
     private readonly StorageAccount _storage;
     private readonly ScoringEngine _engine;
     private readonly ScoringOptions _options;
@@ -58,101 +77,200 @@ public sealed class BlobScoringService
     public Task<BlobScoringResult> ScoreEventsAsync(IEnumerable<BlobCreatedEvent> events, CancellationToken cancellationToken = default) =>
         ScoreAsync(events.Select(e => new BlobReference(e.Container, e.BlobName, e.BlobETag, e.ContentLength, e.EventId)), cancellationToken);
 
-    /// <summary>Scores every blob under <paramref name="prefix"/> of <paramref name="container"/> (CLI <c>score --table</c>).</summary>
-    public async Task<BlobScoringResult> ScoreContainerAsync(string container, string? prefix = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Scores every blob under <paramref name="prefix"/> of <paramref name="container"/> (CLI <c>score --table</c>,
+    /// <c>watch</c>, <c>demo</c>): the listing is streamed page by page, rows are written as they come.
+    /// </summary>
+    /// <param name="progress">Called after each blob with the counts so far (for a progress line).</param>
+    public Task<BlobScoringResult> ScoreContainerAsync(string container, string? prefix = null, CancellationToken cancellationToken = default,
+        Action<BlobScoringResult>? progress = null)
     {
-        var client = _storage.Container(container);
-        var blobs = await _storage.Resilience.ExecuteAsync(async ct =>
-        {
-            var list = new List<BlobReference>();
-            await foreach (var item in client.GetBlobsAsync(new GetBlobsOptions { Prefix = string.IsNullOrEmpty(prefix) ? null : prefix }, ct))
-                list.Add(new BlobReference(container, item.Name, item.Properties.ETag?.ToString(), item.Properties.ContentLength));
-            return list;
-        }, cancellationToken);
-        return await ScoreAsync(blobs, cancellationToken);
+        if (BlobNames.ContainerProblem(container) is { } problem)
+            throw new ArgumentException(problem, nameof(container));
+        return RunAsync(List(container, prefix, cancellationToken), keepOutcomes: false, progress, cancellationToken);
     }
 
-    public async Task<BlobScoringResult> ScoreAsync(IEnumerable<BlobReference> blobs, CancellationToken cancellationToken = default)
+    /// <summary>Scores the given blobs; a blob named twice (two events for one upload) is scored once.</summary>
+    public Task<BlobScoringResult> ScoreAsync(IEnumerable<BlobReference> blobs, CancellationToken cancellationToken = default)
+    {
+        var unique = blobs.GroupBy(b => (b.Container, b.Name)).Select(g => g.Last()).ToList();
+        return RunAsync(unique.ToAsyncEnumerable(), keepOutcomes: true, null, cancellationToken);
+    }
+
+    private async IAsyncEnumerable<BlobReference> List(string container, string? prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var client = _storage.Container(container);
+        string? continuation = null;
+        do
+        {
+            // One page per pipeline call, so a retry repeats one page, not the whole listing.
+            var page = await _storage.Resilience.ExecuteAsync(async ct =>
+            {
+                await foreach (var p in client.GetBlobsAsync(new GetBlobsOptions { Prefix = string.IsNullOrEmpty(prefix) ? null : prefix }, ct)
+                                   .AsPages(continuation, 1000).WithCancellation(ct))
+                    return p;
+                return null;
+            }, cancellationToken);
+            if (page is null)
+                yield break;
+            foreach (var item in page.Values)
+                yield return new BlobReference(container, item.Name, item.Properties.ETag?.ToString(), item.Properties.ContentLength);
+            continuation = page.ContinuationToken;
+        }
+        while (!string.IsNullOrEmpty(continuation));
+    }
+
+    private async Task<BlobScoringResult> RunAsync(IAsyncEnumerable<BlobReference> blobs, bool keepOutcomes,
+        Action<BlobScoringResult>? progress, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         await _storage.EnsureTablesAsync(cancellationToken);
-        var table = _storage.Table(TableNames.Predictions);
+        var model = await _engine.GetModelInfoAsync(cancellationToken);
+        var run = new Run(keepOutcomes);
 
-        // One row per blob: a batch naming a blob twice (two events for one upload) scores it once.
-        var unique = blobs.GroupBy(b => (b.Container, b.Name)).Select(g => g.Last()).ToList();
-        var outcomes = new List<BlobOutcome>(unique.Count);
-        var todo = new List<BlobReference>(unique.Count);
-        foreach (var (blob, existing) in await ReadExistingAsync(table, unique, cancellationToken))
+        // The first transient read failure stops the call: the invocation fails and is redelivered
+        // whole, so there is no point reading the rest against a storage account that is down.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var pending = new List<PredictionEntity>(WriteBatchRows);
+        try
         {
-            if (existing is not null)
-                outcomes.Add(new BlobOutcome(blob.Container, blob.Name, existing.Status, existing.ErrorReason, existing.Top1Wnid, Skipped: true));
-            else
-                todo.Add(blob);
-        }
-
-        var model = todo.Count > 0 ? await _engine.GetModelInfoAsync(cancellationToken) : null;
-        var rows = new List<PredictionEntity>(todo.Count);
-        var storageFailures = new List<(BlobReference Blob, Exception Error)>();
-        await foreach (var result in _engine.ScoreAsync(Inputs(todo, cancellationToken), cancellationToken))
-        {
-            var work = (BlobWork)result.State!;
-            if (work.StorageFailure is { } failure)
+            await foreach (var result in _engine.ScoreAsync(Inputs(blobs, model, run, stop.Token), stop.Token))
             {
-                storageFailures.Add((work.Blob, failure));
-                continue;
+                if (stop.IsCancellationRequested)
+                    break; // results after a stop may be cancellation errors, not answers
+                var work = (BlobWork)result.State!;
+                if (work.StorageFailure is not null)
+                {
+                    run.StorageFailure ??= work;
+                    await stop.CancelAsync();
+                    break;
+                }
+                var row = ToRow(work, result, model);
+                pending.Add(row);
+                run.Add(new BlobOutcome(row.PartitionKey, row.BlobName, row.Status, row.ErrorReason, row.Top1Wnid, Skipped: false));
+                if (row.Status == RowStatus.Failed)
+                    _logger.LogWarning("blob {Container}/{Blob} could not be scored: {Reason}: {Message}", row.PartitionKey, row.BlobName, row.ErrorReason, row.ErrorMessage);
+                if (pending.Count >= WriteBatchRows)
+                    await WriteAsync(pending, cancellationToken);
+                progress?.Invoke(run.Result());
             }
-            var row = ToRow(work, result, model!);
-            rows.Add(row);
-            outcomes.Add(new BlobOutcome(row.PartitionKey, row.BlobName, row.Status, row.ErrorReason, row.Top1Wnid, Skipped: false));
-            if (row.Status == RowStatus.Failed)
-                _logger.LogWarning("blob {Container}/{Blob} could not be scored: {Reason}: {Message}", row.PartitionKey, row.BlobName, row.ErrorReason, row.ErrorMessage);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+        catch (OperationCanceledException) when (run.StorageFailure is not null && !cancellationToken.IsCancellationRequested)
+        {
+            // The pipeline stopped because of the storage failure recorded above.
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopped by the caller (Ctrl+C): keep what is done.
+            await WriteAsync(pending, CancellationToken.None);
+            throw;
         }
 
-        await TableWrites.UpsertAsync(_storage, table, rows, cancellationToken);
-        _metrics.ImagesScored.Add(rows.Count(r => r.Status == RowStatus.Scored));
-        _metrics.ImagesFailed.Add(rows.Count(r => r.Status == RowStatus.Failed));
-        _metrics.BatchSize.Record(unique.Count);
+        await WriteAsync(pending, cancellationToken);
+        _metrics.BatchSize.Record((int)Math.Min(int.MaxValue, run.Result().Total));
         _metrics.BatchLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
 
-        if (storageFailures.Count > 0)
-        {
-            var (blob, error) = storageFailures[0];
+        if (run.StorageFailure is { } failed)
             throw new StorageUnavailableException(
-                $"{storageFailures.Count} blob(s) could not be read after retries, e.g. {blob.Container}/{blob.Name}: {error.Message}", error);
-        }
-        return new BlobScoringResult(outcomes);
+                $"blob {failed.Blob.Container}/{failed.Blob.Name} could not be read after retries ({failed.StorageFailure!.Message}); no row was written for it",
+                failed.StorageFailure);
+        return run.Result();
     }
 
-    /// <summary>Rows that already hold this blob version scored by this model: nothing to do for them.</summary>
-    private async Task<List<(BlobReference, PredictionEntity?)>> ReadExistingAsync(TableClient table, List<BlobReference> blobs, CancellationToken cancellationToken)
+    private async Task WriteAsync(List<PredictionEntity> rows, CancellationToken cancellationToken)
     {
-        var result = blobs.Select(b => (b, (PredictionEntity?)null)).ToList();
+        if (rows.Count == 0)
+            return;
+        await TableWrites.UpsertAsync(_storage, _storage.Table(TableNames.Predictions), rows, cancellationToken);
+        _metrics.ImagesScored.Add(rows.Count(r => r.Status == RowStatus.Scored));
+        _metrics.ImagesFailed.Add(rows.Count(r => r.Status == RowStatus.Failed));
+        rows.Clear();
+    }
+
+    /// <summary>Blobs to read, in order, minus those whose row is already final (looked up a few at a time).</summary>
+    private async IAsyncEnumerable<ImageInput> Inputs(IAsyncEnumerable<BlobReference> blobs, ModelInfo model, Run run,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var chunk in blobs.Chunk(LookupBatch).WithCancellation(cancellationToken))
+        {
+            var existing = await ReadExistingAsync(chunk, model, cancellationToken);
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                var blob = chunk[i];
+                if (existing[i] is { } row)
+                {
+                    run.Add(new BlobOutcome(blob.Container, blob.Name, row.Status, row.ErrorReason, row.Top1Wnid, Skipped: true));
+                    continue;
+                }
+                var work = new BlobWork(blob);
+                yield return new ImageInput($"{blob.Container}/{blob.Name}", ct => _reader.ReadAsync(work, ct)) { State = work };
+            }
+        }
+    }
+
+    /// <summary>Results of an error whose cause will not change on a retry: a row holding one is final.</summary>
+    public static readonly IReadOnlySet<string> PermanentErrorReasons = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "Empty", "Undecodable", "TooLarge", "TooManyPixels", "Unsupported",
+    };
+
+    /// <summary>
+    /// True when <paramref name="row"/> already holds the final answer for this blob version and model:
+    /// a prediction, or an error with a permanent cause. Rows from transient causes (<c>ReadFailed</c>,
+    /// <c>InferenceFailed</c>, a decode timeout, a deleted blob) are scored again.
+    /// </summary>
+    public static bool IsFinal(PredictionEntity row, string? etag, string modelSha256) =>
+        SameETag(row.BlobETag, etag) && row.ModelSha256 == modelSha256 &&
+        (row.Status == RowStatus.Scored || row.Status == RowStatus.Failed && row.ErrorReason is { } reason && PermanentErrorReasons.Contains(reason));
+
+    /// <summary>For each blob, its existing row when that row is final (see <see cref="IsFinal"/>), else null.</summary>
+    private async Task<PredictionEntity?[]> ReadExistingAsync(BlobReference[] blobs, ModelInfo model, CancellationToken cancellationToken)
+    {
+        var result = new PredictionEntity?[blobs.Length];
         if (!_options.SkipUnchanged || blobs.All(b => b.ETag is null))
             return result;
-        var model = await _engine.GetModelInfoAsync(cancellationToken);
-        await Parallel.ForEachAsync(Enumerable.Range(0, blobs.Count),
+        await Parallel.ForEachAsync(Enumerable.Range(0, blobs.Length),
             new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (i, ct) =>
             {
                 var blob = blobs[i];
                 if (blob.ETag is null)
                     return;
-                var row = await _storage.Resilience.ExecuteAsync(async c =>
+                var row = await _storage.TableCallAsync(TableNames.Predictions, async (table, c) =>
                     await table.GetEntityIfExistsAsync<PredictionEntity>(blob.Container, TableKeys.Escape(blob.Name), cancellationToken: c), ct);
-                if (row.HasValue && SameETag(row.Value!.BlobETag, blob.ETag) && row.Value.ModelSha256 == model.Sha256)
-                    result[i] = (blob, row.Value);
+                if (row.HasValue && IsFinal(row.Value!, blob.ETag, model.Sha256))
+                    result[i] = row.Value;
             });
         return result;
     }
 
-    private async IAsyncEnumerable<ImageInput> Inputs(List<BlobReference> blobs, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>Counts (and, for event batches, each outcome) of one call.</summary>
+    private sealed class Run(bool keepOutcomes)
     {
-        foreach (var blob in blobs)
+        private readonly List<BlobOutcome> _outcomes = [];
+        private long _scored, _failed, _skipped;
+
+        public BlobWork? StorageFailure { get; set; }
+
+        public void Add(BlobOutcome outcome)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var work = new BlobWork(blob);
-            yield return new ImageInput($"{blob.Container}/{blob.Name}", ct => _reader.ReadAsync(work, ct)) { State = work };
+            if (outcome.Skipped)
+                Interlocked.Increment(ref _skipped);
+            else if (outcome.Status == RowStatus.Scored)
+                Interlocked.Increment(ref _scored);
+            else
+                Interlocked.Increment(ref _failed);
+            if (keepOutcomes)
+                lock (_outcomes)
+                    _outcomes.Add(outcome);
         }
-        await Task.CompletedTask;
+
+        public BlobScoringResult Result()
+        {
+            lock (_outcomes)
+                return new BlobScoringResult(keepOutcomes ? _outcomes.ToList() : [],
+                    Interlocked.Read(ref _scored), Interlocked.Read(ref _failed), Interlocked.Read(ref _skipped));
+        }
     }
 
     private static PredictionEntity ToRow(BlobWork work, ScoredImage result, ModelInfo model)

@@ -207,7 +207,7 @@ public sealed class ValidationRunService
                 continue;
             }
             var label = result.Label!.Value;
-            var top = result.Top?.Select(c => new PredictedClass(c.Index, c.Wnid, c.Name, Math.Round(c.Probability, 6))).ToList();
+            var top = PredictedClass.From(result.Top);
             counts.Add(result);
             var best = top is { Count: > 0 } ? top[0] : null;
             var labelInfo = classes[label];

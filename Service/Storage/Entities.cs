@@ -51,7 +51,7 @@ public sealed class PredictionEntity : ITableEntity
     public static PredictionEntity From(string container, string blobName, ScoredImage result, string? modelId, string? modelSha256,
         string? errorReason = null, string? errorMessage = null)
     {
-        var top = result.Top?.Select(c => new PredictedClass(c.Index, c.Wnid, c.Name, Math.Round(c.Probability, 6))).ToList();
+        var top = PredictedClass.From(result.Top);
         var best = top is { Count: > 0 } ? top[0] : null;
         return new PredictionEntity
         {

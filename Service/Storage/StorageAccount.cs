@@ -1,3 +1,4 @@
+using Azure;
 using Azure.Core;
 using Azure.Data.Tables;
 using Azure.Identity;
@@ -61,7 +62,11 @@ public sealed class StorageAccount
 
     public BlobContainerClient Container(string name) => Blobs.GetBlobContainerClient(name);
 
-    /// <summary>Creates the result tables if needed (idempotent; cheap after the first call per process).</summary>
+    /// <summary>
+    /// Creates the result tables if needed. Only a hint that saves a round trip per call: tables can be
+    /// deleted (or the emulator restarted) while the process runs, so every table call goes through
+    /// <see cref="TableCallAsync{T}"/>, which recreates a missing table, and a "table not found" resets this.
+    /// </summary>
     public async Task EnsureTablesAsync(CancellationToken cancellationToken = default)
     {
         if (_tablesReady)
@@ -70,6 +75,29 @@ public sealed class StorageAccount
             await Resilience.ExecuteAsync(async ct => await Table(name).CreateIfNotExistsAsync(ct), cancellationToken);
         _tablesReady = true;
     }
+
+    /// <summary>
+    /// Runs a call on table <paramref name="tableName"/> through the retry pipeline; when storage answers
+    /// that the table does not exist, creates it and runs the call once more.
+    /// </summary>
+    public async Task<T> TableCallAsync<T>(string tableName, Func<TableClient, CancellationToken, Task<T>> call, CancellationToken cancellationToken = default)
+    {
+        var table = Table(tableName);
+        try
+        {
+            return await Resilience.ExecuteAsync(async ct => await call(table, ct), cancellationToken);
+        }
+        catch (RequestFailedException e) when (IsTableNotFound(e))
+        {
+            _tablesReady = false;
+            await Resilience.ExecuteAsync(async ct => await table.CreateIfNotExistsAsync(ct), cancellationToken);
+            return await Resilience.ExecuteAsync(async ct => await call(table, ct), cancellationToken);
+        }
+    }
+
+    /// <summary>The table itself is missing (not a missing row): Azure and Azurite answer 404 <c>TableNotFound</c>.</summary>
+    public static bool IsTableNotFound(RequestFailedException e) =>
+        e.Status == 404 && string.Equals(e.ErrorCode, "TableNotFound", StringComparison.OrdinalIgnoreCase);
 
     private volatile bool _tablesReady;
 }

@@ -2,7 +2,7 @@ using Azure.Data.Tables;
 
 namespace ConvNeXt.Batch.Service.Storage;
 
-/// <summary>Idempotent bulk writes: upsert (replace) in transactions of up to 100 rows of one partition.</summary>
+/// <summary>Idempotent bulk writes: upsert (replace) in transactions of up to 100 rows of one partition; a missing table is created.</summary>
 public static class TableWrites
 {
     public static async Task UpsertAsync<T>(StorageAccount storage, TableClient table, IReadOnlyList<T> rows, CancellationToken cancellationToken)
@@ -19,7 +19,7 @@ public static class TableWrites
             async (batch, ct) =>
             {
                 var actions = batch.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace, r)).ToList();
-                await storage.Resilience.ExecuteAsync(async c => { await table.SubmitTransactionAsync(actions, c); }, ct);
+                await storage.TableCallAsync(table.Name, async (t, c) => await t.SubmitTransactionAsync(actions, c), ct);
             });
     }
 }

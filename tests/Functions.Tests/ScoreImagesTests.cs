@@ -1,4 +1,6 @@
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Configuration;
+using Microsoft.AspNetCore.TestHost;
 using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
 using ConvNeXt.Batch.Service.Storage;
@@ -155,6 +157,9 @@ public class ScoreImagesTests(FunctionsFixture fixture)
         await fixture.UploadAsync("images", "large/declared.jpg", bytes);
         await fixture.UploadAsync("images", "large/undeclared.jpg", bytes);
         var engine = fixture.Services.GetRequiredService<ConvNeXt.Batch.Service.Services.ScoringEngine>();
+        // Count the GET requests the storage clients send (a download is a GET on the blob).
+        var downloads = new System.Collections.Concurrent.ConcurrentBag<string>();
+        using var observer = new RequestObserver(r => { if (r.Method == "GET") downloads.Add(r.Path); });
         var service = new ConvNeXt.Batch.Service.Services.BlobScoringService(
             new StorageAccount(new StorageOptions { ConnectionString = fixture.ConnectionString }), engine,
             new ConvNeXt.Batch.Service.Services.ScoringOptions { MaxBlobBytes = 1000 });
@@ -163,7 +168,12 @@ public class ScoreImagesTests(FunctionsFixture fixture)
             new("images", "large/undeclared.jpg", ContentLength: 10), // the event understates it: the download headers catch it
         ]);
         Assert.All(result.Outcomes, o => Assert.Equal((RowStatus.Failed, "TooLarge"), (o.Status, o.ErrorReason)));
-        Assert.Equal(2, (await RowsAsync("large")).Count(r => r.ErrorReason == "TooLarge"));
+        var rows = await RowsAsync("large");
+        Assert.Equal(2, rows.Count(r => r.ErrorReason == "TooLarge"));
+        // "Without being read": the declared one is never requested; the understated one is refused from
+        // its headers, so no body is read and the row keeps the event's ETag rather than the download's.
+        Assert.Equal(0, downloads.Count(u => u.EndsWith("large/declared.jpg", StringComparison.Ordinal)));
+        Assert.Equal(1, downloads.Count(u => u.EndsWith("large/undeclared.jpg", StringComparison.Ordinal)));
     }
 
     [Fact]
@@ -188,6 +198,7 @@ public class ScoreImagesTests(FunctionsFixture fixture)
             HostPayloads.ServiceBusBatch([HostPayloads.EventGridBlobCreated(Uri(name), "images", name, info.ETag.ToString(), bytes.Length), "garbage"]));
         Assert.Equal(200, status);
         Assert.True(measurements.GetValueOrDefault("convnext.images.scored") >= 1);
+        Assert.Equal(RowStatus.Scored, Assert.Single(await RowsAsync("metrics")).Status);
         Assert.True(measurements.GetValueOrDefault("convnext.messages.rejected") >= 1);
         Assert.True(measurements.GetValueOrDefault("convnext.batch.size") >= 1);
         Assert.True(measurements.GetValueOrDefault("convnext.queue.lag") >= 2000, "enqueued 3 s before the invocation");
@@ -199,5 +210,172 @@ public class ScoreImagesTests(FunctionsFixture fixture)
     {
         var (status, body) = await fixture.InvokeAsync("ScoreImages", HostPayloads.ServiceBusBatch(["[]", "null", "\"just a string\""]));
         Assert.True(status == 200, body.ToJsonString());
+        var logs = body["Logs"]!.AsArray().Select(l => l!.GetValue<string>()).ToList();
+        Assert.Contains(logs, l => l.Contains("3 message(s), 0 blob event(s)"));
+        Assert.Equal(2, logs.Count(l => l.Contains("completed without scoring"))); // "[]" holds no event at all
+    }
+
+    [Fact]
+    public async Task Hostile_and_malformed_events_are_rejected_alone_and_the_rest_of_the_batch_is_scored()
+    {
+        var name = "hostile/good.jpg";
+        var bytes = await File.ReadAllBytesAsync(Samples[4]);
+        var info = await fixture.UploadAsync("images", name, bytes);
+        await fixture.UploadAsync("other", "secret.jpg", bytes);
+        string Event(string subject, JsonNode? url = null, JsonNode? length = null) => new JsonObject
+        {
+            ["eventType"] = "Microsoft.Storage.BlobCreated", ["id"] = Guid.NewGuid().ToString(), ["subject"] = subject, ["dataVersion"] = "",
+            ["data"] = new JsonObject { ["url"] = url ?? Uri(name).ToString(), ["eTag"] = "0x1", ["contentLength"] = length ?? 10 },
+        }.ToJsonString();
+        var bodies = new List<string>
+        {
+            Event("/blobServices/default/containers/images/blobs/../other/secret.jpg"),
+            Event("no subject", url: Uri("x").ToString().Replace("/x", "/..%2Fother%2Fsecret.jpg")),
+            Event("/blobServices/default/containers/images/blobs/a//b.jpg"),
+            Event("/blobServices/default/containers/images/blobs/" + new string('a', 1025)),
+            Event("/blobServices/default/containers/NO_SUCH!/blobs/x.jpg"),
+            Event("/blobServices/default/containers/images/blobs/hostile/url.jpg", url: "not a url"),
+            Event("/blobServices/default/containers/images/blobs/hostile/len.jpg", length: JsonNode.Parse("1e30")),
+            HostPayloads.EventGridBlobCreated(Uri(name), "images", name, info.ETag.ToString(), bytes.Length),
+        };
+        var (status, body) = await fixture.InvokeAsync("ScoreImages", HostPayloads.ServiceBusBatch(bodies));
+        Assert.True(status == 200, body.ToJsonString());
+        var logs = body["Logs"]!.AsArray().Select(l => l!.GetValue<string>()).ToList();
+        Assert.Equal(7, logs.Count(l => l.Contains("completed without scoring")));
+        Assert.Contains(logs, l => l.Contains("'.' or '..' path segment"));
+        Assert.Contains(logs, l => l.Contains("empty path segment"));
+        Assert.Contains(logs, l => l.Contains("over the limit of 1024"));
+        Assert.Contains(logs, l => l.Contains("data.url is not an absolute URL"));
+        Assert.Contains(logs, l => l.Contains("data.contentLength is not a byte count"));
+        Assert.Equal(1, body["ReturnValue"]!["scored"]!.GetValue<long>());
+
+        var row = Assert.Single(await RowsAsync("hostile"));
+        Assert.Equal((name, RowStatus.Scored), (row.BlobName, row.Status));
+        var table = new TableClient(fixture.ConnectionString, TableNames.Predictions);
+        Assert.False((await table.GetEntityIfExistsAsync<PredictionEntity>("images", TableKeys.Escape("../other/secret.jpg"))).HasValue);
+        Assert.False((await table.GetEntityIfExistsAsync<PredictionEntity>("other", TableKeys.Escape("secret.jpg"))).HasValue);
+    }
+
+    [Fact]
+    public async Task Unchanged_blobs_skip_only_final_rows_and_retry_rows_of_transient_causes()
+    {
+        var engine = fixture.Services.GetRequiredService<ConvNeXt.Batch.Service.Services.ScoringEngine>();
+        var model = await engine.GetModelInfoAsync();
+        var bytes = await File.ReadAllBytesAsync(Samples[5]);
+        var table = new TableClient(fixture.ConnectionString, TableNames.Predictions);
+        var bodies = new List<string>();
+        foreach (var reason in new[] { "ReadFailed", "InferenceFailed", "Undecodable", "TooLarge" })
+        {
+            var name = $"skip/{reason}.jpg";
+            var info = await fixture.UploadAsync("images", name, bytes);
+            await table.UpsertEntityAsync(new PredictionEntity
+            {
+                PartitionKey = "images", RowKey = TableKeys.Escape(name), BlobName = name, Status = RowStatus.Failed, ErrorReason = reason,
+                BlobETag = info.ETag.ToString(), ModelSha256 = model.Sha256, ModelId = model.ModelId,
+            });
+            bodies.Add(HostPayloads.EventGridBlobCreated(Uri(name), "images", name, info.ETag.ToString(), bytes.Length));
+        }
+        var (status, body) = await fixture.InvokeAsync("ScoreImages", HostPayloads.ServiceBusBatch(bodies));
+        Assert.True(status == 200, body.ToJsonString());
+        Assert.Equal((2L, 2L), (body["ReturnValue"]!["scored"]!.GetValue<long>(), body["ReturnValue"]!["skipped"]!.GetValue<long>()));
+        var rows = (await RowsAsync("skip")).ToDictionary(r => r.BlobName, r => (r.Status, r.ErrorReason));
+        Assert.Equal((RowStatus.Scored, (string?)null), rows["skip/ReadFailed.jpg"]);
+        Assert.Equal((RowStatus.Scored, (string?)null), rows["skip/InferenceFailed.jpg"]);
+        Assert.Equal((RowStatus.Failed, "Undecodable"), rows["skip/Undecodable.jpg"]);
+        Assert.Equal((RowStatus.Failed, "TooLarge"), rows["skip/TooLarge.jpg"]);
+    }
+
+    [Fact]
+    public async Task Tables_deleted_while_running_are_recreated_and_the_batch_is_scored()
+    {
+        var name = "vanish/a.jpg";
+        var bytes = await File.ReadAllBytesAsync(Samples[6]);
+        var info = await fixture.UploadAsync("images", name, bytes);
+        var payload = HostPayloads.ServiceBusBatch([HostPayloads.EventGridBlobCreated(Uri(name), "images", name, info.ETag.ToString(), bytes.Length)]);
+        Assert.Equal(200, (await fixture.InvokeAsync("ScoreImages", payload)).Status); // the process now believes the tables exist
+
+        await new TableServiceClient(fixture.ConnectionString).DeleteTableAsync(TableNames.Predictions);
+        var (status, body) = await fixture.InvokeAsync("ScoreImages", payload);
+        Assert.True(status == 200, body.ToJsonString());
+        var row = Assert.Single(await RowsAsync("vanish"));
+        Assert.Equal(RowStatus.Scored, row.Status);
+    }
+
+    [Fact]
+    public void A_configured_container_list_replaces_the_default()
+    {
+        var options = new ConvNeXt.Batch.Functions.Handler.HandlerOptions();
+        new Microsoft.Extensions.Configuration.ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Handler:ScoredContainers:0"] = "other" }).Build()
+            .GetSection("Handler").Bind(options);
+        Assert.Equal(["other"], options.ContainersToScore());
+        Assert.Equal(["images"], new ConvNeXt.Batch.Functions.Handler.HandlerOptions().ContainersToScore());
+    }
+
+    [Theory]
+    [InlineData("/api/predictions/images/a/%2E%2E/secret.jpg")]
+    [InlineData("/api/predictions/images/a/../secret.jpg")]
+    [InlineData("/api/predictions/images/a//secret.jpg")]
+    public async Task Dot_and_empty_segments_in_the_prediction_route_are_400_with_the_reason(string path)
+    {
+        // Sent as is: HttpClient would resolve the dot segments before the handler saw them.
+        var context = await fixture.App.GetTestServer().SendAsync(c =>
+        {
+            c.Request.Method = "GET";
+            c.Request.Path = System.Uri.UnescapeDataString(path);
+            c.Request.Headers["x-functions-key"] = FunctionsFixture.FunctionKey;
+        });
+        var text = await new StreamReader(context.Response.Body).ReadToEndAsync();
+        Assert.True(context.Response.StatusCode == 400, $"{context.Response.StatusCode}: {text}");
+        Assert.Contains("path segment", text);
+    }
+
+    [Fact]
+    public async Task An_invalid_container_in_a_run_request_is_400_with_the_reason()
+    {
+        var (status, body) = await fixture.InvokeAsync("CreateValidationRun", HostPayloads.HttpRequest("POST",
+            "http://localhost/api/validation-runs", """{ "container": "NO_SUCH!", "prefix": "val100/", "labels": "labels/val.txt" }""",
+            new Dictionary<string, string> { ["x-functions-key"] = FunctionsFixture.FunctionKey }));
+        Assert.True(status == 200, body.ToJsonString());
+        var res = body["Outputs"]!["res"]!;
+        Assert.Equal(400, res["statusCode"]!.GetValue<int>());
+        Assert.Contains("container name may hold only lower-case letters", res["body"]!.GetValue<string>());
+        Assert.Null(body["Outputs"]!["chunks"]);
+    }
+}
+
+/// <summary>Sees every HTTP request the Azure SDK sends in this process (its DiagnosticSource events).</summary>
+internal sealed class RequestObserver : IObserver<System.Diagnostics.DiagnosticListener>, IObserver<KeyValuePair<string, object?>>, IDisposable
+{
+    private readonly Action<(string Method, string Path)> _onRequest;
+    private readonly List<IDisposable> _subscriptions = [];
+
+    public RequestObserver(Action<(string Method, string Path)> onRequest)
+    {
+        _onRequest = onRequest;
+        _subscriptions.Add(System.Diagnostics.DiagnosticListener.AllListeners.Subscribe(this));
+    }
+
+    public void OnNext(System.Diagnostics.DiagnosticListener listener)
+    {
+        if (listener.Name == "HttpHandlerDiagnosticListener")
+            lock (_subscriptions)
+                _subscriptions.Add(listener.Subscribe(this));
+    }
+
+    public void OnNext(KeyValuePair<string, object?> e)
+    {
+        if (e.Key == "System.Net.Http.HttpRequestOut.Start" && e.Value?.GetType().GetProperty("Request")?.GetValue(e.Value) is HttpRequestMessage request)
+            _onRequest((request.Method.Method, System.Uri.UnescapeDataString(request.RequestUri?.AbsolutePath ?? "")));
+    }
+
+    public void OnCompleted() { }
+    public void OnError(Exception error) { }
+
+    public void Dispose()
+    {
+        lock (_subscriptions)
+            foreach (var s in _subscriptions)
+                s.Dispose();
     }
 }

@@ -56,7 +56,7 @@ public sealed class Azurite : IAsyncDisposable
         process.BeginErrorReadLine();
 
         var azurite = new Azurite(process, blob, queue, table);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow.AddSeconds(120);
         foreach (var port in new[] { blob, queue, table })
         {
             while (!await IsListeningAsync(port, cancellationToken))
@@ -66,7 +66,7 @@ public sealed class Azurite : IAsyncDisposable
                 if (DateTime.UtcNow > deadline)
                 {
                     await azurite.DisposeAsync();
-                    throw new TimeoutException("Azurite did not start listening within 30 s");
+                    throw new TimeoutException("Azurite did not start listening within 120 s");
                 }
                 await Task.Delay(100, cancellationToken);
             }
@@ -84,14 +84,14 @@ public sealed class Azurite : IAsyncDisposable
         _process.Dispose();
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static async Task<bool> IsListeningAsync(int port, CancellationToken cancellationToken)
+    internal static async Task<bool> IsListeningAsync(int port, CancellationToken cancellationToken)
     {
         try
         {
@@ -103,6 +103,105 @@ public sealed class Azurite : IAsyncDisposable
         {
             return false;
         }
+    }
+}
+
+/// <summary>
+/// Azurite's blob and table services as two processes (<c>azurite-blob</c>, <c>azurite-table</c>) on free
+/// loopback ports, persisted in a temporary folder, so a test can stop one endpoint (a storage outage)
+/// and start it again on the same port with its data.
+/// </summary>
+public sealed class AzuriteServices : IAsyncDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("azurite-").FullName;
+    private readonly int _blobPort = Azurite.FreePort();
+    private readonly int _tablePort = Azurite.FreePort();
+    private Process? _blob;
+    private Process? _table;
+
+    public string ConnectionString =>
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+        $"BlobEndpoint=http://127.0.0.1:{_blobPort}/devstoreaccount1;" +
+        $"TableEndpoint=http://127.0.0.1:{_tablePort}/devstoreaccount1;";
+
+    public static async Task<AzuriteServices> StartAsync()
+    {
+        var services = new AzuriteServices();
+        await services.StartBlobAsync();
+        await services.StartTableAsync();
+        return services;
+    }
+
+    public async Task StartBlobAsync() =>
+        _blob ??= await StartOneAsync("azurite-blob", "--blobHost", "--blobPort", _blobPort, Path.Combine(_folder, "blob"));
+
+    public async Task StartTableAsync() =>
+        _table ??= await StartOneAsync("azurite-table", "--tableHost", "--tablePort", _tablePort, Path.Combine(_folder, "table"));
+
+    /// <summary>Kills the blob service: from now on its port refuses connections.</summary>
+    public async Task StopBlobAsync()
+    {
+        await StopAsync(_blob);
+        _blob = null;
+    }
+
+    public async Task StopTableAsync()
+    {
+        await StopAsync(_table);
+        _table = null;
+    }
+
+    private static async Task<Process> StartOneAsync(string executable, string hostFlag, string portFlag, int port, string location)
+    {
+        Directory.CreateDirectory(location);
+        var path = Path.Combine(Repository.Root, "tools", "azurite", "node_modules", ".bin", executable);
+        if (!File.Exists(path))
+            throw new InvalidOperationException($"{executable} is not installed at {path}: run scripts/setup.sh first");
+        var start = new ProcessStartInfo(path)
+        {
+            ArgumentList = { "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--location", location, hostFlag, "127.0.0.1", portFlag, port.ToString() },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {executable}");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (!await Azurite.IsListeningAsync(port, CancellationToken.None))
+        {
+            if (process.HasExited)
+                throw new InvalidOperationException($"{executable} exited with code {process.ExitCode}");
+            if (DateTime.UtcNow > deadline)
+            {
+                await StopAsync(process);
+                throw new TimeoutException($"{executable} did not start listening within 120 s");
+            }
+            await Task.Delay(100);
+        }
+        return process;
+    }
+
+    private static async Task StopAsync(Process? process)
+    {
+        if (process is null)
+            return;
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+        process.Dispose();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopBlobAsync();
+        await StopTableAsync();
+        try { Directory.Delete(_folder, recursive: true); } catch (IOException) { }
     }
 }
 
