@@ -52,7 +52,7 @@ internal static class ResultsCommand
         });
         command.SetAction(async (parse, ct) =>
         {
-            var queries = new PredictionQueries(Account(storage, parse));
+            var queries = new PredictionQueries(await storage.OpenAsync(parse, ct));
             var wanted = parse.GetValue(top);
             var rows = new List<PredictionRecord>();
             string? token = null;
@@ -120,7 +120,7 @@ internal static class ResultsCommand
         var storage = new StorageConnectionOption(command);
         command.SetAction(async (parse, ct) =>
         {
-            var page = await new ValidationQueries(Account(storage, parse)).ListRunsAsync(Math.Min(parse.GetValue(top), 1000), null, ct);
+            var page = await new ValidationQueries(await storage.OpenAsync(parse, ct)).ListRunsAsync(Math.Min(parse.GetValue(top), 1000), null, ct);
             TabularOutput.Write(console, TabularOutput.Parse(parse.GetValue(format)!), "Validation runs", page.Items, RunColumns);
             return CommandTree.Success;
         });
@@ -166,7 +166,7 @@ internal static class ResultsCommand
         var storage = new StorageConnectionOption(command);
         command.SetAction(async (parse, ct) =>
         {
-            var queries = new ValidationQueries(Account(storage, parse));
+            var queries = new ValidationQueries(await storage.OpenAsync(parse, ct));
             var runId = parse.GetValue(id)!;
             var table = parse.GetValue(labels) is { } labelFile ? ClassLabels.Load(labelFile) : null;
             var report = await queries.GetRunAsync(runId, ct, table) ?? throw new CommandFailedException($"no validation run '{runId}'");
@@ -184,12 +184,30 @@ internal static class ResultsCommand
                     console.Out.WriteLine(FormattableString.Invariant(
                         $"reference ({c.Source}): top-1 {c.ReferenceTop1:F2} %, top-5 {c.ReferenceTop5:F2} %; measured minus reference: {c.Top1DeltaPoints:+0.00;-0.00} / {c.Top5DeltaPoints:+0.00;-0.00} points"));
                 if (report.MostConfused.Count > 0)
+                {
+                    // Class names: from --labels, else from the run's own wrong predictions (which name both sides of every confused pair).
+                    var names = new Dictionary<int, string>();
+                    if (table is not null)
+                        foreach (var label in table.All)
+                            names[label.Index] = label.Name;
+                    else
+                        foreach (var row in wrongRows ?? (await queries.ListWrongAsync(runId, 1000, null, ct)).Items)
+                        {
+                            if (row.LabelName is { } trueName)
+                                names[row.LabelIndex] = trueName;
+                            foreach (var predicted in row.Top)
+                                if (predicted.Name is { } name)
+                                    names[predicted.Index] = name;
+                        }
+                    string Describe(int index, string? wnid) =>
+                        $"{wnid ?? index.ToString(System.Globalization.CultureInfo.InvariantCulture)}{(names.TryGetValue(index, out var n) ? " " + n.Split(',')[0] : "")}";
                     TabularOutput.Write(console, fmt, "Most confused", report.MostConfused,
                     [
-                        ("true", p => p.TrueWnid ?? p.TrueIndex.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-                        ("predicted", p => p.PredictedWnid ?? p.PredictedIndex.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                        ("true", p => Describe(p.TrueIndex, p.TrueWnid)),
+                        ("predicted", p => Describe(p.PredictedIndex, p.PredictedWnid)),
                         ("count", p => p.Count),
                     ]);
+                }
             }
             if (wrongRows is not null)
                 TabularOutput.Write(console, fmt, "Wrong predictions", wrongRows, WrongColumns);

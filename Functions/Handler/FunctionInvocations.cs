@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using ConvNeXt.Batch.Service.Api;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Observability;
@@ -22,6 +23,7 @@ public sealed class FunctionInvocations(
     ValidationRunService validation,
     StalledRuns stalledRuns,
     ScoringMetrics metrics,
+    ServiceApi api,
     HandlerOptions handlerOptions,
     ILoggerFactory loggers)
 {
@@ -154,29 +156,20 @@ public sealed class FunctionInvocations(
             var req = HttpTriggerRequest.Parse(reqElement);
             if (!FunctionKeys.IsAuthorized(handlerOptions.FunctionKey, req.Header(FunctionKeys.HeaderName), req.QueryValue(FunctionKeys.QueryName)))
                 return Results.Json(WithHttp(response, 401, new { error = "a function key is required" }));
-            ValidationRunRequest body;
-            try
+            var created = await api.CreateValidationRunAsync(req.Body, "http", ct);
+            if (created.Value is { } plan)
             {
-                body = string.IsNullOrWhiteSpace(req.Body) ? new ValidationRunRequest()
-                    : JsonSerializer.Deserialize<ValidationRunRequest>(req.Body, ContractJson.Options) ?? new ValidationRunRequest();
+                response.Outputs[ChunksOutputBinding] = ChunkOutputs(plan);
+                log.Information(plan.Created
+                    ? $"run {plan.Run.RunId}: {plan.Run.ExpectedImageCount} images in {plan.Chunks.Count} chunks"
+                    : $"run {plan.Run.RunId} exists ({plan.Run.Status}): {plan.Chunks.Count} of {plan.Run.ChunkCount} chunks sent again");
             }
-            catch (JsonException e)
+            else if (created.Response.Body is ApiProblem problem)
             {
-                return Results.Json(WithHttp(response, 400, new { error = $"body is not a validation run request: {e.Message}" }));
+                log.Warning(problem.Error);
             }
-            var plan = await validation.CreateRunAsync(body, "http", ct);
-            response.Outputs[ChunksOutputBinding] = ChunkOutputs(plan);
-            log.Information(plan.Created
-                ? $"run {plan.Run.RunId}: {plan.Run.ExpectedImageCount} images in {plan.Chunks.Count} chunks"
-                : $"run {plan.Run.RunId} exists ({plan.Run.Status}): {plan.Chunks.Count} of {plan.Run.ChunkCount} chunks sent again");
             response.Logs.AddRange(log.Lines);
-            return Results.Json(WithHttp(response, plan.Created ? 201 : 200, plan.Run));
-        }
-        catch (DatasetException e)
-        {
-            log.Warning(e.Message);
-            response.Logs.AddRange(log.Lines);
-            return Results.Json(WithHttp(response, 400, new { error = e.Message }));
+            return Results.Json(WithHttp(response, created.Response.StatusCode, created.Response.Body));
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {

@@ -5,22 +5,37 @@ using NetVips;
 namespace ConvNeXt.Batch.Scoring.Preprocessing;
 
 /// <summary>
-/// Turns one encoded image into the model's input tensor: decode (libvips), apply EXIF orientation,
-/// convert to 8-bit sRGB, resize the shorter side, center-crop, normalize, planar CHW, written
-/// straight into the caller's slice of a batch tensor. Thread-safe: one instance serves every
-/// decode worker.
+/// Turns one encoded image into the model's input tensor: decode (libvips; Skia for BMP and ICO),
+/// apply EXIF orientation, convert to 8-bit sRGB, resize the shorter side, center-crop, normalize,
+/// planar CHW, written straight into the caller's slice of a batch tensor. Thread-safe: one
+/// instance serves every decode worker.
 /// </summary>
 /// <remarks>
 /// Alpha is flattened on white (what a viewer shows for transparent PNG/GIF artwork, and what
 /// ImageNet-style photos with alpha were usually composed on). ICC profiles of RGB images are
 /// ignored, as PIL/torchvision do, so tensors match the reference pipelines; CMYK is converted with
 /// libvips' built-in profile.
+/// <para>
+/// The resize reproduces torchvision <c>Resize</c> on a PIL image (Pillow's <c>Image.resize</c>):
+/// pixel centres at (i + 0.5) / scale − 0.5; when shrinking, the bilinear or bicubic (a = −0.5)
+/// kernel is widened by the shrink factor (antialiasing), which is libvips <c>reduce</c> with no
+/// box pre-shrink; when enlarging, the kernel keeps unit support, which is libvips <c>affine</c>
+/// with the same centre convention and the matching interpolator (libvips' bicubic is
+/// Catmull-Rom, a = −0.5, as Pillow's).
+/// </para>
 /// </remarks>
 public sealed class ImagePreprocessor
 {
     // The vips operation cache keys on buffer addresses and would keep decoded images of
     // one-off inputs alive; in a scoring pipeline every image is new, so it only costs memory.
-    static ImagePreprocessor() => Cache.Max = 0;
+    static ImagePreprocessor()
+    {
+        Cache.Max = 0;
+        LibvipsLog.Install();
+    }
+
+    private static readonly Interpolate BicubicInterpolator = Interpolate.NewFromName("bicubic");
+    private static readonly Interpolate BilinearInterpolator = Interpolate.NewFromName("bilinear");
 
     private readonly float[] _lut; // [3 * 256]: model channel k, 8-bit value v → normalized float
     private readonly int[] _sourceBand; // model channel k reads sRGB band _sourceBand[k]
@@ -45,8 +60,13 @@ public sealed class ImagePreprocessor
 
     public ImageLimits Limits { get; }
 
-    /// <summary>Off only to measure what JPEG shrink-on-load changes.</summary>
-    internal bool ShrinkOnLoad { get; init; } = true;
+    /// <summary>
+    /// Opt-in fast mode: large JPEGs are decoded at 1/2, 1/4 or 1/8 scale in the DCT domain
+    /// (keeping at least twice the resize target). Faster for photos far above the model's
+    /// resolution, but the tensor no longer equals the reference pipeline's (docs/scoring.md has
+    /// the measured difference), so it is off by default.
+    /// </summary>
+    public bool ShrinkOnLoad { get; init; }
 
     /// <summary>Number of floats <see cref="Preprocess(ReadOnlySpan{byte}, Span{float})"/> writes.</summary>
     public int TensorLength => Settings.TensorLength;
@@ -68,12 +88,13 @@ public sealed class ImagePreprocessor
         fixed (byte* pinned = encoded)
         {
             var data = new ReadOnlySpan<byte>(pinned, encoded.Length);
-            if (Image.FindLoadBuffer(data) is not { } loader)
-                throw new ImageRejectedException(ImageRejectionReason.Unsupported,
-                    $"not an image format this build can read (first bytes {Convert.ToHexString(data[..Math.Min(8, data.Length)])})");
+            var loader = Image.FindLoadBuffer(data);
             try
             {
-                Decode(data, loader, destination);
+                if (loader is null)
+                    DecodeWithFallback(data, destination);
+                else
+                    Decode(data, loader, destination);
             }
             catch (ImageRejectedException)
             {
@@ -82,7 +103,7 @@ public sealed class ImagePreprocessor
             catch (VipsException e)
             {
                 throw new ImageRejectedException(ImageRejectionReason.Undecodable,
-                    $"{FormatName(loader)} data could not be decoded: {FirstLine(e.Message)}", e);
+                    $"{(loader is null ? EncodedFormat.Detect(data) ?? "image" : FormatName(loader))} data could not be decoded: {FirstLine(e.Message)}", e);
             }
         }
     }
@@ -120,7 +141,28 @@ public sealed class ImagePreprocessor
         }
     }
 
-    private unsafe void Decode(ReadOnlySpan<byte> data, string loader, Span<float> destination)
+    /// <summary>Formats libvips has no loader for: Skia, else a rejection naming the detected format.</summary>
+    private void DecodeWithFallback(ReadOnlySpan<byte> data, Span<float> destination)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var format = EncodedFormat.Detect(data);
+        using var image = SkiaFallbackDecoder.TryDecode(data, format ?? "image", Limits)
+            ?? throw new ImageRejectedException(ImageRejectionReason.Unsupported, format is null
+                ? $"not an image format this build can read (unrecognised signature {Convert.ToHexString(data[..Math.Min(8, data.Length)])})"
+                : $"{format} is not an image format this build can read");
+        var owned = new List<Image>(8);
+        try
+        {
+            Finish(image, image.Width, image.Height, x => { owned.Add(x); return x; }, destination, format ?? "image", started);
+        }
+        finally
+        {
+            for (var i = owned.Count - 1; i >= 0; i--)
+                owned[i].Dispose();
+        }
+    }
+
+    private void Decode(ReadOnlySpan<byte> data, string loader, Span<float> destination)
     {
         var s = Settings;
         int width, height, orientation;
@@ -135,23 +177,8 @@ public sealed class ImagePreprocessor
             throw new ImageRejectedException(ImageRejectionReason.TooManyPixels,
                 $"the image is {width}×{height} ({pixels:N0} pixels); the limit is {Limits.MaxPixels:N0}");
 
-        // Output size follows torchvision Resize(int): shorter side = ResizeShorter, longer side
-        // truncated, computed from the upright original so JPEG shrink-on-load cannot change it.
-        var (uprightW, uprightH) = orientation is >= 5 and <= 8 ? (height, width) : (width, height);
-        int outW, outH;
-        if (uprightW <= uprightH)
-        {
-            outW = s.ResizeShorter;
-            outH = (int)((long)s.ResizeShorter * uprightH / uprightW);
-        }
-        else
-        {
-            outH = s.ResizeShorter;
-            outW = (int)((long)s.ResizeShorter * uprightW / uprightH);
-        }
-
-        // JPEG can decode at 1/2, 1/4, 1/8 scale almost for free; keep at least 2× the target
-        // resolution so the final antialiased resize still sees enough pixels.
+        // Fast mode only: JPEG can decode at 1/2, 1/4, 1/8 scale almost for free; keep at least 2×
+        // the target resolution so the final antialiased resize still sees enough pixels.
         var shrink = 1;
         if (ShrinkOnLoad && loader.StartsWith("VipsForeignLoadJpeg", StringComparison.Ordinal))
             foreach (var candidate in (ReadOnlySpan<int>)[8, 4, 2])
@@ -161,7 +188,6 @@ public sealed class ImagePreprocessor
                     break;
                 }
 
-        using var timeout = Limits.DecodeTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(Limits.DecodeTimeout);
         var started = Stopwatch.GetTimestamp();
         var owned = new List<Image>(8);
         try
@@ -177,56 +203,9 @@ public sealed class ImagePreprocessor
                 : Image.NewFromBuffer(data, access: Enums.Access.Sequential, failOn: Enums.FailOn.Error));
             if (orientation != 1)
                 image = Track(image.Autorot());
-            image = ToSrgb8(image, Track);
-
-            var hscale = (double)outW / image.Width;
-            var vscale = (double)outH / image.Height;
-            if (image.Width != outW || image.Height != outH)
-                image = Track(image.Resize(hscale, Kernel(s.Interpolation), vscale: vscale));
-
-            // torchvision CenterCrop: offset round((size - crop) / 2), zero padding when smaller.
-            if (image.Width < s.CropWidth || image.Height < s.CropHeight)
-                image = Track(image.Embed(
-                    Math.Max(0, (s.CropWidth - image.Width) / 2), Math.Max(0, (s.CropHeight - image.Height) / 2),
-                    Math.Max(image.Width, s.CropWidth), Math.Max(image.Height, s.CropHeight), Enums.Extend.Black));
-            var left = (int)Math.Round((image.Width - s.CropWidth) / 2.0, MidpointRounding.ToEven);
-            var top = (int)Math.Round((image.Height - s.CropHeight) / 2.0, MidpointRounding.ToEven);
-            if (left != 0 || top != 0 || image.Width != s.CropWidth || image.Height != s.CropHeight)
-                image = Track(image.ExtractArea(left, top, s.CropWidth, s.CropHeight));
-
-            if (timeout is not null)
-                image.SetProgress(NoProgress.Instance, timeout.Token);
-            IntPtr memory;
-            try
-            {
-                memory = image.WriteToMemory(out var size);
-                // libvips checks for cancellation only between tiles, and the token's timer needs a free
-                // thread-pool thread, so a decode can finish past its deadline uncancelled; the limit holds either way.
-                if (timeout is not null && Stopwatch.GetElapsedTime(started) > Limits.DecodeTimeout)
-                {
-                    global::NetVips.NetVips.Free(memory);
-                    throw new ImageRejectedException(ImageRejectionReason.Timeout,
-                        $"decoding took longer than {Limits.DecodeTimeout.TotalMilliseconds:N0} ms ({width}×{height} {FormatName(loader)})");
-                }
-                if ((long)size != 3L * s.CropWidth * s.CropHeight)
-                {
-                    global::NetVips.NetVips.Free(memory);
-                    throw new ImageRejectedException(ImageRejectionReason.Unsupported, $"unexpected pixel buffer of {size} bytes");
-                }
-            }
-            catch (VipsException e) when (timeout?.IsCancellationRequested == true)
-            {
-                throw new ImageRejectedException(ImageRejectionReason.Timeout,
-                    $"decoding took longer than {Limits.DecodeTimeout.TotalMilliseconds:N0} ms ({width}×{height} {FormatName(loader)})", e);
-            }
-            try
-            {
-                WriteTensor(new ReadOnlySpan<byte>((void*)memory, 3 * s.CropWidth * s.CropHeight), destination);
-            }
-            finally
-            {
-                global::NetVips.NetVips.Free(memory);
-            }
+            // The output size comes from the upright original, so shrink-on-load cannot change it.
+            var (uprightW, uprightH) = orientation is >= 5 and <= 8 ? (height, width) : (width, height);
+            Finish(image, uprightW, uprightH, Track, destination, FormatName(loader), started);
         }
         finally
         {
@@ -234,6 +213,115 @@ public sealed class ImagePreprocessor
                 owned[i].Dispose();
         }
     }
+
+    /// <summary>Decoded, upright pixels of a <paramref name="width"/>×<paramref name="height"/> original → tensor.</summary>
+    private unsafe void Finish(Image image, int width, int height, Func<Image, Image> track, Span<float> destination, string format, long started)
+    {
+        var s = Settings;
+        image = ToSrgb8(image, track);
+
+        // torchvision Resize(int): shorter side = ResizeShorter, longer side int(size * long / short).
+        int outW, outH;
+        if (width <= height)
+        {
+            outW = s.ResizeShorter;
+            outH = (int)((long)s.ResizeShorter * height / width);
+        }
+        else
+        {
+            outH = s.ResizeShorter;
+            outW = (int)((long)s.ResizeShorter * width / height);
+        }
+        if (image.Width != outW || image.Height != outH)
+            image = Resample(image, outW, outH, s.Interpolation, track);
+
+        // torchvision CenterCrop: offset round((size - crop) / 2), zero padding when smaller.
+        if (image.Width < s.CropWidth || image.Height < s.CropHeight)
+            image = track(image.Embed(
+                Math.Max(0, (s.CropWidth - image.Width) / 2), Math.Max(0, (s.CropHeight - image.Height) / 2),
+                Math.Max(image.Width, s.CropWidth), Math.Max(image.Height, s.CropHeight), Enums.Extend.Black));
+        var left = (int)Math.Round((image.Width - s.CropWidth) / 2.0, MidpointRounding.ToEven);
+        var top = (int)Math.Round((image.Height - s.CropHeight) / 2.0, MidpointRounding.ToEven);
+        if (left != 0 || top != 0 || image.Width != s.CropWidth || image.Height != s.CropHeight)
+            image = track(image.ExtractArea(left, top, s.CropWidth, s.CropHeight));
+
+        using var timeout = Limits.DecodeTimeout == Timeout.InfiniteTimeSpan ? null
+            : new CancellationTokenSource(Limits.DecodeTimeout - Stopwatch.GetElapsedTime(started) is var remaining && remaining > TimeSpan.Zero ? remaining : TimeSpan.FromTicks(1));
+        if (timeout is not null)
+            image.SetProgress(NoProgress.Instance, timeout.Token);
+        IntPtr memory;
+        try
+        {
+            memory = image.WriteToMemory(out var size);
+            // libvips checks for cancellation only between tiles, and the token's timer needs a free
+            // thread-pool thread, so a decode can finish past its deadline uncancelled; the limit holds either way.
+            if (timeout is not null && Stopwatch.GetElapsedTime(started) > Limits.DecodeTimeout)
+            {
+                global::NetVips.NetVips.Free(memory);
+                throw new ImageRejectedException(ImageRejectionReason.Timeout,
+                    $"decoding took longer than {Limits.DecodeTimeout.TotalMilliseconds:N0} ms ({width}×{height} {format})");
+            }
+            if ((long)size != 3L * s.CropWidth * s.CropHeight)
+            {
+                global::NetVips.NetVips.Free(memory);
+                throw new ImageRejectedException(ImageRejectionReason.Unsupported, $"unexpected pixel buffer of {size} bytes");
+            }
+        }
+        catch (VipsException e) when (timeout?.IsCancellationRequested == true)
+        {
+            throw new ImageRejectedException(ImageRejectionReason.Timeout,
+                $"decoding took longer than {Limits.DecodeTimeout.TotalMilliseconds:N0} ms ({width}×{height} {format})", e);
+        }
+        try
+        {
+            WriteTensor(new ReadOnlySpan<byte>((void*)memory, 3 * s.CropWidth * s.CropHeight), destination);
+        }
+        finally
+        {
+            global::NetVips.NetVips.Free(memory);
+        }
+    }
+
+    /// <summary>
+    /// Pillow's resize with libvips, one axis at a time as Pillow does (horizontal, then vertical,
+    /// each pass rounded half up and clamped to 8 bits). A shrinking axis goes through
+    /// <c>reduceh</c>/<c>reducev</c>: kernel support stretched by the shrink factor, centre
+    /// convention, no box pre-shrink. An enlarging axis goes through <c>affine</c> with the centre
+    /// convention out + 0.5 = scale × (in + 0.5), i.e. input offset +0.5, output offset −0.5.
+    /// Passes run on float pixels: libvips' 8-bit path uses 12-bit coefficients, which alone moves
+    /// a tenth of the pixels by one level against Pillow's 22-bit ones.
+    /// </summary>
+    private static Image Resample(Image image, int outW, int outH, Interpolation interpolation, Func<Image, Image> track)
+    {
+        if (interpolation == Interpolation.Nearest)
+            return track(image.Resize((double)outW / image.Width, Enums.Kernel.Nearest, vscale: (double)outH / image.Height));
+
+        var kernel = interpolation == Interpolation.Bilinear ? Enums.Kernel.Linear : Enums.Kernel.Cubic;
+        var interpolator = interpolation == Interpolation.Bilinear ? BilinearInterpolator : BicubicInterpolator;
+        if (outW != image.Width)
+        {
+            var input = track(image.Cast(Enums.BandFormat.Float));
+            var pass = outW < image.Width
+                ? track(input.Reduceh((double)image.Width / outW, kernel, gap: 0.0))
+                : track(input.Affine([(double)outW / image.Width, 0, 0, 1], interpolator,
+                    oarea: [0, 0, outW, image.Height], idx: 0.5, idy: 0.5, odx: -0.5, ody: -0.5, extend: Enums.Extend.Copy));
+            image = RoundToUchar(pass, track);
+        }
+        if (outH != image.Height)
+        {
+            var input = track(image.Cast(Enums.BandFormat.Float));
+            var pass = outH < image.Height
+                ? track(input.Reducev((double)image.Height / outH, kernel, gap: 0.0))
+                : track(input.Affine([1, 0, 0, (double)outH / image.Height], interpolator,
+                    oarea: [0, 0, image.Width, outH], idx: 0.5, idy: 0.5, odx: -0.5, ody: -0.5, extend: Enums.Extend.Copy));
+            image = RoundToUchar(pass, track);
+        }
+        return image;
+    }
+
+    // libvips' cast truncates (and clamps); +0.5 first makes it Pillow's round-half-up clip8.
+    private static Image RoundToUchar(Image image, Func<Image, Image> track) =>
+        track(track(image + 0.5).Cast(Enums.BandFormat.Uchar));
 
     /// <summary>Grayscale, CMYK, 16-bit, palette and alpha all end as 3-band 8-bit sRGB.</summary>
     private static Image ToSrgb8(Image image, Func<Image, Image> track)

