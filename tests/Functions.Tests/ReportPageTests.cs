@@ -255,6 +255,27 @@ public class ReportPageTests(FunctionsFixture fixture, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Run_ece_equals_the_pooled_formula_over_its_image_rows_and_is_in_the_run_json()
+    {
+        var run = _seeded!.Run;
+        var rows = (await _seeded.App.Services.GetRequiredService<ValidationQueries>().ListPredictionsAsync(run.RunId, 1000)).Items
+            .Where(r => r.Status == RowStatus.Scored).ToList();
+        Assert.Equal(100, rows.Count);
+        // Textbook ECE over the pooled images (15 equal-width bins), from the per-image rows the chunks wrote.
+        var pooled = rows.GroupBy(r => Math.Min(14, (int)Math.Floor(r.Top[0].Probability * 15)))
+            .Sum(b => (double)b.Count() / rows.Count * Math.Abs(b.Average(r => r.Correct1 ? 1.0 : 0.0) - b.Average(r => r.Top[0].Probability)));
+        Assert.Equal(pooled, run.Ece!.Value, 6);
+
+        using var http = new HttpClient { BaseAddress = new Uri(_seeded.BaseUrl) };
+        var json = JsonNode.Parse(await http.GetStringAsync($"/api/validation-runs/{run.RunId}?code={FunctionsFixture.FunctionKey}"))!;
+        Assert.Equal(run.Ece.Value, json["run"]!["ece"]!.GetValue<double>());
+        var bins = json["calibration"]!.AsArray();
+        Assert.Equal(15, bins.Count);
+        Assert.Equal(100, bins.Sum(b => b!["images"]!.GetValue<long>()));
+        Assert.Equal((long)Math.Round(run.Top1!.Value * 100), bins.Sum(b => b!["correct"]!.GetValue<long>()));
+    }
+
+    [Fact]
     public async Task Pages_and_thumbnails_need_the_key_and_thumbnails_read_only_the_report_containers()
     {
         using var http = new HttpClient { BaseAddress = new Uri(_seeded!.BaseUrl) };
