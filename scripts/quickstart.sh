@@ -8,8 +8,9 @@
 #   scripts/quickstart.sh                 # 64 sample images
 #   scripts/quickstart.sh --all           # every sample image
 #   CONVNEXT_WEIGHTS=convnext_tiny.safetensors scripts/quickstart.sh   # published weights
-#   scripts/quickstart.sh --model ../shared/data/squeezenet/squeezenet1.1-fp16.onnx --channel-order bgr \
-#       --scale 255 --mean 104,117,123 --std 1,1,1 --resize 256 --crop 224 --interpolation bilinear
+#   scripts/quickstart.sh --model ../shared/data/squeezenet/squeezenet1.1-fp16.onnx --preprocessing caffe \
+#       --labels ../shared/data/imagenet-labels/LOC_synset_mapping.txt
+# Azurite runs in memory: every result vanishes when this script ends (see `convnext-batch serve` to keep one running).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)

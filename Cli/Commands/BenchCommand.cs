@@ -2,19 +2,76 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using ConvNeXt.Batch.Cli.Sources;
+using ConvNeXt.Batch.Scoring.Inference;
+using ConvNeXt.Batch.Scoring.Models;
 using ConvNeXt.Batch.Scoring.Pipeline;
 using ConvNeXt.Batch.Scoring.Preprocessing;
 using Spectre.Console;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
+/// <summary>Batch latency percentiles of the model-only measurement, in milliseconds.</summary>
+internal sealed record BenchLatency(double P50, double P95, double P99);
+
+/// <summary>One model at one batch size.</summary>
+internal sealed record BenchResult(
+    string Model,
+    string? Architecture,
+    string ExecutionProvider,
+    int BatchSize,
+    int RequestedBatchSize,
+    int Cores,
+    int IntraOpThreads,
+    int DecodeWorkers,
+    int Images,
+    double ModelOnlyImgS,
+    double ModelOnlyCpuMsPerImage,
+    double EndToEndImgS,
+    double EndToEndVsModelOnly,
+    double PreprocessImgSPerCore,
+    int ModelOnlyBatches,
+    long EndToEndImages,
+    long EndToEndErrors,
+    BenchLatency BatchLatencyMs,
+    long PeakWorkingSetBytes,
+    long GcHeapBytes,
+    long GcAllocatedBytes);
+
+/// <summary>
+/// A compared model against the first, at one batch size (above 1: faster): throughput ratios, and
+/// the ratio of CPU time per image (baseline's over this model's), which a busy machine distorts least.
+/// </summary>
+internal sealed record BenchRatio(string Model, string Baseline, int BatchSize, double ModelOnly, double EndToEnd, double ModelOnlyCpu);
+
+/// <summary>Where ONNX Runtime spent a model's time, by operator (from its profiler).</summary>
+internal sealed record BenchProfile(string Model, string ProfilePath, IReadOnlyList<OperatorTime> Operators);
+
+/// <summary>Everything one <c>bench</c> run measured.</summary>
+internal sealed record BenchReport(IReadOnlyList<BenchResult> Runs, IReadOnlyList<BenchRatio> Ratios, IReadOnlyList<BenchProfile> Profiles);
+
+/// <summary>What a <c>bench</c> run measures: the same images, batch sizes and threads for every model.</summary>
+internal sealed record BenchSettings
+{
+    public required IReadOnlyList<string> Files { get; init; }
+    public required IReadOnlyList<string> Models { get; init; }
+    public required IReadOnlyList<int> BatchSizes { get; init; }
+    public int Repeat { get; init; } = 1;
+    public int Warmup { get; init; } = 3;
+    public int? Iterations { get; init; }
+    /// <summary>Times each measurement is repeated, models taking turns; figures are medians.</summary>
+    public int Rounds { get; init; } = 1;
+    /// <summary>When set, ONNX Runtime profiles every model into this folder and the report sums time by operator.</summary>
+    public string? ProfileDirectory { get; init; }
+}
+
 /// <summary>
 /// <c>bench</c>: model-only throughput (preprocessed tensors, fixed batch), preprocessing throughput
-/// on one core, and end-to-end pipeline throughput on real files, at the same batch size in one run.
+/// on one core, and end-to-end pipeline throughput on real files, at the same batch size in one run;
+/// with <c>--compare</c>, the same for further models side by side, and their ratios to the first.
 /// </summary>
-internal static class BenchCommand
+internal sealed class BenchCommand(CliConsole console, BenchSettings settings, Func<string, ImageClassifier> load,
+    Func<ImageClassifier, int, ScoringPipelineOptions> pipelineOptions, int intraOpThreads)
 {
     public static Command Create(CliConsole console)
     {
@@ -29,16 +86,31 @@ internal static class BenchCommand
         var warmup = new Option<int>("--warmup") { Description = "Untimed model-only batches first", DefaultValueFactory = _ => 3, HelpName = "N" };
         var iterations = new Option<int?>("--iterations") { Description = "Timed model-only batches (default: as many images as the end-to-end pass)", HelpName = "N" };
         var batchSizes = new Option<int[]>("--batch-sizes") { Description = "Sweep several batch sizes (e.g. 1,8,16) and print one row each", HelpName = "N,N,...", CustomParser = ParseSizes };
+        var compare = new Option<string[]>("--compare")
+        {
+            Description = "Further ONNX models measured the same way in the same run (same images, batch sizes, threads); ratios are to --model",
+            HelpName = "FILE.onnx",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        compare.Validators.Add(r =>
+        {
+            foreach (var file in r.GetValueOrDefault<string[]>() ?? [])
+                if (!File.Exists(file))
+                    r.AddError($"--compare: file not found: {file}");
+        });
+        var rounds = new Option<int>("--rounds") { Description = "Repeat every measurement R times, models taking turns, and report medians (for shared or noisy machines)", DefaultValueFactory = _ => 1, HelpName = "R" };
+        var profile = new Option<string?>("--profile") { Description = "Run ONNX Runtime's profiler, write its JSON into DIR and print time by operator for each model", HelpName = "DIR" };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
+        OptionParsing.Positive(rounds);
         OptionParsing.Positive(limit);
         OptionParsing.Positive(repeat);
         OptionParsing.Positive(iterations);
         var command = new Command("bench", "Measure model-only, preprocessing and end-to-end throughput, latency percentiles and peak memory")
         {
-            images, limit, repeat, warmup, iterations, batchSizes, json,
+            images, limit, repeat, warmup, iterations, batchSizes, compare, rounds, profile, json,
         };
         var model = new ModelOptions(command);
-        var pipelineOptions = new PipelineOptions(command);
+        var pipeline = new PipelineOptions(command);
 
         command.SetAction(async (parse, ct) =>
         {
@@ -47,134 +119,213 @@ internal static class BenchCommand
                 files = files.Take(max).ToList();
             if (files.Count == 0)
                 throw new CommandFailedException($"no files in {parse.GetValue(images)}");
-
-            using var classifier = model.Load(parse, console);
-            var settings = classifier.Preprocessing;
-            var length = settings.TensorLength;
-            var encoded = files.Select(File.ReadAllBytes).ToList();
-
-            // Preprocessing on one core: decode + resize + crop + normalize, sequentially.
-            var preprocessor = new ImagePreprocessor(settings);
-            var tensors = new List<float[]>();
-            var prepClock = Stopwatch.StartNew();
-            foreach (var bytes in encoded)
+            var settings = new BenchSettings
             {
-                var tensor = new float[length];
-                try
-                {
-                    preprocessor.Preprocess(bytes, tensor);
-                    tensors.Add(tensor);
-                }
-                catch (ImageRejectedException)
-                {
-                }
-            }
-            var prepPerCore = tensors.Count / prepClock.Elapsed.TotalSeconds;
-            if (tensors.Count == 0)
-                throw new CommandFailedException("none of the images could be decoded");
-
-            var sizes = parse.GetValue(batchSizes) is { Length: > 0 } sweep ? sweep : [parse.GetValue(pipelineOptions.BatchSize)];
-            var reports = new List<JsonObject>();
-            foreach (var size in sizes)
+                Files = files,
+                Models = [model.ModelPath(parse), .. parse.GetValue(compare) ?? []],
+                BatchSizes = parse.GetValue(batchSizes) is { Length: > 0 } sweep ? sweep : [parse.GetValue(pipeline.BatchSize)],
+                Repeat = parse.GetValue(repeat),
+                Warmup = parse.GetValue(warmup),
+                Iterations = parse.GetValue(iterations),
+                Rounds = parse.GetValue(rounds),
+                ProfileDirectory = parse.GetValue(profile) is { } dir ? Directory.CreateDirectory(dir).FullName : null,
+            };
+            ImageClassifier Load(string path)
             {
-                var options = pipelineOptions.Create(parse, classifier) with { BatchSize = classifier.FixedBatchSize ?? size };
-                var batch = options.BatchSize;
-
-                // Model only: a fixed batch of real preprocessed tensors, warm-up, then timed batches.
-                var input = new float[batch * length];
-                for (var i = 0; i < batch; i++)
-                    tensors[i % tensors.Count].CopyTo(input, i * length);
-                for (var i = 0; i < parse.GetValue(warmup); i++)
-                    classifier.Predict(input, batch);
-                var latencies = new List<double>();
-                var iterationCount = parse.GetValue(iterations) ?? Math.Max(4, (files.Count * parse.GetValue(repeat) + batch - 1) / batch);
-                var modelClock = Stopwatch.StartNew();
-                for (var i = 0; i < iterationCount; i++)
-                {
-                    ct.ThrowIfCancellationRequested();
-                    var start = Stopwatch.GetTimestamp();
-                    classifier.Predict(input, batch);
-                    latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-                }
-                var modelOnly = iterationCount * batch / modelClock.Elapsed.TotalSeconds;
-
-                // End to end: the scoring pipeline over the files (bytes read from disk each time).
-                var pipeline = new ScoringPipeline(classifier, options);
-                var e2eClock = Stopwatch.StartNew();
-                long scored = 0, errors = 0;
-                await foreach (var result in pipeline.RunAsync(Inputs(files, parse.GetValue(repeat)), ct))
-                {
-                    scored++;
-                    if (result.Error is not null)
-                        errors++;
-                }
-                var endToEnd = scored / e2eClock.Elapsed.TotalSeconds;
-
-                using var process = Process.GetCurrentProcess();
-                process.Refresh();
-                latencies.Sort();
-                reports.Add(new JsonObject
-                {
-                    ["model"] = classifier.ModelId,
-                    ["execution_provider"] = classifier.ExecutionProvider,
-                    ["batch_size"] = batch,
-                    ["cores"] = Environment.ProcessorCount,
-                    ["intra_op_threads"] = parse.GetValue(model.Threads) ?? Environment.ProcessorCount,
-                    ["decode_workers"] = options.DecodeWorkers,
-                    ["images"] = files.Count,
-                    ["model_only_img_s"] = Math.Round(modelOnly, 2),
-                    ["end_to_end_img_s"] = Math.Round(endToEnd, 2),
-                    ["end_to_end_vs_model_only"] = Math.Round(endToEnd / modelOnly, 3),
-                    ["preprocess_img_s_per_core"] = Math.Round(prepPerCore, 2),
-                    ["model_only_batches"] = iterationCount,
-                    ["end_to_end_images"] = scored,
-                    ["end_to_end_errors"] = errors,
-                    ["batch_latency_ms"] = new JsonObject
-                    {
-                        ["p50"] = Math.Round(Percentile(latencies, 0.50), 2),
-                        ["p95"] = Math.Round(Percentile(latencies, 0.95), 2),
-                        ["p99"] = Math.Round(Percentile(latencies, 0.99), 2),
-                    },
-                    ["peak_working_set_bytes"] = process.PeakWorkingSet64,
-                    ["gc_heap_bytes"] = GC.GetGCMemoryInfo().HeapSizeBytes,
-                    ["gc_allocated_bytes"] = GC.GetTotalAllocatedBytes(),
-                });
+                // Every model gets the same device, threads and preprocessing overrides.
+                model.ModelPathOverride = path;
+                if (settings.ProfileDirectory is not { } dir)
+                    return model.Load(parse, console);
+                return ImageClassifier.Load(path,
+                    model.Inference(parse) with { Warning = console.Warn, ProfilePrefix = Path.Combine(dir, Path.GetFileNameWithoutExtension(path)) },
+                    model.Preprocessing(parse), model.LabelTable(parse));
             }
-
-            var indented = new JsonSerializerOptions { WriteIndented = true };
+            var bench = new BenchCommand(console, settings, Load,
+                (classifier, batch) => pipeline.Create(parse, classifier) with { BatchSize = batch },
+                parse.GetValue(model.Threads) ?? Environment.ProcessorCount);
+            var report = await bench.RunAsync(ct);
             if (parse.GetValue(json))
-                console.Out.WriteLine(reports.Count == 1 ? reports[0].ToJsonString(indented) : new JsonObject { ["runs"] = new JsonArray([.. reports]) }.ToJsonString(indented));
-            else if (reports.Count == 1)
-                WriteTable(console, reports[0]);
+                console.Out.WriteLine(ToJson(report));
             else
-                WriteSweep(console, reports);
+                WriteTable(console, report);
             return CommandTree.Success;
         });
         return command;
     }
 
-    private static void WriteSweep(CliConsole console, List<JsonObject> reports)
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {
-        var first = reports[0];
-        var table = new Table
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+    };
+
+    /// <summary>One model at one batch size prints as that result's object; anything more as runs + ratios.</summary>
+    internal static string ToJson(BenchReport report) => report.Runs.Count == 1 && report.Profiles.Count == 0
+        ? JsonSerializer.Serialize(report.Runs[0], JsonOptions)
+        : JsonSerializer.Serialize(report, JsonOptions);
+
+    public async Task<BenchReport> RunAsync(CancellationToken ct)
+    {
+        var encoded = settings.Files.Select(File.ReadAllBytes).ToList();
+        var models = new List<(ImageClassifier Classifier, List<float[]> Tensors, double PerCore)>();
+        try
         {
-            Border = TableBorder.Rounded,
-            Title = new TableTitle(Markup.Escape($"{first["model"]} on {first["execution_provider"]}, {first["cores"]} cores, {first["intra_op_threads"]} ORT threads, {first["decode_workers"]} decode workers")),
-        };
-        foreach (var header in new[] { "batch", "model only img/s", "end to end img/s", "e2e / model", "p50 ms", "p95 ms", "p99 ms", "peak MiB" })
-            table.AddColumn(new TableColumn(header).RightAligned());
-        foreach (var r in reports)
-        {
-            var l = r["batch_latency_ms"]!.AsObject();
-            table.AddRow($"{r["batch_size"]}", $"{r["model_only_img_s"]}", $"{r["end_to_end_img_s"]}", $"{r["end_to_end_vs_model_only"]}",
-                $"{l["p50"]}", $"{l["p95"]}", $"{l["p99"]}",
-                string.Create(CultureInfo.InvariantCulture, $"{(long)r["peak_working_set_bytes"]! / 1048576.0:F0}"));
+            foreach (var path in settings.Models)
+            {
+                var classifier = load(path);
+                models.Add((classifier, [], 0));
+                var (tensors, perCore) = Preprocess(classifier.Preprocessing, encoded);
+                models[^1] = (classifier, tensors, perCore);
+            }
+            var runs = new List<BenchResult>();
+            foreach (var requested in settings.BatchSizes)
+                runs.AddRange(await MeasureAsync(models, requested, ct));
+            var ratios = new List<BenchRatio>();
+            foreach (var run in runs.Where(r => r.Model != runs[0].Model))
+            {
+                var baseline = runs.First(b => b.Model == runs[0].Model && b.RequestedBatchSize == run.RequestedBatchSize);
+                ratios.Add(new BenchRatio(run.Model, baseline.Model, run.RequestedBatchSize,
+                    Math.Round(run.ModelOnlyImgS / baseline.ModelOnlyImgS, 3), Math.Round(run.EndToEndImgS / baseline.EndToEndImgS, 3),
+                    Math.Round(baseline.ModelOnlyCpuMsPerImage / run.ModelOnlyCpuMsPerImage, 3)));
+            }
+            var profiles = new List<BenchProfile>();
+            if (settings.ProfileDirectory is not null)
+                foreach (var (classifier, _, _) in models)
+                {
+                    var path = classifier.EndProfiling();
+                    profiles.Add(new BenchProfile(classifier.ModelId, path, OperatorProfile.Summarize(path)));
+                }
+            return new BenchReport(runs, ratios, profiles);
         }
-        console.Tables.Write(table);
-        console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"preprocessing, one core: {first["preprocess_img_s_per_core"]} img/s"));
+        finally
+        {
+            foreach (var model in models)
+                model.Classifier.Dispose();
+        }
     }
 
-    private static async IAsyncEnumerable<ImageInput> Inputs(List<string> files, int repeats)
+    /// <summary>Decode + resize + crop + normalize on one core, sequentially: the tensors for model-only runs and the rate.</summary>
+    private static (List<float[]> Tensors, double PerCore) Preprocess(PreprocessingSettings preprocessing, List<byte[]> encoded)
+    {
+        var preprocessor = new ImagePreprocessor(preprocessing);
+        var tensors = new List<float[]>();
+        var clock = Stopwatch.StartNew();
+        foreach (var bytes in encoded)
+        {
+            var tensor = new float[preprocessing.TensorLength];
+            try
+            {
+                preprocessor.Preprocess(bytes, tensor);
+                tensors.Add(tensor);
+            }
+            catch (ImageRejectedException)
+            {
+                // Counted by the end-to-end pass as error rows; model-only needs only decodable images.
+            }
+        }
+        if (tensors.Count == 0)
+            throw new CommandFailedException("none of the images could be decoded");
+        return (tensors, tensors.Count / clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Every model at one batch size. With several models and rounds, the models take turns
+    /// (A, B, A, B, …) and each figure is the median over its rounds, so a load that comes and goes
+    /// on a shared machine falls on all of them alike.
+    /// </summary>
+    private async Task<List<BenchResult>> MeasureAsync(List<(ImageClassifier Classifier, List<float[]> Tensors, double PerCore)> models, int requested, CancellationToken ct)
+    {
+        var batches = new int[models.Count];
+        var inputs = new float[models.Count][];
+        var outputs = new float[models.Count][];
+        for (var m = 0; m < models.Count; m++)
+        {
+            var (classifier, tensors, _) = models[m];
+            var batch = batches[m] = classifier.FixedBatchSize ?? requested;
+            if (batch != requested)
+                console.Warn($"{classifier.ModelId} has a fixed batch size of {batch}: --batch-size {requested} cannot apply, measuring batch {batch}");
+            var length = classifier.TensorLength;
+            inputs[m] = new float[batch * length];
+            for (var i = 0; i < batch; i++)
+                tensors[i % tensors.Count].CopyTo(inputs[m], i * length);
+            outputs[m] = new float[batch * classifier.ClassCount];
+            for (var i = 0; i < settings.Warmup; i++)
+                classifier.Predict(inputs[m], batch, outputs[m]);
+        }
+
+        var iterations = batches.Select(b => settings.Iterations ?? Math.Max(4, (settings.Files.Count * settings.Repeat + b - 1) / b)).ToArray();
+        var modelOnly = models.Select(_ => new List<double>()).ToArray();
+        var cpuPerImage = models.Select(_ => new List<double>()).ToArray();
+        using var self = Process.GetCurrentProcess();
+        var latencies = models.Select(_ => new List<double>()).ToArray();
+        for (var round = 0; round < settings.Rounds; round++)
+            for (var m = 0; m < models.Count; m++)
+            {
+                // Model only: a fixed batch of real preprocessed tensors, timed batch by batch.
+                // Process CPU time counts the work, not the waiting for a core (ORT threads do not spin).
+                self.Refresh();
+                var cpuBefore = self.TotalProcessorTime;
+                var clock = Stopwatch.StartNew();
+                for (var i = 0; i < iterations[m]; i++)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    var start = Stopwatch.GetTimestamp();
+                    models[m].Classifier.Predict(inputs[m], batches[m], outputs[m]);
+                    latencies[m].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                }
+                modelOnly[m].Add(iterations[m] * batches[m] / clock.Elapsed.TotalSeconds);
+                self.Refresh();
+                cpuPerImage[m].Add((self.TotalProcessorTime - cpuBefore).TotalMilliseconds / (iterations[m] * batches[m]));
+            }
+
+        var endToEnd = models.Select(_ => new List<double>()).ToArray();
+        var scored = new long[models.Count];
+        var errors = new long[models.Count];
+        var options = new ScoringPipelineOptions[models.Count];
+        for (var round = 0; round < settings.Rounds; round++)
+            for (var m = 0; m < models.Count; m++)
+            {
+                // End to end: the scoring pipeline over the files (bytes read from disk each time).
+                options[m] = pipelineOptions(models[m].Classifier, batches[m]);
+                var pipeline = new ScoringPipeline(models[m].Classifier, options[m]);
+                var clock = Stopwatch.StartNew();
+                long count = 0, failed = 0;
+                await foreach (var result in pipeline.RunAsync(Inputs(settings.Files, settings.Repeat), ct))
+                {
+                    count++;
+                    if (result.Error is not null)
+                        failed++;
+                }
+                endToEnd[m].Add(count / clock.Elapsed.TotalSeconds);
+                (scored[m], errors[m]) = (count, failed);
+            }
+
+        using var process = Process.GetCurrentProcess();
+        process.Refresh();
+        var results = new List<BenchResult>();
+        for (var m = 0; m < models.Count; m++)
+        {
+            var (classifier, _, perCore) = models[m];
+            latencies[m].Sort();
+            var (mo, e2e) = (Median(modelOnly[m]), Median(endToEnd[m]));
+            results.Add(new BenchResult(
+                classifier.ModelId, classifier.Metadata.Architecture, classifier.ExecutionProvider, batches[m], requested,
+                Environment.ProcessorCount, intraOpThreads, options[m].DecodeWorkers, settings.Files.Count,
+                Math.Round(mo, 2), Math.Round(Median(cpuPerImage[m]), 1), Math.Round(e2e, 2), Math.Round(e2e / mo, 3), Math.Round(perCore, 2),
+                iterations[m] * settings.Rounds, scored[m], errors[m],
+                new BenchLatency(Math.Round(Percentile(latencies[m], 0.50), 2), Math.Round(Percentile(latencies[m], 0.95), 2), Math.Round(Percentile(latencies[m], 0.99), 2)),
+                process.PeakWorkingSet64, GC.GetGCMemoryInfo().HeapSizeBytes, GC.GetTotalAllocatedBytes()));
+        }
+        return results;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return Percentile(sorted, 0.5);
+    }
+
+    private static async IAsyncEnumerable<ImageInput> Inputs(IReadOnlyList<string> files, int repeats)
     {
         await Task.Yield();
         for (var r = 0; r < repeats; r++)
@@ -207,23 +358,66 @@ internal static class BenchCommand
         return sorted[low] + (sorted[high] - sorted[low]) * (rank - low);
     }
 
-    private static void WriteTable(CliConsole console, JsonObject report)
+    private static string F(double value, string format = "0.##") => value.ToString(format, CultureInfo.InvariantCulture);
+
+    private static void WriteTable(CliConsole console, BenchReport report)
+    {
+        if (report.Runs.Count == 1)
+        {
+            WriteSingle(console, report.Runs[0]);
+            WriteProfiles(console, report);
+            return;
+        }
+        var first = report.Runs[0];
+        var table = new Table
+        {
+            Border = TableBorder.Rounded,
+            Title = new TableTitle(Markup.Escape($"{first.ExecutionProvider}, {first.Cores} cores, {first.IntraOpThreads} ORT threads, {first.DecodeWorkers} decode workers, {first.Images} images")),
+        };
+        table.AddColumn("model");
+        foreach (var header in new[] { "batch", "model only img/s", "CPU ms/img", "end to end img/s", "e2e / model", "p50 ms", "p95 ms", "p99 ms", "peak MiB" })
+            table.AddColumn(new TableColumn(header).RightAligned());
+        foreach (var r in report.Runs)
+            table.AddRow(Markup.Escape(r.Model), $"{r.BatchSize}", F(r.ModelOnlyImgS), F(r.ModelOnlyCpuMsPerImage, "0.0"), F(r.EndToEndImgS), F(r.EndToEndVsModelOnly, "0.###"),
+                F(r.BatchLatencyMs.P50), F(r.BatchLatencyMs.P95), F(r.BatchLatencyMs.P99), F(r.PeakWorkingSetBytes / 1048576.0, "0"));
+        console.Tables.Write(table);
+        foreach (var model in report.Runs.Select(r => r.Model).Distinct())
+            console.Out.WriteLine($"preprocessing, one core ({model}): {F(report.Runs.First(r => r.Model == model).PreprocessImgSPerCore)} img/s");
+        foreach (var ratio in report.Ratios)
+            console.Out.WriteLine($"{ratio.Model} / {ratio.Baseline} at batch {ratio.BatchSize}: model only {F(ratio.ModelOnly, "0.00")}x, end to end {F(ratio.EndToEnd, "0.00")}x, CPU time per image {F(ratio.ModelOnlyCpu, "0.00")}x less");
+        WriteProfiles(console, report);
+    }
+
+    private static void WriteProfiles(CliConsole console, BenchReport report)
+    {
+        foreach (var profile in report.Profiles)
+        {
+            var table = new Table { Border = TableBorder.Rounded, Title = new TableTitle(Markup.Escape($"{profile.Model}: ONNX Runtime time by operator ({profile.ProfilePath})")) };
+            table.AddColumn("operator");
+            foreach (var header in new[] { "nodes", "calls", "ms", "share" })
+                table.AddColumn(new TableColumn(header).RightAligned());
+            foreach (var o in profile.Operators)
+                table.AddRow(Markup.Escape(o.Operator), $"{o.Nodes}", $"{o.Calls}", F(o.Milliseconds, "0"), F(o.Share * 100, "0.0") + " %");
+            console.Tables.Write(table);
+        }
+    }
+
+    private static void WriteSingle(CliConsole console, BenchResult r)
     {
         var table = new Table { Border = TableBorder.Rounded, Title = new TableTitle("convnext-batch bench") };
         table.AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
-        string F(string key, string unit = "") => string.Create(CultureInfo.InvariantCulture, $"{report[key]}{unit}");
-        var latency = report["batch_latency_ms"]!.AsObject();
-        table.AddRow("model", Markup.Escape(F("model")));
-        table.AddRow("execution provider", Markup.Escape(F("execution_provider")));
-        table.AddRow("batch size", F("batch_size"));
-        table.AddRow("cores", F("cores"));
-        table.AddRow("model only", F("model_only_img_s", " img/s"));
-        table.AddRow("end to end (pipeline)", F("end_to_end_img_s", " img/s"));
-        table.AddRow("end to end / model only", F("end_to_end_vs_model_only"));
-        table.AddRow("preprocessing, one core", F("preprocess_img_s_per_core", " img/s"));
-        table.AddRow("batch latency p50 / p95 / p99", $"{latency["p50"]} / {latency["p95"]} / {latency["p99"]} ms");
-        table.AddRow("peak working set", string.Create(CultureInfo.InvariantCulture, $"{(long)report["peak_working_set_bytes"]! / 1048576.0:F0} MiB"));
-        table.AddRow("end-to-end images (errors)", $"{report["end_to_end_images"]} ({report["end_to_end_errors"]})");
+        table.AddRow("model", Markup.Escape(r.Model));
+        table.AddRow("execution provider", Markup.Escape(r.ExecutionProvider));
+        table.AddRow("batch size", $"{r.BatchSize}");
+        table.AddRow("cores", $"{r.Cores}");
+        table.AddRow("model only", F(r.ModelOnlyImgS) + " img/s");
+        table.AddRow("model only, CPU time per image", F(r.ModelOnlyCpuMsPerImage, "0.0") + " ms");
+        table.AddRow("end to end (pipeline)", F(r.EndToEndImgS) + " img/s");
+        table.AddRow("end to end / model only", F(r.EndToEndVsModelOnly, "0.###"));
+        table.AddRow("preprocessing, one core", F(r.PreprocessImgSPerCore) + " img/s");
+        table.AddRow("batch latency p50 / p95 / p99", $"{F(r.BatchLatencyMs.P50)} / {F(r.BatchLatencyMs.P95)} / {F(r.BatchLatencyMs.P99)} ms");
+        table.AddRow("peak working set", F(r.PeakWorkingSetBytes / 1048576.0, "0") + " MiB");
+        table.AddRow("end-to-end images (errors)", $"{r.EndToEndImages} ({r.EndToEndErrors})");
         console.Tables.Write(table);
     }
 }

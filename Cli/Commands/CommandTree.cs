@@ -23,6 +23,8 @@ public static class CommandTree
             ResultsCommand.Create(console),
             WatchCommand.Create(console),
             DemoCommand.Create(console),
+            UploadCommand.Create(console),
+            ServeCommand.Create(console),
         };
         return root;
     }
@@ -30,7 +32,18 @@ public static class CommandTree
     public static async Task<int> InvokeAsync(string[] args, CliConsole console, CancellationToken cancellationToken)
     {
         var root = Create(console);
-        var parse = root.Parse(args);
+        ParseResult parse;
+        try
+        {
+            parse = root.Parse(args);
+        }
+        catch (InvalidOperationException e) when (ConversionError(e.Message) is { } conversion)
+        {
+            // A validator read a value that did not convert (e.g. --top three); System.CommandLine throws
+            // instead of reporting it, so it is reported here like any other parse error.
+            console.Error.WriteLine($"error: {conversion} (see '{CommandName(args)} --help')");
+            return BadArguments;
+        }
         // System.CommandLine's default prints every error plus the whole help text; scripts want
         // one line they can log, and a distinct exit code.
         if (parse.Action is ParseErrorAction || (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction))
@@ -38,7 +51,12 @@ public static class CommandTree
             // Prefer the error about a token the user typed over the consequential "command required".
             var message = parse.Errors.Count == 0 ? "missing command"
                 : (parse.Errors.FirstOrDefault(e => e.Message.Contains('\'')) ?? parse.Errors[0]).Message;
-            console.Error.WriteLine($"error: {OneLine(message)} (see '{CommandPath(parse)} --help')");
+            console.Error.WriteLine($"error: {OneLine(ConversionError(message) ?? message)} (see '{CommandPath(parse)} --help')");
+            return BadArguments;
+        }
+        if (parse.Action is not System.CommandLine.Help.HelpAction && UnknownOption(parse.CommandResult) is { } unknown)
+        {
+            console.Error.WriteLine($"error: unknown option '{unknown}' (see '{CommandPath(parse)} --help')");
             return BadArguments;
         }
 
@@ -71,6 +89,76 @@ public static class CommandTree
                 console.Error.WriteLine(e.ToString());
             return Failure;
         }
+    }
+
+    /// <summary>
+    /// A token bound to a command's argument that looks like an option (<c>--tpo</c>, <c>-x</c>) and is no
+    /// existing file: a typo, not an image path. (After <c>--</c> every token is an argument.)
+    /// </summary>
+    private static string? UnknownOption(System.CommandLine.Parsing.CommandResult command)
+    {
+        foreach (var child in command.Children.OfType<System.CommandLine.Parsing.ArgumentResult>())
+            foreach (var token in child.Tokens)
+                if (token.Value.Length > 1 && token.Value[0] == '-' && !char.IsAsciiDigit(token.Value[1]) && token.Value[1] != '.'
+                    && !File.Exists(token.Value) && !Directory.Exists(token.Value) && !AfterDoubleDash(command, token))
+                    return token.Value;
+        return null;
+    }
+
+    private static bool AfterDoubleDash(System.CommandLine.Parsing.CommandResult command, System.CommandLine.Parsing.Token token)
+    {
+        var tokens = command.Parent is null ? [] : GetRoot(command).Tokens;
+        var dashes = -1;
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            if (tokens[i].Type == System.CommandLine.Parsing.TokenType.DoubleDash && dashes < 0)
+                dashes = i;
+            if (ReferenceEquals(tokens[i], token))
+                return dashes >= 0 && i > dashes;
+        }
+        return false;
+    }
+
+    private static System.CommandLine.Parsing.CommandResult GetRoot(System.CommandLine.Parsing.CommandResult command)
+    {
+        while (command.Parent is System.CommandLine.Parsing.CommandResult parent)
+            command = parent;
+        return command;
+    }
+
+    private static readonly System.Text.RegularExpressions.Regex Conversion = new(
+        "Cannot parse argument '(?<value>.*)' for (option|command|argument) '(?<name>[^']*)' as expected type '(?<type>[^']*)'");
+
+    /// <summary>System.CommandLine's "Cannot parse argument 'x' for option '--n' as expected type 'System.Int32'" in words.</summary>
+    internal static string? ConversionError(string message)
+    {
+        var match = Conversion.Match(message);
+        if (!match.Success)
+            return null;
+        var type = match.Groups["type"].Value;
+        var expected = type switch
+        {
+            _ when type.Contains("Int32", StringComparison.Ordinal) || type.Contains("Int64", StringComparison.Ordinal) => "an integer",
+            _ when type.Contains("Single", StringComparison.Ordinal) || type.Contains("Double", StringComparison.Ordinal) => "a number",
+            _ when type.Contains("Boolean", StringComparison.Ordinal) => "true or false",
+            _ => "a " + type.Split('.', '`')[^1].TrimEnd(']', ',').ToLowerInvariant(),
+        };
+        return $"{match.Groups["name"].Value} expects {expected}, got '{match.Groups["value"].Value}'";
+    }
+
+    /// <summary>The command path from the raw arguments, for when parsing itself failed.</summary>
+    private static string CommandName(string[] args)
+    {
+        var names = new List<string> { "convnext-batch" };
+        var command = (Command)Create(new CliConsole(TextWriter.Null, TextWriter.Null, false));
+        foreach (var arg in args)
+        {
+            if (command.Subcommands.FirstOrDefault(c => c.Name == arg) is not { } sub)
+                break;
+            names.Add(sub.Name);
+            command = sub;
+        }
+        return string.Join(' ', names);
     }
 
     private static string Describe(Exception e) => e switch

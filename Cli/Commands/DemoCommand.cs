@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Validation;
@@ -60,7 +61,7 @@ internal static class DemoCommand
             }
             var classifier = model.Load(parse, console);
             using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
-            var account = ResultsCommand.Account(storage, parse);
+            var account = await storage.OpenAsync(parse, ct);
             await account.EnsureTablesAsync(ct);
 
             // 2. Images into the drop zone.
@@ -97,32 +98,71 @@ internal static class DemoCommand
             }
 
             // 3. Score the drop zone, exactly as the ScoreImages function does.
+            var quiet = !console.ErrorIsTerminal;
             Step(console, $"scoring blob://{ContainerNames.Images} into table {TableNames.Predictions}");
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            var scored = await new BlobScoringService(account, engine, pipelineOptions.Scoring(parse)).ScoreContainerAsync(ContainerNames.Images, null, ct);
-            console.Info(string.Create(CultureInfo.InvariantCulture,
-                $"scored {scored.Scored}, failed {scored.Failed}, skipped {scored.Skipped} in {clock.Elapsed.TotalSeconds:F1} s ({scored.Outcomes.Count / clock.Elapsed.TotalSeconds:F1} img/s)"));
+            var scoring = await ScoreImagesAsync(console, account, engine, pipelineOptions.Scoring(parse), quiet, ct);
+            console.Info($"{scoring} → table {TableNames.Predictions}");
 
-            // 4. A validation run over the same images, labels from their <wnid>_ names.
+            // 4. A validation run over the same images, labels from their <wnid>_ names, chunk by chunk as Service Bus would deliver them.
             Step(console, $"validation run over blob://{ContainerNames.Validation}/samples/ (labels from the file names)");
-            var service = new ValidationRunService(account, engine, new ValidationOptions { ChunkSize = 32 }, new ValidationDefaultsOptions());
-            var report = await service.RunLocallyAsync(new ValidationRunRequest
-            {
-                Container = ContainerNames.Validation, Prefix = "samples/", Labels = "names",
-            }, ct);
+            var report = await ValidateAsync(console, account, engine, pipelineOptions.Scoring(parse), quiet, ct);
+            console.Info(string.Create(CultureInfo.InvariantCulture,
+                $"validation run {report.Run.RunId}: {report.Run.ImageCount} images, top-1 {report.Run.Top1 * 100:F1} %, top-5 {report.Run.Top5 * 100:F1} %"));
 
             // 5. What a user would look at next.
             var connection = storage.Configured(parse) is { } cs ? new[] { "--connection-string", cs } : [];
-            Step(console, "convnext-batch results predictions --container images --top 20");
+            Step(console, $"{CliInvocation.Command} results predictions --container images --top 20");
             await CommandTree.InvokeAsync(["results", "predictions", "--container", ContainerNames.Images, "--top", "20", .. connection], console, ct);
-            Step(console, $"convnext-batch results run {report.Run.RunId}");
+            Step(console, $"{CliInvocation.Command} results run {report.Run.RunId}");
             string[] labelArgs = labelsFile is null ? [] : ["--labels", labelsFile];
             await CommandTree.InvokeAsync(["results", "run", report.Run.RunId, .. connection, .. labelArgs], console, ct);
             if (classifier.Metadata.Trained == false)
                 Banner(console);
+            if (storage.Configured(parse) is null || storage.Configured(parse)!.Contains("127.0.0.1", StringComparison.Ordinal))
+                console.Out.WriteLine("\nThe results live in Azurite: an in-memory Azurite (as scripts/quickstart.sh starts it) forgets them when it stops.");
             return CommandTree.Success;
         });
         return command;
+    }
+
+    private static async Task<ScoreCommand.ScoreSummary> ScoreImagesAsync(CliConsole console, StorageAccount account, ScoringEngine engine,
+        ScoringOptions options, bool quiet, CancellationToken ct)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var blobs = new List<BlobReference>();
+        await foreach (var item in account.Container(ContainerNames.Images).GetBlobsAsync(cancellationToken: ct))
+            blobs.Add(new BlobReference(ContainerNames.Images, item.Name, item.Properties.ETag?.ToString(), item.Properties.ContentLength));
+        var service = new BlobScoringService(account, engine, options);
+        long done = 0, failed = 0;
+        using var progress = new Output.ProgressLine(console.Error, !quiet, "img", blobs.Count);
+        // Slices of a few batches, so the progress line moves; each slice is one ScoreImages-sized call.
+        foreach (var slice in blobs.Chunk(Math.Max(options.BatchSize * 2, 16)))
+        {
+            var result = await service.ScoreAsync(slice, ct);
+            done += result.Outcomes.Count;
+            failed += result.Failed;
+            progress.Report(done, failed);
+        }
+        return new ScoreCommand.ScoreSummary(done, failed, clock.Elapsed);
+    }
+
+    private static async Task<ValidationRunReport> ValidateAsync(CliConsole console, StorageAccount account, ScoringEngine engine, ScoringOptions scoring, bool quiet, CancellationToken ct)
+    {
+        var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = 32 }, new ValidationDefaultsOptions());
+        var plan = await service.CreateRunAsync(new ValidationRunRequest { Container = ContainerNames.Validation, Prefix = "samples/", Labels = "names" }, "local", ct);
+        using (var progress = new Output.ProgressLine(console.Error, !quiet, "img", plan.Run.ExpectedImageCount))
+        {
+            long done = 0, failed = 0;
+            foreach (var chunk in plan.Chunks)
+            {
+                var outcome = await service.ScoreChunkAsync(chunk, "local", ct);
+                done += outcome.Scored + outcome.Failed;
+                failed += outcome.Failed;
+                progress.Report(done, failed);
+            }
+        }
+        return await new ValidationQueries(account).GetRunAsync(plan.Run.RunId, ct, await engine.GetLabelsAsync(ct))
+            ?? throw new CommandFailedException($"validation run {plan.Run.RunId} vanished");
     }
 
     private static void Step(CliConsole console, string text) => console.Out.WriteLine($"\n==> {text}");
@@ -134,7 +174,7 @@ internal static class DemoCommand
             "UNTRAINED WEIGHTS: convnext_tiny has seeded random weights.",
             "Its predictions are meaningless. For real predictions:",
             $"  {WeightsEnvironmentVariable}=<convnext_tiny .safetensors or .ckpt> scripts/quickstart.sh,",
-            "  or 'convnext-batch model fetch tiny' once (needs the internet),",
+            $"  or '{CliInvocation.Command} model fetch tiny' once (needs the internet),",
             "  or scripts/quickstart.sh --model <SqueezeNet> with its options (docs/cli.md).",
         ];
         var width = lines.Max(l => l.Length) + 6;
@@ -173,11 +213,9 @@ internal static class DemoCommand
 
     private static string? FetchedTinyWeights()
     {
-        var cache = OptionParsing.Environment(ModelCommands.CacheEnvironmentVariable)
-            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "convnext-batch");
         return Fetching.PublishedWeightsCatalog.All
-            .Where(w => w.Variant == "tiny")
-            .Select(w => Path.Combine(cache, w.FileName))
+            .Where(w => w.Model == "convnext_tiny")
+            .Select(w => Fetching.WeightsCache.PathOf(w))
             .FirstOrDefault(File.Exists);
     }
 

@@ -16,25 +16,25 @@ namespace ConvNeXt.Batch.Cli.Commands;
 internal static class ModelCommands
 {
     public const string BaseUrlEnvironmentVariable = "CONVNEXT_WEIGHTS_BASE_URL";
-    public const string CacheEnvironmentVariable = "CONVNEXT_CACHE_DIR";
+    public const string CacheEnvironmentVariable = WeightsCache.EnvironmentVariable;
 
     public static Command Create(CliConsole console) => new("model", "Build, inspect and fetch ConvNeXt ONNX models")
     {
         Build(console),
         Inspect(console),
-        Fetch(console),
+        FetchCommand.Create(console),
     };
 
-    private static Option<string> Precision() => new Option<string>("--precision")
+    internal static Option<string> Precision() => new Option<string>("--precision")
     {
         Description = "Weights and activations precision of the ONNX graph",
         DefaultValueFactory = _ => "fp32",
     }.AcceptOnlyFromAmong("fp32", "fp16");
 
-    private static ModelPrecision ParsePrecision(string value) =>
+    internal static ModelPrecision ParsePrecision(string value) =>
         value == "fp16" ? ModelPrecision.Fp16 : ModelPrecision.Fp32;
 
-    private static Option<string?> LabelsOption()
+    internal static Option<string?> LabelsOption()
     {
         var option = new Option<string?>("--labels")
         {
@@ -47,8 +47,8 @@ internal static class ModelCommands
 
     private static Command Build(CliConsole console)
     {
-        var arch = new Option<string?>("--arch") { Description = "Variant: atto, femto, pico, nano, tiny, small, base, large, xlarge (inferred from --weights when omitted; tiny for random weights)", HelpName = "NAME" };
-        var weights = new Option<string?>("--weights") { Description = "Weights file (.safetensors, .ckpt); omitted: seeded random weights", HelpName = "FILE" };
+        var arch = new Option<string?>("--arch") { Description = "Variant: atto, femto, pico, nano, tiny, small, base, large, xlarge (ConvNeXt), inception_next_tiny|small|base|base_384 (inferred from --weights when omitted; tiny for random weights)", HelpName = "NAME" };
+        var weights = new Option<string?>("--weights") { Description = "Weights file (.safetensors, .ckpt; ConvNeXt or timm InceptionNeXt, told apart by tensor names); omitted: seeded random weights", HelpName = "FILE" };
         OptionParsing.ExistingFile(weights);
         var format = new Option<string>("--format") { Description = "Weights naming convention", DefaultValueFactory = _ => "auto" }
             .AcceptOnlyFromAmong("auto", "timm", "torchvision", "hf", "mindspore");
@@ -63,10 +63,14 @@ internal static class ModelCommands
                 r.AddError($"--image-size must be a positive multiple of 32 (got {n})");
         });
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
+        var mixerLayout = new Option<string?>("--mixer-layout") { Description = "InceptionNeXt only, for measuring: the token mixer as four branches (default) or one zero-padded 11×11 depthwise conv", HelpName = "branches|merged-kernel" }
+            .AcceptOnlyFromAmong("branches", "merged-kernel");
+        var channelLayout = new Option<string?>("--channel-layout") { Description = "InceptionNeXt only, for measuring: NCHW throughout (default) or a channels-last MLP", HelpName = "first|last" }
+            .AcceptOnlyFromAmong("first", "last");
 
         var command = new Command("build", "Build an ONNX model from published or random weights")
         {
-            arch, weights, format, labels, precision, seed, imageSize, output, json,
+            arch, weights, format, labels, precision, seed, imageSize, output, json, mixerLayout, channelLayout,
         };
         command.SetAction((parse, ct) =>
         {
@@ -80,11 +84,22 @@ internal static class ModelCommands
                 RandomSeed = parse.GetValue(seed),
                 ImageSize = parse.GetValue(imageSize),
                 OutputPath = parse.GetValue(output)!,
+                InceptionLayout = InceptionLayout(parse.GetValue(mixerLayout), parse.GetValue(channelLayout)),
             }, console);
             WriteBuildResult(console, result, parse.GetValue(json));
             return Task.FromResult(CommandTree.Success);
         });
         return command;
+    }
+
+    private static InceptionNeXtOnnxBuilder.GraphLayout? InceptionLayout(string? mixer, string? channels)
+    {
+        if (mixer is null && channels is null)
+            return null;
+        var defaults = new InceptionNeXtOnnxBuilder.GraphLayout();
+        return new InceptionNeXtOnnxBuilder.GraphLayout(
+            mixer switch { "branches" => InceptionMixerLayout.Branches, "merged-kernel" => InceptionMixerLayout.MergedKernel, _ => defaults.Mixer },
+            channels switch { "first" => InceptionChannelLayout.ChannelsFirst, "last" => InceptionChannelLayout.ChannelsLast, _ => defaults.Channels });
     }
 
     internal static WeightFormat ParseFormat(string value) => value switch
@@ -96,7 +111,7 @@ internal static class ModelCommands
         _ => WeightFormat.Auto,
     };
 
-    private static void WriteBuildResult(CliConsole console, ModelBuildResult result, bool json)
+    internal static void WriteBuildResult(CliConsole console, ModelBuildResult result, bool json)
     {
         if (json)
         {
@@ -149,8 +164,11 @@ internal static class ModelCommands
         {
             ["path"] = path,
             ["architecture"] = metadata.Architecture,
-            ["parameters"] = info.Parameters,
+            // What the architecture counts (timm's figure); the graph can hold fewer after BatchNorm folding.
+            ["parameters"] = metadata.Parameters ?? info.Parameters,
+            ["graph_parameters"] = info.Parameters,
             ["macs"] = info.Macs,
+            ["gmacs"] = info.Macs is { } macs ? Math.Round(macs / 1e9, 2) : null,
             ["macs_image_size"] = info.MacsImageSize,
             ["file_bytes"] = info.FileBytes,
             ["opset"] = info.Opset,
@@ -161,6 +179,7 @@ internal static class ModelCommands
             ["weights_format"] = metadata.WeightsFormat,
             ["weights_sha256"] = metadata.WeightsSha256,
             ["precision"] = metadata.Precision,
+            ["output"] = metadata.Output switch { ModelOutputKind.Logits => "logits", ModelOutputKind.Probabilities => "probabilities", _ => null },
             ["classes"] = metadata.Labels?.Count,
             ["reference_accuracy"] = metadata.ReferenceAccuracy is { } r ? JsonSerializer.SerializeToNode(r, ModelMetadata.Json) : null,
         };
@@ -183,103 +202,5 @@ internal static class ModelCommands
         console.Tables.Write(table);
         if (d["trained"] is JsonValue trained && trained.TryGetValue<bool>(out var t) && !t)
             console.Out.WriteLine("UNTRAINED WEIGHTS: this model was built from random weights.");
-    }
-
-    private static Command Fetch(CliConsole console)
-    {
-        var name = new Argument<string>("NAME") { Description = "Variant (tiny, convnext_tiny, convnext_tiny.fb_in1k, …)" };
-        var source = new Option<string>("--source") { Description = "timm (Hugging Face safetensors, every variant) or mindcv (.ckpt: tiny, small, base)", DefaultValueFactory = _ => "timm" }
-            .AcceptOnlyFromAmong("timm", "mindcv");
-        var baseUrl = new Option<string?>("--base-url")
-        {
-            Description = $"Origin to download from instead of the published one (default: ${BaseUrlEnvironmentVariable})",
-            HelpName = "URL",
-            DefaultValueFactory = _ => OptionParsing.Environment(BaseUrlEnvironmentVariable),
-        };
-        baseUrl.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<string?>() is { } url && !(Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
-                r.AddError($"--base-url must be an absolute http(s) URL (got '{url}')");
-        });
-        var sha256 = new Option<string?>("--sha256") { Description = "Expected sha256 (full or at least 8 leading hex digits); overrides the catalog", HelpName = "HEX" };
-        sha256.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<string?>() is { } h && (h.Length is < 8 or > 64 || !OptionParsing.IsHex(h)))
-                r.AddError("--sha256 must be 8 to 64 hex digits");
-        });
-        var cacheDir = new Option<string?>("--cache-dir")
-        {
-            Description = $"Where downloads are kept (default: ${CacheEnvironmentVariable} or ~/.cache/convnext-batch)",
-            HelpName = "DIR",
-            DefaultValueFactory = _ => OptionParsing.Environment(CacheEnvironmentVariable),
-        };
-        var output = new Option<string?>("--output", "-o") { Description = "ONNX file to write (default: <variant>.onnx)", HelpName = "FILE.onnx" };
-        var labels = LabelsOption();
-        var precision = Precision();
-        var noBuild = new Option<bool>("--no-build") { Description = "Only download and verify the weights" };
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar" };
-
-        var command = new Command("fetch", "Download published weights (resumable, sha256-checked) and build the ONNX model")
-        {
-            name, source, baseUrl, sha256, cacheDir, output, labels, precision, noBuild, quiet,
-        };
-        command.SetAction(async (parse, ct) =>
-        {
-            var weightsSource = parse.GetValue(source) == "mindcv" ? WeightsSource.MindCv : WeightsSource.Timm;
-            var entry = PublishedWeightsCatalog.Find(parse.GetValue(name)!, weightsSource)
-                ?? throw new UsageException($"no published {parse.GetValue(source)} weights for '{parse.GetValue(name)}'; known: " +
-                    string.Join(", ", PublishedWeightsCatalog.All.Where(w => w.Source == weightsSource).Select(w => w.Variant)));
-            var cache = parse.GetValue(cacheDir) ?? Path.Combine(
-                Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "convnext-batch");
-            var destination = Path.Combine(cache, entry.FileName);
-            var address = entry.Address(parse.GetValue(baseUrl));
-            var expected = parse.GetValue(sha256) ?? entry.Sha256;
-
-            using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
-            http.DefaultRequestHeaders.UserAgent.ParseAdd("convnext-batch/1.0");
-            var downloader = new WeightsDownloader(http);
-            DownloadResult download;
-            using (var progress = new ProgressLine(console.Error, console.ErrorIsTerminal && !parse.GetValue(quiet), "MB"))
-            {
-                console.Info($"fetching {address} -> {destination}");
-                try
-                {
-                    download = await downloader.DownloadAsync(address, destination, expected,
-                        new Progress<(long Done, long? Total)>(p =>
-                        {
-                            progress.SetTotal(p.Total / 1_000_000);
-                            progress.Report(p.Done / 1_000_000);
-                        }), ct);
-                }
-                catch (Exception e) when (e is WeightsDownloadException or WeightsIntegrityException)
-                {
-                    throw new CommandFailedException(e.Message, e);
-                }
-            }
-            console.Info(download.AlreadyPresent
-                ? $"already downloaded: {destination} (sha256 {download.Sha256})"
-                : download.ResumedFrom > 0
-                    ? $"resumed at byte {download.ResumedFrom}: {destination} (sha256 {download.Sha256})"
-                    : $"downloaded {download.Length} bytes: {destination} (sha256 {download.Sha256})");
-            if (expected is null)
-                console.Warn($"no published sha256 for {entry.FileName}; pin it with --sha256 {download.Sha256}");
-
-            if (parse.GetValue(noBuild))
-            {
-                console.Out.WriteLine(destination);
-                return CommandTree.Success;
-            }
-            var result = ModelBuilding.Build(new ModelBuildRequest
-            {
-                WeightsPath = destination,
-                Format = weightsSource == WeightsSource.MindCv ? WeightFormat.MindSpore : WeightFormat.Timm,
-                Labels = parse.GetValue(labels) is { } l ? ClassLabels.Load(l) : null,
-                Precision = ParsePrecision(parse.GetValue(precision)!),
-                OutputPath = parse.GetValue(output) ?? $"convnext_{entry.Variant}.onnx",
-            }, console);
-            WriteBuildResult(console, result, json: false);
-            return CommandTree.Success;
-        });
-        return command;
     }
 }

@@ -20,6 +20,11 @@ internal sealed class ModelOptions
         HelpName = "FILE.onnx",
         DefaultValueFactory = _ => OptionParsing.Environment(ModelEnvironmentVariable),
     };
+    public Option<string?> PreprocessingPreset { get; } = new("--preprocessing")
+    {
+        Description = "Preprocessing preset for models that carry none (caffe: SqueezeNet-style BGR 0-255 mean subtraction); the flags below override single values",
+        HelpName = "timm|mindcv|torchvision|caffe",
+    };
     public Option<string?> ChannelOrder { get; } = new("--channel-order") { Description = "Override the model's channel order", HelpName = "rgb|bgr" };
     public Option<float?> Scale { get; } = new("--scale") { Description = "Pixel scale: 1 (pixels in [0,1]) or 255", HelpName = "1|255" };
     public Option<float[]?> Mean { get; } = new("--mean") { Description = "Per-channel mean, in the model's channel order", HelpName = "a,b,c", CustomParser = OptionParsing.ParseTriple };
@@ -38,6 +43,7 @@ internal sealed class ModelOptions
 
     public ModelOptions(Command command, bool modelRequired = true)
     {
+        PreprocessingPreset.AcceptOnlyFromAmong("timm", "mindcv", "torchvision", "caffe");
         ChannelOrder.AcceptOnlyFromAmong("rgb", "bgr");
         Interpolation.AcceptOnlyFromAmong("bicubic", "bilinear", "nearest");
         Scale.Validators.Add(r =>
@@ -56,11 +62,12 @@ internal sealed class ModelOptions
         OptionParsing.Device(Device);
         OptionParsing.ExistingFile(Model);
         OptionParsing.ExistingFile(Labels);
-        foreach (var option in new Option[] { Model, ChannelOrder, Scale, Mean, Std, Resize, Crop, Interpolation, Device, Threads, Labels })
+        foreach (var option in new Option[] { Model, PreprocessingPreset, ChannelOrder, Scale, Mean, Std, Resize, Crop, Interpolation, Device, Threads, Labels })
             command.Options.Add(option);
         command.Validators.Add(r =>
         {
-            if (modelRequired && r.GetValue(Model) is null)
+            // The default (from the environment) is not applied yet when command validators run.
+            if (modelRequired && r.GetValue(Model) is null && OptionParsing.Environment(ModelEnvironmentVariable) is null)
                 r.AddError($"--model is required (or set {ModelEnvironmentVariable})");
             if (r.GetValue(Crop) is { } crop && r.GetValue(Resize) is { } resize && crop > resize)
                 r.AddError($"--crop {crop} is larger than --resize {resize}");
@@ -77,16 +84,17 @@ internal sealed class ModelOptions
     private float[]? StdValue(ParseResult parse) => parse.GetValue(Std) is { Length: > 0 } v ? v : null;
 
     public bool HasPreprocessingOverrides(ParseResult parse) =>
-        parse.GetValue(ChannelOrder) is not null || parse.GetValue(Scale) is not null || MeanValue(parse) is not null ||
+        parse.GetValue(PreprocessingPreset) is not null || parse.GetValue(ChannelOrder) is not null || parse.GetValue(Scale) is not null || MeanValue(parse) is not null ||
         StdValue(parse) is not null || parse.GetValue(Resize) is not null || parse.GetValue(Crop) is not null ||
         parse.GetValue(Interpolation) is not null;
 
-    /// <summary>The model's own preprocessing (from its metadata, else timm's) with the overrides applied.</summary>
+    /// <summary>The preset, else the model's own preprocessing (from its metadata, else timm's), with the single-value flags applied.</summary>
     public PreprocessingSettings? Preprocessing(ParseResult parse)
     {
         if (!HasPreprocessingOverrides(parse))
             return null;
-        var baseline = OnnxModelInfo.Read(ModelPath(parse)).Metadata?.Preprocessing ?? PreprocessingSettings.Timm();
+        var baseline = Service.Services.ScoringEngine.ParsePreprocessing(parse.GetValue(PreprocessingPreset))
+            ?? OnnxModelInfo.Read(ModelPath(parse)).Metadata?.Preprocessing ?? PreprocessingSettings.Timm();
         var crop = parse.GetValue(Crop);
         var settings = baseline with
         {

@@ -7,7 +7,7 @@ using Spectre.Console;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
-/// <summary><c>predict IMAGE...</c>: top-5 per image.</summary>
+/// <summary><c>predict IMAGE...</c>: the top classes of each image (5 unless --top).</summary>
 internal static class PredictCommand
 {
     public static Command Create(CliConsole console)
@@ -61,7 +61,7 @@ internal static class PredictCommand
         var table = new Table { Title = new TableTitle(Markup.Escape(record.Source)), Border = TableBorder.Rounded };
         table.AddColumn("#").AddColumn("class").AddColumn("wnid").AddColumn("name").AddColumn(new TableColumn("probability").RightAligned());
         var rank = 1;
-        foreach (var c in record.Top5!)
+        foreach (var c in record.Top!)
             table.AddRow((rank++).ToString(CultureInfo.InvariantCulture), c.Index.ToString(CultureInfo.InvariantCulture),
                 Markup.Escape(c.Wnid ?? "-"), Markup.Escape(c.Name ?? "-"), c.Probability.ToString("P2", CultureInfo.InvariantCulture));
         console.Tables.Write(table);

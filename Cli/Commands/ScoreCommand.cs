@@ -91,31 +91,44 @@ internal static class ScoreCommand
         command.SetAction(async (parse, ct) =>
         {
             var imageSource = ImageSource.Parse(parse.GetValue(source) ?? "", parse.GetValue(container), parse.GetValue(prefix));
+            // The output first: a path that cannot be written fails before the model loads.
+            await using var fileWriter = parse.GetValue(output) is { } path ? PredictionWriter.Create(path, console.Info)
+                : parse.GetValue(table) is null ? PredictionWriter.JsonLines(console.Out) : null;
             using var classifier = model.Load(parse, console);
             var pipeline = new ScoringPipeline(classifier, pipelineOptions.Create(parse, classifier));
 
-            await using var fileWriter = parse.GetValue(output) is { } path ? PredictionWriter.Create(path)
-                : parse.GetValue(table) is null ? PredictionWriter.JsonLines(console.Out) : null;
             await using var tableSink = parse.GetValue(table) is { } tableName
                 ? await PredictionTableSink.CreateAsync(ResultsCommand.Account(storage, parse), tableName, classifier, ct)
                 : null;
 
             IAsyncEnumerable<ImageInput> inputs;
             long? total = null;
+            string where;
             // Rows of a local folder are partitioned by the folder's name, as if it were a container.
             var containerName = imageSource is FolderImageSource f ? Service.Storage.TableKeys.Escape(new DirectoryInfo(f.Folder).Name) : "";
+            var skipped = new SkippedFiles();
             switch (imageSource)
             {
                 case FolderImageSource folder:
-                    total = folder.Files().LongCount();
-                    inputs = folder.InputsAsync(ct);
+                    var files = folder.Files().ToList();
+                    skipped.AddRange(files.Where(p => !Scoring.Evaluation.LabelledDataset.IsImageFile(p)).Select(p => Path.GetRelativePath(folder.Folder, p)));
+                    total = files.Count - skipped.Count;
+                    inputs = Where(folder.InputsAsync(ct), i => Scoring.Evaluation.LabelledDataset.IsImageFile(i.Id));
+                    where = folder.Folder;
                     break;
                 case BlobImageSource blobs:
                     containerName = blobs.Container;
-                    var client = storage.Blobs(parse).GetBlobContainerClient(blobs.Container);
+                    var client = (await storage.OpenAsync(parse, ct)).Container(blobs.Container);
                     if (!await client.ExistsAsync(ct))
                         throw new CommandFailedException($"container '{blobs.Container}' does not exist");
-                    inputs = Select(blobs.InputsAsync(client, ct), p => p.Input);
+                    inputs = Where(Select(blobs.InputsAsync(client, ct), p => p.Input), i =>
+                    {
+                        if (Scoring.Evaluation.LabelledDataset.IsImageFile(i.Id))
+                            return true;
+                        skipped.Add(i.Id);
+                        return false;
+                    });
+                    where = $"blob://{blobs.Container}/{blobs.Prefix}";
                     break;
                 default:
                     throw new InvalidOperationException();
@@ -128,7 +141,18 @@ internal static class ScoreCommand
                 if (tableSink is not null)
                     await tableSink.WriteAsync(containerName, scored, ct);
             }, ct);
-            console.Error.WriteLine(summary.ToString());
+            if (skipped.Count > 0)
+                console.Warn($"skipped {skipped.Count} file(s) that are not images by extension (.jpg, .jpeg, .png, ...), e.g. {skipped.First}");
+            if (summary.Images == 0)
+                console.Warn($"no images found in {where}");
+            var destinations = new List<string>();
+            if (parse.GetValue(output) is { } written)
+                destinations.Add(written);
+            else if (fileWriter is not null)
+                destinations.Add("standard output");
+            if (parse.GetValue(table) is { } t)
+                destinations.Add($"table {t}");
+            console.Error.WriteLine($"{summary} → {string.Join(" and ", destinations)}");
             return CommandTree.Success;
         });
         return command;
@@ -142,24 +166,78 @@ internal static class ScoreCommand
             $"scored {Images} images ({Errors} errors) in {Elapsed.TotalSeconds:F1} s: {ImagesPerSecond:F1} img/s");
     }
 
-    /// <summary>Drives the pipeline and hands each result to <paramref name="write"/> as it comes out; memory stays bounded by the pipeline's capacity.</summary>
+    /// <summary>
+    /// Drives the pipeline and hands each result to <paramref name="write"/> in input order (the pipeline
+    /// finishes images out of order; a result waits only for those before it still in flight, so memory
+    /// stays bounded by the pipeline's capacity). Every output format thus lists the same rows in the same order.
+    /// </summary>
     internal static async Task<ScoreSummary> RunAsync(CliConsole console, ScoringPipeline pipeline, IAsyncEnumerable<ImageInput> inputs,
         long? total, bool quiet, Func<ScoredImage, ScoreRecord, ValueTask> write, CancellationToken ct)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
-        long count = 0, errors = 0;
+        long count = 0, errors = 0, next = 0;
+        var sequence = new Dictionary<string, long>(StringComparer.Ordinal);
+        var waiting = new SortedDictionary<long, ScoredImage>();
+        var numbered = Select(inputs, input =>
+        {
+            lock (sequence)
+                sequence[input.Id] = sequence.Count;
+            return input;
+        }, ct);
         using (var progress = new ProgressLine(console.Error, console.ErrorIsTerminal && !quiet, "img", total))
         {
-            await foreach (var scored in pipeline.RunAsync(inputs, ct))
+            await foreach (var scored in pipeline.RunAsync(numbered, ct))
             {
                 count++;
                 if (scored.Error is not null)
                     errors++;
-                await write(scored, PredictionFormatting.ToRecord(scored));
+                long position;
+                lock (sequence)
+                    sequence.Remove(scored.Id, out position);
+                waiting[position] = scored;
+                while (waiting.Remove(next, out var ready))
+                {
+                    await write(ready, PredictionFormatting.ToRecord(ready));
+                    next++;
+                }
                 progress.Report(count, errors);
             }
+            // Ids seen twice (never for folders or containers) would leave gaps: flush what remains in order.
+            foreach (var ready in waiting.Values)
+                await write(ready, PredictionFormatting.ToRecord(ready));
         }
         return new ScoreSummary(count, errors, started.Elapsed);
+    }
+
+    internal static async IAsyncEnumerable<T> Where<T>(IAsyncEnumerable<T> source, Func<T, bool> keep,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await foreach (var item in source.WithCancellation(ct))
+            if (keep(item))
+                yield return item;
+    }
+
+    /// <summary>Inputs left out of a run, counted for one warning at the end.</summary>
+    private sealed class SkippedFiles
+    {
+        private readonly Lock _gate = new();
+        public int Count { get; private set; }
+        public string? First { get; private set; }
+
+        public void Add(string name)
+        {
+            lock (_gate)
+            {
+                First ??= name;
+                Count++;
+            }
+        }
+
+        public void AddRange(IEnumerable<string> names)
+        {
+            foreach (var name in names)
+                Add(name);
+        }
     }
 
     internal static async IAsyncEnumerable<TOut> Select<TIn, TOut>(IAsyncEnumerable<TIn> source, Func<TIn, TOut> map,

@@ -81,7 +81,7 @@ internal static class ValidateCommand
             ClassLabels? classTable = null;
             if (labelsPath is not null)
             {
-                if (IsLabelList(labelsPath) && truth is null)
+                if (LabelFiles.IsGroundTruth(labelsPath) && truth is null)
                     truth = labelsPath;
                 else
                     classTable = ClassLabels.Load(labelsPath);
@@ -104,7 +104,7 @@ internal static class ValidateCommand
             string? runId = null;
             if (!recording)
             {
-                var data = OpenDataset(datasetValue, labels, truth);
+                var data = OpenDataset(datasetValue, labels, truth, console);
                 var pipeline = new ScoringPipeline(classifier, pipelineOptions.Create(parse, classifier));
                 using var progress = new Output.ProgressLine(console.Error, console.ErrorIsTerminal && !parse.GetValue(quiet), "img", data.Images.Count);
                 long done = 0;
@@ -115,12 +115,14 @@ internal static class ValidateCommand
             }
             else
             {
-                var account = ResultsCommand.Account(storage, parse);
+                var account = await storage.OpenAsync(parse, ct);
                 var request = remote
                     ? RemoteRequest(datasetValue, truth, parse.GetValue(chunkSize))
-                    : await UploadAsync(account, OpenDataset(datasetValue, labels, truth), parse.GetValue(container)!, parse.GetValue(chunkSize), console, ct);
-                using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
-                var service = new ValidationRunService(account, engine, new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) },
+                    : await UploadAsync(account, OpenDataset(datasetValue, labels, truth, console), parse.GetValue(container)!, parse.GetValue(chunkSize), console,
+                        console.ErrorIsTerminal && !parse.GetValue(quiet), ct);
+                var scoring = pipelineOptions.Scoring(parse);
+                using var engine = new ScoringEngine(classifier, scoring);
+                var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) },
                     new ValidationDefaultsOptions { Container = request.Container ?? ContainerNames.Validation });
                 ValidationRunReport report;
                 try
@@ -160,7 +162,7 @@ internal static class ValidateCommand
                         ["top5"] = reference.Top5,
                         ["source"] = reference.Source,
                         ["top1_delta_points"] = Math.Round(metrics.Top1 - reference.Top1, 4),
-                        ["top5_delta_points"] = Math.Round(metrics.Top5 - reference.Top5, 4),
+                        ["top5_delta_points"] = reference.Top5 is { } r5 ? Math.Round(metrics.Top5 - r5, 4) : null,
                     },
                     ["most_confused"] = new JsonArray([.. confusedPairs.Select(p => (JsonNode)new JsonObject
                     {
@@ -181,32 +183,20 @@ internal static class ValidateCommand
         return command;
     }
 
-    internal static bool IsLabelList(string path)
-    {
-        var first = File.ReadLines(path).Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0 && !l.StartsWith('#'));
-        if (first is null)
-            return false;
-        var parts = first.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-        return parts.Length == 1 && int.TryParse(parts[0], out _) // devkit ground truth: one id per line
-            || parts.Length == 2 && int.TryParse(parts[1], out _);
-    }
-
-    private static LabelledDataset OpenDataset(string folder, ClassLabels labels, string? truth)
+    private static LabelledDataset OpenDataset(string folder, ClassLabels labels, string? truth, CliConsole console)
     {
         try
         {
-            var options = new LabelledDatasetOptions { LabelFile = truth };
-            if (truth is not null && File.ReadLines(truth).FirstOrDefault(l => l.Trim().Length > 0)?.Trim().Split(' ', '\t').Length == 1)
-                options = options with
-                {
-                    Layout = DatasetLayout.DevkitGroundTruth,
-                    DevkitMapFile = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(truth))!, LabelledDataset.DevkitMapFileName),
-                };
-            else if (truth is not null)
-                options = options with { Layout = DatasetLayout.ValList };
-            var data = LabelledDataset.Open(folder, labels, options);
+            var data = LabelledDataset.Open(folder, labels, LabelFiles.DatasetOptions(truth));
             if (data.Images.Count == 0)
                 throw new CommandFailedException($"no labelled images in {folder}");
+            if (data.Unlabelled.Count > 0)
+                console.Warn($"{data.Unlabelled.Count} image(s) have no label in this layout ({data.Layout}) and are left out, e.g. {data.Unlabelled[0]}");
+            // Images the layout never looked at (e.g. subfolders of a flat val.txt folder) are left out too: say so.
+            var all = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Count(LabelledDataset.IsImageFile);
+            var ignored = all - data.Images.Count - data.Unlabelled.Count;
+            if (ignored > 0)
+                console.Warn($"{ignored} image(s) in subfolders are ignored: the {data.Layout} layout reads only {(data.Layout == DatasetLayout.ImageFolder ? "the class folders" : "the top folder")}");
             return data;
         }
         catch (DatasetFormatException e)
@@ -221,29 +211,13 @@ internal static class ValidateCommand
         return new ValidationRunRequest { Container = source.Container, Prefix = source.Prefix, Labels = truth ?? "names", ChunkSize = chunkSize };
     }
 
-    /// <summary>
-    /// Puts a local labelled folder where a cloud run would find it: the images under
-    /// <c>&lt;container&gt;/&lt;name&gt;/</c> and their labels (as resolved here) in a val.txt-style list.
-    /// </summary>
     private static async Task<ValidationRunRequest> UploadAsync(StorageAccount account, LabelledDataset data, string containerName,
-        int chunkSize, CliConsole console, CancellationToken ct)
+        int chunkSize, CliConsole console, bool showProgress, CancellationToken ct)
     {
-        var name = new DirectoryInfo(data.Root).Name;
-        var container = account.Container(containerName);
-        await account.Resilience.ExecuteAsync(async c => await container.CreateIfNotExistsAsync(cancellationToken: c), ct);
-        console.Info($"uploading {data.Images.Count} labelled images to blob://{containerName}/{name}/");
-        await Parallel.ForEachAsync(data.Images, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (image, c) =>
-        {
-            var blob = container.GetBlobClient($"{name}/{Path.GetFileName(image.Path)}");
-            await account.Resilience.ExecuteAsync(async c2 => await blob.UploadAsync(image.Path, overwrite: true, c2), c);
-        });
-        var list = new StringBuilder();
-        foreach (var image in data.Images)
-            list.Append(Path.GetFileName(image.Path)).Append(' ').Append(image.Label.ToString(CultureInfo.InvariantCulture)).Append('\n');
-        var labelsBlob = $"labels/{name}.txt";
-        await account.Resilience.ExecuteAsync(async c =>
-            await container.GetBlobClient(labelsBlob).UploadAsync(BinaryData.FromString(list.ToString()), overwrite: true, c), ct);
-        return new ValidationRunRequest { Container = containerName, Prefix = name + "/", Labels = labelsBlob, ChunkSize = chunkSize };
+        console.Info($"uploading {data.Images.Count} labelled images to blob://{containerName}/{new DirectoryInfo(data.Root).Name}/");
+        using var progress = new Output.ProgressLine(console.Error, showProgress, "img", data.Images.Count);
+        return await new Service.Uploads.ImageUploader(account).UploadLabelledAsync(data, containerName, chunkSize,
+            new Progress<long>(n => progress.Report(n)), ct);
     }
 
     private static async Task WritePerClassAsync(string path, IEnumerable<(int Index, long Images, long Top1Correct, long Top5Correct)> rows,
@@ -278,7 +252,7 @@ internal static class ValidateCommand
         string P(double v) => v.ToString("F2", CultureInfo.InvariantCulture) + " %";
         string D(double v) => v.ToString("+0.00;-0.00", CultureInfo.InvariantCulture);
         table.AddRow("top-1", P(m.Top1), reference is null ? "-" : P(reference.Top1), reference is null ? "-" : D(m.Top1 - reference.Top1));
-        table.AddRow("top-5", P(m.Top5), reference is null ? "-" : P(reference.Top5), reference is null ? "-" : D(m.Top5 - reference.Top5));
+        table.AddRow("top-5", P(m.Top5), reference?.Top5 is { } r5 ? P(r5) : "-", reference?.Top5 is { } d5 ? D(m.Top5 - d5) : "-");
         table.AddRow("images", m.Count.ToString(CultureInfo.InvariantCulture), "", "");
         table.AddRow("errors", m.Errors.ToString(CultureInfo.InvariantCulture), "", "");
         table.AddRow("mean confidence", m.MeanConfidence.ToString("F3", CultureInfo.InvariantCulture), "", "");

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using ConvNeXt.Batch.Service.Services;
-using ConvNeXt.Batch.Service.Storage;
+using ConvNeXt.Batch.Cli.Serving;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
@@ -34,31 +34,37 @@ internal static class WatchCommand
 
         command.SetAction(async (parse, ct) =>
         {
-            var account = ResultsCommand.Account(storage, parse);
+            var account = await storage.OpenAsync(parse, ct);
             var containerName = parse.GetValue(container)!;
             var blobs = account.Container(containerName);
-            await account.Resilience.ExecuteAsync(async c => await blobs.CreateIfNotExistsAsync(cancellationToken: c), ct);
+            if (!await account.Resilience.ExecuteAsync(async c => (await blobs.ExistsAsync(c)).Value, ct))
+            {
+                if (parse.GetValue(once))
+                {
+                    // Nothing to score, and creating the container would hide the typo.
+                    console.Warn($"container '{containerName}' does not exist: nothing scored (check --container, or create it with '{CliInvocation.Command} upload')");
+                    return CommandTree.Success;
+                }
+                await account.Resilience.ExecuteAsync(async c => await blobs.CreateIfNotExistsAsync(cancellationToken: c), ct);
+                console.Warn($"container '{containerName}' did not exist: created it; waiting for blobs");
+            }
             var classifier = model.Load(parse, console);
             using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
-            var service = new BlobScoringService(account, engine, pipelineOptions.Scoring(parse));
+            var watcher = new ContainerWatcher(new BlobScoringService(account, engine, pipelineOptions.Scoring(parse)), containerName, parse.GetValue(prefix));
 
-            console.Info(string.Create(CultureInfo.InvariantCulture,
-                $"watching blob://{containerName}/{parse.GetValue(prefix)} every {parse.GetValue(interval)} s (Ctrl+C to stop)"));
             try
             {
-                while (true)
+                if (parse.GetValue(once))
                 {
-                    var started = System.Diagnostics.Stopwatch.StartNew();
-                    var result = await service.ScoreContainerAsync(containerName, parse.GetValue(prefix), ct);
-                    var scored = result.Outcomes.Count(o => !o.Skipped && o.Status == RowStatus.Scored);
-                    var failed = result.Outcomes.Count(o => !o.Skipped && o.Status == RowStatus.Failed);
-                    if (scored + failed > 0 || parse.GetValue(once))
-                        console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"{DateTime.Now:HH:mm:ss} scored {scored}, failed {failed}, skipped {result.Skipped} (already scored) in {started.Elapsed.TotalSeconds:F1} s"));
-                    if (parse.GetValue(once))
-                        break;
-                    await Task.Delay(TimeSpan.FromSeconds(parse.GetValue(interval)), ct);
+                    var pass = await watcher.PassAsync(ct);
+                    console.Info(pass.Describe());
+                    if (pass.Scored + pass.Failed + pass.Skipped == 0)
+                        console.Warn($"no blobs in blob://{containerName}/{parse.GetValue(prefix)}");
+                    return CommandTree.Success;
                 }
+                console.Info(string.Create(CultureInfo.InvariantCulture,
+                    $"watching blob://{containerName}/{parse.GetValue(prefix)} every {parse.GetValue(interval)} s (Ctrl+C to stop)"));
+                await watcher.RunAsync(TimeSpan.FromSeconds(parse.GetValue(interval)), pass => console.Info(pass.Describe()), ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {

@@ -30,11 +30,11 @@ public abstract class PredictionWriter : IAsyncDisposable
         var other => throw new ArgumentException($"unsupported output extension '{other}': use .jsonl, .csv or .parquet"),
     };
 
-    public static PredictionWriter Create(string path)
+    /// <summary>Creates <paramref name="path"/> (see <see cref="OutputFile.Open"/> for folders and errors).</summary>
+    public static PredictionWriter Create(string path, Action<string>? info = null)
     {
         var format = FormatOf(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var stream = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read, 1 << 16, useAsync: true);
+        var stream = OutputFile.Open(path, info);
         return format switch
         {
             PredictionFileFormat.JsonLines => new JsonLinesPredictionWriter(stream),
@@ -46,7 +46,30 @@ public abstract class PredictionWriter : IAsyncDisposable
     /// <summary>Writes JSON lines to any writer (e.g. standard output).</summary>
     public static PredictionWriter JsonLines(TextWriter writer) => new JsonLinesPredictionWriter(writer);
 
-    internal static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+    internal static readonly JsonSerializerOptions Json = new() { WriteIndented = false, Converters = { new PredictedClassConverter() } };
+
+    /// <summary>Probabilities always with six decimals (0.376000, not 0.376 beside 0.9946 and 1), in every format that prints them.</summary>
+    public static string FormatProbability(double probability) => probability.ToString("F6", CultureInfo.InvariantCulture);
+}
+
+/// <summary>A predicted class as the output files write it: <c>{"index","wnid","name","probability"}</c>, probability with six decimals.</summary>
+internal sealed class PredictedClassConverter : System.Text.Json.Serialization.JsonConverter<PredictedClass>
+{
+    public override PredictedClass Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        throw new NotSupportedException();
+
+    public override void Write(Utf8JsonWriter writer, PredictedClass value, JsonSerializerOptions options)
+    {
+        writer.WriteStartObject();
+        writer.WriteNumber("index", value.Index);
+        if (value.Wnid is not null)
+            writer.WriteString("wnid", value.Wnid);
+        if (value.Name is not null)
+            writer.WriteString("name", value.Name);
+        writer.WritePropertyName("probability");
+        writer.WriteRawValue(PredictionWriter.FormatProbability(value.Probability));
+        writer.WriteEndObject();
+    }
 }
 
 internal sealed class JsonLinesPredictionWriter : PredictionWriter
@@ -101,12 +124,12 @@ internal sealed class CsvPredictionWriter : PredictionWriter
         _csv.WriteField(record.Error ?? "");
         for (var k = 0; k < TopK; k++)
         {
-            if (record.Top5 is { } top && k < top.Count)
+            if (record.Top is { } top && k < top.Count)
             {
                 _csv.WriteField(top[k].Index.ToString(CultureInfo.InvariantCulture));
                 _csv.WriteField(top[k].Wnid ?? "");
                 _csv.WriteField(top[k].Name ?? "");
-                _csv.WriteField(top[k].Probability.ToString("R", CultureInfo.InvariantCulture));
+                _csv.WriteField(FormatProbability(top[k].Probability));
             }
             else
             {
@@ -125,20 +148,23 @@ internal sealed class CsvPredictionWriter : PredictionWriter
     }
 }
 
-/// <summary>Parquet row: <c>source</c>, <c>error</c>, and <c>top5</c> as a list of structs; one row group per 1,024 records.</summary>
+/// <summary>
+/// Parquet row: <c>source</c>, <c>error</c>, and <c>top</c> as a list of structs <c>index, wnid, name, probability</c>
+/// (lower case, as the JSON lines; pandas column names are case-sensitive); one row group per 1,024 records.
+/// </summary>
 public sealed class ParquetPredictionRow
 {
-    public string Source { get; set; } = "";
-    public string? Error { get; set; }
-    public List<ParquetPredictedClass>? Top5 { get; set; }
+    [System.Text.Json.Serialization.JsonPropertyName("source")] public string Source { get; set; } = "";
+    [System.Text.Json.Serialization.JsonPropertyName("error")] public string? Error { get; set; }
+    [System.Text.Json.Serialization.JsonPropertyName("top")] public List<ParquetPredictedClass>? Top { get; set; }
 }
 
 public sealed class ParquetPredictedClass
 {
-    public int Index { get; set; }
-    public string? Wnid { get; set; }
-    public string? Name { get; set; }
-    public double Probability { get; set; }
+    [System.Text.Json.Serialization.JsonPropertyName("index")] public int Index { get; set; }
+    [System.Text.Json.Serialization.JsonPropertyName("wnid")] public string? Wnid { get; set; }
+    [System.Text.Json.Serialization.JsonPropertyName("name")] public string? Name { get; set; }
+    [System.Text.Json.Serialization.JsonPropertyName("probability")] public double Probability { get; set; }
 }
 
 internal sealed class ParquetPredictionWriter(Stream stream) : PredictionWriter
@@ -153,7 +179,7 @@ internal sealed class ParquetPredictionWriter(Stream stream) : PredictionWriter
         {
             Source = record.Source,
             Error = record.Error,
-            Top5 = record.Top5?.Select(c => new ParquetPredictedClass { Index = c.Index, Wnid = c.Wnid, Name = c.Name, Probability = c.Probability }).ToList(),
+            Top = record.Top?.Select(c => new ParquetPredictedClass { Index = c.Index, Wnid = c.Wnid, Name = c.Name, Probability = c.Probability }).ToList(),
         });
         if (_pending.Count >= RowGroupSize)
             await FlushAsync(cancellationToken);

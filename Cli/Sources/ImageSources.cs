@@ -8,8 +8,6 @@ namespace ConvNeXt.Batch.Cli.Sources;
 /// <summary>Where <c>score</c> reads images from: a local folder or a blob container (optionally a prefix).</summary>
 public abstract record ImageSource
 {
-    public abstract string Describe();
-
     /// <summary>Parses <c>blob://container[/prefix]</c> or a folder path.</summary>
     public static ImageSource Parse(string value, string? container, string? prefix)
     {
@@ -29,8 +27,6 @@ public abstract record ImageSource
 
 public sealed record FolderImageSource(string Folder) : ImageSource
 {
-    public override string Describe() => Folder;
-
     /// <summary>Every regular, non-hidden file below the folder in ordinal path order: each becomes a record, even if it is not an image.</summary>
     public IEnumerable<string> Files() =>
         Directory.EnumerateFiles(Folder, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System })
@@ -51,8 +47,6 @@ public sealed record FolderImageSource(string Folder) : ImageSource
 
 public sealed record BlobImageSource(string Container, string Prefix) : ImageSource
 {
-    public override string Describe() => $"blob://{Container}/{Prefix}";
-
     public async IAsyncEnumerable<(BlobItem Blob, ImageInput Input)> InputsAsync(BlobContainerClient container,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Azure.Monitor.OpenTelemetry.Exporter;
+using ConvNeXt.Batch.Service.Api;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Observability;
@@ -12,8 +13,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using OpenTelemetry.Metrics;
-using OpenTelemetry.Trace;
 
 namespace ConvNeXt.Batch.Functions.Handler;
 
@@ -32,9 +31,8 @@ public static class HandlerApplication
         var port = Environment.GetEnvironmentVariable("FUNCTIONS_CUSTOMHANDLER_PORT");
         if (!string.IsNullOrEmpty(port))
             builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
-        builder.Logging.Configure(o => o.ActivityTrackingOptions =
-            ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
-        builder.Logging.AddSimpleConsole(o => { o.IncludeScopes = true; o.SingleLine = true; });
+        builder.Logging.ClearProviders();
+        HandlerTelemetry.AddConsole(builder.Logging);
         configure?.Invoke(builder);
         AddServices(builder.Services, builder.Configuration, builder.Logging);
         overrideServices?.Invoke(builder.Services);
@@ -61,41 +59,31 @@ public static class HandlerApplication
         services.AddSingleton(sp => new ScoringMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton(sp => new ScoringEngine(sp.GetRequiredService<ModelOptions>(), sp.GetRequiredService<ScoringOptions>(),
             sp.GetRequiredService<StorageAccount>(), sp.GetService<ILogger<ScoringEngine>>()));
+        services.AddSingleton(sp => new BlobImageReader(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringOptions>()));
         services.AddSingleton(sp => new BlobScoringService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
-            sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<BlobScoringService>>()));
+            sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<BlobScoringService>>(),
+            sp.GetRequiredService<BlobImageReader>()));
+        services.AddSingleton(sp => new StalledRuns(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ValidationOptions>()));
+        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<StalledRuns>()));
         services.AddSingleton(sp => new ValidationRunService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
-            sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(), sp.GetRequiredService<ScoringMetrics>(),
-            sp.GetService<ILogger<ValidationRunService>>()));
+            sp.GetRequiredService<BlobImageReader>(), sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(),
+            sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<ValidationRunService>>(), sp.GetRequiredService<ValidationQueries>()));
         services.AddSingleton(sp => new PredictionQueries(sp.GetRequiredService<StorageAccount>()));
-        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>()));
+        services.AddSingleton(Bind<Service.Reports.ReportOptions>(Service.Reports.ReportOptions.Section));
+        services.AddSingleton(sp => new Service.Reports.ReportService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>(),
+            sp.GetRequiredService<ValidationQueries>()));
+        services.AddSingleton(sp => new Service.Reports.ThumbnailService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>()));
+        services.AddSingleton(sp => new ServiceApi(sp.GetRequiredService<PredictionQueries>(), sp.GetRequiredService<ValidationQueries>(),
+            sp.GetRequiredService<ValidationRunService>(), sp.GetRequiredService<ScoringEngine>()));
+        services.AddSingleton(sp => new Service.Reports.ReportApi(sp.GetRequiredService<Service.Reports.ReportService>(),
+            sp.GetRequiredService<Service.Reports.ThumbnailService>(), sp.GetRequiredService<ScoringEngine>()));
         services.AddSingleton<FunctionInvocations>();
         services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull;
         });
 
-        // Metrics and traces through OpenTelemetry; to Application Insights when a connection string is set
-        // (Entra auth via APPLICATIONINSIGHTS_AUTHENTICATION_STRING is read by the exporter itself).
-        var appInsights = configuration["APPLICATIONINSIGHTS_CONNECTION_STRING"];
-        var otel = services.AddOpenTelemetry()
-            .WithMetrics(m =>
-            {
-                m.AddMeter(ScoringMetrics.MeterName);
-                if (!string.IsNullOrEmpty(appInsights))
-                    m.AddAzureMonitorMetricExporter(o => o.ConnectionString = appInsights);
-            })
-            .WithTracing(t =>
-            {
-                t.AddSource(ScoringMetrics.MeterName);
-                if (!string.IsNullOrEmpty(appInsights))
-                    t.AddAzureMonitorTraceExporter(o => o.ConnectionString = appInsights);
-            });
-        if (!string.IsNullOrEmpty(appInsights))
-            logging?.AddOpenTelemetry(o =>
-            {
-                o.IncludeScopes = true;
-                o.AddAzureMonitorLogExporter(e => e.ConnectionString = appInsights);
-            });
+        HandlerTelemetry.AddOpenTelemetry(services, configuration, logging);
     }
 
     public static void Map(WebApplication app)
@@ -127,57 +115,24 @@ public static class HandlerApplication
         app.MapPost("/StartValidationRun", (HttpContext http, InvocationRequest request, FunctionInvocations f, ValidationDefaultsOptions d, CancellationToken ct) =>
             f.StartValidationRunAsync(http, request, d, ct));
 
-        // Forwarded HTTP functions (the host passes the original request through).
-        app.MapGet("/api/predictions", (HttpRequest r, PredictionQueries q, CancellationToken ct) => Query(async () =>
-            await q.ListAsync(new PredictionQuery
-            {
-                Container = r.Query["container"], Prefix = r.Query["prefix"], Status = r.Query["status"], Wnid = r.Query["wnid"],
-                Top = ParseTop(r.Query["top"]), ContinuationToken = r.Query["continuationToken"],
-            }, ct)));
-        app.MapGet("/api/predictions/{container}/{**blob}", (string container, string blob, PredictionQueries q, CancellationToken ct) => Query(async () =>
-            await q.GetAsync(container, blob, ct)));
-        app.MapGet("/api/validation-runs", (HttpRequest r, ValidationQueries q, CancellationToken ct) => Query(async () =>
-            await q.ListRunsAsync(ParseTop(r.Query["top"]), r.Query["continuationToken"], ct)));
-        app.MapGet("/api/validation-runs/{id}", (string id, HttpRequest r, ValidationQueries q, ScoringEngine engine, CancellationToken ct) => Query<object>(async () =>
-        {
-            if (string.Equals(r.Query["wrong"], "true", StringComparison.OrdinalIgnoreCase))
-                return await q.GetRunSummaryAsync(id, ct) is null ? null : await q.ListWrongAsync(id, ParseTop(r.Query["top"]), r.Query["continuationToken"], ct);
-            return await q.GetRunAsync(id, ct, engine.IsLoaded ? (await engine.GetClassifierAsync(ct)).Labels : null);
-        }));
-        app.MapGet("/api/health", async (ScoringEngine engine, CancellationToken ct) =>
-        {
-            try
-            {
-                var model = await engine.GetModelInfoAsync(ct);
-                return Results.Json(new
-                {
-                    status = "Healthy", modelLoaded = true, modelId = model.ModelId, sha256 = model.Sha256,
-                    executionProvider = model.ExecutionProvider, classes = model.ClassCount,
-                });
-            }
-            catch (Exception e) when (e is ModelIntegrityException or Scoring.Inference.ModelLoadException or Azure.RequestFailedException or IOException)
-            {
-                return Results.Json(new { status = "Unhealthy", modelLoaded = false, error = e.Message }, statusCode: 503);
-            }
-        });
+        // Forwarded HTTP functions (the host passes the original request through); Service.Api answers them.
+        app.MapGet(ApiRoutes.Predictions, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
+            Write(await api.ListPredictionsAsync(QueryOf(r), ct)));
+        app.MapGet(ApiRoutes.Prediction, async (string container, string blob, ServiceApi api, CancellationToken ct) =>
+            Write(await api.GetPredictionAsync(container, blob, ct)));
+        app.MapGet(ApiRoutes.ValidationRuns, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
+            Write(await api.ListValidationRunsAsync(QueryOf(r), ct)));
+        app.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi api, CancellationToken ct) =>
+            Write(await api.GetValidationRunAsync(id, QueryOf(r), ct)));
+        app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(ct)));
+        ReportRoutes.Map(app);
         app.MapGet("/", () => Results.Ok());
     }
 
-    private static int? ParseTop(string? value) =>
-        string.IsNullOrEmpty(value) ? null
-        : int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var top) ? top
-        : throw new QueryArgumentException("top must be an integer");
+    /// <summary>The query string as Service.Api reads it.</summary>
+    public static ApiQuery QueryOf(HttpRequest request) =>
+        new(request.Query.Select(q => new KeyValuePair<string, string?>(q.Key, q.Value.ToString())));
 
-    private static async Task<IResult> Query<T>(Func<Task<T?>> run)
-    {
-        try
-        {
-            var result = await run();
-            return result is null ? Results.NotFound(new { error = "not found" }) : Results.Json(result, ContractJson.Options);
-        }
-        catch (ArgumentException e)
-        {
-            return Results.BadRequest(new { error = e.Message });
-        }
-    }
+    /// <summary>An API answer as the HTTP response.</summary>
+    public static IResult Write(ApiResponse response) => Results.Json(response.Body, ContractJson.Options, statusCode: response.StatusCode);
 }

@@ -22,6 +22,7 @@ public sealed class ImageClassifier : IDisposable
     private readonly string[] _outputNames;
     private readonly bool _fp16Input;
     private readonly bool _fp16Output;
+    private readonly ModelOutputKind? _outputKind;
     private readonly bool _outputNamedAsProbabilities;
     private readonly List<string> _warnings = [];
 
@@ -73,6 +74,8 @@ public sealed class ImageClassifier : IDisposable
             TensorElementType.Float16 => true,
             var other => throw new ModelLoadException($"{ModelId}: output element type {other} is not supported (float or float16)"),
         };
+        // Models built here say what they output; for other models the output's name and row sums decide.
+        _outputKind = Metadata.Output;
         _outputNamedAsProbabilities = outputName.Contains("softmax", StringComparison.OrdinalIgnoreCase)
             || outputName.Contains("prob", StringComparison.OrdinalIgnoreCase);
         var outDims = output.Dimensions;
@@ -97,19 +100,19 @@ public sealed class ImageClassifier : IDisposable
         options ??= new InferenceOptions();
         if (!File.Exists(onnxPath))
             throw new ModelLoadException($"model file not found: {onnxPath}");
-        var (kind, deviceId) = options.ParseDevice();
+        var device = options.ParseDevice();
         var pending = new List<string>();
 
         InferenceSession? session = null;
         var provider = "cpu";
-        if (kind == "cuda")
+        if (device.IsCuda)
         {
             using var cudaOptions = CreateSessionOptions(options);
             try
             {
-                cudaOptions.AppendExecutionProvider_CUDA(deviceId);
+                cudaOptions.AppendExecutionProvider_CUDA(device.DeviceId);
                 session = new InferenceSession(onnxPath, cudaOptions);
-                provider = $"cuda:{deviceId}";
+                provider = device.ToString();
             }
             catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
             {
@@ -237,6 +240,9 @@ public sealed class ImageClassifier : IDisposable
         return result;
     }
 
+    /// <summary>Stops the profiler (<see cref="InferenceOptions.ProfilePrefix"/>) and returns the profile's path.</summary>
+    public string EndProfiling() => _session.EndProfiling();
+
     public void Dispose()
     {
         _session.Dispose();
@@ -311,11 +317,13 @@ public sealed class ImageClassifier : IDisposable
                 values[..needed].CopyTo(probabilities);
             }
         }
+        if (_outputKind == ModelOutputKind.Probabilities)
+            return;
         var tolerance = _fp16Output ? 5e-3 : 1e-4;
         for (var r = 0; r < count; r++)
         {
             var row = probabilities.Slice(r * ClassCount, ClassCount);
-            if (!_outputNamedAsProbabilities && !LooksLikeProbabilities(row, tolerance))
+            if (_outputKind == ModelOutputKind.Logits || !(_outputNamedAsProbabilities || LooksLikeProbabilities(row, tolerance)))
                 Softmax(row);
         }
     }
@@ -371,6 +379,11 @@ public sealed class ImageClassifier : IDisposable
         if (options.IntraOpThreads > 0)
             so.IntraOpNumThreads = options.IntraOpThreads;
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
+        if (options.ProfilePrefix is { } prefix)
+        {
+            so.EnableProfiling = true;
+            so.ProfileOutputPathPrefix = prefix;
+        }
         return so;
     }
 

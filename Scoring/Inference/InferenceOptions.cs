@@ -6,7 +6,7 @@ namespace ConvNeXt.Batch.Scoring.Inference;
 public sealed record InferenceOptions
 {
     /// <summary>
-    /// <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>. CUDA is requested from ONNX Runtime; when this build
+    /// <c>cpu</c>, <c>cuda</c>, <c>cuda:N</c> or <c>gpu</c> (see <see cref="InferenceDevice"/>). CUDA is requested from ONNX Runtime; when this build
     /// or machine cannot provide it the classifier warns and runs on CPU
     /// (see <see cref="ImageClassifier.ExecutionProvider"/>).
     /// </summary>
@@ -23,18 +23,15 @@ public sealed record InferenceOptions
 
     public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
+    /// <summary>
+    /// When set, ONNX Runtime's profiler records every node run into <c>PREFIX_&lt;time&gt;.json</c>;
+    /// <see cref="ImageClassifier.EndProfiling"/> closes the file and returns its path.
+    /// </summary>
+    public string? ProfilePrefix { get; init; }
+
     /// <summary>Receives warnings such as a CUDA fallback (wire it to a logger).</summary>
     public Action<string>? Warning { get; init; }
 
-    internal (string Kind, int DeviceId) ParseDevice()
-    {
-        var device = (Device ?? "cpu").Trim().ToLowerInvariant();
-        if (device is "" or "cpu")
-            return ("cpu", 0);
-        if (device == "cuda" || device == "gpu")
-            return ("cuda", 0);
-        if (device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device.AsSpan(5), out var id) && id >= 0)
-            return ("cuda", id);
-        throw new ArgumentException($"unknown device '{Device}': use cpu, cuda or cuda:N", nameof(Device));
-    }
+    /// <exception cref="ArgumentException"><see cref="Device"/> is not a device name.</exception>
+    internal InferenceDevice ParseDevice() => InferenceDevice.Parse(Device);
 }

@@ -31,9 +31,6 @@ public sealed class ClassLabels
 
     public bool TryGetIndex(string wnid, out int index) => _byWnid.TryGetValue(wnid, out index);
 
-    public int IndexOf(string wnid) =>
-        _byWnid.TryGetValue(wnid, out var index) ? index : throw new KeyNotFoundException($"class '{wnid}' is not in the label table");
-
     /// <summary>
     /// Reads <c>LOC_synset_mapping.txt</c> (<c>n01440764 : tench, Tinca tinca</c>) or
     /// <c>synset_words.txt</c> (<c>n01440764 tench, Tinca tinca</c>).

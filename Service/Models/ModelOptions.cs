@@ -11,6 +11,12 @@ public sealed class ModelOptions
     /// <summary>Expected SHA-256 of the ONNX file (hex). When set, any other content is refused.</summary>
     public string? Sha256 { get; set; }
 
+    /// <summary>
+    /// Load a blob model without <see cref="Sha256"/>. Off by default: an unpinned blob model is
+    /// refused; when allowed, /api/health reports it as unpinned.
+    /// </summary>
+    public bool AllowUnpinned { get; set; }
+
     /// <summary>Where downloaded models are kept (default: a folder under the temp directory).</summary>
     public string? CacheDirectory { get; set; }
 

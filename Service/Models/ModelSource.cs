@@ -11,7 +11,20 @@ namespace ConvNeXt.Batch.Service.Models;
 /// </summary>
 public sealed class ModelSource(StorageAccount? storage)
 {
-    public async Task<string> ResolveAsync(string location, string? expectedSha256, string? cacheDirectory, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Why a model at <paramref name="location"/> is not pinned, or null when it is: a blob can be
+    /// replaced by anyone with write access to the container, so a blob model needs the SHA-256 it
+    /// must match. A file inside the image is pinned by the image digest.
+    /// </summary>
+    public static string? UnpinnedReason(string? location, string? expectedSha256) =>
+        string.IsNullOrWhiteSpace(location) || File.Exists(location) || !string.IsNullOrWhiteSpace(expectedSha256)
+            ? null
+            : $"model blob '{location}' is not pinned: set Model__Sha256 (azd: MODEL_SHA256) to its SHA-256 " +
+              "(`convnext-batch model info` prints it), or Model__AllowUnpinned=true to load whatever the blob holds";
+
+    /// <param name="allowUnpinned">Load a blob model without a pinned SHA-256 (the caller reports it as unpinned).</param>
+    public async Task<string> ResolveAsync(string location, string? expectedSha256, string? cacheDirectory, CancellationToken cancellationToken = default,
+        bool allowUnpinned = false)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(location);
         string path;
@@ -23,6 +36,8 @@ public sealed class ModelSource(StorageAccount? storage)
         {
             if (storage is null)
                 throw new ModelIntegrityException($"model '{location}' is not a local file and no storage account is configured");
+            if (!allowUnpinned && UnpinnedReason(location, expectedSha256) is { } reason)
+                throw new ModelIntegrityException("refusing to load: " + reason);
             path = await DownloadAsync(location, cacheDirectory, cancellationToken);
         }
         if (!string.IsNullOrWhiteSpace(expectedSha256))

@@ -1,4 +1,5 @@
 using ConvNeXt.Batch.Service.Models;
+using ConvNeXt.Batch.Service.Observability;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Labels;
@@ -11,7 +12,11 @@ namespace ConvNeXt.Batch.Service.Services;
 
 /// <summary>What the process scores with, for the health endpoint and the run rows.</summary>
 public sealed record ModelInfo(string ModelId, string Sha256, string ExecutionProvider, int ClassCount, string? Architecture,
-    double? ReferenceTop1, double? ReferenceTop5, string? ReferenceSource);
+    double? ReferenceTop1, double? ReferenceTop5, string? ReferenceSource)
+{
+    /// <summary>Why the loaded model is not pinned to a SHA-256 (a blob model with Model__AllowUnpinned), or null.</summary>
+    public string? UnpinnedReason { get; init; }
+}
 
 /// <summary>
 /// Owns the one <see cref="ImageClassifier"/> of the process: loaded on first use (from a blob or a
@@ -54,7 +59,11 @@ public sealed class ScoringEngine : IDisposable
                 return _classifier;
             if (string.IsNullOrWhiteSpace(_model.Location))
                 throw new ModelIntegrityException("no model configured: set Model__Location to a local .onnx path or a blob path models/<file>.onnx");
-            var path = await _source.ResolveAsync(_model.Location, _model.Sha256, _model.CacheDirectory, cancellationToken);
+            using var span = PipelineTracing.StartStage("model.load");
+            span?.SetTag("convnext.model.location", _model.Location);
+            var path = await _source.ResolveAsync(_model.Location, _model.Sha256, _model.CacheDirectory, cancellationToken, _model.AllowUnpinned);
+            if (ModelSource.UnpinnedReason(_model.Location, _model.Sha256) is { } unpinned)
+                _logger.LogWarning("loading an unpinned model: {Reason}", unpinned);
             var labels = await LoadLabelsAsync(cancellationToken);
             var classifier = ImageClassifier.Load(path, new InferenceOptions
             {
@@ -78,7 +87,10 @@ public sealed class ScoringEngine : IDisposable
         var c = await GetClassifierAsync(cancellationToken);
         var reference = c.Metadata.ReferenceAccuracy;
         return new ModelInfo(c.ModelId, c.ModelSha256, c.ExecutionProvider, c.ClassCount, c.Metadata.Architecture,
-            reference?.Top1, reference?.Top5, reference?.Source);
+            reference?.Top1, reference?.Top5, reference?.Source)
+        {
+            UnpinnedReason = ModelSource.UnpinnedReason(_model.Location, _model.Sha256),
+        };
     }
 
     /// <summary>The label table of the model (its metadata or <c>Model__Labels</c>).</summary>
@@ -98,9 +110,16 @@ public sealed class ScoringEngine : IDisposable
             DecodeWorkers = _scoring.DecodeWorkers > 0 ? _scoring.DecodeWorkers : Environment.ProcessorCount,
             ReadConcurrency = Math.Max(1, _scoring.DownloadConcurrency),
             TopK = 5,
+            Tracing = PipelineTracing.Source,
         });
+        using var span = PipelineTracing.StartStage("batch");
+        var images = 0;
         await foreach (var result in pipeline.RunAsync(inputs, cancellationToken))
+        {
+            images++;
             yield return result;
+        }
+        span?.SetTag("convnext.images", images);
     }
 
     public static PreprocessingSettings? ParsePreprocessing(string? name) => name?.Trim().ToLowerInvariant() switch

@@ -14,8 +14,8 @@ public sealed class StorageAccount
         ArgumentNullException.ThrowIfNull(options);
         if (!string.IsNullOrWhiteSpace(options.ConnectionString))
         {
-            Blobs = new BlobServiceClient(options.ConnectionString);
-            Tables = new TableServiceClient(options.ConnectionString);
+            Blobs = new BlobServiceClient(options.ConnectionString, BlobOptions());
+            Tables = new TableServiceClient(options.ConnectionString, TableOptions());
         }
         else if (options.BlobServiceUri is not null && options.TableServiceUri is not null)
         {
@@ -23,8 +23,8 @@ public sealed class StorageAccount
             {
                 ManagedIdentityClientId = options.ClientId ?? Environment.GetEnvironmentVariable("AZURE_CLIENT_ID"),
             });
-            Blobs = new BlobServiceClient(options.BlobServiceUri, credential);
-            Tables = new TableServiceClient(options.TableServiceUri, credential);
+            Blobs = new BlobServiceClient(options.BlobServiceUri, credential, BlobOptions());
+            Tables = new TableServiceClient(options.TableServiceUri, credential, TableOptions());
         }
         else
         {
@@ -32,6 +32,23 @@ public sealed class StorageAccount
                 "storage is not configured: set Storage__ConnectionString (local) or Storage__BlobServiceUri and Storage__TableServiceUri (Azure)");
         }
         Resilience = StorageResilience.Create(options.Resilience);
+    }
+
+    // Polly (Resilience) is the one retry layer: it classifies with StorageFailures, covers whole
+    // operations (a listing, a streamed download and its body), and has the per-attempt timeout. SDK
+    // retries under it would multiply the attempts (6 x 4) and hide failures in AggregateExceptions.
+    private static BlobClientOptions BlobOptions()
+    {
+        var options = new BlobClientOptions();
+        options.Retry.MaxRetries = 0;
+        return options;
+    }
+
+    private static TableClientOptions TableOptions()
+    {
+        var options = new TableClientOptions();
+        options.Retry.MaxRetries = 0;
+        return options;
     }
 
     public BlobServiceClient Blobs { get; }

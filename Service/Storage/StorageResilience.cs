@@ -1,5 +1,3 @@
-using System.Net.Sockets;
-using Azure;
 using Polly;
 using Polly.Retry;
 using Polly.Timeout;
@@ -27,7 +25,9 @@ public static class StorageResilience
         var builder = new ResiliencePipelineBuilder()
             .AddRetry(new RetryStrategyOptions
             {
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+                // The one retry layer: the SDK clients run with their own retries off (StorageAccount).
+                ShouldHandle = args => ValueTask.FromResult(
+                    args.Outcome.Exception is { } e && StorageFailures.IsTransient(e, args.Context.CancellationToken)),
                 MaxRetryAttempts = options.MaxRetryAttempts,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
@@ -38,15 +38,4 @@ public static class StorageResilience
         options.ConfigureInner?.Invoke(builder);
         return builder.Build();
     }
-
-    /// <summary>Failures worth another attempt: throttling, server errors, timeouts, broken connections.</summary>
-    public static bool IsTransient(Exception exception) => exception switch
-    {
-        RequestFailedException e => e.Status is 0 or 408 or 429 or >= 500,
-        TimeoutRejectedException => true,
-        HttpRequestException => true,
-        SocketException => true,
-        IOException => true,
-        _ => false,
-    };
 }

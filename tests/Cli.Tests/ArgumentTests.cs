@@ -68,3 +68,72 @@ public class ArgumentTests
         Assert.Contains("Usage:", result.Out);
     }
 }
+
+public class ParseErrorTests
+{
+    private static string Image => Path.Combine(Repository.ImagenetSamples, "n01440764_tench.JPEG");
+
+    [Theory]
+    [InlineData("--top three", "--top expects an integer, got 'three'")]
+    [InlineData("--top 1.5", "--top expects an integer, got '1.5'")]
+    [InlineData("--resize x", "--resize expects an integer, got 'x'")]
+    [InlineData("--threads many", "--threads expects an integer, got 'many'")]
+    [InlineData("--tpo 3 --json", "unknown option '--tpo'")]
+    [InlineData("-x", "unknown option '-x'")]
+    [InlineData("--preprocessing pil", "'pil' not recognized")]
+    public async Task Predict_typos_are_one_line_errors_with_exit_2(string extra, string message)
+    {
+        Repository.RequireShared();
+        var result = await CliRunner.RunAsync(["predict", Image, "--model", Repository.SqueezeNet, .. extra.Split(' ')]);
+        Assert.True(result.ExitCode == 2, result.ToString());
+        var line = Assert.Single(result.ErrorLines);
+        Assert.Contains(message, line);
+        Assert.StartsWith("error: ", line);
+        Assert.Contains("(see 'convnext-batch predict --help')", line);
+        Assert.Equal("", result.Out);
+    }
+
+    [Theory]
+    [InlineData("score", "{folder}", "--batch-size", "abc")]
+    [InlineData("score", "{folder}", "--max-wait-ms", "soon")]
+    [InlineData("score", "{folder}", "--decode-workers", "2.5")]
+    [InlineData("bench", "--limit", "x")]
+    [InlineData("validate", "{folder}", "--chunk-size", "y")]
+    [InlineData("validate", "{folder}", "--confused", "many")]
+    [InlineData("watch", "--interval", "zz")]
+    [InlineData("serve", "--port", "http")]
+    [InlineData("results", "runs", "--top", "all")]
+    [InlineData("results", "predictions", "--bogus")]
+    [InlineData("score", "{folder}", "--bogus")]
+    [InlineData("upload", "{folder}", "--bogus")]
+    [InlineData("upload", "{folder}", "--parallel", "lots")]
+    public async Task Every_command_reports_bad_values_and_unknown_options_as_one_line_with_exit_2(params string[] args)
+    {
+        Repository.RequireShared();
+        args = args.Select(a => a == "{folder}" ? Repository.ImagenetSamples : a).ToArray();
+        string[] model = args[0] is "upload" or "results" ? [] : ["--model", Repository.SqueezeNet];
+        var result = await CliRunner.RunAsync([.. args, .. model]);
+        Assert.True(result.ExitCode == 2, result.ToString());
+        var line = Assert.Single(result.ErrorLines);
+        Assert.StartsWith("error: ", line);
+        Assert.DoesNotContain("Exception", line);
+        Assert.DoesNotContain("System.", line);
+    }
+
+    [Fact]
+    public async Task The_model_can_come_from_the_environment()
+    {
+        Repository.RequireShared();
+        Environment.SetEnvironmentVariable("CONVNEXT_MODEL", Repository.SqueezeNet);
+        try
+        {
+            var result = await CliRunner.RunAsync("predict", Image, "--preprocessing", "caffe", "--labels", Repository.LabelsFile, "--json", "--top", "1");
+            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.Contains("n01440764", result.Out);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("CONVNEXT_MODEL", null);
+        }
+    }
+}

@@ -27,8 +27,12 @@ public static class CliRunner
         return result;
     }
 
-    /// <summary>SqueezeNet 1.1 with the Caffe preprocessing it was trained with (see data/README.md).</summary>
+    /// <summary>SqueezeNet 1.1 with the Caffe preprocessing it was trained with (see data/README.md), as the preset.</summary>
     public static string[] SqueezeNet =>
+        ["--model", Repository.SqueezeNet, "--preprocessing", "caffe", "--labels", Repository.LabelsFile];
+
+    /// <summary>The same preprocessing spelled out flag by flag.</summary>
+    public static string[] SqueezeNetExplicit =>
     [
         "--model", Repository.SqueezeNet, "--channel-order", "bgr", "--scale", "255", "--mean", "104,117,123",
         "--std", "1,1,1", "--resize", "256", "--crop", "224", "--interpolation", "bilinear", "--labels", Repository.LabelsFile,

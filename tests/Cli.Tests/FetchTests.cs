@@ -83,7 +83,8 @@ public sealed class LoopbackFileServer : IDisposable
 
 public class FetchTests
 {
-    private static readonly string Weights = Repository.Reference("golden-mini", "timm.safetensors");
+    // Real atto shapes: fetch checks that the file holds the model it was asked for.
+    private static readonly string Weights = Repository.Reference("golden-atto", "timm.safetensors");
 
     private static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 
@@ -175,5 +176,44 @@ public class FetchTests
         Assert.Contains("toolkits/mindcv/convnext/convnext_tiny-ae5ff8d7.ckpt", error);
         Assert.Contains("--weights", error);
         Directory.Delete(dir, true);
+    }
+
+    [Theory]
+    [InlineData("inception_next_tiny", "/timm/inception_next_tiny.sail_in1k/resolve/main/model.safetensors")]
+    [InlineData("inception_next_base.sail_in1k_384", "/timm/inception_next_base.sail_in1k_384/resolve/main/model.safetensors")]
+    public async Task Fetch_knows_inception_next_and_says_the_download_is_unpinned(string name, string expectedPath)
+    {
+        Repository.RequireShared();
+        var content = await File.ReadAllBytesAsync(Repository.Reference("golden-inceptionnext-mini", "timm.safetensors"));
+        using var server = new LoopbackFileServer(content);
+        var dir = CliRunner.TempDirectory();
+
+        var result = await CliRunner.RunOkAsync("model", "fetch", name, "--base-url", server.BaseUrl,
+            "--cache-dir", Path.Combine(dir, "cache"), "--no-build");
+
+        Assert.Equal(expectedPath, Assert.Single(server.Requests).Path);
+        var warning = Assert.Single(result.ErrorLines, l => l.Contains("UNPINNED", StringComparison.Ordinal));
+        Assert.Contains($"--sha256 {Sha256(content)}", warning);
+        Assert.Equal(content, await File.ReadAllBytesAsync(result.Out.Trim()));
+
+        // Unpinned, the file is at least checked to be the model asked for before anything is built.
+        var build = await CliRunner.RunAsync("model", "fetch", name, "--base-url", server.BaseUrl,
+            "--cache-dir", Path.Combine(dir, "cache"), "--output", Path.Combine(dir, "x.onnx"));
+        Assert.Equal(1, build.ExitCode);
+        Assert.Contains("was requested", Assert.Single(build.ErrorLines, l => l.StartsWith("error:")));
+        Assert.False(File.Exists(Path.Combine(dir, "x.onnx")));
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public void Catalog_pins_what_can_be_pinned_and_lists_every_model()
+    {
+        var all = Fetching.PublishedWeightsCatalog.All;
+        Assert.Equal(9 + 4 + 3, all.Count);
+        Assert.Equal(all.Count, all.Select(w => (w.Model, w.Source)).Distinct().Count());
+        Assert.All(all.Where(w => w.Source == Fetching.WeightsSource.MindCv), w => Assert.Matches("^[0-9a-f]{8}$", w.Sha256!));
+        Assert.Equal("inception_next_base_384", Fetching.PublishedWeightsCatalog.Find("inception_next_base.sail_in1k_384", Fetching.WeightsSource.Timm)!.Model);
+        Assert.Equal("convnext_tiny", Fetching.PublishedWeightsCatalog.Find("tiny", Fetching.WeightsSource.Timm)!.Model);
+        Assert.Null(Fetching.PublishedWeightsCatalog.Find("inception_next_tiny", Fetching.WeightsSource.MindCv));
     }
 }

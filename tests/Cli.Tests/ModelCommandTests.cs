@@ -64,4 +64,52 @@ public class ModelCommandTests
         Assert.False(File.Exists(Path.Combine(dir, "x.onnx")));
         Directory.Delete(dir, true);
     }
+
+    [Fact]
+    public async Task Inception_next_builds_from_the_variant_table_with_timm_parameter_count_macs_and_preprocessing()
+    {
+        var dir = CliRunner.TempDirectory();
+        var path = Path.Combine(dir, "inext.onnx");
+        var build = await CliRunner.RunOkAsync("model", "build", "--arch", "inception_next_base_384", "--output", path, "--json");
+        Assert.Contains("UNTRAINED WEIGHTS", build.Error);
+        Assert.Equal(86_672_136, JsonDocument.Parse(build.Out).RootElement.GetProperty("parameters").GetInt64());
+
+        var info = JsonDocument.Parse((await CliRunner.RunOkAsync("model", "inspect", path, "--json")).Out).RootElement;
+        Assert.Equal("inception_next_base", info.GetProperty("architecture").GetString());
+        Assert.Equal(86_672_136, info.GetProperty("parameters").GetInt64());
+        Assert.True(info.GetProperty("graph_parameters").GetInt64() < 86_672_136); // BatchNorm folded
+        Assert.Equal("logits", info.GetProperty("output").GetString());
+        Assert.Equal(384, info.GetProperty("preprocessing").GetProperty("resize_shorter").GetInt32());
+        Assert.Equal(384, info.GetProperty("preprocessing").GetProperty("crop_height").GetInt32());
+        Assert.Equal("bicubic", info.GetProperty("preprocessing").GetProperty("interpolation").GetString());
+        // MACs at 224 (the paper's 14.9 G for base): the graph does the architecture's work.
+        Assert.InRange(info.GetProperty("gmacs").GetDouble(), 14.8, 15.0);
+        Assert.Equal(JsonValueKind.Null, info.GetProperty("reference_accuracy").ValueKind); // untrained: no claim
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public async Task Inception_next_weights_are_detected_from_tensor_names_and_arch_mismatches_are_refused()
+    {
+        Repository.RequireShared();
+        var dir = CliRunner.TempDirectory();
+        var weights = Repository.Reference("golden-inceptionnext-mini", "timm.safetensors");
+        var path = Path.Combine(dir, "mini.onnx");
+        await CliRunner.RunOkAsync("model", "build", "--weights", weights, "--output", path);
+        var info = JsonDocument.Parse((await CliRunner.RunOkAsync("model", "inspect", path, "--json")).Out).RootElement;
+        Assert.StartsWith("inception_next_custom", info.GetProperty("architecture").GetString());
+        Assert.True(info.GetProperty("trained").GetBoolean());
+        Assert.Equal("timm", info.GetProperty("weights_format").GetString());
+
+        var wrong = await CliRunner.RunAsync("model", "build", "--weights", weights, "--arch", "inception_next_tiny", "--output", Path.Combine(dir, "x.onnx"));
+        Assert.Equal(1, wrong.ExitCode);
+        Assert.Contains("inception_next_tiny was requested", Assert.Single(wrong.ErrorLines));
+        var convnext = await CliRunner.RunAsync("model", "build", "--weights", weights, "--arch", "tiny", "--output", Path.Combine(dir, "y.onnx"));
+        Assert.Equal(1, convnext.ExitCode);
+        Assert.Contains("InceptionNeXt weights", Assert.Single(convnext.ErrorLines));
+        var unknown = await CliRunner.RunAsync("model", "build", "--arch", "inception_next_huge", "--output", Path.Combine(dir, "z.onnx"));
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("inception_next_tiny", unknown.Error);
+        Directory.Delete(dir, true);
+    }
 }

@@ -20,7 +20,7 @@ public class PredictTests
         {
             var record = JsonDocument.Parse(lines[i]).RootElement;
             Assert.Equal(images[i], record.GetProperty("source").GetString());
-            var top = record.GetProperty("top5");
+            var top = record.GetProperty("top");
             Assert.Equal(5, top.GetArrayLength());
             Assert.Equal(WellKnown[i].Split('_')[0], top[0].GetProperty("wnid").GetString());
             var probabilities = top.EnumerateArray().Select(c => c.GetProperty("probability").GetDouble()).ToArray();
@@ -57,8 +57,36 @@ public class PredictTests
         var result = await CliRunner.RunOkAsync("predict", Path.Combine(Repository.ImagenetSamples, "n01440764_tench.JPEG"), "--model", model, "--json");
         Assert.Contains("UNTRAINED WEIGHTS", result.Error);
         // No labels in the model and none given: indices only.
-        var top = JsonDocument.Parse(result.Out).RootElement.GetProperty("top5");
+        var top = JsonDocument.Parse(result.Out).RootElement.GetProperty("top");
         Assert.Equal(JsonValueKind.Number, top[0].GetProperty("index").ValueKind);
         Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public async Task Predict_json_with_top_3_has_three_classes_under_top_with_six_decimals()
+    {
+        Repository.RequireShared();
+        var result = await CliRunner.RunOkAsync(["predict", Path.Combine(Repository.ImagenetSamples, WellKnown[0]), .. CliRunner.SqueezeNet, "--json", "--top", "3"]);
+        Assert.DoesNotContain("top5", result.Out);
+        var top = JsonDocument.Parse(result.Out).RootElement.GetProperty("top");
+        Assert.Equal(3, top.GetArrayLength());
+        // Every probability printed with the same precision (six decimals), even 1 or a round number.
+        var printed = System.Text.RegularExpressions.Regex.Matches(result.Out, "\"probability\":([0-9.]+)").Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(3, printed.Count);
+        Assert.All(printed, p => Assert.Matches("^[01]\\.[0-9]{6}$", p));
+    }
+
+    [Fact]
+    public async Task The_caffe_preset_equals_the_flags_it_stands_for_and_a_flag_overrides_it()
+    {
+        Repository.RequireShared();
+        var image = Path.Combine(Repository.ImagenetSamples, "n01440764_tench.JPEG");
+        var preset = await CliRunner.RunOkAsync(["predict", image, .. CliRunner.SqueezeNet, "--json"]);
+        var flags = await CliRunner.RunOkAsync(["predict", image, .. CliRunner.SqueezeNetExplicit, "--json"]);
+        Assert.Equal(flags.Out, preset.Out);
+        var overridden = await CliRunner.RunOkAsync(["predict", image, .. CliRunner.SqueezeNet, "--resize", "320", "--json"]);
+        Assert.NotEqual(preset.Out, overridden.Out);
+        var timm = await CliRunner.RunOkAsync(["predict", image, "--model", Repository.SqueezeNet, "--preprocessing", "timm", "--labels", Repository.LabelsFile, "--json"]);
+        Assert.NotEqual(preset.Out, timm.Out);
     }
 }

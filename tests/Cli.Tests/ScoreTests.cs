@@ -9,7 +9,10 @@ public sealed class ScoreFolderFixture : IDisposable
 {
     public string Folder { get; } = CliRunner.TempDirectory();
     public string[] Good { get; }
-    public string[] Broken { get; } = ["empty.jpg", "truncated.jpg", "notes.txt", "sub/garbage.png"];
+    public string[] Broken { get; } = ["empty.jpg", "truncated.jpg", "sub/garbage.png"];
+
+    /// <summary>Not images by extension: skipped with a warning, no record.</summary>
+    public string[] NotImages { get; } = ["notes.txt"];
 
     public ScoreFolderFixture()
     {
@@ -62,12 +65,15 @@ public class ScoreTests(ScoreFolderFixture data) : IClassFixture<ScoreFolderFixt
         var result = await CliRunner.RunOkAsync(["score", data.Folder, "--output", output, "--batch-size", "4", .. CliRunner.SqueezeNet]);
         Assert.Contains($"scored {data.Count} images ({data.Broken.Length} errors)", result.Error);
         Assert.Contains("img/s", result.Error);
+        Assert.Contains($"→ {output}", result.Error);
+        Assert.Contains("warning: skipped 1 file(s) that are not images by extension", result.Error);
+        Assert.Contains("notes.txt", result.Error);
         var records = File.ReadLines(output).Select(l => JsonDocument.Parse(l).RootElement).Select(e => (
             e.GetProperty("source").GetString()!,
-            e.TryGetProperty("top5", out var top) ? top[0].GetProperty("wnid").GetString() : null,
+            e.TryGetProperty("top", out var top) ? top[0].GetProperty("wnid").GetString() : null,
             e.TryGetProperty("error", out var error) ? error.GetString() : null)).ToList();
         AssertOneRecordPerInput(records);
-        var first = JsonDocument.Parse(File.ReadLines(output).First(l => l.Contains("top5"))).RootElement.GetProperty("top5")[0];
+        var first = JsonDocument.Parse(File.ReadLines(output).First(l => l.Contains("\"top\""))).RootElement.GetProperty("top")[0];
         foreach (var key in new[] { "index", "wnid", "name", "probability" })
             Assert.True(first.TryGetProperty(key, out _), key);
     }
@@ -98,7 +104,64 @@ public class ScoreTests(ScoreFolderFixture data) : IClassFixture<ScoreFolderFixt
         var output = Path.Combine(CliRunner.TempDirectory(), "out.parquet");
         await CliRunner.RunOkAsync(["score", data.Folder, "--output", output, .. CliRunner.SqueezeNet]);
         var rows = (await ParquetSerializer.DeserializeAsync<ParquetPredictionRow>(output)).Data;
-        AssertOneRecordPerInput(rows.Select(r => (r.Source, r.Top5 is { Count: > 0 } t ? t[0].Wnid : null, r.Error)).ToList());
-        Assert.All(rows.Where(r => r.Error is null), r => Assert.Equal(5, r.Top5!.Count));
+        AssertOneRecordPerInput(rows.Select(r => (r.Source, r.Top is { Count: > 0 } t ? t[0].Wnid : null, r.Error)).ToList());
+        Assert.All(rows.Where(r => r.Error is null), r => Assert.Equal(5, r.Top!.Count));
+    }
+
+    [Fact]
+    public async Task Parquet_columns_have_the_documented_lower_case_names()
+    {
+        var output = Path.Combine(CliRunner.TempDirectory(), "out.parquet");
+        await CliRunner.RunOkAsync(["score", data.Folder, "--output", output, .. CliRunner.SqueezeNet]);
+        await using var reader = await Parquet.ParquetReader.CreateAsync(output);
+        Assert.Equal(["source", "error", "top"], reader.Schema.Fields.Select(f => f.Name));
+        var top = Assert.IsType<Parquet.Schema.ListField>(reader.Schema.Fields[2]);
+        var item = Assert.IsType<Parquet.Schema.StructField>(top.Item);
+        Assert.Equal(["index", "wnid", "name", "probability"], item.Fields.Select(f => f.Name));
+    }
+
+    [Fact]
+    public async Task Jsonl_and_csv_list_the_same_rows_in_the_same_input_order()
+    {
+        var dir = CliRunner.TempDirectory();
+        var jsonl = Path.Combine(dir, "out.jsonl");
+        var csv = Path.Combine(dir, "out.csv");
+        await CliRunner.RunOkAsync(["score", data.Folder, "--output", jsonl, "--batch-size", "3", "--decode-workers", "4", .. CliRunner.SqueezeNet]);
+        await CliRunner.RunOkAsync(["score", data.Folder, "--output", csv, "--batch-size", "5", "--decode-workers", "2", .. CliRunner.SqueezeNet]);
+        var fromJson = File.ReadLines(jsonl).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("source").GetString()!).ToList();
+        var fromCsv = File.ReadLines(csv).Skip(1).Select(l => l.Split(',')[0]).ToList();
+        Assert.Equal(fromJson, fromCsv);
+        Assert.Equal(fromJson.Order(StringComparer.Ordinal), fromJson); // the folder's (ordinal path) order
+    }
+
+    [Fact]
+    public async Task An_empty_folder_scores_nothing_with_a_warning()
+    {
+        var result = await CliRunner.RunOkAsync(["score", CliRunner.TempDirectory(), .. CliRunner.SqueezeNet]);
+        Assert.Contains("warning: no images found in", result.Error);
+        Assert.Contains("scored 0 images", result.Error);
+    }
+
+    [Fact]
+    public async Task Output_paths_that_cannot_be_written_are_one_clear_line()
+    {
+        var dir = CliRunner.TempDirectory();
+        var file = Path.Combine(dir, "a.csv");
+        await File.WriteAllTextAsync(file, "x");
+
+        var underFile = await CliRunner.RunAsync(["score", data.Folder, "-o", Path.Combine(file, "out.csv"), .. CliRunner.SqueezeNet]);
+        Assert.Equal(2, underFile.ExitCode);
+        Assert.Contains($"{file} is a file, not a folder", Assert.Single(underFile.ErrorLines));
+
+        var proc = await CliRunner.RunAsync(["score", data.Folder, "-o", "/proc/out.parquet", .. CliRunner.SqueezeNet]);
+        Assert.Equal(1, proc.ExitCode);
+        var line = Assert.Single(proc.ErrorLines);
+        Assert.Contains("cannot write /proc/out.parquet", line);
+        Assert.DoesNotContain("file not found", line);
+
+        var nested = Path.Combine(dir, "new", "deeper", "out.jsonl");
+        var created = await CliRunner.RunOkAsync(["score", data.Folder, "-o", nested, .. CliRunner.SqueezeNet]);
+        Assert.Contains($"created folder {Path.GetDirectoryName(nested)}", created.Error);
+        Assert.True(File.Exists(nested));
     }
 }

@@ -125,6 +125,11 @@ public class StorageCommandTests(AzuriteFixture azurite, AttoModelFixture atto) 
         var empty = CliRunner.TempDirectory();
         var result = await CliRunner.RunOkAsync(["demo", "--images", empty, "--count", "6", "--model", atto.ModelPath, "--work-dir", empty, .. Storage]);
         Assert.Contains("uploading 6 generated images", result.Out);
+        Assert.Contains("scored 6 images (0 errors) in", result.Error);   // the same summary line as score
+        Assert.Contains("→ table Predictions", result.Error);
+        Assert.Contains("validation run ", result.Error);
+        Assert.Contains("forgets them when it stops", result.Out);
+        Assert.Contains("results run ", result.Out);
         Assert.Contains("6 row(s)", result.Out);          // results predictions
         Assert.Contains("Completed", result.Out);         // results run
         Assert.Contains("UNTRAINED WEIGHTS", result.Error);

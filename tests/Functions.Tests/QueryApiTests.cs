@@ -4,7 +4,9 @@ using System.Text.Json;
 using Azure.Data.Tables;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Queries;
+using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ConvNeXt.Batch.Functions.Tests;
 
@@ -162,12 +164,53 @@ public class QueryApiTests(FunctionsFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Validation_run_endpoints_list_and_report()
+    public async Task Validation_run_endpoints_report_the_run_as_its_image_rows_measure_it()
     {
         Assert.Equal(HttpStatusCode.NotFound, (await GetAsync("/api/validation-runs/no-such-run")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await GetAsync("/api/validation-runs/no-such-run?wrong=true")).StatusCode);
-        var list = await GetAsync("/api/validation-runs?top=5");
-        Assert.Equal(HttpStatusCode.OK, list.StatusCode);
-        Assert.NotNull((await list.Content.ReadFromJsonAsync<ResultPage<ValidationRunSummary>>(ContractJson.Options))!.Items);
+
+        await new ValidationRunTests(fixture).InitializeAsync();
+        var service = fixture.Services.GetRequiredService<ValidationRunService>();
+        var local = await service.RunLocallyAsync(new ValidationRunRequest
+            { Container = "validation", Prefix = "val100/", Labels = "labels/val.txt", ChunkSize = 25, RunId = "query-api-run" });
+        Assert.Equal(RunStatus.Completed, local.Run.Status);
+
+        // The report over HTTP.
+        var response = await GetAsync("/api/validation-runs/query-api-run");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var report = (await response.Content.ReadFromJsonAsync<ValidationRunReport>(ContractJson.Options))!;
+
+        // What the per-image rows say, counted here independently of the run's totals.
+        var rows = new List<ValidationPredictionEntity>();
+        await foreach (var r in new TableClient(fixture.ConnectionString, TableNames.ValidationPredictions)
+                           .QueryAsync<ValidationPredictionEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {"query-api-run"}")))
+            rows.Add(r);
+        var scored = rows.Where(r => r.Status == RowStatus.Scored).ToList();
+        Assert.Equal(100, rows.Count);
+        Assert.Equal((RunStatus.Completed, 100, scored.Count, rows.Count - scored.Count), (report.Run.Status, report.Run.ImageCount, report.Run.ScoredCount, report.Run.ErrorCount));
+        Assert.Equal((double)scored.Count(r => r.Correct1) / scored.Count, report.Run.Top1!.Value, 9);
+        Assert.Equal((double)scored.Count(r => r.Correct5) / scored.Count, report.Run.Top5!.Value, 9);
+        Assert.Equal(scored.Average(r => r.Top1Probability!.Value), report.Run.MeanConfidence!.Value, 5);
+        Assert.Equal((4, 4, 0), (report.ChunksDone, report.ChunksExpected, report.ChunksFailed));
+        Assert.Equal(rows.GroupBy(r => r.LabelIndex).OrderBy(g => g.Key).Select(g => (g.Key, (long)g.Count(), (long)g.Count(r => r.Correct1))),
+            report.PerClass.Select(c => (c.Index, c.Count, c.Top1Correct)));
+        Assert.All(report.PerClass, c => Assert.StartsWith("n", c.Wnid)); // named by the loaded model's labels
+        Assert.Equal((local.Run.Top1, local.Run.Top5, local.Run.FinishedAt), (report.Run.Top1, report.Run.Top5, report.Run.FinishedAt));
+
+        // The list shows the same run and totals; the wrong-predictions listing pages through exactly the top-1 misses.
+        var list = await GetAsync("/api/validation-runs?top=1000");
+        var runs = (await list.Content.ReadFromJsonAsync<ResultPage<ValidationRunSummary>>(ContractJson.Options))!;
+        var listed = Assert.Single(runs.Items, r => r.RunId == "query-api-run");
+        Assert.Equal((report.Run.Top1, report.Run.ImageCount), (listed.Top1, listed.ImageCount));
+        var wrong = new List<string>();
+        string? token = null;
+        do
+        {
+            var page = (await (await GetAsync("/api/validation-runs/query-api-run?wrong=true&top=7" + (token is null ? "" : "&continuationToken=" + Q(token))))
+                .Content.ReadFromJsonAsync<ResultPage<ValidationPredictionRecord>>(ContractJson.Options))!;
+            wrong.AddRange(page.Items.Select(i => i.Blob));
+            token = page.ContinuationToken;
+        } while (token is not null);
+        Assert.Equal(rows.Where(r => !r.Correct1).Select(r => r.BlobName).Order(StringComparer.Ordinal), wrong.Order(StringComparer.Ordinal));
     }
 }

@@ -61,7 +61,7 @@ public class SqueezeNetTests
         }
     }
 
-    [Fact]
+    [NoCudaFact]
     public void Cuda_request_falls_back_to_cpu_with_a_warning_when_unavailable()
     {
         Repository.RequireShared();
@@ -69,15 +69,42 @@ public class SqueezeNetTests
         using var classifier = ImageClassifier.Load(Repository.SqueezeNet,
             new InferenceOptions { Device = "cuda:0", IntraOpThreads = 1, Warning = warnings.Add },
             PreprocessingSettings.Caffe());
-        if (classifier.ExecutionProvider == "cpu")
-        {
-            Assert.Contains(warnings, w => w.Contains("CUDA", StringComparison.Ordinal));
-            Assert.Contains(classifier.Warnings, w => w.Contains("CUDA", StringComparison.Ordinal));
-        }
-        else
-        {
-            Assert.Equal("cuda:0", classifier.ExecutionProvider);
-        }
+
+        Assert.Equal("cpu", classifier.ExecutionProvider);
+        var warning = Assert.Single(warnings);
+        Assert.StartsWith("CUDA execution provider unavailable", warning, StringComparison.Ordinal);
+        Assert.EndsWith("running on CPU", warning, StringComparison.Ordinal);
+        Assert.Equal(warnings, classifier.Warnings);
+        // The fallback still scores: the same probabilities as a plain CPU session.
+        using var cpu = ImageClassifier.Load(Repository.SqueezeNet, new InferenceOptions { IntraOpThreads = 1 }, PreprocessingSettings.Caffe());
+        var tensor = new float[cpu.TensorLength];
+        new ImagePreprocessor(cpu.Preprocessing).Preprocess(File.ReadAllBytes(Repository.Data("squeezenet", "fish.png")), tensor);
+        Assert.Equal(cpu.Predict(tensor, 1), classifier.Predict(tensor, 1));
+    }
+
+    [CudaFact]
+    public void Cuda_request_runs_on_the_gpu_when_a_cuda_device_is_present()
+    {
+        Repository.RequireShared();
+        var warnings = new List<string>();
+        using var classifier = ImageClassifier.Load(Repository.SqueezeNet,
+            new InferenceOptions { Device = "cuda", Warning = warnings.Add }, PreprocessingSettings.Caffe());
+        Assert.Equal("cuda:0", classifier.ExecutionProvider);
+        Assert.DoesNotContain(warnings, w => w.Contains("CUDA", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("cpu", false, 0)]
+    [InlineData("", false, 0)]
+    [InlineData("CUDA", true, 0)]
+    [InlineData("gpu", true, 0)]
+    [InlineData("cuda:1", true, 1)]
+    public void Device_names_parse_one_way(string text, bool cuda, int id)
+    {
+        Assert.True(InferenceDevice.TryParse(text, out var device));
+        Assert.Equal(new InferenceDevice(cuda, id), device);
+        Assert.False(InferenceDevice.TryParse("cuda:-1", out _));
+        Assert.False(InferenceDevice.TryParse("tpu", out _));
     }
 
     [Fact]
@@ -98,5 +125,38 @@ public class SqueezeNetTests
     {
         Assert.Throws<ArgumentException>(() => ImageClassifier.Load(Repository.SqueezeNet, new InferenceOptions { Device = "tpu" }));
         Assert.Throws<ModelLoadException>(() => ImageClassifier.Load("/nonexistent/model.onnx"));
+    }
+}
+
+/// <summary>Whether this machine can run ONNX Runtime's CUDA execution provider on a CUDA device.</summary>
+internal static class CudaDevice
+{
+    public static bool Present { get; } =
+        OrtEnvironmentProviders().Contains("CUDAExecutionProvider") && File.Exists("/dev/nvidia0");
+
+    private static string[] OrtEnvironmentProviders()
+    {
+        try { return Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetAvailableProviders(); }
+        catch (Exception) { return []; }
+    }
+}
+
+/// <summary>A test that needs a CUDA device; skipped (and reported as skipped) without one.</summary>
+public sealed class CudaFactAttribute : FactAttribute
+{
+    public CudaFactAttribute()
+    {
+        if (!CudaDevice.Present)
+            Skip = "no CUDA device with ONNX Runtime's CUDA execution provider on this machine";
+    }
+}
+
+/// <summary>A test of the CPU fallback; skipped where CUDA is really there.</summary>
+public sealed class NoCudaFactAttribute : FactAttribute
+{
+    public NoCudaFactAttribute()
+    {
+        if (CudaDevice.Present)
+            Skip = "a CUDA device is present: the fallback cannot happen here";
     }
 }

@@ -119,20 +119,48 @@ public class OnnxModelInfoTests(AttoModelFile model) : IClassFixture<AttoModelFi
         Assert.Throws<ArgumentException>(() => ConvNeXtOnnxBuilder.Build(model.Weights, new ModelBuildOptions { Labels = labels }));
     }
 
-    [Fact]
-    public void Known_published_accuracy_is_recorded_for_trained_weights()
+    /// <summary>
+    /// Builds files from trained-looking weights (a real checkpoint file of the right shape) and reads
+    /// the published accuracy back from each file: the table is checked through the product, not copied.
+    /// </summary>
+    [Theory]
+    [InlineData("mindspore", "tiny", 81.91, 95.79)]
+    [InlineData("torchvision", "tiny", 82.52, 96.146)]
+    [InlineData("mindspore", "base", 83.32, 96.24)]
+    public void Published_accuracy_is_read_back_from_a_built_file(string format, string variant, double top1, double top5)
     {
-        var tiny = ConvNeXtSpec.Find("tiny");
-        Assert.Equal(81.91, PublishedAccuracy.For(tiny, "mindspore")!.Top1);
-        Assert.Equal(83.40, PublishedAccuracy.For(ConvNeXtSpec.Find("small"), "mindspore")!.Top1);
-        Assert.Equal(83.32, PublishedAccuracy.For(ConvNeXtSpec.Find("base"), "mindspore")!.Top1);
-        Assert.Equal(82.52, PublishedAccuracy.For(tiny, "torchvision")!.Top1);
-        Assert.Null(PublishedAccuracy.For(ConvNeXtSpec.Find("atto"), "timm"));
-        Assert.Equal(82.1, tiny.PaperTop1);
+        var spec = ConvNeXtSpec.Find(variant);
+        var weights = ConvNeXtSpecTests.SharedZeroWeights(spec, 1000);
+        var trained = new ConvNeXtWeights(spec, 1000, weights.Tensors,
+            format == "mindspore" ? WeightFormat.MindSpore : WeightFormat.Torchvision, sha256: new string('a', 64));
+        var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"convnext-acc-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            ConvNeXtOnnxBuilder.BuildToFile(trained, new ModelBuildOptions(), path);
+            var reference = OnnxModelInfo.Read(path).Metadata.ReferenceAccuracy;
+            Assert.NotNull(reference);
+            Assert.Equal((top1, top5), (reference.Top1, reference.Top5!.Value));
+            Assert.Contains(variant, reference.Source, StringComparison.OrdinalIgnoreCase);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void No_accuracy_is_claimed_for_untrained_or_unpublished_weights_and_a_given_one_wins()
+    {
+        var info = OnnxModelInfo.Read(model.Path); // golden atto: timm names, 1000 classes, no published figure
+        Assert.Null(info.Metadata.ReferenceAccuracy);
+        Assert.Equal(ModelOutputKind.Logits, info.Metadata.Output);
+        Assert.Equal(3_695_520, info.Metadata.Parameters);
 
         var custom = new ReferenceAccuracy(75.0, 92.5, "own run");
-        var metadata = ConvNeXtOnnxBuilder.Metadata(model.Weights, new ModelBuildOptions { ReferenceAccuracy = custom });
-        Assert.Equal(custom, metadata.ReferenceAccuracy);
+        var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"convnext-acc-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            ConvNeXtOnnxBuilder.BuildToFile(model.Weights, new ModelBuildOptions { ReferenceAccuracy = custom }, path);
+            Assert.Equal(custom, OnnxModelInfo.Read(path).Metadata.ReferenceAccuracy);
+        }
+        finally { File.Delete(path); }
         Assert.Equal(PreprocessingSettings.MindCv().ResizeShorter, ConvNeXtOnnxBuilder.DefaultPreprocessing(WeightFormat.MindSpore).ResizeShorter);
         Assert.Equal(Interpolation.Bilinear, ConvNeXtOnnxBuilder.DefaultPreprocessing(WeightFormat.Torchvision).Interpolation);
     }

@@ -1,0 +1,179 @@
+using System.CommandLine;
+using System.Globalization;
+using ConvNeXt.Batch.Cli.Serving;
+using ConvNeXt.Batch.Service.Api;
+using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Queries;
+using ConvNeXt.Batch.Service.Services;
+using ConvNeXt.Batch.Service.Storage;
+using ConvNeXt.Batch.Service.Validation;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace ConvNeXt.Batch.Cli.Commands;
+
+/// <summary>
+/// <c>serve</c>: the service's HTTP API on one machine, over a storage account (Azurite by default).
+/// Routes and answers come from <see cref="ServiceApi"/>, like the Functions handler's; what Service Bus
+/// and Event Grid do in Azure happens in this process (<see cref="ChunkQueue"/>, <see cref="ContainerWatcher"/>).
+/// </summary>
+internal static class ServeCommand
+{
+    public static Command Create(CliConsole console)
+    {
+        var port = new Option<int>("--port") { Description = "TCP port on 127.0.0.1", DefaultValueFactory = _ => 7071, HelpName = "N" };
+        port.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() is < 1 or > 65535)
+                r.AddError("--port must be between 1 and 65535");
+        });
+        var watch = new Option<string?>("--watch")
+        {
+            Description = "Also score blobs as they appear in this container (default images), like Event Grid does in Azure",
+            HelpName = "CONTAINER",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var interval = new Option<double>("--interval") { Description = "Seconds between listings of the watched container", DefaultValueFactory = _ => 5, HelpName = "SECONDS" };
+        interval.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<double>() is var s && (s <= 0 || !double.IsFinite(s)))
+                r.AddError("--interval must be a positive number of seconds");
+        });
+        var validationContainer = new Option<string>("--validation-container")
+        {
+            Description = "Container of validation runs whose request names none",
+            DefaultValueFactory = _ => ContainerNames.Validation, HelpName = "NAME",
+        };
+        var chunkSize = new Option<int>("--chunk-size") { Description = "Images per validation chunk", DefaultValueFactory = _ => 100, HelpName = "N" };
+        OptionParsing.Positive(chunkSize);
+        var command = new Command("serve",
+            "Serve the HTTP API (predictions, validation runs, health) on this machine; validation runs execute in process")
+        {
+            port, watch, interval, validationContainer, chunkSize,
+        };
+        var model = new ModelOptions(command);
+        var pipelineOptions = new PipelineOptions(command);
+        var storage = new StorageConnectionOption(command);
+
+        command.SetAction(async (parse, ct) =>
+        {
+            var account = await storage.OpenAsync(parse, ct);
+            var classifier = model.Load(parse, console);
+            var scoring = pipelineOptions.Scoring(parse);
+            using var engine = new ScoringEngine(classifier, scoring);
+            var runs = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) },
+                new ValidationDefaultsOptions { Container = parse.GetValue(validationContainer)! });
+            var api = new ServiceApi(new PredictionQueries(account), new ValidationQueries(account), runs, engine);
+            var queue = new ChunkQueue(runs, console.Info);
+
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseUrls(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{parse.GetValue(port)}"));
+            builder.Services.AddSingleton(api);
+            builder.Services.AddSingleton(queue);
+            await using var app = builder.Build();
+            Map(app);
+
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var background = new List<Task> { queue.RunAsync(stop.Token) };
+            if (parse.GetResult(watch) is not null)
+            {
+                var name = parse.GetValue(watch) ?? ContainerNames.Images;
+                var images = account.Container(name);
+                await account.Resilience.ExecuteAsync(async c => await images.CreateIfNotExistsAsync(cancellationToken: c), ct);
+                var watcher = new ContainerWatcher(new BlobScoringService(account, engine, pipelineOptions.Scoring(parse)), name, null);
+                background.Add(watcher.RunAsync(TimeSpan.FromSeconds(parse.GetValue(interval)), p => console.Info($"{name}: {p.Describe()}"), stop.Token));
+                console.Info($"watching blob://{name}/ every {parse.GetValue(interval).ToString(CultureInfo.InvariantCulture)} s");
+            }
+            try
+            {
+                await app.StartAsync(ct);
+            }
+            catch (IOException e)
+            {
+                throw new CommandFailedException($"cannot listen on 127.0.0.1:{parse.GetValue(port)}: {e.Message} (choose another --port)", e);
+            }
+            console.Info($"serving the API on http://127.0.0.1:{parse.GetValue(port)}/api (model {classifier.ModelId}; Ctrl+C to stop)");
+            if (storage.Configured(parse) is null)
+                console.Info("storage: local Azurite; an in-memory Azurite forgets every result when it stops");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                console.Info("stopping");
+            }
+            await stop.CancelAsync();
+            try
+            {
+                await Task.WhenAll(background);
+            }
+            catch (OperationCanceledException)
+            {
+                // The loops end by cancellation.
+            }
+            await app.StopAsync(CancellationToken.None);
+            return CommandTree.Success;
+        });
+        return command;
+    }
+
+    internal static void Map(WebApplication app)
+    {
+        // Anything the routes below do not answer (unknown path, wrong method) gets a JSON problem, not an empty body.
+        app.UseStatusCodePages(async context =>
+        {
+            var http = context.HttpContext;
+            var message = http.Response.StatusCode switch
+            {
+                StatusCodes.Status404NotFound => $"no API route {http.Request.Method} {http.Request.Path}; see docs/cli.md (serve)",
+                StatusCodes.Status405MethodNotAllowed => $"{http.Request.Method} is not supported on {http.Request.Path}",
+                _ => $"HTTP {http.Response.StatusCode}",
+            };
+            await http.Response.WriteAsJsonAsync(new ApiProblem(message), ContractJson.Options);
+        });
+
+        // A failure the API does not classify (storage down, model missing) is a 503/500 with its reason, not an empty 500.
+        app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context);
+            }
+            catch (Exception e) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+            {
+                var unavailable = StorageFailures.IsTransient(e) || e is StorageUnavailableException;
+                context.Response.StatusCode = unavailable ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status500InternalServerError;
+                await context.Response.WriteAsJsonAsync(new ApiProblem(
+                    unavailable ? $"storage unavailable: {CommandTree.OneLine(e.Message)}" : CommandTree.OneLine(e.Message)), ContractJson.Options);
+            }
+        });
+
+        app.MapGet(ApiRoutes.Predictions, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
+            Write(await api.ListPredictionsAsync(QueryOf(r), ct)));
+        app.MapGet(ApiRoutes.Prediction, async (string container, string blob, ServiceApi api, CancellationToken ct) =>
+            Write(await api.GetPredictionAsync(container, blob, ct)));
+        app.MapGet(ApiRoutes.ValidationRuns, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
+            Write(await api.ListValidationRunsAsync(QueryOf(r), ct)));
+        app.MapPost(ApiRoutes.ValidationRuns, async (HttpRequest r, ServiceApi api, ChunkQueue queue, CancellationToken ct) =>
+        {
+            using var reader = new StreamReader(r.Body);
+            var created = await api.CreateValidationRunAsync(await reader.ReadToEndAsync(ct), "http", ct);
+            if (created.Value is { } plan)
+                queue.Enqueue(plan.Chunks);
+            return Write(created.Response);
+        });
+        app.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi api, CancellationToken ct) =>
+            Write(await api.GetValidationRunAsync(id, QueryOf(r), ct)));
+        app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(ct)));
+    }
+
+    private static ApiQuery QueryOf(HttpRequest request) =>
+        new(request.Query.Select(q => new KeyValuePair<string, string?>(q.Key, q.Value.ToString())));
+
+    private static IResult Write(ApiResponse response) => Results.Json(response.Body, ContractJson.Options, statusCode: response.StatusCode);
+}

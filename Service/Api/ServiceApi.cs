@@ -1,0 +1,113 @@
+using System.Text.Json;
+using Azure;
+using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Models;
+using ConvNeXt.Batch.Service.Queries;
+using ConvNeXt.Batch.Service.Services;
+using ConvNeXt.Batch.Service.Validation;
+
+namespace ConvNeXt.Batch.Service.Api;
+
+/// <summary>
+/// The HTTP API as plain calls: query string in, status code and JSON body out. Hosts only bind the
+/// routes (<see cref="ApiRoutes"/>), check keys and write the answer; what a request means lives here,
+/// so the Functions handler and <c>convnext-batch serve</c> answer the same.
+/// </summary>
+public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries validations, ValidationRunService runs, ScoringEngine engine)
+{
+    /// <summary>
+    /// <c>GET /api/predictions?container=&amp;prefix=&amp;status=&amp;wnid=&amp;top=&amp;continuationToken=</c>, or with
+    /// <c>?container=&amp;blob=</c> one row. The query form names any blob exactly: the Functions host forwards a
+    /// request by rebuilding its URL from the decoded path, so '#', '?' and '%' in a path segment do not
+    /// survive, while query values are re-encoded (README.md, "Blob names in URLs").
+    /// </summary>
+    public Task<ApiResponse> ListPredictionsAsync(ApiQuery query, CancellationToken cancellationToken = default) =>
+        query["blob"] is { } blob
+            ? Query(async () => await predictions.GetAsync(
+                query["container"] is { Length: > 0 } container ? container : throw new QueryArgumentException("blob needs a container"),
+                blob, cancellationToken))
+            : Query(async () => await predictions.ListAsync(new PredictionQuery
+        {
+            Container = query["container"], Prefix = query["prefix"], Status = query["status"], Wnid = query["wnid"],
+            Top = query.Int("top"), ContinuationToken = query["continuationToken"],
+        }, cancellationToken));
+
+    /// <summary><c>GET /api/predictions/{container}/{**blob}</c></summary>
+    public Task<ApiResponse> GetPredictionAsync(string container, string blob, CancellationToken cancellationToken = default) =>
+        Query(async () => await predictions.GetAsync(container, blob, cancellationToken));
+
+    /// <summary><c>GET /api/validation-runs?top=&amp;continuationToken=</c></summary>
+    public Task<ApiResponse> ListValidationRunsAsync(ApiQuery query, CancellationToken cancellationToken = default) =>
+        Query(async () => await validations.ListRunsAsync(query.Int("top"), query["continuationToken"], cancellationToken));
+
+    /// <summary><c>GET /api/validation-runs/{id}</c>, or with <c>?wrong=true&amp;top=&amp;continuationToken=</c> its wrong predictions.</summary>
+    public Task<ApiResponse> GetValidationRunAsync(string id, ApiQuery query, CancellationToken cancellationToken = default) =>
+        Query<object>(async () =>
+        {
+            if (query.Flag("wrong"))
+                return await validations.GetRunSummaryAsync(id, cancellationToken) is null ? null
+                    : await validations.ListWrongAsync(id, query.Int("top"), query["continuationToken"], cancellationToken);
+            return await validations.GetRunAsync(id, cancellationToken,
+                engine.IsLoaded ? (await engine.GetClassifierAsync(cancellationToken)).Labels : null);
+        });
+
+    /// <summary>
+    /// <c>POST /api/validation-runs</c> with an optional <see cref="ValidationRunRequest"/> body: plans the run
+    /// (201 and the run summary); the host then delivers the plan's chunks (Service Bus in Azure, in process locally).
+    /// </summary>
+    public async Task<ApiResponse<ValidationRunPlan>> CreateValidationRunAsync(string? body, string trigger, CancellationToken cancellationToken = default)
+    {
+        ValidationRunRequest request;
+        try
+        {
+            request = string.IsNullOrWhiteSpace(body) ? new ValidationRunRequest()
+                : JsonSerializer.Deserialize<ValidationRunRequest>(body, ContractJson.Options) ?? new ValidationRunRequest();
+        }
+        catch (JsonException e)
+        {
+            return new(ApiResponse.Problem(400, $"body is not a validation run request: {e.Message}"), null);
+        }
+        try
+        {
+            var plan = await runs.CreateRunAsync(request, trigger, cancellationToken);
+            return new(plan.Created ? ApiResponse.Created(plan.Run) : ApiResponse.Ok(plan.Run), plan);
+        }
+        catch (DatasetException e)
+        {
+            return new(ApiResponse.Problem(400, e.Message), null);
+        }
+    }
+
+    /// <summary><c>GET /api/health</c>: 200 with the loaded model, or 503 when it cannot be loaded.</summary>
+    public async Task<ApiResponse> HealthAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var model = await engine.GetModelInfoAsync(cancellationToken);
+            // An unpinned blob model (Model__AllowUnpinned) scores, but says so on every health check.
+            var pinned = model.UnpinnedReason is null;
+            return ApiResponse.Ok(new HealthReport(pinned ? "Healthy" : "Unpinned", true, model.ModelId, model.Sha256, model.ExecutionProvider,
+                model.ClassCount, null, pinned, model.UnpinnedReason));
+        }
+        catch (Exception e) when (e is ModelIntegrityException or Scoring.Inference.ModelLoadException or RequestFailedException or IOException)
+        {
+            return new ApiResponse(503, new HealthReport("Unhealthy", false, null, null, null, null, e.Message, null, null));
+        }
+    }
+
+    private static async Task<ApiResponse> Query<T>(Func<Task<T?>> run)
+    {
+        try
+        {
+            return await run() is { } result ? ApiResponse.Ok(result) : ApiResponse.NotFound();
+        }
+        catch (ArgumentException e)
+        {
+            return ApiResponse.Problem(400, e.Message);
+        }
+    }
+}
+
+/// <summary>The body of <c>GET /api/health</c>.</summary>
+public sealed record HealthReport(string Status, bool ModelLoaded, string? ModelId, string? Sha256, string? ExecutionProvider, int? Classes, string? Error,
+    bool? Pinned, string? Warning);

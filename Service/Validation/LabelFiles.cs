@@ -1,0 +1,38 @@
+using ConvNeXt.Batch.Scoring.Evaluation;
+
+namespace ConvNeXt.Batch.Service.Validation;
+
+/// <summary>
+/// Tells label files apart by content, for callers given "a labels file" that may be either kind: a class
+/// table (<c>LOC_synset_mapping.txt</c>, <c>synset_words.txt</c>: wnid and name per line) or a ground-truth
+/// list (<c>val.txt</c>: file and class index per line; devkit ground truth: one class id per line).
+/// </summary>
+public static class LabelFiles
+{
+    /// <summary>True for a ground-truth list (val.txt or devkit), false for a class table.</summary>
+    public static bool IsGroundTruth(string path)
+    {
+        var parts = FirstEntry(path);
+        return parts is { Length: 1 } && int.TryParse(parts[0], out _) // devkit ground truth: one id per line
+            || parts is { Length: 2 } && int.TryParse(parts[1], out _);
+    }
+
+    /// <summary>The dataset options that read <paramref name="groundTruth"/> (devkit ids need the map file beside them).</summary>
+    public static LabelledDatasetOptions DatasetOptions(string? groundTruth)
+    {
+        var options = new LabelledDatasetOptions { LabelFile = groundTruth };
+        if (groundTruth is null)
+            return options;
+        return FirstEntry(groundTruth) is { Length: 1 }
+            ? options with
+            {
+                Layout = DatasetLayout.DevkitGroundTruth,
+                DevkitMapFile = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(groundTruth))!, LabelledDataset.DevkitMapFileName),
+            }
+            : options with { Layout = DatasetLayout.ValList };
+    }
+
+    private static string[]? FirstEntry(string path) =>
+        File.ReadLines(path).Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0 && !l.StartsWith('#'))
+            ?.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+}
