@@ -11,7 +11,7 @@ param environmentName string
 @description('Azure region for every resource. It must offer the chosen serverless GPU profile.')
 param location string
 
-@description('GPU for the function app: serverless T4, serverless A100, or None for a CPU-only environment on Consumption.')
+@description('GPU of the scoring app: serverless T4, serverless A100, or None to score on Consumption CPUs too.')
 @allowed([
   'T4'
   'A100'
@@ -21,11 +21,19 @@ param gpuProfile string = 'T4'
 
 @minValue(1)
 @maxValue(10)
-@description('Most replicas (each one whole GPU) the function app may scale to.')
+@description('Most replicas (each one whole GPU) the scoring app may scale to.')
 param maxReplicas int = 2
 
-@description('Function app image; azd fills it after the first deploy. Empty uses a placeholder.')
-param functionsImage string = ''
+@minValue(1)
+@maxValue(10)
+@description('Most replicas of the API app (HTTP queries, run creation, timer; Consumption CPUs).')
+param apiMaxReplicas int = 3
+
+@description('Scoring app image; azd fills it after the first deploy. Empty uses a placeholder.')
+param scoringImage string = ''
+
+@description('API app image: the same image as the scoring app (azd builds it per service). Empty uses a placeholder.')
+param apiImage string = ''
 
 @description('Object id of the user running azd: gets blob upload and table read access. Empty to skip.')
 param principalId string = ''
@@ -40,7 +48,7 @@ param principalType string = 'User'
 @description('Model blob path (models/<file>.onnx) or a path inside the image.')
 param modelLocation string = 'models/convnext_tiny.onnx'
 
-@description('Optional SHA-256 the model file must match.')
+@description('SHA-256 the model file must match. Required in practice for a model in blob storage: without it /api/health reports the model as unpinned.')
 param modelSha256 string = ''
 
 @minValue(1)
@@ -84,7 +92,8 @@ module identity 'modules/identity.bicep' = {
   params: {
     location: location
     tags: tags
-    appIdentityName: 'id-func-${token}'
+    scoringIdentityName: 'id-scoring-${token}'
+    apiIdentityName: 'id-api-${token}'
     eventGridIdentityName: 'id-evgt-${token}'
   }
 }
@@ -97,7 +106,10 @@ module monitoring 'modules/monitoring.bicep' = {
     tags: tags
     logAnalyticsName: 'log-${token}'
     applicationInsightsName: 'appi-${token}'
-    publisherPrincipalId: identity.outputs.appPrincipalId
+    publisherPrincipalIds: [
+      identity.outputs.scoringPrincipalId
+      identity.outputs.apiPrincipalId
+    ]
   }
 }
 
@@ -121,7 +133,8 @@ module storage 'modules/storage.bicep' = {
       'ValidationPredictions'
     ]
     deadLetterContainer: 'eventgrid-deadletter'
-    appPrincipalId: identity.outputs.appPrincipalId
+    scoringPrincipalId: identity.outputs.scoringPrincipalId
+    apiPrincipalId: identity.outputs.apiPrincipalId
     eventGridPrincipalId: identity.outputs.eventGridPrincipalId
     operatorPrincipalId: principalId
     operatorPrincipalType: principalType
@@ -137,7 +150,8 @@ module serviceBus 'modules/servicebus.bicep' = {
     name: 'sb-${token}'
     scoreRequestsQueue: 'score-requests'
     validationChunksQueue: 'validation-chunks'
-    appPrincipalId: identity.outputs.appPrincipalId
+    scoringPrincipalId: identity.outputs.scoringPrincipalId
+    apiPrincipalId: identity.outputs.apiPrincipalId
     eventGridPrincipalId: identity.outputs.eventGridPrincipalId
   }
 }
@@ -167,7 +181,10 @@ module registry 'modules/registry.bicep' = {
     location: location
     tags: tags
     name: 'cr${token}'
-    pullPrincipalId: identity.outputs.appPrincipalId
+    pullPrincipalIds: [
+      identity.outputs.scoringPrincipalId
+      identity.outputs.apiPrincipalId
+    ]
   }
 }
 
@@ -183,27 +200,66 @@ module environment 'modules/containerapps-environment.bicep' = {
   }
 }
 
-module functionApp 'modules/functionapp.bicep' = {
-  name: 'functionapp'
+// The functions of Functions/function-app/, split by what they need. Service Bus triggered scoring
+// needs the GPU; everything else is a short storage query or a fan-out that must not wake (and
+// then keep, for the cool-down) a GPU replica.
+var scoringFunctions = [
+  'ScoreImages'
+  'ScoreValidationChunk'
+]
+var apiFunctions = [
+  'CreateValidationRun'
+  'GetPrediction'
+  'GetPredictions'
+  'GetValidationRun'
+  'Health'
+  'ListValidationRuns'
+  'StartValidationRun'
+]
+
+// Whole-GPU profiles: a replica may take the profile's full size. Consumption without a GPU tops
+// out at 4 vCPU / 8 GiB.
+var scoringSizes = {
+  T4: {
+    cpu: 8
+    memory: '56Gi'
+  }
+  A100: {
+    cpu: 24
+    memory: '220Gi'
+  }
+  None: {
+    cpu: 4
+    memory: '8Gi'
+  }
+}
+
+module scoringApp 'modules/functionapp.bicep' = {
+  name: 'scoring-app'
   scope: rg
   params: {
     location: location
     tags: tags
-    name: 'func-${token}'
-    serviceName: 'functions'
+    name: 'func-scoring-${token}'
+    serviceName: 'scoring'
     environmentId: environment.outputs.id
-    workloadProfileName: environment.outputs.appWorkloadProfileName
-    gpuProfile: gpuProfile
-    image: functionsImage
+    workloadProfileName: environment.outputs.gpuWorkloadProfileName
+    cpu: scoringSizes[gpuProfile].cpu
+    memory: scoringSizes[gpuProfile].memory
+    device: gpuProfile == 'None' ? 'cpu' : 'cuda'
+    disabledFunctions: apiFunctions
+    externalIngress: false
+    // A long cool-down keeps a warm replica (model loaded) between nearby bursts.
+    cooldownPeriod: 600
+    maxReplicas: maxReplicas
+    image: scoringImage
     registryLoginServer: registry.outputs.loginServer
-    identityId: identity.outputs.appIdentityId
-    identityClientId: identity.outputs.appClientId
+    identityId: identity.outputs.scoringIdentityId
+    identityClientId: identity.outputs.scoringClientId
     blobEndpoint: storage.outputs.blobEndpoint
-    queueEndpoint: storage.outputs.queueEndpoint
     tableEndpoint: storage.outputs.tableEndpoint
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
-    maxReplicas: maxReplicas
     modelLocation: modelLocation
     modelSha256: modelSha256
     scoringBatchSize: scoringBatchSize
@@ -216,6 +272,45 @@ module functionApp 'modules/functionapp.bicep' = {
   }
   // The first revision pulls with AcrPull and starts a host that needs its storage and Service
   // Bus roles: the outputs used above make this module wait for the modules granting them.
+}
+
+module apiApp 'modules/functionapp.bicep' = {
+  name: 'api-app'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'func-api-${token}'
+    serviceName: 'api'
+    environmentId: environment.outputs.id
+    workloadProfileName: environment.outputs.consumptionWorkloadProfileName
+    // /api/health and run reports load the model on CPU here (labels, metadata): 2 vCPU / 4 GiB
+    // hold convnext_tiny to _base; see README.md for larger models.
+    cpu: 2
+    memory: '4Gi'
+    device: 'cpu'
+    disabledFunctions: scoringFunctions
+    externalIngress: true
+    cooldownPeriod: 300
+    maxReplicas: apiMaxReplicas
+    image: apiImage
+    registryLoginServer: registry.outputs.loginServer
+    identityId: identity.outputs.apiIdentityId
+    identityClientId: identity.outputs.apiClientId
+    blobEndpoint: storage.outputs.blobEndpoint
+    tableEndpoint: storage.outputs.tableEndpoint
+    serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
+    modelLocation: modelLocation
+    modelSha256: modelSha256
+    scoringBatchSize: scoringBatchSize
+    scoringMaxWaitMilliseconds: scoringMaxWaitMilliseconds
+    validationChunkSize: validationChunkSize
+    validationSchedule: validationSchedule
+    validationContainer: validationContainer
+    validationPrefix: validationPrefix
+    validationLabels: validationLabels
+  }
 }
 
 // Outputs azd stores in the environment (.azure/<env>/.env).
@@ -232,8 +327,11 @@ output AZURE_STORAGE_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
 output AZURE_SERVICEBUS_NAMESPACE string = serviceBus.outputs.name
 output AZURE_SERVICEBUS_FULLY_QUALIFIED_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output AZURE_EVENTGRID_SYSTEM_TOPIC_NAME string = eventGrid.outputs.name
-output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
-output AZURE_FUNCTION_APP_URL string = functionApp.outputs.uri
-output AZURE_FUNCTION_APP_IDENTITY_CLIENT_ID string = identity.outputs.appClientId
+// The app users call (HTTP queries, validation runs); the scoring app has no public endpoint.
+output AZURE_FUNCTION_APP_NAME string = apiApp.outputs.name
+output AZURE_FUNCTION_APP_URL string = apiApp.outputs.uri
+output AZURE_SCORING_APP_NAME string = scoringApp.outputs.name
+output AZURE_API_IDENTITY_CLIENT_ID string = identity.outputs.apiClientId
+output AZURE_SCORING_IDENTITY_CLIENT_ID string = identity.outputs.scoringClientId
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output GPU_PROFILE string = gpuProfile

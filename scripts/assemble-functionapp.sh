@@ -3,17 +3,21 @@
 #   <out>/host.json
 #   <out>/<FunctionName>/function.json   (one per function, from Functions/function-app/)
 #   <out>/handler/convnext-batch-handler (dotnet publish of Functions/)
-# Usage: scripts/assemble-functionapp.sh [--out DIR] [--no-publish] [-- extra dotnet publish args]
-# Run it with `func start` inside <out> (see README.md, "Running under the Functions host").
+#   <out>/local.settings.json            (only with --local-settings: the sample, for `func start`)
+# Usage: scripts/assemble-functionapp.sh [--out DIR] [--no-publish] [--local-settings] [-- extra dotnet publish args]
+# Run it with `func start` inside <out> (see README.md, "Running under the Functions host"). The
+# image build runs it without --local-settings: the sample settings do not belong in the image.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/artifacts/functionapp"
 publish=1
+local_settings=0
 extra=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
     --no-publish) publish=0; shift ;;
+    --local-settings) local_settings=1; shift ;;
     --) shift; extra=("$@"); break ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -30,7 +34,7 @@ for dir in "$root"/Functions/function-app/*/; do
   cp "$dir/function.json" "$out/$name/function.json"
   count=$((count + 1))
 done
-if [[ -f "$root/Functions/function-app/local.settings.sample.json" && ! -f "$out/local.settings.json" ]]; then
+if [[ $local_settings -eq 1 ]]; then
   cp "$root/Functions/function-app/local.settings.sample.json" "$out/local.settings.json"
 fi
 

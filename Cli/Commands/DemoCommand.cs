@@ -105,7 +105,7 @@ internal static class DemoCommand
 
             // 4. A validation run over the same images, labels from their <wnid>_ names, chunk by chunk as Service Bus would deliver them.
             Step(console, $"validation run over blob://{ContainerNames.Validation}/samples/ (labels from the file names)");
-            var report = await ValidateAsync(console, account, engine, quiet, ct);
+            var report = await ValidateAsync(console, account, engine, pipelineOptions.Scoring(parse), quiet, ct);
             console.Info(string.Create(CultureInfo.InvariantCulture,
                 $"validation run {report.Run.RunId}: {report.Run.ImageCount} images, top-1 {report.Run.Top1 * 100:F1} %, top-5 {report.Run.Top5 * 100:F1} %"));
 
@@ -146,9 +146,10 @@ internal static class DemoCommand
         return new ScoreCommand.ScoreSummary(done, failed, clock.Elapsed);
     }
 
-    private static async Task<ValidationRunReport> ValidateAsync(CliConsole console, StorageAccount account, ScoringEngine engine, bool quiet, CancellationToken ct)
+    private static async Task<ValidationRunReport> ValidateAsync(CliConsole console, StorageAccount account, ScoringEngine engine, ScoringOptions scoring,
+        bool quiet, CancellationToken ct)
     {
-        var service = new ValidationRunService(account, engine, new ValidationOptions { ChunkSize = 32 }, new ValidationDefaultsOptions());
+        var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = 32 }, new ValidationDefaultsOptions());
         var plan = await service.CreateRunAsync(new ValidationRunRequest { Container = ContainerNames.Validation, Prefix = "samples/", Labels = "names" }, "local", ct);
         using (var progress = new Output.ProgressLine(console.Error, !quiet, "img", plan.Run.ExpectedImageCount))
         {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using ConvNeXt.Batch.Cli.Output;
 using ConvNeXt.Batch.Service.Queries;
+using ConvNeXt.Batch.Service.Reports;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Labels;
 
@@ -14,6 +15,7 @@ internal static class ResultsCommand
         Predictions(console),
         Runs(console),
         Run(console),
+        Report(console),
     };
 
     private static Option<string> FormatOption() => new Option<string>("--format")
@@ -97,6 +99,7 @@ internal static class ResultsCommand
         ("top-1 %", r => r.Top1 * 100),
         ("top-5 %", r => r.Top5 * 100),
         ("reference top-1 %", r => r.ReferenceTop1),
+        ("ECE %", r => r.Ece * 100),
         ("created", r => r.CreatedAt),
     ];
 
@@ -119,6 +122,34 @@ internal static class ResultsCommand
         {
             var page = await new ValidationQueries(await storage.OpenAsync(parse, ct)).ListRunsAsync(Math.Min(parse.GetValue(top), 1000), null, ct);
             TabularOutput.Write(console, TabularOutput.Parse(parse.GetValue(format)!), "Validation runs", page.Items, RunColumns);
+            return CommandTree.Success;
+        });
+        return command;
+    }
+
+    private static Command Report(CliConsole console)
+    {
+        var id = new Argument<string>("RUN_ID") { Description = "Validation run id" };
+        var output = new Option<FileInfo>("--output", "-o") { Description = "HTML file to write (self-contained: charts and images inside, opens offline)", HelpName = "FILE", Required = true };
+        var labels = new Option<string?>("--labels") { Description = "Class label table (LOC_synset_mapping.txt or synset_words.txt) to name the classes", HelpName = "FILE" };
+        var command = new Command("report", "Write a validation run's report as one HTML file: accuracy with 95 % intervals against the published figures, per-class accuracy, most-confused pairs with images, confidence, calibration (ECE), errors by reason") { id, output, labels };
+        var storage = new StorageConnectionOption(command);
+        command.SetAction(async (parse, ct) =>
+        {
+            var account = Account(storage, parse);
+            var runId = parse.GetValue(id)!;
+            var run = await new ValidationQueries(account).GetRunSummaryAsync(runId, ct) ?? throw new CommandFailedException($"no validation run '{runId}'");
+            var table = parse.GetValue(labels) is { } labelFile ? ClassLabels.Load(labelFile) : null;
+            // The operator holds the account's connection string: the run's own dataset container is the one to read.
+            var options = new ReportOptions { ThumbnailContainers = [run.DatasetContainer] };
+            console.Info($"reading run {runId} and its misclassified images from {run.DatasetContainer} ...");
+            var html = await new ReportService(account, options).ValidationRunAsync(runId, new EmbeddedImageLinks(new ThumbnailService(account, options)), table, ct)
+                ?? throw new CommandFailedException($"no validation run '{runId}'");
+            var file = parse.GetValue(output)!;
+            if (file.Directory is { Exists: false } directory)
+                directory.Create();
+            await File.WriteAllTextAsync(file.FullName, html, ct);
+            console.Out.WriteLine($"wrote {file.FullName} ({new FileInfo(file.FullName).Length / 1024.0:0.0} KiB)");
             return CommandTree.Success;
         });
         return command;

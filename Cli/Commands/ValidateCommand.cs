@@ -120,8 +120,9 @@ internal static class ValidateCommand
                     ? RemoteRequest(datasetValue, truth, parse.GetValue(chunkSize))
                     : await UploadAsync(account, OpenDataset(datasetValue, labels, truth, console), parse.GetValue(container)!, parse.GetValue(chunkSize), console,
                         console.ErrorIsTerminal && !parse.GetValue(quiet), ct);
-                using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
-                var service = new ValidationRunService(account, engine, new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) },
+                var scoring = pipelineOptions.Scoring(parse);
+                using var engine = new ScoringEngine(classifier, scoring);
+                var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) },
                     new ValidationDefaultsOptions { Container = request.Container ?? ContainerNames.Validation });
                 ValidationRunReport report;
                 try
@@ -161,7 +162,7 @@ internal static class ValidateCommand
                         ["top5"] = reference.Top5,
                         ["source"] = reference.Source,
                         ["top1_delta_points"] = Math.Round(metrics.Top1 - reference.Top1, 4),
-                        ["top5_delta_points"] = Math.Round(metrics.Top5 - reference.Top5, 4),
+                        ["top5_delta_points"] = reference.Top5 is { } r5 ? Math.Round(metrics.Top5 - r5, 4) : null,
                     },
                     ["most_confused"] = new JsonArray([.. confusedPairs.Select(p => (JsonNode)new JsonObject
                     {
@@ -251,7 +252,7 @@ internal static class ValidateCommand
         string P(double v) => v.ToString("F2", CultureInfo.InvariantCulture) + " %";
         string D(double v) => v.ToString("+0.00;-0.00", CultureInfo.InvariantCulture);
         table.AddRow("top-1", P(m.Top1), reference is null ? "-" : P(reference.Top1), reference is null ? "-" : D(m.Top1 - reference.Top1));
-        table.AddRow("top-5", P(m.Top5), reference is null ? "-" : P(reference.Top5), reference is null ? "-" : D(m.Top5 - reference.Top5));
+        table.AddRow("top-5", P(m.Top5), reference?.Top5 is { } r5 ? P(r5) : "-", reference?.Top5 is { } d5 ? D(m.Top5 - d5) : "-");
         table.AddRow("images", m.Count.ToString(CultureInfo.InvariantCulture), "", "");
         table.AddRow("errors", m.Errors.ToString(CultureInfo.InvariantCulture), "", "");
         table.AddRow("mean confidence", m.MeanConfidence.ToString("F3", CultureInfo.InvariantCulture), "", "");

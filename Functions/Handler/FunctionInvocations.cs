@@ -21,6 +21,7 @@ namespace ConvNeXt.Batch.Functions.Handler;
 public sealed class FunctionInvocations(
     BlobScoringService scoring,
     ValidationRunService validation,
+    StalledRuns stalledRuns,
     ScoringMetrics metrics,
     ServiceApi api,
     HandlerOptions handlerOptions,
@@ -41,6 +42,7 @@ public sealed class FunctionInvocations(
     {
         var invocationId = InvocationId(http);
         var messageIds = request.MetadataArray("MessageIdArray").Select(JsonPayload.Text).ToList();
+        using var span = InvocationTracing.Start("ScoreImages", invocationId, request, messageIds.Count);
         using var scope = _logger.BeginScope(new Dictionary<string, object?>
         {
             ["InvocationId"] = invocationId, ["FunctionName"] = "ScoreImages", ["MessageIds"] = string.Join(",", messageIds),
@@ -85,6 +87,7 @@ public sealed class FunctionInvocations(
     public async Task<IResult> ScoreValidationChunkAsync(HttpContext http, InvocationRequest request, CancellationToken ct)
     {
         var invocationId = InvocationId(http);
+        using var span = InvocationTracing.Start("ScoreValidationChunk", invocationId, request, 1);
         using var scope = _logger.BeginScope(new Dictionary<string, object?> { ["InvocationId"] = invocationId, ["FunctionName"] = "ScoreValidationChunk" });
         var log = new InvocationLog(_logger);
         var response = new InvocationResponse();
@@ -102,10 +105,18 @@ public sealed class FunctionInvocations(
                 }
                 catch (JsonException e)
                 {
+                    metrics.MessagesRejected.Add(1);
                     log.Warning($"chunk message completed without scoring: not a chunk ({e.Message})");
-                }
-                if (chunk is null)
                     continue;
+                }
+                var shape = ChunkRules.Problem(chunk);
+                if (shape is not null || chunk is null)
+                {
+                    // Malformed: rejected before its (untrusted) run id or index is used in a log scope.
+                    metrics.MessagesRejected.Add(1);
+                    log.Warning($"chunk message completed without scoring: {shape}");
+                    continue;
+                }
                 using var runScope = _logger.BeginScope(new Dictionary<string, object?> { ["RunId"] = chunk.RunId, ["ChunkIndex"] = chunk.ChunkIndex });
                 try
                 {
@@ -114,8 +125,9 @@ public sealed class FunctionInvocations(
                     log.Information($"run {chunk.RunId} chunk {chunk.ChunkIndex}: {outcome.Scored} scored, {outcome.Failed} error rows" +
                                     (outcome.Finalized ? "; run finalized" : outcome.RunCompleted ? "; run already completed" : ""));
                 }
-                catch (DatasetException e)
+                catch (InvalidChunkException e)
                 {
+                    // Permanent: retrying cannot make it valid, so complete the message (no dead-letter churn).
                     metrics.MessagesRejected.Add(1);
                     log.Warning($"run {chunk.RunId} chunk {chunk.ChunkIndex} completed without scoring: {e.Message}");
                 }
@@ -133,6 +145,7 @@ public sealed class FunctionInvocations(
     public async Task<IResult> CreateValidationRunAsync(HttpContext http, InvocationRequest request, CancellationToken ct)
     {
         var invocationId = InvocationId(http);
+        using var span = InvocationTracing.Start("CreateValidationRun", invocationId, request, 0);
         using var scope = _logger.BeginScope(new Dictionary<string, object?> { ["InvocationId"] = invocationId, ["FunctionName"] = "CreateValidationRun" });
         var log = new InvocationLog(_logger);
         var response = new InvocationResponse();
@@ -147,7 +160,9 @@ public sealed class FunctionInvocations(
             if (created.Value is { } plan)
             {
                 response.Outputs[ChunksOutputBinding] = ChunkOutputs(plan);
-                log.Information($"run {plan.Run.RunId}: {plan.Run.ExpectedImageCount} images in {plan.Chunks.Count} chunks");
+                log.Information(plan.Created
+                    ? $"run {plan.Run.RunId}: {plan.Run.ExpectedImageCount} images in {plan.Chunks.Count} chunks"
+                    : $"run {plan.Run.RunId} exists ({plan.Run.Status}): {plan.Chunks.Count} of {plan.Run.ChunkCount} chunks sent again");
             }
             else if (created.Response.Body is ApiProblem problem)
             {
@@ -165,13 +180,24 @@ public sealed class FunctionInvocations(
     public async Task<IResult> StartValidationRunAsync(HttpContext http, InvocationRequest request, ValidationDefaultsOptions defaults, CancellationToken ct)
     {
         var invocationId = InvocationId(http);
+        using var span = InvocationTracing.Start("StartValidationRun", invocationId, request, 0);
         using var scope = _logger.BeginScope(new Dictionary<string, object?> { ["InvocationId"] = invocationId, ["FunctionName"] = "StartValidationRun" });
         var log = new InvocationLog(_logger);
         var response = new InvocationResponse();
         try
         {
-            var now = ScheduledTime(request);
-            var runId = ValidationRunService.NewRunId(now, scheduled: true);
+            try
+            {
+                foreach (var failed in await stalledRuns.SweepAsync(ct))
+                    log.Warning($"run {failed} marked Failed: no progress for {stalledRuns.Timeout}");
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The sweep is housekeeping (reads check again); it must not keep the scheduled run from starting.
+                log.Error(e, "stalled-run sweep failed");
+            }
+            var occurrence = ScheduledOccurrence(request);
+            var runId = ValidationRunService.NewRunId(occurrence, scheduled: true);
             var plan = await validation.CreateRunAsync(new ValidationRunRequest { RunId = runId }, "timer", ct);
             response.Outputs[ChunksOutputBinding] = ChunkOutputs(plan);
             log.Information($"scheduled run {plan.Run.RunId}: {plan.Run.ExpectedImageCount} images of {defaults.Container}/{defaults.Prefix} in {plan.Chunks.Count} chunks");
@@ -204,6 +230,7 @@ public sealed class FunctionInvocations(
     private IResult Fail(InvocationLog log, InvocationResponse response, Exception e, string message)
     {
         metrics.InvocationErrors.Add(1);
+        PipelineTracing.Fail(System.Diagnostics.Activity.Current, e);
         log.Error(e, message);
         response.Logs.AddRange(log.Lines);
         response.Outputs.Clear();
@@ -222,15 +249,35 @@ public sealed class FunctionInvocations(
                 metrics.QueueLag.Record(Math.Max(0, (now - enqueued).TotalMilliseconds));
     }
 
-    /// <summary>The occurrence this timer invocation stands for, to the minute (a re-fire makes the same run id).</summary>
-    private static DateTimeOffset ScheduledTime(InvocationRequest request)
+    /// <summary>
+    /// The schedule occurrence this timer invocation stands for. The host passes the schedule status as it
+    /// was before the invocation, so <c>ScheduleStatus.Next</c> is the occurrence being run, on time or past
+    /// due, and stays the same when the host fires it again (after a crash, on another instance, minutes
+    /// later): the same occurrence gives the same run id. Without a schedule monitor there is no status;
+    /// then the invocation time to the minute is the best stand-in.
+    /// </summary>
+    internal static DateTimeOffset ScheduledOccurrence(InvocationRequest request)
     {
+        if (request.Binding(TimerBinding) is { } timer && JsonPayload.Unwrap(timer) is { ValueKind: JsonValueKind.Object } t &&
+            Property(t, "ScheduleStatus") is { ValueKind: JsonValueKind.Object } status &&
+            Property(status, "Next") is { ValueKind: JsonValueKind.String } next &&
+            DateTimeOffset.TryParse(next.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var scheduled) &&
+            scheduled.Year > 2000)
+            return new DateTimeOffset(scheduled.UtcDateTime.Ticks - scheduled.UtcDateTime.Ticks % TimeSpan.TicksPerSecond, TimeSpan.Zero);
         var at = DateTimeOffset.UtcNow;
         if (request.TryMetadata("sys", out var sys) && JsonPayload.Unwrap(sys) is { ValueKind: JsonValueKind.Object } s &&
             s.TryGetProperty("UtcNow", out var utc) && utc.ValueKind == JsonValueKind.String &&
             DateTimeOffset.TryParse(utc.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
-            at = parsed;
+            at = parsed.ToUniversalTime();
         return new DateTimeOffset(at.Year, at.Month, at.Day, at.Hour, at.Minute, 0, TimeSpan.Zero);
+    }
+
+    private static JsonElement? Property(JsonElement obj, string name)
+    {
+        foreach (var p in obj.EnumerateObject())
+            if (string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
+                return p.Value;
+        return null;
     }
 
     private static string InvocationId(HttpContext http) =>

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Azure.Monitor.OpenTelemetry.Exporter;
 using ConvNeXt.Batch.Service.Api;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Models;
@@ -13,8 +12,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using OpenTelemetry.Metrics;
-using OpenTelemetry.Trace;
 
 namespace ConvNeXt.Batch.Functions.Handler;
 
@@ -33,9 +30,8 @@ public static class HandlerApplication
         var port = Environment.GetEnvironmentVariable("FUNCTIONS_CUSTOMHANDLER_PORT");
         if (!string.IsNullOrEmpty(port))
             builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
-        builder.Logging.Configure(o => o.ActivityTrackingOptions =
-            ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
-        builder.Logging.AddSimpleConsole(o => { o.IncludeScopes = true; o.SingleLine = true; });
+        builder.Logging.ClearProviders();
+        HandlerTelemetry.AddConsole(builder.Logging);
         configure?.Invoke(builder);
         AddServices(builder.Services, builder.Configuration, builder.Logging);
         overrideServices?.Invoke(builder.Services);
@@ -62,43 +58,28 @@ public static class HandlerApplication
         services.AddSingleton(sp => new ScoringMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton(sp => new ScoringEngine(sp.GetRequiredService<ModelOptions>(), sp.GetRequiredService<ScoringOptions>(),
             sp.GetRequiredService<StorageAccount>(), sp.GetService<ILogger<ScoringEngine>>()));
+        services.AddSingleton(sp => new BlobImageReader(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringOptions>()));
         services.AddSingleton(sp => new BlobScoringService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
-            sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<BlobScoringService>>()));
+            sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<BlobScoringService>>(),
+            sp.GetRequiredService<BlobImageReader>()));
+        services.AddSingleton(sp => new StalledRuns(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ValidationOptions>()));
+        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<StalledRuns>()));
         services.AddSingleton(sp => new ValidationRunService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
-            sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(), sp.GetRequiredService<ScoringMetrics>(),
-            sp.GetService<ILogger<ValidationRunService>>()));
+            sp.GetRequiredService<BlobImageReader>(), sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(),
+            sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<ValidationRunService>>(), sp.GetRequiredService<ValidationQueries>()));
         services.AddSingleton(sp => new PredictionQueries(sp.GetRequiredService<StorageAccount>()));
-        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>()));
         services.AddSingleton(sp => new ServiceApi(sp.GetRequiredService<PredictionQueries>(), sp.GetRequiredService<ValidationQueries>(),
             sp.GetRequiredService<ValidationRunService>(), sp.GetRequiredService<ScoringEngine>()));
+        services.AddSingleton(Bind<Service.Reports.ReportOptions>(Service.Reports.ReportOptions.Section));
+        services.AddSingleton(sp => new Service.Reports.ReportService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>()));
+        services.AddSingleton(sp => new Service.Reports.ThumbnailService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>()));
         services.AddSingleton<FunctionInvocations>();
         services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull;
         });
 
-        // Metrics and traces through OpenTelemetry; to Application Insights when a connection string is set
-        // (Entra auth via APPLICATIONINSIGHTS_AUTHENTICATION_STRING is read by the exporter itself).
-        var appInsights = configuration["APPLICATIONINSIGHTS_CONNECTION_STRING"];
-        var otel = services.AddOpenTelemetry()
-            .WithMetrics(m =>
-            {
-                m.AddMeter(ScoringMetrics.MeterName);
-                if (!string.IsNullOrEmpty(appInsights))
-                    m.AddAzureMonitorMetricExporter(o => o.ConnectionString = appInsights);
-            })
-            .WithTracing(t =>
-            {
-                t.AddSource(ScoringMetrics.MeterName);
-                if (!string.IsNullOrEmpty(appInsights))
-                    t.AddAzureMonitorTraceExporter(o => o.ConnectionString = appInsights);
-            });
-        if (!string.IsNullOrEmpty(appInsights))
-            logging?.AddOpenTelemetry(o =>
-            {
-                o.IncludeScopes = true;
-                o.AddAzureMonitorLogExporter(e => e.ConnectionString = appInsights);
-            });
+        HandlerTelemetry.AddOpenTelemetry(services, configuration, logging);
     }
 
     public static void Map(WebApplication app)
@@ -140,6 +121,7 @@ public static class HandlerApplication
         app.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi api, CancellationToken ct) =>
             Write(await api.GetValidationRunAsync(id, QueryOf(r), ct)));
         app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(ct)));
+        ReportRoutes.Map(app);
         app.MapGet("/", () => Results.Ok());
     }
 

@@ -75,5 +75,8 @@ resource logs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
 output id string = environment.id
 output name string = environment.name
 output defaultDomain string = environment.properties.defaultDomain
-@description('Workload profile the function app runs on.')
-output appWorkloadProfileName string = gpuProfile == 'None' ? 'Consumption' : gpuWorkloadProfileName
+@description('Workload profile the scoring app runs on: the GPU profile, or Consumption without one.')
+output gpuWorkloadProfileName string = gpuProfile == 'None' ? 'Consumption' : gpuWorkloadProfileName
+
+@description('Workload profile the API app runs on.')
+output consumptionWorkloadProfileName string = consumptionProfile[0].name

@@ -1,7 +1,9 @@
-// The function app: a container app of kind 'functionapp' (Azure Functions on Container Apps) on
-// the GPU workload profile. Every data-plane connection (storage, Service Bus, Application
-// Insights, the registry) authenticates with the one user-assigned identity; there are no
-// secrets in this template.
+// One function app: a container app of kind 'functionapp' (Azure Functions on Container Apps).
+// main.bicep deploys it twice from the same image: the scoring app on the GPU workload profile
+// (Service Bus triggered scoring) and the API app on Consumption (HTTP queries, run creation, the
+// timer). Each app disables the other's functions with AzureWebJobs.<Function>.Disabled, and every
+// data-plane connection (storage, Service Bus, Application Insights, the registry) authenticates
+// with the app's own user-assigned identity; there are no secrets in this template.
 
 param location string
 param tags object
@@ -13,12 +15,25 @@ param serviceName string
 param environmentId string
 param workloadProfileName string
 
+@description('vCPUs and memory of one replica (the whole GPU profile, or a small Consumption size).')
+param cpu int
+param memory string
+
 @allowed([
-  'T4'
-  'A100'
-  'None'
+  'cpu'
+  'cuda'
 ])
-param gpuProfile string
+@description('ONNX Runtime execution provider (Scoring__Device).')
+param device string
+
+@description('Functions this app must not run (AzureWebJobs.<Function>.Disabled = true).')
+param disabledFunctions string[]
+
+@description('Whether the ingress is reachable from the internet (the API app) or only inside the environment.')
+param externalIngress bool
+
+@description('Seconds a replica stays after the last event (KEDA cool-down).')
+param cooldownPeriod int
 
 @description('Container image; empty uses a public Functions placeholder until azd deploys ours.')
 param image string
@@ -28,11 +43,10 @@ param registryLoginServer string
 @description('Resource id of the user-assigned identity the app runs as.')
 param identityId string
 
-@description('Client id of the same identity (AZURE_CLIENT_ID and every *__clientId setting).')
+@description('Client id of the same identity (AZURE_CLIENT_ID, every *__clientId setting, the telemetry exporter).')
 param identityClientId string
 
 param blobEndpoint string
-param queueEndpoint string
 param tableEndpoint string
 param serviceBusFullyQualifiedNamespace string
 
@@ -53,34 +67,26 @@ param validationContainer string
 param validationPrefix string
 param validationLabels string
 
-// Whole-GPU profiles: a replica may take the profile's full size. Consumption without a GPU tops
-// out at 4 vCPU / 8 GiB; 2 / 4 keeps the CPU-only environment cheap.
-var sizes = {
-  T4: {
-    cpu: 8
-    memory: '56Gi'
-  }
-  A100: {
-    cpu: 24
-    memory: '220Gi'
-  }
-  None: {
-    cpu: 2
-    memory: '4Gi'
-  }
-}
-
 // The Functions host listens on ASPNETCORE_URLS. Port 8080 lets the image run as a non-root user
 // (ports below 1024 need root); setting it here also moves the placeholder image to 8080.
 var httpPort = 8080
 
 var placeholderImage = 'mcr.microsoft.com/azure-functions/dotnet8-quickstart-demo:1.0'
 
+// The first revision runs before azd has pushed our image. The placeholder is a .NET Functions
+// sample: forcing FUNCTIONS_WORKER_RUNTIME=custom on it would make a host with no custom handler
+// and no functions. Our image sets FUNCTIONS_WORKER_RUNTIME=custom itself (Dockerfile ENV), and
+// the setting is added here only once the image is ours.
+var workerRuntime = empty(image)
+  ? []
+  : [
+      {
+        name: 'FUNCTIONS_WORKER_RUNTIME'
+        value: 'custom'
+      }
+    ]
+
 var hostSettings = [
-  {
-    name: 'FUNCTIONS_WORKER_RUNTIME'
-    value: 'custom'
-  }
   {
     name: 'ASPNETCORE_URLS'
     value: 'http://+:${httpPort}'
@@ -88,10 +94,6 @@ var hostSettings = [
   {
     name: 'AzureWebJobsStorage__blobServiceUri'
     value: blobEndpoint
-  }
-  {
-    name: 'AzureWebJobsStorage__queueServiceUri'
-    value: queueEndpoint
   }
   {
     name: 'AzureWebJobsStorage__tableServiceUri'
@@ -127,8 +129,16 @@ var hostSettings = [
     value: applicationInsightsConnectionString
   }
   {
+    // The host's own telemetry authenticates with this; the handler's exporter reads AZURE_CLIENT_ID.
     name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
     value: 'ClientId=${identityClientId};Authorization=AAD'
+  }
+]
+
+var disabledSettings = [
+  for function in disabledFunctions: {
+    name: 'AzureWebJobs.${function}.Disabled'
+    value: 'true'
   }
 ]
 
@@ -160,11 +170,11 @@ var appSettings = [
   }
   {
     name: 'Scoring__Device'
-    value: gpuProfile == 'None' ? 'cpu' : 'cuda'
+    value: device
   }
   {
     name: 'Scoring__IntraOpThreads'
-    value: string(sizes[gpuProfile].cpu)
+    value: string(cpu)
   }
   {
     name: 'Validation__ChunkSize'
@@ -216,8 +226,9 @@ resource app 'Microsoft.App/containerApps@2025-07-01' = {
     configuration: {
       activeRevisionsMode: 'Single'
       ingress: {
-        // HTTP functions (queries, POST validation-runs) need a key from the Functions host.
-        external: true
+        // HTTP functions (queries, POST validation-runs) need a key from the Functions host; the
+        // scoring app serves none, so its ingress stays inside the environment.
+        external: externalIngress
         targetPort: httpPort
         transport: 'auto'
         allowInsecure: false
@@ -235,20 +246,19 @@ resource app 'Microsoft.App/containerApps@2025-07-01' = {
           name: 'functions'
           image: empty(image) ? placeholderImage : image
           resources: {
-            cpu: sizes[gpuProfile].cpu
-            memory: sizes[gpuProfile].memory
+            cpu: cpu
+            memory: memory
           }
-          env: concat(hostSettings, appSettings, modelPin)
+          env: concat(workerRuntime, hostSettings, appSettings, modelPin, disabledSettings)
         }
       ]
-      // Functions on Container Apps derives the KEDA rules from the triggers (host.json's Service
-      // Bus batch size sets the messages per replica) and blocks custom rules; the limits below
-      // bound the GPU bill: nothing runs while the queues are empty, and at most a few GPUs run
-      // at once. A long cool-down keeps a warm replica (model loaded) between nearby bursts.
+      // Functions on Container Apps derives the KEDA rules from the enabled triggers and blocks
+      // custom rules; the limits bound the bill: nothing runs while there is no work, and at most
+      // maxReplicas replicas (for the scoring app: whole GPUs) run at once.
       scale: {
         minReplicas: 0
         maxReplicas: maxReplicas
-        cooldownPeriod: 600
+        cooldownPeriod: cooldownPeriod
         pollingInterval: 15
       }
     }

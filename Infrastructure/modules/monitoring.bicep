@@ -6,8 +6,8 @@ param tags object
 param logAnalyticsName string
 param applicationInsightsName string
 
-@description('Principal that publishes telemetry (the app identity); gets Monitoring Metrics Publisher on the component only.')
-param publisherPrincipalId string
+@description('Principal ids of the app identities (each gets Monitoring Metrics Publisher on the component only).')
+param publisherPrincipalIds string[]
 
 import { builtInRoles } from 'roles.bicep'
 
@@ -40,15 +40,17 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
-resource publisherRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(applicationInsights.id, publisherPrincipalId, builtInRoles.monitoringMetricsPublisher)
-  scope: applicationInsights
-  properties: {
-    principalId: publisherPrincipalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.monitoringMetricsPublisher)
+resource publisherRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for principalId in publisherPrincipalIds: {
+    name: guid(applicationInsights.id, principalId, builtInRoles.monitoringMetricsPublisher)
+    scope: applicationInsights
+    properties: {
+      principalId: principalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.monitoringMetricsPublisher)
+    }
   }
-}
+]
 
 output logAnalyticsWorkspaceId string = logAnalytics.id
 output applicationInsightsName string = applicationInsights.name

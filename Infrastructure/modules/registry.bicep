@@ -5,8 +5,8 @@ param location string
 param tags object
 param name string
 
-@description('Principal id of the function app identity (gets AcrPull on this registry only).')
-param pullPrincipalId string
+@description('Principal ids of the app identities (each gets AcrPull on this registry only).')
+param pullPrincipalIds string[]
 
 import { builtInRoles } from 'roles.bicep'
 
@@ -23,15 +23,17 @@ resource registry 'Microsoft.ContainerRegistry/registries@2025-04-01' = {
   }
 }
 
-resource appPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(registry.id, pullPrincipalId, builtInRoles.acrPull)
-  scope: registry
-  properties: {
-    principalId: pullPrincipalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.acrPull)
+resource appPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for principalId in pullPrincipalIds: {
+    name: guid(registry.id, principalId, builtInRoles.acrPull)
+    scope: registry
+    properties: {
+      principalId: principalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.acrPull)
+    }
   }
-}
+]
 
 output name string = registry.name
 output loginServer string = registry.properties.loginServer

@@ -1,6 +1,8 @@
 // Service Bus namespace (Entra ID only) with the two work queues. A message is one unit of GPU
-// work, so the lock must outlast a whole batch: 5 minutes is the Service Bus maximum, and the
-// Functions host renews it while a batch is still running.
+// work, so its lock must outlast the invocation that holds it: 5 minutes is the Service Bus
+// maximum. The host renews locks only for single-message functions (ScoreValidationChunk); a
+// ScoreImages batch must finish inside one lock period, which host.json's batch size and
+// prefetch are chosen for (README.md, "Message locks").
 
 param location string
 param tags object
@@ -12,8 +14,11 @@ param scoreRequestsQueue string
 @description('Queue of validation chunks (K labelled images each).')
 param validationChunksQueue string
 
-@description('Principal id of the function app identity.')
-param appPrincipalId string
+@description('Principal id of the scoring (GPU) app identity: receives from both queues.')
+param scoringPrincipalId string
+
+@description('Principal id of the API (CPU) app identity: sends validation chunks.')
+param apiPrincipalId string
 
 @description('Principal id of the Event Grid delivery identity.')
 param eventGridPrincipalId string
@@ -68,33 +73,33 @@ resource validationChunks 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = 
   }
 }
 
-// The app receives from both queues...
-resource appReceivesScoreRequests 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(scoreRequests.id, appPrincipalId, builtInRoles.serviceBusDataReceiver)
+// The scoring app receives from both queues (its Service Bus triggers)...
+resource scoringReceivesScoreRequests 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(scoreRequests.id, scoringPrincipalId, builtInRoles.serviceBusDataReceiver)
   scope: scoreRequests
   properties: {
-    principalId: appPrincipalId
+    principalId: scoringPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataReceiver)
   }
 }
 
-resource appReceivesValidationChunks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(validationChunks.id, appPrincipalId, builtInRoles.serviceBusDataReceiver)
+resource scoringReceivesValidationChunks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(validationChunks.id, scoringPrincipalId, builtInRoles.serviceBusDataReceiver)
   scope: validationChunks
   properties: {
-    principalId: appPrincipalId
+    principalId: scoringPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataReceiver)
   }
 }
 
-// ...and sends only validation chunks (a validation run fans out into them).
-resource appSendsValidationChunks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(validationChunks.id, appPrincipalId, builtInRoles.serviceBusDataSender)
+// ...and the API app only sends validation chunks (a run, by HTTP or timer, fans out into them).
+resource apiSendsValidationChunks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(validationChunks.id, apiPrincipalId, builtInRoles.serviceBusDataSender)
   scope: validationChunks
   properties: {
-    principalId: appPrincipalId
+    principalId: apiPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataSender)
   }

@@ -14,8 +14,11 @@ param tables string[]
 @description('Container Event Grid writes undeliverable events to.')
 param deadLetterContainer string
 
-@description('Principal id of the function app identity.')
-param appPrincipalId string
+@description('Principal id of the scoring (GPU) app identity.')
+param scoringPrincipalId string
+
+@description('Principal id of the API (CPU) app identity.')
+param apiPrincipalId string
 
 @description('Principal id of the Event Grid delivery identity (dead-letter writes only).')
 param eventGridPrincipalId string
@@ -99,36 +102,50 @@ resource resultTables 'Microsoft.Storage/storageAccounts/tableServices/tables@20
   }
 ]
 
-// The app identity. Account scope is deliberate: the Functions host creates its own containers
-// (azure-webjobs-hosts), queues and dated diagnostic tables next to ours, which container- or
-// table-scoped assignments would not cover.
-resource appBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, appPrincipalId, builtInRoles.storageBlobDataOwner)
+// Both app identities get the same two roles, at account scope on purpose: each app runs a
+// Functions host that keeps its keys, timer state and locks as blobs (Blob Data Owner: leases) in
+// containers it creates itself (azure-webjobs-hosts, azure-webjobs-secrets), and dated diagnostic
+// tables next to ours, which container- or table-scoped assignments would not cover. The scoring
+// app reads images, validation sets and models and writes result rows; the API app reads result
+// rows, lists validation sets and writes run and chunk rows. Neither has a queue role: no function
+// uses a storage queue or blob trigger (the only host features that need one).
+resource scoringBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, scoringPrincipalId, builtInRoles.storageBlobDataOwner)
   scope: storage
   properties: {
-    principalId: appPrincipalId
+    principalId: scoringPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.storageBlobDataOwner)
   }
 }
 
-resource appTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, appPrincipalId, builtInRoles.storageTableDataContributor)
+resource scoringTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, scoringPrincipalId, builtInRoles.storageTableDataContributor)
   scope: storage
   properties: {
-    principalId: appPrincipalId
+    principalId: scoringPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.storageTableDataContributor)
   }
 }
 
-resource appQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, appPrincipalId, builtInRoles.storageQueueDataContributor)
+resource apiBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, apiPrincipalId, builtInRoles.storageBlobDataOwner)
   scope: storage
   properties: {
-    principalId: appPrincipalId
+    principalId: apiPrincipalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.storageQueueDataContributor)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.storageBlobDataOwner)
+  }
+}
+
+resource apiTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, apiPrincipalId, builtInRoles.storageTableDataContributor)
+  scope: storage
+  properties: {
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.storageTableDataContributor)
   }
 }
 

@@ -27,6 +27,7 @@ public sealed class AccuracyCounts
 
     private readonly SortedDictionary<int, long[]> _perClass = []; // [images, top1, top5]
     private readonly SortedDictionary<(int Actual, int Predicted), long> _confusions = [];
+    private readonly long[][] _calibration = NewCalibration(); // per bin: [images, top1 correct, confidence micros]
 
     /// <summary>Labelled images with a prediction.</summary>
     public long Images { get; private set; }
@@ -69,7 +70,12 @@ public sealed class AccuracyCounts
         Images++;
         if (top1) Top1Correct++;
         if (top5) Top5Correct++;
-        ConfidenceMicros += (long)Math.Round(top[0].Probability * (double)ConfidenceScale);
+        var confidence = (long)Math.Round(top[0].Probability * (double)ConfidenceScale);
+        ConfidenceMicros += confidence;
+        var bin = _calibration[Calibration.BinOf(confidence)];
+        bin[0]++;
+        if (top1) bin[1]++;
+        bin[2] += confidence;
         var cls = ClassCounts(label);
         cls[0]++;
         if (top1) cls[1]++;
@@ -112,6 +118,9 @@ public sealed class AccuracyCounts
         }
         foreach (var (pair, count) in other._confusions)
             _confusions[pair] = _confusions.GetValueOrDefault(pair) + count;
+        for (var b = 0; b < Calibration.BinCount; b++)
+            for (var i = 0; i < 3; i++)
+                _calibration[b][i] += other._calibration[b][i];
     }
 
     /// <summary>The sum of any number of partial results, in any order.</summary>
@@ -132,6 +141,18 @@ public sealed class AccuracyCounts
         _confusions.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key.Actual).ThenBy(kv => kv.Key.Predicted)
             .Take(count).Select(kv => new ConfusedPair(kv.Key.Actual, kv.Key.Predicted, kv.Value)).ToList();
 
+    /// <summary>
+    /// Top-1 confidence in <see cref="Calibration.BinCount"/> equal-width bins (every bin, empty ones included).
+    /// Counts written before bins existed have none; then the bins hold fewer images than <see cref="Images"/>.
+    /// </summary>
+    public IReadOnlyList<CalibrationBin> CalibrationBins() =>
+        Enumerable.Range(0, Calibration.BinCount).Select(b => new CalibrationBin(b, (double)b / Calibration.BinCount, (double)(b + 1) / Calibration.BinCount,
+            _calibration[b][0], _calibration[b][1], _calibration[b][2])).ToList();
+
+    /// <summary>Expected calibration error of the top-1 confidence (0..1); null when the bins do not cover every image (older counts).</summary>
+    public double? ExpectedCalibrationError =>
+        _calibration.Sum(b => b[0]) == Images ? Calibration.ExpectedCalibrationError(CalibrationBins()) : null;
+
     /// <summary>Canonical JSON (sorted, integers only): equal counts give equal text.</summary>
     public string ToJson() => JsonSerializer.Serialize(new Dto
     {
@@ -139,6 +160,8 @@ public sealed class AccuracyCounts
         ConfidenceMicros = ConfidenceMicros, ElapsedMicroseconds = ElapsedMicroseconds,
         PerClass = _perClass.Select(kv => new[] { kv.Key, kv.Value[0], kv.Value[1], kv.Value[2] }).ToArray(),
         Confusions = _confusions.Select(kv => new[] { kv.Key.Actual, kv.Key.Predicted, kv.Value }).ToArray(),
+        Calibration = Enumerable.Range(0, Calibration.BinCount).Where(b => _calibration[b][0] > 0)
+            .Select(b => new[] { b, _calibration[b][0], _calibration[b][1], _calibration[b][2] }).ToArray(),
     }, JsonOptions);
 
     /// <exception cref="FormatException">The text is not an AccuracyCounts document.</exception>
@@ -170,6 +193,12 @@ public sealed class AccuracyCounts
                 throw new FormatException("accuracy counts: confusions rows are [actual, predicted, count]");
             counts._confusions[(checked((int)row[0]), checked((int)row[1]))] = row[2];
         }
+        foreach (var row in dto.Calibration ?? [])
+        {
+            if (row.Length != 4 || row[0] < 0 || row[0] >= Calibration.BinCount)
+                throw new FormatException($"accuracy counts: calibration rows are [bin 0..{Calibration.BinCount - 1}, images, correct, confidence_micros]");
+            counts._calibration[row[0]] = [row[1], row[2], row[3]];
+        }
         return counts;
     }
 
@@ -183,6 +212,8 @@ public sealed class AccuracyCounts
         return counts;
     }
 
+    private static long[][] NewCalibration() => Enumerable.Range(0, Calibration.BinCount).Select(_ => new long[3]).ToArray();
+
     private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     private sealed class Dto
@@ -195,5 +226,7 @@ public sealed class AccuracyCounts
         public long ElapsedMicroseconds { get; set; }
         [JsonPropertyName("per_class")] public long[][]? PerClass { get; set; }
         public long[][]? Confusions { get; set; }
+        /// <summary>[bin, images, top1 correct, confidence micros], non-empty bins only.</summary>
+        public long[][]? Calibration { get; set; }
     }
 }

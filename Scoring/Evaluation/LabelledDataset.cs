@@ -105,7 +105,7 @@ public sealed class LabelledDataset
                 continue;
             var parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
             if (parts.Length != 2 || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var label) || label >= classCount)
-                throw new DatasetFormatException($"label list line {n}: expected '<file> <class index 0..{classCount - 1}>', got '{Truncate(line)}'");
+                throw new DatasetFormatException($"label list line {n}: expected '<file> <class index 0..{classCount - 1}>', got '{Truncate(line)}'", n);
             map[StripExtension(parts[0])] = label;
         }
         return map;
@@ -267,4 +267,8 @@ public sealed class LabelledDataset
 }
 
 /// <summary>A dataset's labels are missing, malformed or ambiguous.</summary>
-public sealed class DatasetFormatException(string message) : Exception(message);
+/// <param name="line">The offending line (1-based) when there is one, so callers that must not echo the content can still point at it.</param>
+public sealed class DatasetFormatException(string message, int? line = null) : Exception(message)
+{
+    public int? Line { get; } = line;
+}

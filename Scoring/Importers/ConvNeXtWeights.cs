@@ -12,7 +12,7 @@ public sealed record WeightTensor(int[] Shape, float[] Data)
 /// A complete set of ConvNeXt parameters under canonical names (timm's, with the MLP weights as
 /// 2-D [out, in] matrices and the layer scale as [C]), whatever checkpoint they came from.
 /// </summary>
-public sealed class ConvNeXtWeights
+public sealed class ConvNeXtWeights : IClassifierWeights
 {
     public ConvNeXtWeights(
         ConvNeXtSpec spec,
@@ -48,6 +48,8 @@ public sealed class ConvNeXtWeights
     }
 
     public ConvNeXtSpec Spec { get; }
+
+    public string Architecture => Spec.Architecture;
     public int Classes { get; }
     public IReadOnlyDictionary<string, WeightTensor> Tensors { get; }
 

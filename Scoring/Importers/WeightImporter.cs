@@ -22,6 +22,8 @@ public static class WeightImporter
         var raw = format == WeightFormat.MindSpore || (format == WeightFormat.Auto && isCheckpoint)
             ? MindSporeCheckpoint.Read(path)
             : SafetensorsFile.Read(path);
+        if (raw.Any(t => t.Name.Contains(".token_mixer.", StringComparison.Ordinal)))
+            throw new WeightImportException($"{path}: these are InceptionNeXt weights, not ConvNeXt (read them with {nameof(InceptionNeXtImporter)}, or build with --arch inception_next_*)");
         if (format == WeightFormat.Auto)
             format = isCheckpoint ? WeightFormat.MindSpore : Detect(raw, path);
         return Import(raw, format, spec, FileSha256.Compute(path));

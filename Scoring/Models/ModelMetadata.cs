@@ -7,7 +7,10 @@ using ConvNeXt.Batch.Scoring.Preprocessing;
 namespace ConvNeXt.Batch.Scoring.Models;
 
 /// <summary>Published accuracy that validation runs compare against.</summary>
-public sealed record ReferenceAccuracy(double Top1, double Top5, string Source);
+public sealed record ReferenceAccuracy(double Top1, double? Top5, string Source);
+
+/// <summary>What a model's output holds: raw scores that need a softmax, or probabilities already.</summary>
+public enum ModelOutputKind { Logits, Probabilities }
 
 /// <summary>
 /// What an ONNX file says about itself, stored as ONNX <c>metadata_props</c> so that any ONNX tool
@@ -23,6 +26,8 @@ public sealed record ModelMetadata
     public const string TrainedKey = "convnext_batch.trained";
     public const string PrecisionKey = "convnext_batch.precision";
     public const string ReferenceAccuracyKey = "convnext_batch.reference_accuracy";
+    public const string OutputKey = "convnext_batch.output";
+    public const string ParametersKey = "convnext_batch.parameters";
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -41,6 +46,13 @@ public sealed record ModelMetadata
     /// <summary>fp32 or fp16.</summary>
     public string? Precision { get; init; }
     public ReferenceAccuracy? ReferenceAccuracy { get; init; }
+    /// <summary>logits or probabilities; <c>null</c> for a model this project did not build.</summary>
+    public ModelOutputKind? Output { get; init; }
+    /// <summary>
+    /// Learned parameters as the architecture's authors count them. The graph's initializers can hold
+    /// fewer (BatchNorm folded into convolutions) or more (BatchNorm running statistics).
+    /// </summary>
+    public long? Parameters { get; init; }
 
     public IReadOnlyDictionary<string, string> ToProperties()
     {
@@ -53,6 +65,8 @@ public sealed record ModelMetadata
         if (Trained is not null) props[TrainedKey] = Trained.Value ? "true" : "false";
         if (Precision is not null) props[PrecisionKey] = Precision;
         if (ReferenceAccuracy is not null) props[ReferenceAccuracyKey] = JsonSerializer.Serialize(ReferenceAccuracy, Json);
+        if (Output is { } output) props[OutputKey] = output == ModelOutputKind.Logits ? "logits" : "probabilities";
+        if (Parameters is { } parameters) props[ParametersKey] = parameters.ToString(CultureInfo.InvariantCulture);
         return props;
     }
 
@@ -69,6 +83,14 @@ public sealed record ModelMetadata
             Trained = Get(TrainedKey) is { } t ? bool.Parse(t) : null,
             Precision = Get(PrecisionKey),
             ReferenceAccuracy = Get(ReferenceAccuracyKey) is { } r ? JsonSerializer.Deserialize<ReferenceAccuracy>(r, Json) : null,
+            Output = Get(OutputKey) switch
+            {
+                null => null,
+                "logits" => ModelOutputKind.Logits,
+                "probabilities" => ModelOutputKind.Probabilities,
+                var other => throw new FormatException($"{OutputKey} must be logits or probabilities, not '{other}'"),
+            },
+            Parameters = Get(ParametersKey) is { } n ? long.Parse(n, NumberStyles.None, CultureInfo.InvariantCulture) : null,
         };
     }
 

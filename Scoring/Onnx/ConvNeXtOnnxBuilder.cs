@@ -16,23 +16,16 @@ namespace ConvNeXt.Batch.Scoring.Onnx;
 /// </summary>
 public static class ConvNeXtOnnxBuilder
 {
-    public const int Opset = 17;
+    public const int Opset = OnnxModelFile.Opset;
     public const string InputName = "pixel_values";
     public const string OutputName = "logits";
-    private const long IrVersion = 8;
 
     public static byte[] Build(ConvNeXtWeights weights, ModelBuildOptions? options = null) =>
         BuildModel(weights, options ?? new ModelBuildOptions()).ToByteArray();
 
     /// <summary>Builds straight into a file, without holding the serialised model in memory.</summary>
-    public static void BuildToFile(ConvNeXtWeights weights, ModelBuildOptions options, string path)
-    {
-        var model = BuildModel(weights, options);
-        var temp = path + ".tmp";
-        using (var stream = File.Create(temp))
-            model.WriteTo(stream);
-        File.Move(temp, path, overwrite: true);
-    }
+    public static void BuildToFile(ConvNeXtWeights weights, ModelBuildOptions options, string path) =>
+        OnnxModelFile.Write(BuildModel(weights, options), path);
 
     /// <summary>The metadata a build with these options records.</summary>
     public static ModelMetadata Metadata(ConvNeXtWeights weights, ModelBuildOptions options)
@@ -51,6 +44,8 @@ public static class ConvNeXtOnnxBuilder
             Precision = options.Precision == ModelPrecision.Fp16 ? "fp16" : "fp32",
             ReferenceAccuracy = options.ReferenceAccuracy
                 ?? (weights.Trained && weights.Classes == 1000 ? PublishedAccuracy.For(weights.Spec, format) : null),
+            Output = ModelOutputKind.Logits,
+            Parameters = weights.ParameterCount,
         };
     }
 
@@ -130,35 +125,7 @@ public static class ConvNeXtOnnxBuilder
         if (fp16)
             g.Node("Cast", [x], OutputName, Attr("to", (long)DataType.Float));
 
-        g.Graph.Input.Add(TensorValue(InputName, DataType.Float,
-            Dim("batch"), Dim(3), options.ImageSize is { } h ? Dim(h) : Dim("height"), options.ImageSize is { } w ? Dim(w) : Dim("width")));
-        g.Graph.Output.Add(TensorValue(OutputName, DataType.Float, Dim("batch"), Dim(weights.Classes)));
-
-        var model = new ModelProto
-        {
-            IrVersion = IrVersion,
-            ProducerName = "ConvNeXt.Batch",
-            ProducerVersion = typeof(ConvNeXtOnnxBuilder).Assembly.GetName().Version?.ToString() ?? "0",
-            Graph = g.Graph,
-            DocString = $"{spec} with a {weights.Classes}-class head, {weights.WeightsFormatName} weights",
-        };
-        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
-        foreach (var (key, value) in Metadata(weights, options).ToProperties())
-            model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
-        return model;
-    }
-
-    private static TensorShapeProto.Types.Dimension Dim(long value) => new() { DimValue = value };
-    private static TensorShapeProto.Types.Dimension Dim(string name) => new() { DimParam = name };
-
-    private static ValueInfoProto TensorValue(string name, DataType type, params TensorShapeProto.Types.Dimension[] dims)
-    {
-        var shape = new TensorShapeProto();
-        shape.Dim.AddRange(dims);
-        return new ValueInfoProto
-        {
-            Name = name,
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
-        };
+        return OnnxModelFile.Create(g.Graph, options.ImageSize, weights.Classes,
+            $"{spec} with a {weights.Classes}-class head, {weights.WeightsFormatName} weights", Metadata(weights, options));
     }
 }

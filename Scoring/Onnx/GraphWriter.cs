@@ -57,6 +57,15 @@ internal sealed class GraphWriter(GraphProto graph, DataType floatType)
         return Node("Constant", [], $"const_{_next}", Attr("value", tensor));
     }
 
+    /// <summary>A 1-D int64 tensor (shapes, split sizes) as a Constant node, so it is not counted as a parameter.</summary>
+    public string Int64s(params long[] values)
+    {
+        var tensor = new TensorProto { DataType = (int)DataType.Int64 };
+        tensor.Dims.Add(values.Length);
+        tensor.Int64Data.AddRange(values);
+        return Node("Constant", [], $"const_{_next}", Attr("value", tensor));
+    }
+
     public static AttributeProto Attr(string name, long value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 

@@ -26,6 +26,7 @@ internal static class ShapeWalk
             if (shapes[input.Name].Length > 0) shapes[input.Name][0] = 1;
         }
 
+        var constants = new Dictionary<string, long[]>(StringComparer.Ordinal);
         long macs = 0;
         foreach (var node in graph.Node)
         {
@@ -119,6 +120,24 @@ internal static class ShapeWalk
                     output[axis] = parts.Sum(p => p![axis]);
                     break;
                 }
+                case "Split":
+                {
+                    // The split sizes are a Constant node's int64 values (opset 13+) or the 'split' attribute.
+                    var x = In(0);
+                    if (x is null) return null;
+                    var axis = (int)(A("axis")?.I ?? 0);
+                    if (axis < 0) axis += x.Length;
+                    var sizes = node.Input.Count > 1 && constants.TryGetValue(node.Input[1], out var given) ? given
+                        : A("split")?.Ints.ToArray();
+                    if (sizes is null || sizes.Length != node.Output.Count) return null;
+                    for (var i = 0; i < sizes.Length; i++)
+                    {
+                        var part = (long[])x.Clone();
+                        part[axis] = sizes[i];
+                        shapes[node.Output[i]] = part;
+                    }
+                    continue;
+                }
                 case "Flatten":
                 {
                     var x = In(0);
@@ -132,6 +151,8 @@ internal static class ShapeWalk
                     var t = A("value")?.T;
                     if (t is null) return null;
                     output = t.Dims.ToArray();
+                    if (t.Int64Data.Count > 0)
+                        constants[node.Output[0]] = t.Int64Data.ToArray();
                     break;
                 }
                 case "Add" or "Sub" or "Mul" or "Div" or "Pow":

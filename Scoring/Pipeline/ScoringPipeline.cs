@@ -217,6 +217,7 @@ public sealed class ScoringPipeline
                 slot.Input = item.Input;
                 slot.ReadTime = item.ReadTime;
                 var started = Stopwatch.GetTimestamp();
+                using var span = _options.Tracing?.StartActivity("decode");
                 try
                 {
                     _owner._preprocessor.Preprocess(item.Bytes.Span, batch.Data.AsSpan(index * _tensorLength, _tensorLength));
@@ -325,6 +326,8 @@ public sealed class ScoringPipeline
                 if (good > 0)
                 {
                     var started = Stopwatch.GetTimestamp();
+                    using var span = _options.Tracing?.StartActivity("infer");
+                    span?.SetTag("convnext.batch.size", good);
                     try
                     {
                         classifier.Predict(batch.Data.AsSpan(0, good * _tensorLength), good, probabilities);

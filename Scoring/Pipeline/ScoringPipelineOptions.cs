@@ -23,6 +23,12 @@ public sealed record ScoringPipelineOptions
     /// <summary>Batch tensors allocated up front and reused (one filling, one in the model, one spare).</summary>
     public int BatchBuffers { get; init; } = 3;
 
+    /// <summary>
+    /// When set, a <c>decode</c> span per image and an <c>infer</c> span per model batch are started
+    /// on this source (children of the caller's current span); the service passes its own.
+    /// </summary>
+    public System.Diagnostics.ActivitySource? Tracing { get; init; }
+
     /// <summary>Limits applied to every image; <c>null</c>: <see cref="Preprocessing.ImageLimits.Default"/>.</summary>
     public Preprocessing.ImageLimits? Limits { get; init; }
 }

@@ -34,6 +34,12 @@ public sealed record ValidationChunkMessage
     [JsonPropertyName("chunkCount")] public required int ChunkCount { get; init; }
     [JsonPropertyName("container")] public required string Container { get; init; }
     [JsonPropertyName("items")] public required IReadOnlyList<LabelledBlob> Items { get; init; }
+
+    /// <summary>
+    /// HMAC-SHA256 of the fields above under the run's own key (kept in its run row): a chunk that was not
+    /// planned by the run (forged, edited, or from another run) is rejected before anything is read or written.
+    /// </summary>
+    [JsonPropertyName("signature")] public string? Signature { get; init; }
 }
 
 /// <summary>A blob and its true class index (ImageNet order).</summary>

@@ -1,17 +1,14 @@
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
 namespace ConvNeXt.Batch.Service.Observability;
 
 /// <summary>
-/// The pipeline's instruments (meter <see cref="MeterName"/>), exported by OpenTelemetry, and its
-/// activity source for traces.
+/// The pipeline's instruments (meter <see cref="MeterName"/>), exported by OpenTelemetry. Spans are
+/// <see cref="PipelineTracing"/>'s.
 /// </summary>
 public sealed class ScoringMetrics : IDisposable
 {
     public const string MeterName = "ConvNeXt.Batch.Functions";
-
-    public static readonly ActivitySource ActivitySource = new(MeterName);
 
     private readonly Meter _meter;
 

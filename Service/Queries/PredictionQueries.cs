@@ -34,6 +34,8 @@ public sealed record PredictionQuery
     public string? Status { get; init; }
     /// <summary>Top-1 WordNet id.</summary>
     public string? Wnid { get; init; }
+    /// <summary>Only scored rows whose top-1 probability is below this (0..1).</summary>
+    public double? ConfidenceBelow { get; init; }
     public int? Top { get; init; }
     public string? ContinuationToken { get; init; }
 }
@@ -82,6 +84,12 @@ public sealed class PredictionQueries(StorageAccount storage)
         }
         if (!string.IsNullOrEmpty(query.Wnid))
             clauses.Add(TableClient.CreateQueryFilter($"Top1Wnid eq {query.Wnid}"));
+        if (query.ConfidenceBelow is { } below)
+        {
+            if (!(below is >= 0 and <= 1))
+                throw new QueryArgumentException("confidence threshold must be between 0 and 1");
+            clauses.Add(TableClient.CreateQueryFilter($"Top1Probability lt {below}"));
+        }
         return string.Join(" and ", clauses);
     }
 }

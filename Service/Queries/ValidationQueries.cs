@@ -29,12 +29,14 @@ public sealed record ValidationRunSummary(
     double? ReferenceTop1,
     double? ReferenceTop5,
     string? ReferenceSource,
-    string? FinalizedBy)
+    string? FinalizedBy,
+    double? Ece = null,
+    string? FailureReason = null)
 {
     internal static ValidationRunSummary From(ValidationRunEntity e) => new(
         e.RowKey, e.Status, e.Trigger, e.ModelId, e.ModelSha256, e.DatasetContainer, e.DatasetPrefix, e.LabelSource,
         e.ExpectedImageCount, e.ChunkCount, e.ChunkSize, e.CreatedAt, e.FinishedAt, e.ImageCount, e.ScoredCount, e.ErrorCount,
-        e.Top1, e.Top5, e.MeanConfidence, e.ReferenceTop1, e.ReferenceTop5, e.ReferenceSource, e.FinalizedBy);
+        e.Top1, e.Top5, e.MeanConfidence, e.ReferenceTop1, e.ReferenceTop5, e.ReferenceSource, e.FinalizedBy, e.Ece, e.FailureReason);
 }
 
 public sealed record ClassAccuracy(int Index, string? Wnid, string? Name, long Count, long Top1Correct, long Top5Correct)
@@ -49,13 +51,19 @@ public sealed record ClassAccuracy(int Index, string? Wnid, string? Name, long C
 /// </summary>
 public sealed record ReferenceComparison(double ReferenceTop1, double ReferenceTop5, string? Source, double Top1DeltaPoints, double Top5DeltaPoints);
 
-/// <summary><c>GET /api/validation-runs/{id}</c>: the run, chunk progress, per-class accuracy and the reference comparison.</summary>
+/// <summary>
+/// <c>GET /api/validation-runs/{id}</c>: the run, chunk progress, per-class accuracy and the reference comparison.
+/// <see cref="ChunksFailed"/> counts chunks rejected for good (e.g. scored by another model) and not done since.
+/// </summary>
 public sealed record ValidationRunReport(
     ValidationRunSummary Run,
     int ChunksDone,
     IReadOnlyList<ClassAccuracy> PerClass,
     ReferenceComparison? Comparison,
-    IReadOnlyList<ConfusedPair> MostConfused);
+    IReadOnlyList<ConfusedPair> MostConfused,
+    IReadOnlyList<Scoring.Evaluation.CalibrationBin>? Calibration = null,
+    int ChunksExpected = 0,
+    int ChunksFailed = 0);
 
 public sealed record ConfusedPair(int TrueIndex, string? TrueWnid, int PredictedIndex, string? PredictedWnid, long Count);
 
@@ -68,9 +76,14 @@ public sealed record ValidationPredictionRecord(
         PredictedClass.FromJson(e.TopJson), e.Correct1, e.Correct5);
 }
 
-/// <summary>Reads <c>ValidationRuns</c>, <c>ValidationChunks</c> and <c>ValidationPredictions</c>.</summary>
-public sealed class ValidationQueries(StorageAccount storage)
+/// <summary>
+/// Reads <c>ValidationRuns</c>, <c>ValidationChunks</c> and <c>ValidationPredictions</c>. Reading one run also
+/// applies the stall check (<see cref="StalledRuns"/>), so a run nobody sweeps still shows as failed.
+/// </summary>
+public sealed class ValidationQueries(StorageAccount storage, StalledRuns? stalled = null)
 {
+    private readonly StalledRuns _stalled = stalled ?? new StalledRuns(storage, new ValidationOptions());
+
     public async Task<ResultPage<ValidationRunSummary>> ListRunsAsync(int? top = null, string? continuationToken = null, CancellationToken cancellationToken = default)
     {
         await storage.EnsureTablesAsync(cancellationToken);
@@ -92,10 +105,17 @@ public sealed class ValidationQueries(StorageAccount storage)
     /// <param name="labels">Names the classes in the per-class table when given (the CLI passes the model's labels).</param>
     public async Task<ValidationRunReport?> GetRunAsync(string runId, CancellationToken cancellationToken = default, Scoring.Labels.ClassLabels? labels = null)
     {
-        var run = await GetRunSummaryAsync(runId, cancellationToken);
-        if (run is null)
+        await storage.EnsureTablesAsync(cancellationToken);
+        var row = await storage.Resilience.ExecuteAsync(async ct =>
+            await storage.Table(TableNames.ValidationRuns).GetEntityIfExistsAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, runId, cancellationToken: ct),
+            cancellationToken);
+        if (!row.HasValue)
             return null;
-        var chunks = (await ReadChunksAsync(runId, cancellationToken)).Where(c => c.ChunkIndex < run.ChunkCount).OrderBy(c => c.ChunkIndex).ToList();
+        var all = await ReadChunksAsync(storage, runId, cancellationToken);
+        var entity = await _stalled.FailIfStalledAsync(row.Value!, all, cancellationToken);
+        var run = ValidationRunSummary.From(entity);
+        var chunks = all.Where(c => c.ChunkIndex < run.ChunkCount).OrderBy(c => c.ChunkIndex).ToList();
+        var failedChunks = FailedChunkIndexes(entity.FailedChunks).Except(chunks.Select(c => c.ChunkIndex)).Count();
         var totals = RunTotals.FromChunks(chunks.Select(c => c.CountsJson), labels);
         ReferenceComparison? comparison = null;
         if (run.Status == RunStatus.Completed && run.ReferenceTop1 is { } r1 && run.ReferenceTop5 is { } r5 && run.Top1 is { } t1 && run.Top5 is { } t5)
@@ -106,8 +126,13 @@ public sealed class ValidationQueries(StorageAccount storage)
             comparison = new ReferenceComparison(r1 * scale1, r5 * scale5, run.ReferenceSource,
                 Math.Round(t1 * 100 - r1 * scale1, 2), Math.Round(t5 * 100 - r5 * scale5, 2));
         }
-        return new ValidationRunReport(run, chunks.Count, totals.PerClass, comparison, totals.MostConfused);
+        return new ValidationRunReport(run, chunks.Count, totals.PerClass, comparison, totals.MostConfused, totals.Calibration, run.ChunkCount, failedChunks);
     }
+
+    internal static IReadOnlySet<int> FailedChunkIndexes(string? list) =>
+        (list ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)
+            .Select(t => int.TryParse(t, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var i) ? i : -1)
+            .Where(i => i >= 0).ToHashSet();
 
     /// <summary>Misclassified (top-1 wrong) or failed images of a run, paged.</summary>
     public Task<ResultPage<ValidationPredictionRecord>> ListWrongAsync(string runId, int? top = null, string? continuationToken = null,
@@ -128,7 +153,7 @@ public sealed class ValidationQueries(StorageAccount storage)
             filter, KeysetPaging.Top(top), continuationToken, ValidationPredictionRecord.From, cancellationToken);
     }
 
-    internal async Task<List<ValidationChunkEntity>> ReadChunksAsync(string runId, CancellationToken cancellationToken)
+    internal static async Task<List<ValidationChunkEntity>> ReadChunksAsync(StorageAccount storage, string runId, CancellationToken cancellationToken)
     {
         var table = storage.Table(TableNames.ValidationChunks);
         return await storage.Resilience.ExecuteAsync(async ct =>

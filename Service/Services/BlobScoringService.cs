@@ -42,11 +42,13 @@ public sealed class BlobScoringService
     private readonly ScoringOptions _options;
     private readonly ScoringMetrics _metrics;
     private readonly ILogger _logger;
+    private readonly BlobImageReader _reader;
 
     public BlobScoringService(StorageAccount storage, ScoringEngine engine, ScoringOptions options,
-        ScoringMetrics? metrics = null, ILogger<BlobScoringService>? logger = null)
+        ScoringMetrics? metrics = null, ILogger<BlobScoringService>? logger = null, BlobImageReader? reader = null)
     {
         _storage = storage;
+        _reader = reader ?? new BlobImageReader(storage, options);
         _engine = engine;
         _options = options;
         _metrics = metrics ?? new ScoringMetrics();
@@ -148,51 +150,9 @@ public sealed class BlobScoringService
         {
             cancellationToken.ThrowIfCancellationRequested();
             var work = new BlobWork(blob);
-            yield return new ImageInput($"{blob.Container}/{blob.Name}", ct => DownloadAsync(work, ct)) { State = work };
+            yield return new ImageInput($"{blob.Container}/{blob.Name}", ct => _reader.ReadAsync(work, ct)) { State = work };
         }
         await Task.CompletedTask;
-    }
-
-    internal async ValueTask<ReadOnlyMemory<byte>> DownloadAsync(BlobWork work, CancellationToken cancellationToken)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var client = _storage.Container(work.Blob.Container).GetBlobClient(work.Blob.Name);
-        try
-        {
-            if (work.Blob.ContentLength > _options.MaxBlobBytes)
-            {
-                work.TooLarge = true;
-                throw new InvalidDataException($"the blob has {work.Blob.ContentLength} bytes, more than the {_options.MaxBlobBytes} allowed");
-            }
-            return await _storage.Resilience.ExecuteAsync(async ct =>
-            {
-                // Streaming, so the size is known from the headers before the body is read.
-                using var response = (await client.DownloadStreamingAsync(cancellationToken: ct)).Value;
-                if (response.Details.ContentLength > _options.MaxBlobBytes)
-                {
-                    work.TooLarge = true;
-                    throw new InvalidDataException($"the blob has {response.Details.ContentLength} bytes, more than the {_options.MaxBlobBytes} allowed");
-                }
-                var buffer = new byte[response.Details.ContentLength];
-                await response.Content.ReadExactlyAsync(buffer, ct);
-                work.ETag = response.Details.ETag.ToString();
-                return (ReadOnlyMemory<byte>)buffer;
-            }, cancellationToken);
-        }
-        catch (RequestFailedException e) when (e.Status == 404)
-        {
-            work.Missing = true;
-            throw;
-        }
-        catch (Exception e) when (StorageResilience.IsTransient(e))
-        {
-            work.StorageFailure = e;
-            throw;
-        }
-        finally
-        {
-            work.DownloadTime = Stopwatch.GetElapsedTime(started);
-        }
     }
 
     private static PredictionEntity ToRow(BlobWork work, ScoredImage result, ModelInfo model)
@@ -212,14 +172,4 @@ public sealed class BlobScoringService
 
     internal static bool SameETag(string? a, string? b) =>
         a is not null && b is not null && string.Equals(a.Trim('"'), b.Trim('"'), StringComparison.Ordinal);
-
-    internal sealed class BlobWork(BlobReference blob)
-    {
-        public BlobReference Blob { get; } = blob;
-        public string? ETag { get; set; }
-        public bool Missing { get; set; }
-        public bool TooLarge { get; set; }
-        public Exception? StorageFailure { get; set; }
-        public TimeSpan DownloadTime { get; set; }
-    }
 }

@@ -1,4 +1,5 @@
 using ConvNeXt.Batch.Service.Models;
+using ConvNeXt.Batch.Service.Observability;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Labels;
@@ -54,6 +55,8 @@ public sealed class ScoringEngine : IDisposable
                 return _classifier;
             if (string.IsNullOrWhiteSpace(_model.Location))
                 throw new ModelIntegrityException("no model configured: set Model__Location to a local .onnx path or a blob path models/<file>.onnx");
+            using var span = PipelineTracing.StartStage("model.load");
+            span?.SetTag("convnext.model.location", _model.Location);
             var path = await _source.ResolveAsync(_model.Location, _model.Sha256, _model.CacheDirectory, cancellationToken);
             var labels = await LoadLabelsAsync(cancellationToken);
             var classifier = ImageClassifier.Load(path, new InferenceOptions
@@ -98,9 +101,16 @@ public sealed class ScoringEngine : IDisposable
             DecodeWorkers = _scoring.DecodeWorkers > 0 ? _scoring.DecodeWorkers : Environment.ProcessorCount,
             ReadConcurrency = Math.Max(1, _scoring.DownloadConcurrency),
             TopK = 5,
+            Tracing = PipelineTracing.Source,
         });
+        using var span = PipelineTracing.StartStage("batch");
+        var images = 0;
         await foreach (var result in pipeline.RunAsync(inputs, cancellationToken))
+        {
+            images++;
             yield return result;
+        }
+        span?.SetTag("convnext.images", images);
     }
 
     public static PreprocessingSettings? ParsePreprocessing(string? name) => name?.Trim().ToLowerInvariant() switch

@@ -14,8 +14,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ConvNeXt.Batch.Service.Services;
 
-/// <summary>A created run and the chunk messages to send to <c>validation-chunks</c>.</summary>
-public sealed record ValidationRunPlan(ValidationRunSummary Run, IReadOnlyList<ValidationChunkMessage> Chunks);
+/// <summary>A run and the chunk messages to send to <c>validation-chunks</c>.</summary>
+/// <param name="Created">False when the run already existed (then only its missing chunks are in <paramref name="Chunks"/>).</param>
+public sealed record ValidationRunPlan(ValidationRunSummary Run, IReadOnlyList<ValidationChunkMessage> Chunks, bool Created = true);
 
 /// <summary>What one chunk delivery did.</summary>
 public sealed record ChunkOutcome(string RunId, int ChunkIndex, int Scored, int Failed, bool Finalized, bool RunCompleted);
@@ -30,6 +31,7 @@ public sealed class ValidationRunService
 {
     private readonly StorageAccount _storage;
     private readonly ScoringEngine _engine;
+    private readonly BlobImageReader _reader;
     private readonly BlobDataset _dataset;
     private readonly ValidationOptions _options;
     private readonly ValidationDefaultsOptions _defaults;
@@ -37,15 +39,17 @@ public sealed class ValidationRunService
     private readonly ScoringMetrics _metrics;
     private readonly ILogger _logger;
 
-    public ValidationRunService(StorageAccount storage, ScoringEngine engine, ValidationOptions options, ValidationDefaultsOptions defaults,
-        ScoringMetrics? metrics = null, ILogger<ValidationRunService>? logger = null)
+    /// <param name="reader">Reads the images (with the configured size limit); the same reader event scoring uses.</param>
+    public ValidationRunService(StorageAccount storage, ScoringEngine engine, BlobImageReader reader, ValidationOptions options,
+        ValidationDefaultsOptions defaults, ScoringMetrics? metrics = null, ILogger<ValidationRunService>? logger = null, ValidationQueries? queries = null)
     {
         _storage = storage;
         _engine = engine;
+        _reader = reader;
         _options = options;
         _defaults = defaults;
         _dataset = new BlobDataset(storage);
-        _queries = new ValidationQueries(storage);
+        _queries = queries ?? new ValidationQueries(storage, new StalledRuns(storage, options));
         _metrics = metrics ?? new ScoringMetrics();
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
@@ -62,20 +66,16 @@ public sealed class ValidationRunService
         var chunkSize = request.ChunkSize ?? _options.ChunkSize;
         if (chunkSize is < 1 or > 1000)
             throw new DatasetException("chunkSize must be between 1 and 1000");
+        if (BlobNames.ContainerProblem(container) is { } containerProblem)
+            throw new DatasetException(containerProblem);
         var runId = string.IsNullOrWhiteSpace(request.RunId) ? NewRunId(DateTimeOffset.UtcNow) : request.RunId;
-        ValidateRunId(runId);
+        if (RunIds.Problem(runId) is { } runIdProblem)
+            throw new DatasetException(runIdProblem);
 
         var model = await _engine.GetModelInfoAsync(cancellationToken);
         var classes = await _engine.GetLabelsAsync(cancellationToken);
         var items = await _dataset.ListAsync(container, prefix, labels, classes, cancellationToken);
-        var chunks = items.Chunk(chunkSize).Select((slice, i) => new ValidationChunkMessage
-        {
-            RunId = runId,
-            ChunkIndex = i,
-            ChunkCount = (items.Count + chunkSize - 1) / chunkSize,
-            Container = container,
-            Items = slice,
-        }).ToList();
+        var chunkCount = (items.Count + chunkSize - 1) / chunkSize;
 
         await _storage.EnsureTablesAsync(cancellationToken);
         var table = _storage.Table(TableNames.ValidationRuns);
@@ -91,12 +91,16 @@ public sealed class ValidationRunService
             LabelSource = labels,
             ExpectedImageCount = items.Count,
             ChunkSize = chunkSize,
-            ChunkCount = chunks.Count,
+            ChunkCount = chunkCount,
             ReferenceTop1 = model.ReferenceTop1,
             ReferenceTop5 = model.ReferenceTop5,
             ReferenceSource = model.ReferenceSource,
             CreatedAt = DateTimeOffset.UtcNow,
+            ChunkSigningKey = ChunkRules.NewKey(),
+            DatasetSha256 = ChunkRules.DatasetDigest(items),
         };
+        IReadOnlySet<int> done = new HashSet<int>();
+        var created = true;
         try
         {
             // Insert, not upsert: a retried create (same run id) must not reset a run that has progressed.
@@ -104,32 +108,88 @@ public sealed class ValidationRunService
         }
         catch (RequestFailedException e) when (e.Status == 409)
         {
-            var existing = (await table.GetEntityAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, runId, cancellationToken: cancellationToken)).Value;
-            if (existing.ExpectedImageCount != items.Count || existing.ChunkSize != chunkSize || existing.DatasetContainer != container)
-                throw new DatasetException($"run '{runId}' already exists with a different dataset or chunk size");
+            var existing = (await _storage.Resilience.ExecuteAsync(async ct =>
+                await table.GetEntityAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, runId, cancellationToken: ct), cancellationToken)).Value;
+            if (Difference(existing, row) is { } difference)
+                throw new DatasetException($"run '{runId}' already exists with a different {difference}; use another run id");
             row = existing;
+            created = false;
+            // The same run again (a retried POST, a re-fired timer): send only what is still missing, so a
+            // completed run sends nothing and a run whose first fan-out was lost gets its chunks.
+            done = row.Status == RunStatus.Completed
+                ? Enumerable.Range(0, row.ChunkCount).ToHashSet()
+                : (await ValidationQueries.ReadChunksAsync(_storage, runId, cancellationToken)).Select(c => c.ChunkIndex).ToHashSet();
         }
+        var key = row.ChunkSigningKey!;
+        var chunks = items.Chunk(chunkSize)
+            .Select((slice, i) => (slice, i))
+            .Where(c => !done.Contains(c.i))
+            .Select(c => ChunkRules.Sign(new ValidationChunkMessage
+            {
+                RunId = runId,
+                ChunkIndex = c.i,
+                ChunkCount = chunkCount,
+                Container = container,
+                Items = c.slice,
+            }, key)).ToList();
         using (_logger.BeginScope(new Dictionary<string, object> { ["RunId"] = runId }))
-            _logger.LogInformation("validation run {RunId}: {Images} images of {Container}/{Prefix} in {Chunks} chunks, model {ModelId}",
-                runId, items.Count, container, prefix, chunks.Count, model.ModelId);
-        return new ValidationRunPlan(ValidationRunSummary.From(row), chunks);
+            _logger.LogInformation("validation run {RunId} ({Status}): {Images} images of {Container}/{Prefix} in {Chunks} chunks, {Sending} to send, model {ModelId}",
+                runId, row.Status, items.Count, container, prefix, chunkCount, chunks.Count, model.ModelId);
+        return new ValidationRunPlan(ValidationRunSummary.From(row), chunks, created);
+    }
+
+    /// <summary>The first field in which a re-created run differs from the existing one, or null when it is the same run.</summary>
+    private static string? Difference(ValidationRunEntity existing, ValidationRunEntity requested)
+    {
+        if (existing.ChunkSigningKey is null || existing.DatasetSha256 is null)
+            return "format (created before chunk signatures)";
+        if (existing.DatasetContainer != requested.DatasetContainer)
+            return "container";
+        if ((existing.DatasetPrefix ?? "") != (requested.DatasetPrefix ?? ""))
+            return "prefix";
+        if (existing.LabelSource != requested.LabelSource)
+            return "label source";
+        if (existing.ChunkSize != requested.ChunkSize)
+            return "chunk size";
+        if (existing.ExpectedImageCount != requested.ExpectedImageCount || existing.ChunkCount != requested.ChunkCount ||
+            existing.DatasetSha256 != requested.DatasetSha256)
+            return "dataset (images or labels changed)";
+        if (existing.ModelSha256 != requested.ModelSha256)
+            return "model (sha256)";
+        return null;
     }
 
     /// <summary>Scores one chunk, writes its rows, and finalizes the run if this was the last missing chunk.</summary>
     /// <exception cref="StorageUnavailableException">Storage failed through every retry: redeliver.</exception>
+    /// <exception cref="InvalidChunkException">The message is malformed, not planned by its run, or for another model: complete it, never retry.</exception>
     public async Task<ChunkOutcome> ScoreChunkAsync(ValidationChunkMessage chunk, string? invocationId = null, CancellationToken cancellationToken = default)
     {
-        ValidateRunId(chunk.RunId);
+        // Everything is checked before the first read of an image or write of a row.
+        if (ChunkRules.Problem(chunk) is { } shape)
+            throw new InvalidChunkException(shape);
         await _storage.EnsureTablesAsync(cancellationToken);
+        var run = await ReadRunAsync(chunk.RunId, cancellationToken) ?? throw new InvalidChunkException("the run does not exist");
         var classes = await _engine.GetLabelsAsync(cancellationToken);
-        var scorer = new BlobScoringService(_storage, _engine, new ScoringOptions { SkipUnchanged = false }, _metrics, null);
+        if (ChunkRules.Problem(chunk, run, classes.Count) is { } mismatch)
+            throw new InvalidChunkException(mismatch);
+        if (run.Status == RunStatus.Completed)
+            return new ChunkOutcome(chunk.RunId, chunk.ChunkIndex, 0, 0, Finalized: false, RunCompleted: true);
+        var model = await _engine.GetModelInfoAsync(cancellationToken);
+        if (!string.Equals(model.Sha256, run.ModelSha256, StringComparison.OrdinalIgnoreCase))
+        {
+            // Counting it would sum two models under one hash; the message is completed, so the run cannot complete.
+            var reason = $"chunk {chunk.ChunkIndex} reached a worker whose model sha256 {model.Sha256[..12]}… differs from the run's " +
+                         $"{run.ModelSha256?[..Math.Min(12, run.ModelSha256.Length)]}… (model changed mid-run)";
+            await RecordFailedChunkAsync(chunk.RunId, chunk.ChunkIndex, reason, cancellationToken);
+            throw new InvalidChunkException(reason);
+        }
 
         var rows = new List<ValidationPredictionEntity>(chunk.Items.Count);
         var counts = new AccuracyCounts();
         Exception? storageFailure = null;
-        await foreach (var result in _engine.ScoreAsync(Inputs(scorer, chunk, cancellationToken), cancellationToken))
+        await foreach (var result in _engine.ScoreAsync(Inputs(chunk, cancellationToken), cancellationToken))
         {
-            var work = (BlobScoringService.BlobWork)result.State!;
+            var work = (BlobWork)result.State!;
             if (work.StorageFailure is not null)
             {
                 storageFailure ??= work.StorageFailure;
@@ -161,6 +221,8 @@ public sealed class ValidationRunService
                 Correct5 = top?.Any(t => t.Index == label) == true,
             });
         }
+        // Transient: nothing of this chunk is written (no image row, no chunk row, no run total); the
+        // invocation fails and the redelivery scores the whole chunk again.
         if (storageFailure is not null)
             throw new StorageUnavailableException($"chunk {chunk.ChunkIndex} of run {chunk.RunId}: blobs could not be read after retries: {storageFailure.Message}", storageFailure);
 
@@ -207,7 +269,7 @@ public sealed class ValidationRunService
             var run = read.Value!;
             if (run.Status == RunStatus.Completed)
                 return (false, true);
-            var chunks = await _queries.ReadChunksAsync(runId, cancellationToken);
+            var chunks = await ValidationQueries.ReadChunksAsync(_storage, runId, cancellationToken);
             if (chunks.Count(c => c.ChunkIndex < run.ChunkCount) < run.ChunkCount)
                 return (false, false);
 
@@ -221,8 +283,13 @@ public sealed class ValidationRunService
             run.Top1 = totals.Top1;
             run.Top5 = totals.Top5;
             run.MeanConfidence = totals.MeanConfidence;
+            run.Ece = totals.Ece;
+            // Every chunk is in: a run failed earlier (stalled, or a chunk rejected) has now completed after all.
+            run.FailureReason = null;
             try
             {
+                if (BeforeFinalizeWrite is { } gate)
+                    await gate(cancellationToken);
                 await _storage.Resilience.ExecuteAsync(async ct => { await runs.UpdateEntityAsync(run, run.ETag, TableUpdateMode.Replace, ct); }, cancellationToken);
                 _logger.LogInformation("validation run {RunId} completed: top-1 {Top1:P2}, top-5 {Top5:P2} over {Images} images",
                     runId, totals.Top1, totals.Top5, run.ImageCount);
@@ -255,20 +322,54 @@ public sealed class ValidationRunService
             ? "scheduled-" + at.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture)
             : at.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8];
 
-    private static void ValidateRunId(string runId)
+    /// <summary>Test seam: runs between a finalizer's read of the run row and its conditional write.</summary>
+    internal Func<CancellationToken, Task>? BeforeFinalizeWrite { get; set; }
+
+    private async Task<ValidationRunEntity?> ReadRunAsync(string runId, CancellationToken cancellationToken)
     {
-        if (runId.Length is 0 or > 100 || !runId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
-            throw new DatasetException("a run id is 1-100 characters of letters, digits, '-', '_' or '.'");
+        var read = await _storage.Resilience.ExecuteAsync(async ct =>
+            await _storage.Table(TableNames.ValidationRuns).GetEntityIfExistsAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, runId,
+                cancellationToken: ct), cancellationToken);
+        return read.HasValue ? read.Value : null;
     }
 
-    private static async IAsyncEnumerable<ImageInput> Inputs(BlobScoringService scorer, ValidationChunkMessage chunk,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>Records a chunk rejected for good on its run, which then cannot complete: Failed, with the reason.</summary>
+    private async Task RecordFailedChunkAsync(string runId, int chunkIndex, string reason, CancellationToken cancellationToken)
+    {
+        var runs = _storage.Table(TableNames.ValidationRuns);
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            var run = await ReadRunAsync(runId, cancellationToken);
+            if (run is null || run.Status == RunStatus.Completed)
+                return;
+            var failed = ValidationQueries.FailedChunkIndexes(run.FailedChunks);
+            if (failed.Contains(chunkIndex) && run.Status == RunStatus.Failed)
+                return;
+            run.FailedChunks = string.Join(',', failed.Append(chunkIndex).Distinct().Order());
+            run.Status = RunStatus.Failed;
+            run.FailureReason = reason;
+            run.FinishedAt ??= DateTimeOffset.UtcNow;
+            try
+            {
+                await _storage.Resilience.ExecuteAsync(async ct => { await runs.UpdateEntityAsync(run, run.ETag, TableUpdateMode.Replace, ct); }, cancellationToken);
+                _logger.LogWarning("validation run {RunId} failed: {Reason}", runId, reason);
+                return;
+            }
+            catch (RequestFailedException e) when (e.Status == 412)
+            {
+                // Changed since read: read again.
+            }
+        }
+        throw new StorageUnavailableException($"run {runId}: gave up recording a failed chunk after repeated concurrent updates");
+    }
+
+    private async IAsyncEnumerable<ImageInput> Inputs(ValidationChunkMessage chunk, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         foreach (var item in chunk.Items)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var work = new BlobScoringService.BlobWork(new BlobReference(chunk.Container, item.Blob));
-            yield return new ImageInput(item.Blob, ct => scorer.DownloadAsync(work, ct)) { Label = item.Label, State = work };
+            var work = new BlobWork(new BlobReference(chunk.Container, item.Blob));
+            yield return new ImageInput(item.Blob, ct => _reader.ReadAsync(work, ct)) { Label = item.Label, State = work };
         }
         await Task.CompletedTask;
     }

@@ -103,6 +103,14 @@ public sealed class ValidationRunEntity : ITableEntity
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset? FinishedAt { get; set; }
     public string? FinalizedBy { get; set; }
+    /// <summary>Key of the chunk signatures (base64, 32 random bytes); never leaves storage.</summary>
+    public string? ChunkSigningKey { get; set; }
+    /// <summary>SHA-256 of the planned (blob, label) list: a re-created run must name the same dataset.</summary>
+    public string? DatasetSha256 { get; set; }
+    /// <summary>Why the run is <see cref="RunStatus.Failed"/> (stalled, model changed mid-run).</summary>
+    public string? FailureReason { get; set; }
+    /// <summary>Chunk indexes rejected for good (comma-separated), e.g. delivered to a worker with another model.</summary>
+    public string? FailedChunks { get; set; }
 
     // Filled at finalization from the sum of the chunk rows.
     public int? ImageCount { get; set; }
@@ -111,6 +119,8 @@ public sealed class ValidationRunEntity : ITableEntity
     public double? Top1 { get; set; }
     public double? Top5 { get; set; }
     public double? MeanConfidence { get; set; }
+    /// <summary>Expected calibration error of the top-1 confidence (0..1, 15 equal-width bins).</summary>
+    public double? Ece { get; set; }
 }
 
 /// <summary><c>ValidationChunks</c>: PartitionKey = run id, RowKey = chunk index (zero-padded).</summary>
@@ -125,7 +135,7 @@ public sealed class ValidationChunkEntity : ITableEntity
     public int ImageCount { get; set; }
     public int ScoredCount { get; set; }
     public int ErrorCount { get; set; }
-    /// <summary>The chunk's <c>AccuracyCounts</c> as JSON: summed exactly into the run's totals.</summary>
+    /// <summary>The chunk's <c>AccuracyCounts</c> as JSON (calibration bins included): summed exactly into the run's totals.</summary>
     public string CountsJson { get; set; } = "";
     public DateTimeOffset ScoredAt { get; set; }
 }

@@ -8,6 +8,9 @@ public static class TableWrites
     public static async Task UpsertAsync<T>(StorageAccount storage, TableClient table, IReadOnlyList<T> rows, CancellationToken cancellationToken)
         where T : class, ITableEntity
     {
+        using var span = Observability.PipelineTracing.StartStage("write", System.Diagnostics.ActivityKind.Client);
+        span?.SetTag("convnext.table", table.Name);
+        span?.SetTag("convnext.rows", rows.Count);
         var batches = rows
             .GroupBy(r => r.PartitionKey)
             .SelectMany(g => g.DistinctBy(r => r.RowKey).Chunk(100))

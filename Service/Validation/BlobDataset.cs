@@ -83,6 +83,8 @@ public sealed class BlobDataset(StorageAccount storage)
         CancellationToken cancellationToken)
     {
         var (container, blobName) = ResolveBlobPath(datasetContainer, labelPath);
+        if (BlobNames.Problem(blobName) is { } problem)
+            throw new DatasetException($"label list path: {problem}");
         var blob = storage.Container(container).GetBlobClient(blobName);
         string text;
         try
@@ -99,7 +101,9 @@ public sealed class BlobDataset(StorageAccount storage)
         }
         catch (DatasetFormatException e)
         {
-            throw new DatasetException($"label list '{labelPath}': {e.Message}");
+            // The list is blob content the caller may not be allowed to read: point at the line, never quote it.
+            throw new DatasetException($"label list '{labelPath}': line {e.Line?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} " +
+                                       $"is not '<file name> <class index 0..{classCount - 1}>'");
         }
     }
 

@@ -7,6 +7,12 @@ public sealed class ValidationOptions
 
     /// <summary>Images per chunk message.</summary>
     public int ChunkSize { get; set; } = 100;
+
+    /// <summary>
+    /// A running run with no chunk finished for this long is marked <c>Failed</c> (its missing chunks were
+    /// dead-lettered or never sent). Longer than the slowest chunk's scoring and redelivery.
+    /// </summary>
+    public TimeSpan StallTimeout { get; set; } = TimeSpan.FromHours(1);
 }
 
 /// <summary>Dataset of scheduled runs (<c>ValidationDefaults</c> section).</summary>

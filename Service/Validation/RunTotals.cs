@@ -6,10 +6,11 @@ namespace ConvNeXt.Batch.Service.Validation;
 
 /// <summary>
 /// A run's totals: the exact sum of its chunk rows' <see cref="AccuracyCounts"/> (integers only, so any
-/// order of chunks gives the same numbers). Accuracies count scored images; failed ones are <see cref="Errors"/>.
+/// order of chunks gives the same numbers, the calibration bins and ECE included). Accuracies count scored images; failed ones are <see cref="Errors"/>.
 /// </summary>
 public sealed record RunTotals(long Images, long Errors, long Top1Correct, long Top5Correct, double Top1, double Top5, double MeanConfidence,
-    IReadOnlyList<Queries.ClassAccuracy> PerClass, IReadOnlyList<Queries.ConfusedPair> MostConfused)
+    IReadOnlyList<Queries.ClassAccuracy> PerClass, IReadOnlyList<Queries.ConfusedPair> MostConfused,
+    double? Ece, IReadOnlyList<CalibrationBin> Calibration)
 {
     public static RunTotals FromChunks(IEnumerable<string> chunkCountsJson, ClassLabels? labels = null)
     {
@@ -19,6 +20,7 @@ public sealed record RunTotals(long Images, long Errors, long Top1Correct, long 
         return new RunTotals(total.Images, total.Errors, total.Top1Correct, total.Top5Correct, total.Top1, total.Top5, total.MeanConfidence,
             total.PerClass().OrderBy(c => c.Index)
                 .Select(c => new Queries.ClassAccuracy(c.Index, Wnid(c.Index), Name(c.Index), c.Images, c.Top1Correct, c.Top5Correct)).ToList(),
-            total.MostConfused(20).Select(p => new Queries.ConfusedPair(p.Actual, Wnid(p.Actual), p.Predicted, Wnid(p.Predicted), p.Count)).ToList());
+            total.MostConfused(20).Select(p => new Queries.ConfusedPair(p.Actual, Wnid(p.Actual), p.Predicted, Wnid(p.Predicted), p.Count)).ToList(),
+            total.ExpectedCalibrationError, total.CalibrationBins());
     }
 }

@@ -81,7 +81,7 @@ public class FaultInjectionTests(FunctionsFixture fixture)
         var storage = ChaosStorage(chaos, 0.10, seed: 99);
         var engine = fixture.Services.GetRequiredService<ScoringEngine>();
         var request = new ValidationRunRequest { Container = "validation", Prefix = "val100/", Labels = "labels/val.txt", ChunkSize = 25 };
-        var underFaults = await new ValidationRunService(storage, engine, new ValidationOptions(), new ValidationDefaultsOptions()).RunLocallyAsync(request);
+        var underFaults = await new ValidationRunService(storage, engine, new BlobImageReader(storage, new ScoringOptions()), new ValidationOptions(), new ValidationDefaultsOptions()).RunLocallyAsync(request);
         Assert.True(chaos.Injected > 0);
         var clean = await fixture.Services.GetRequiredService<ValidationRunService>().RunLocallyAsync(request);
         Assert.Equal((RunStatus.Completed, 100), (underFaults.Run.Status, underFaults.Run.ImageCount!.Value));

@@ -8,7 +8,8 @@ namespace ConvNeXt.Batch.Functions.Tests;
 public class FunctionAppLayoutTests
 {
     private static readonly string[] Functions =
-        ["ScoreImages", "StartValidationRun", "CreateValidationRun", "ScoreValidationChunk", "GetPredictions", "GetPrediction", "ListValidationRuns", "GetValidationRun", "Health"];
+        ["ScoreImages", "StartValidationRun", "CreateValidationRun", "ScoreValidationChunk", "GetPredictions", "GetPrediction", "ListValidationRuns", "GetValidationRun", "Health",
+         "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "GetThumbnail"];
 
     private static JsonNode Read(params string[] parts) => JsonNode.Parse(File.ReadAllText(Path.Combine([Repository.Root, .. parts])))!;
 
@@ -43,7 +44,8 @@ public class FunctionAppLayoutTests
             Assert.Equal(("chunks", "out", "validation-chunks"), (output["name"]!.GetValue<string>(), output["direction"]!.GetValue<string>(), output["queueName"]!.GetValue<string>()));
         }
         Assert.Equal("%ValidationSchedule%", Binding("StartValidationRun", "timerTrigger")["schedule"]!.GetValue<string>());
-        foreach (var f in new[] { "CreateValidationRun", "GetPredictions", "GetPrediction", "ListValidationRuns", "GetValidationRun" })
+        foreach (var f in new[] { "CreateValidationRun", "GetPredictions", "GetPrediction", "ListValidationRuns", "GetValidationRun",
+                     "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "GetThumbnail" })
             Assert.Equal("function", Binding(f, "httpTrigger")["authLevel"]!.GetValue<string>());
         Assert.Equal("predictions/{container}/{*blob}", Binding("GetPrediction", "httpTrigger")["route"]!.GetValue<string>());
     }

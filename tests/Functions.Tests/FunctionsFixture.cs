@@ -83,14 +83,18 @@ public sealed class FunctionsFixture : IAsyncLifetime
         return (await blob.UploadAsync(new BinaryData(content), overwrite: true)).Value;
     }
 
-    public async Task<(int Status, JsonNode Body)> InvokeAsync(string function, JsonObject payload, string? invocationId = null)
+    public Task<(int Status, JsonNode Body)> InvokeAsync(string function, JsonObject payload, string? invocationId = null) =>
+        InvokeAsync(Client, function, payload, invocationId);
+
+    /// <summary>Invokes a function on any handler (e.g. a second one with other settings) with a host payload.</summary>
+    public static async Task<(int Status, JsonNode Body)> InvokeAsync(HttpClient client, string function, JsonObject payload, string? invocationId = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/" + function)
         {
             Content = new StringContent(payload.ToJsonString(), Encoding.UTF8, "application/json"),
         };
         request.Headers.Add(FunctionInvocations.InvocationIdHeader, invocationId ?? Guid.NewGuid().ToString());
-        using var response = await Client.SendAsync(request);
+        using var response = await client.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
         return ((int)response.StatusCode, JsonNode.Parse(text)!);
     }
@@ -179,26 +183,34 @@ public static class HostPayloads
         };
     }
 
-    /// <summary>A timer trigger: the TimerInfo object under the binding name.</summary>
-    public static JsonObject Timer(DateTime utcNow) => new()
+    /// <summary>
+    /// A timer trigger: the TimerInfo object under the binding name. The host passes the schedule status as it
+    /// was before this invocation, so <c>Next</c> is the occurrence being run (<paramref name="scheduled"/>,
+    /// by default <paramref name="utcNow"/>) and <c>Last</c> the one before it.
+    /// </summary>
+    public static JsonObject Timer(DateTime utcNow, DateTime? scheduled = null, bool isPastDue = false)
     {
-        ["Data"] = new JsonObject
+        var next = scheduled ?? utcNow;
+        return new JsonObject
         {
-            ["timer"] = new JsonObject
+            ["Data"] = new JsonObject
             {
-                ["Schedule"] = new JsonObject { ["AdjustForDST"] = true },
-                ["ScheduleStatus"] = new JsonObject
+                ["timer"] = new JsonObject
                 {
-                    ["Last"] = utcNow.AddDays(-1).ToString("o"), ["Next"] = utcNow.AddDays(1).ToString("o"), ["LastUpdated"] = utcNow.AddDays(-1).ToString("o"),
+                    ["Schedule"] = new JsonObject { ["AdjustForDST"] = true },
+                    ["ScheduleStatus"] = new JsonObject
+                    {
+                        ["Last"] = next.AddDays(-1).ToString("o"), ["Next"] = next.ToString("o"), ["LastUpdated"] = next.AddDays(-1).ToString("o"),
+                    },
+                    ["IsPastDue"] = isPastDue,
                 },
-                ["IsPastDue"] = false,
             },
-        },
-        ["Metadata"] = new JsonObject
-        {
-            ["sys"] = new JsonObject { ["MethodName"] = "StartValidationRun", ["UtcNow"] = utcNow.ToString("o"), ["RandGuid"] = Guid.NewGuid().ToString() },
-        },
-    };
+            ["Metadata"] = new JsonObject
+            {
+                ["sys"] = new JsonObject { ["MethodName"] = "StartValidationRun", ["UtcNow"] = utcNow.ToString("o"), ["RandGuid"] = Guid.NewGuid().ToString() },
+            },
+        };
+    }
 
     /// <summary>A storage BlobCreated event in the Event Grid schema (what Event Grid puts on the queue).</summary>
     public static string EventGridBlobCreated(Uri blobUri, string container, string blobName, string etag, long length) =>

@@ -1,6 +1,8 @@
+using System.Diagnostics.Metrics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure.Data.Tables;
+using ConvNeXt.Batch.Service.Observability;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Services;
@@ -116,20 +118,43 @@ public class ValidationRunTests(FunctionsFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Timer_start_is_idempotent_per_occurrence_and_uses_the_defaults()
+    public async Task Timer_run_id_is_the_scheduled_occurrence_so_a_refire_after_the_minute_boundary_is_the_same_run()
     {
-        var at = new DateTime(2030, 1, 2, 3, 4, 5, DateTimeKind.Utc);
-        var (status, body) = await fixture.InvokeAsync("StartValidationRun", HostPayloads.Timer(at));
+        var occurrence = new DateTime(2030, 1, 2, 3, 4, 0, DateTimeKind.Utc);
+        var (status, body) = await fixture.InvokeAsync("StartValidationRun", HostPayloads.Timer(occurrence.AddMilliseconds(400), occurrence));
         Assert.True(status == 200, body.ToJsonString());
-        var chunks = body["Outputs"]!["chunks"]!.AsArray();
-        Assert.Single(chunks); // 100 images, default chunk size 100
-        var message = JsonSerializer.Deserialize<ValidationChunkMessage>(chunks[0]!.GetValue<string>())!;
-        Assert.Equal("scheduled-20300102T030400Z", message.RunId);
+        var first = Chunks(body);
+        Assert.Single(first); // 100 images, default chunk size 100
+        Assert.Equal("scheduled-20300102T030400Z", first[0].RunId);
 
-        (status, body) = await fixture.InvokeAsync("StartValidationRun", HostPayloads.Timer(at.AddSeconds(20)));
+        // The host fires the same occurrence again 90 s later (past due after a restart): a different minute
+        // on the clock, the same ScheduleStatus. Same run; its one chunk is not done yet, so it is sent again
+        // (the first fan-out may have been lost with the failed invocation), and nothing else is.
+        (status, body) = await fixture.InvokeAsync("StartValidationRun", HostPayloads.Timer(occurrence.AddSeconds(90), occurrence, isPastDue: true));
+        Assert.True(status == 200, body.ToJsonString());
+        var again = Chunks(body);
+        Assert.Equal([(first[0].RunId, 0)], again.Select(c => (c.RunId, c.ChunkIndex)));
+        Assert.Equal(first[0].Items, again[0].Items);
+
+        // Once the run completed, a re-fire sends nothing; the next occurrence is a new run.
+        var (s, b) = await fixture.InvokeAsync("ScoreValidationChunk", HostPayloads.ServiceBusSingle(JsonSerializer.Serialize(again[0], ContractJson.Options)));
+        Assert.True(s == 200 && b["ReturnValue"]![0]!["finalized"]!.GetValue<bool>(), b.ToJsonString());
+        (status, body) = await fixture.InvokeAsync("StartValidationRun", HostPayloads.Timer(occurrence.AddMinutes(3), occurrence, isPastDue: true));
         Assert.Equal(200, status);
-        Assert.Equal(message.RunId, JsonSerializer.Deserialize<ValidationChunkMessage>(body["Outputs"]!["chunks"]![0]!.GetValue<string>())!.RunId);
+        Assert.Empty(Chunks(body));
+        var runs = new TableClient(fixture.ConnectionString, TableNames.ValidationRuns);
+        var rows = new List<ValidationRunEntity>();
+        await foreach (var r in runs.QueryAsync<ValidationRunEntity>(TableClient.CreateQueryFilter(
+                           $"PartitionKey eq {ValidationRunEntity.PartitionKeyValue} and RowKey ge {"scheduled-20300102"} and RowKey lt {"scheduled-20300103"}")))
+            rows.Add(r);
+        Assert.Equal([(first[0].RunId, RunStatus.Completed, "timer")], rows.Select(r => (r.RowKey, r.Status, r.Trigger)));
+
+        (status, body) = await fixture.InvokeAsync("StartValidationRun", HostPayloads.Timer(occurrence.AddDays(1).AddSeconds(1), occurrence.AddDays(1)));
+        Assert.Equal("scheduled-20300103T030400Z", Assert.Single(Chunks(body)).RunId);
     }
+
+    private static List<ValidationChunkMessage> Chunks(JsonNode body) =>
+        body["Outputs"]?["chunks"]?.AsArray().Select(c => JsonSerializer.Deserialize<ValidationChunkMessage>(c!.GetValue<string>(), ContractJson.Options)!).ToList() ?? [];
 
     [Fact]
     public async Task Create_rejects_a_bad_dataset_and_a_missing_key_without_fanning_out()
@@ -145,5 +170,149 @@ public class ValidationRunTests(FunctionsFixture fixture) : IAsyncLifetime
         (status, body) = await fixture.InvokeAsync("CreateValidationRun", noKey);
         Assert.Equal(401, body["Outputs"]!["res"]!["statusCode"]!.GetValue<int>());
         Assert.Null(body["Outputs"]!["chunks"]);
+    }
+
+    /// <summary>POST /api/validation-runs through the host's payload: (HTTP status, run or error body, chunk messages).</summary>
+    internal static async Task<(int Status, JsonNode Body, List<ValidationChunkMessage> Chunks)> CreateAsync(FunctionsFixture fixture, string json)
+    {
+        var request = HostPayloads.HttpRequest("POST", "http://localhost:7071/api/validation-runs", json,
+            new Dictionary<string, string> { ["x-functions-key"] = FunctionsFixture.FunctionKey });
+        var (status, body) = await fixture.InvokeAsync("CreateValidationRun", request);
+        Assert.True(status == 200, body.ToJsonString());
+        var res = body["Outputs"]!["res"]!;
+        return (res["statusCode"]!.GetValue<int>(), JsonNode.Parse(res["body"]!.GetValue<string>())!, Chunks(body));
+    }
+
+    internal static string Message(ValidationChunkMessage chunk) => JsonSerializer.Serialize(chunk, ContractJson.Options);
+
+    /// <summary>Rows a run has in ValidationPredictions and ValidationChunks.</summary>
+    internal static async Task<(int Predictions, int Chunks)> RowCountsAsync(FunctionsFixture fixture, string runId)
+    {
+        var predictions = 0;
+        await foreach (var _ in new TableClient(fixture.ConnectionString, TableNames.ValidationPredictions)
+                           .QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {runId}"), select: ["RowKey"]))
+            predictions++;
+        var chunks = 0;
+        await foreach (var _ in new TableClient(fixture.ConnectionString, TableNames.ValidationChunks)
+                           .QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {runId}"), select: ["RowKey"]))
+            chunks++;
+        return (predictions, chunks);
+    }
+
+    [Fact]
+    public async Task Forged_and_malformed_chunks_are_rejected_before_any_write_and_the_real_chunk_still_completes_the_run()
+    {
+        var (code, _, chunks) = await CreateAsync(fixture,
+            """{"container":"validation","prefix":"val100/","labels":"labels/val.txt","chunkSize":50,"runId":"forged-chunks"}""");
+        Assert.Equal((201, 2), (code, chunks.Count));
+        var (s0, b0) = await fixture.InvokeAsync("ScoreValidationChunk", HostPayloads.ServiceBusSingle(Message(chunks[0])));
+        Assert.True(s0 == 200 && b0["ReturnValue"]![0]!["scored"]!.GetValue<int>() == 50, b0.ToJsonString());
+
+        var real = chunks[1];
+        var forged = new (string Why, string Body)[]
+        {
+            ("chunkIndex -1 is outside", Message(real with { ChunkIndex = -1 })),
+            ("chunkCount 3 differs from the run's 2", Message(real with { ChunkIndex = 2, ChunkCount = 3 })),
+            ("chunkCount 1 differs from the run's 2", Message(real with { ChunkIndex = 0, ChunkCount = 1 })),
+            ("signature does not match", Message(real with { ChunkIndex = 0 })),
+            ("container differs", Message(real with { Container = "images" })),
+            ("'.' or '..' path segment", Message(real with { Items = [new LabelledBlob("../images/x", 1), .. real.Items.Skip(1)] })),
+            ("signature does not match", Message(real with { Items = [real.Items[0] with { Label = (real.Items[0].Label + 1) % 1000 }, .. real.Items.Skip(1)] })),
+            ("label 1000 is outside the model's 0..999", Message(real with { Items = [real.Items[0] with { Label = 1000 }, .. real.Items.Skip(1)] })),
+            ("signature is missing", Message(real with { Signature = null })),
+            ("run does not exist", Message(real with { RunId = "no-such-run" })),
+            ("items is missing", Message(real).Replace("\"items\":[", "\"items\":null,\"x\":[")),
+            ("item 0 is null", Message(real).Replace("\"items\":[", "\"items\":[null,")),
+            ("item 0: blob name is empty", Message(real).Replace("\"items\":[{\"blob\":\"", "\"items\":[{\"blob\":null,\"b\":\"")),
+            ("not a chunk", "{\"runId\":"),
+        };
+        var metrics = fixture.Services.GetRequiredService<ScoringMetrics>();
+        long rejected = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument, metrics.MessagesRejected))
+                l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref rejected, value));
+        listener.Start();
+        foreach (var (why, body) in forged)
+        {
+            var (status, response) = await fixture.InvokeAsync("ScoreValidationChunk", HostPayloads.ServiceBusSingle(body));
+            // Completed (2xx), not retried into the dead-letter queue; nothing scored; the reason is logged.
+            Assert.True(status == 200, $"{why}: {response.ToJsonString()}");
+            Assert.True(response["ReturnValue"]!.AsArray().Count == 0, $"{why}: {response.ToJsonString()}");
+            Assert.True(response["Logs"]!.AsArray().Any(l => l!.GetValue<string>().Contains("completed without scoring") && l.GetValue<string>().Contains(why)),
+                $"{why}: {response.ToJsonString()}");
+            Assert.DoesNotContain("../images/x", response.ToJsonString());
+        }
+        Assert.Equal(forged.Length, Interlocked.Read(ref rejected));
+
+        // Nothing counted: one chunk row, 50 image rows, the run still running without totals.
+        Assert.Equal((50, 1), await RowCountsAsync(fixture, "forged-chunks"));
+        var queries = fixture.Services.GetRequiredService<ValidationQueries>();
+        var report = (await queries.GetRunAsync("forged-chunks"))!;
+        Assert.Equal((RunStatus.Running, 1, 2, (int?)null), (report.Run.Status, report.ChunksDone, report.ChunksExpected, report.Run.ImageCount));
+
+        var (s1, b1) = await fixture.InvokeAsync("ScoreValidationChunk", HostPayloads.ServiceBusSingle(Message(real)));
+        Assert.True(s1 == 200 && b1["ReturnValue"]![0]!["finalized"]!.GetValue<bool>(), b1.ToJsonString());
+        report = (await queries.GetRunAsync("forged-chunks"))!;
+        Assert.Equal((RunStatus.Completed, 100, 100, 0, 2), (report.Run.Status, report.Run.ImageCount!.Value, report.Run.ScoredCount!.Value,
+            report.Run.ErrorCount!.Value, report.ChunksDone));
+        Assert.Equal(100, report.PerClass.Sum(c => c.Count));
+    }
+
+    [Fact]
+    public async Task A_re_created_run_is_compared_field_by_field_and_sends_only_its_missing_chunks()
+    {
+        const string Request = """{"container":"validation","prefix":"val100/","labels":"labels/val.txt","chunkSize":50,"runId":"recreated"}""";
+        var (code, _, chunks) = await CreateAsync(fixture, Request);
+        Assert.Equal((201, 2), (code, chunks.Count));
+        Assert.Equal(200, (await fixture.InvokeAsync("ScoreValidationChunk", HostPayloads.ServiceBusSingle(Message(chunks[0])))).Status);
+
+        // The same POST again: 200 (it exists), only chunk 1 goes out, signed like the first time.
+        var (again, body, resent) = await CreateAsync(fixture, Request);
+        Assert.Equal((200, "recreated", "Running"), (again, body["runId"]!.GetValue<string>(), body["status"]!.GetValue<string>()));
+        Assert.Equal([Message(chunks[1])], resent.Select(Message));
+
+        // Any field that differs is a 400 naming it, with nothing sent.
+        foreach (var (field, json) in new[]
+                 {
+                     ("chunk size", """{"container":"validation","prefix":"val100/","labels":"labels/val.txt","chunkSize":40,"runId":"recreated"}"""),
+                     ("prefix", """{"container":"validation","prefix":"val100/ILSVRC2012_val_0000000","labels":"labels/val.txt","chunkSize":50,"runId":"recreated"}"""),
+                     ("label source", """{"container":"validation","prefix":"val100/","labels":"validation/labels/val.txt","chunkSize":50,"runId":"recreated"}"""),
+                 })
+        {
+            var (status, error, sent) = await CreateAsync(fixture, json);
+            Assert.True(status == 400, $"{field}: {error.ToJsonString()}");
+            Assert.Contains($"different {field}", error["error"]!.GetValue<string>());
+            Assert.Empty(sent);
+        }
+
+        Assert.Equal(200, (await fixture.InvokeAsync("ScoreValidationChunk", HostPayloads.ServiceBusSingle(Message(resent[0])))).Status);
+        var (done, completed, none) = await CreateAsync(fixture, Request);
+        Assert.Equal((200, "Completed"), (done, completed["status"]!.GetValue<string>()));
+        Assert.Empty(none);
+    }
+
+    [Fact]
+    public async Task Create_errors_name_the_problem_and_never_quote_blob_content()
+    {
+        await fixture.UploadAsync("validation", "labels/secret.txt", "TOP-SECRET-7f3a9 do-not-echo\nILSVRC2012_val_00000001.JPEG 65\n"u8.ToArray());
+        var (status, error, chunks) = await CreateAsync(fixture, """{"container":"validation","prefix":"val100/","labels":"labels/secret.txt"}""");
+        Assert.Equal(400, status);
+        Assert.Empty(chunks);
+        var message = error["error"]!.GetValue<string>();
+        Assert.Contains("line 1", message);
+        Assert.DoesNotContain("TOP-SECRET", message);
+        Assert.DoesNotContain("do-not-echo", message);
+
+        (status, error, _) = await CreateAsync(fixture, """{"container":"NO_SUCH!","labels":"names"}""");
+        Assert.Equal(400, status);
+        Assert.Contains("container name", error["error"]!.GetValue<string>());
+
+        (status, error, _) = await CreateAsync(fixture, """{"container":"validation","prefix":"val100/","labels":"labels/../../other/secret.txt"}""");
+        Assert.Equal(400, status);
+        Assert.Contains("'..'", error["error"]!.GetValue<string>());
     }
 }

@@ -7,7 +7,7 @@ public sealed class ProjectFileTests
 
     private static IReadOnlyDictionary<string, string> Azd() => AzureYaml.Parse(File.ReadAllText(Path.Combine(Root, "azure.yaml")));
 
-    private static string Dockerfile() => File.ReadAllText(Path.Combine(Root, "Infrastructure", "Dockerfile"));
+    private static DockerfileModel Model() => new(File.ReadAllText(Path.Combine(Root, "Infrastructure", "Dockerfile")));
 
     [Fact]
     public void AzureYaml_PointsAtTheBicepInfrastructure()
@@ -19,30 +19,40 @@ public sealed class ProjectFileTests
         Assert.True(File.Exists(Path.Combine(Root, azd["infra.path"], azd["infra.module"] + ".parameters.json")));
     }
 
-    [Fact]
-    public void AzureYaml_DeploysTheFunctionsProjectAsAContainerApp()
+    [Theory]
+    [InlineData("scoring")]
+    [InlineData("api")]
+    public void AzureYaml_DeploysTheFunctionsProjectToBothAppsFromOneDockerfile(string service)
     {
         var azd = Azd();
-        Assert.Equal("containerapp", azd["services.functions.host"]);
-        Assert.Equal("dotnet", azd["services.functions.language"]);
+        Assert.Equal("containerapp", azd[$"services.{service}.host"]);
+        Assert.Equal("dotnet", azd[$"services.{service}.language"]);
 
-        var project = Path.GetFullPath(Path.Combine(Root, azd["services.functions.project"]));
+        var project = Path.GetFullPath(Path.Combine(Root, azd[$"services.{service}.project"]));
         Assert.True(File.Exists(Path.Combine(project, "ConvNeXt.Batch.Functions.csproj")), "project folder " + project);
 
         // azd resolves docker.path and docker.context against the project folder.
-        var dockerfile = Path.GetFullPath(Path.Combine(project, azd["services.functions.docker.path"]));
+        var dockerfile = Path.GetFullPath(Path.Combine(project, azd[$"services.{service}.docker.path"]));
         Assert.Equal(Path.Combine(Root, "Infrastructure", "Dockerfile"), dockerfile);
-        var context = Path.GetFullPath(Path.Combine(project, azd["services.functions.docker.context"]));
+        var context = Path.GetFullPath(Path.Combine(project, azd[$"services.{service}.docker.context"]));
         Assert.Equal(Path.TrimEndingDirectorySeparator(Root), Path.TrimEndingDirectorySeparator(context));
-        Assert.Equal("linux/amd64", azd["services.functions.docker.platform"]);
+        Assert.Equal("linux/amd64", azd[$"services.{service}.docker.platform"]);
     }
 
     [Fact]
-    public void AzureYaml_ServiceNameMatchesTheAzdTagOnTheApp()
+    public void AzureYaml_ServiceNamesMatchTheAzdTagsAndImageParameters()
     {
-        Assert.Contains("services.functions.host", Azd().Keys);
+        var services = Azd().Keys.Where(k => k.StartsWith("services.", StringComparison.Ordinal) && k.EndsWith(".host", StringComparison.Ordinal))
+            .Select(k => k.Split('.')[1]).Order().ToList();
+        Assert.Equal(["api", "scoring"], services);
         var main = File.ReadAllText(Path.Combine(Root, "Infrastructure", "main.bicep"));
-        Assert.Contains("serviceName: 'functions'", main);
+        var parameters = File.ReadAllText(Path.Combine(Root, "Infrastructure", "main.parameters.json"));
+        foreach (var service in services)
+        {
+            // azd finds the app by its azd-service-name tag and passes the pushed image as SERVICE_<NAME>_IMAGE_NAME.
+            Assert.Contains($"serviceName: '{service}'", main);
+            Assert.Contains($"${{SERVICE_{service.ToUpperInvariant()}_IMAGE_NAME=}}", parameters);
+        }
     }
 
     [Fact]
@@ -53,16 +63,125 @@ public sealed class ProjectFileTests
     }
 
     [Fact]
+    public void Dockerfile_Stages_FinalImageCopiesOnlyFromStagesThatExist()
+    {
+        var docker = Model();
+        Assert.Equal(["build", "bundle", "cuda", "dotnet-runtime"], docker.Stages.Where(s => s.Name is not null).Select(s => s.Name!).Order());
+        Assert.Null(docker.Final.Name);
+        Assert.StartsWith("mcr.microsoft.com/azure-functions/", docker.ImageOf(docker.Final));
+        Assert.Matches(@"^nvidia/cuda:1[23]\.[0-9.]+-cudnn-runtime-ubuntu22\.04$", docker.ImageOf(docker.Named("cuda")));
+        Assert.StartsWith("mcr.microsoft.com/dotnet/sdk:", docker.ImageOf(docker.Named("build")));
+
+        var copies = docker.Final.CopiesFromStages().ToList();
+        Assert.All(copies, c => Assert.Contains(docker.Stages, s => s.Name == c.From));
+        Assert.Equal(["build", "bundle", "cuda", "dotnet-runtime"], copies.Select(c => c.From).Distinct().Order());
+    }
+
+    [Fact]
+    public void Dockerfile_BuildStage_CopiesWhatTheAssembleScriptProduces_IntoTheScriptRoot()
+    {
+        var docker = Model();
+        var build = docker.Named("build");
+        var workdir = build.Arguments("WORKDIR").Last();
+        var run = Assert.Single(build.Arguments("RUN"), r => r.Contains("scripts/assemble-functionapp.sh", StringComparison.Ordinal));
+        // The script runs with its default output folder (no --out) and without the sample settings.
+        Assert.DoesNotContain("--out", run);
+        Assert.DoesNotContain("--local-settings", run);
+        var script = File.ReadAllText(Path.Combine(Root, "scripts", "assemble-functionapp.sh"));
+        Assert.Contains("out=\"$root/artifacts/functionapp\"", script);
+
+        var app = Assert.Single(docker.Final.CopiesFromStages(), c => c.From == "build");
+        Assert.Equal($"{workdir}/artifacts/functionapp/", app.Source);
+        Assert.Equal(docker.Final.Environment()["AzureWebJobsScriptRoot"].TrimEnd('/') + "/", app.Destination);
+        Assert.Equal("custom", docker.Final.Environment()["FUNCTIONS_WORKER_RUNTIME"]);
+    }
+
+    [Fact]
+    public async Task AssembleScript_ProducesTheFilesTheHostNeeds_AndNoLocalSettings()
+    {
+        var output = Path.Combine(Path.GetTempPath(), "convnext-image-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            var start = new System.Diagnostics.ProcessStartInfo("bash", [Path.Combine(Root, "scripts", "assemble-functionapp.sh"), "--out", output, "--no-publish"])
+                { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var process = System.Diagnostics.Process.Start(start)!;
+            var stderr = await process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            Assert.True(process.ExitCode == 0, stderr);
+
+            Assert.False(File.Exists(Path.Combine(output, "local.settings.json")), "the sample settings must not reach the image");
+            using var host = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "host.json")));
+            var functions = Directory.GetDirectories(Path.Combine(Root, "Functions", "function-app")).Select(Path.GetFileName).Order().ToList();
+            Assert.Equal(functions, Directory.GetDirectories(output).Select(Path.GetFileName).Order().ToList());
+            Assert.All(functions, f => Assert.True(File.Exists(Path.Combine(output, f!, "function.json"))));
+
+            // The host starts <script root>/handler/convnext-batch-handler: the publish folder and assembly name the script produces.
+            var executable = host.RootElement.GetProperty("customHandler").GetProperty("description").GetProperty("defaultExecutablePath").GetString()!;
+            var script = File.ReadAllText(Path.Combine(Root, "scripts", "assemble-functionapp.sh"));
+            Assert.Contains("-o \"$out/handler\"", script);
+            var project = File.ReadAllText(Path.Combine(Root, "Functions", "ConvNeXt.Batch.Functions.csproj"));
+            Assert.Equal($"handler/{System.Text.RegularExpressions.Regex.Match(project, "<AssemblyName>(.+)</AssemblyName>").Groups[1].Value}", executable);
+
+            // With --local-settings (the local run) the sample is there.
+            var local = new System.Diagnostics.ProcessStartInfo("bash", [Path.Combine(Root, "scripts", "assemble-functionapp.sh"), "--out", output, "--no-publish", "--local-settings"])
+                { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var localRun = System.Diagnostics.Process.Start(local)!;
+            await localRun.WaitForExitAsync();
+            Assert.Equal(0, localRun.ExitCode);
+            Assert.True(File.Exists(Path.Combine(output, "local.settings.json")));
+        }
+        finally
+        {
+            if (Directory.Exists(output))
+                Directory.Delete(output, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Dockerfile_BakesTheExtensionBundleAtTheHostsProbingPath_InsideHostJsonsRange()
+    {
+        var docker = Model();
+        using var host = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Root, "host.json")));
+        var bundle = host.RootElement.GetProperty("extensionBundle");
+        var id = bundle.GetProperty("id").GetString()!;
+
+        var version = docker.GlobalArgs["EXTENSION_BUNDLE_VERSION"]!;
+        Assert.True(InRange(version, bundle.GetProperty("version").GetString()!), $"bundle {version} outside host.json's {bundle.GetProperty("version").GetString()}");
+
+        var stage = docker.Named("bundle");
+        Assert.Contains("EXTENSION_BUNDLE_VERSION", stage.Args().Keys);
+        var run = Assert.Single(stage.Arguments("RUN"));
+        // Unpacked into /FuncExtensionBundles/<id>/<version>/ and checked for the bundle.json the host looks for.
+        Assert.Contains($"dir=/FuncExtensionBundles/{id}/${{EXTENSION_BUNDLE_VERSION}}", run);
+        Assert.Contains($"/{id}/${{EXTENSION_BUNDLE_VERSION}}/{id}.${{EXTENSION_BUNDLE_VERSION}}_linux-x64.zip", run);
+        Assert.Contains("unzip -q /tmp/bundle.zip -d \"$dir\"", run);
+        Assert.Contains("test -f \"$dir/bundle.json\"", run);
+
+        var copy = Assert.Single(docker.Final.CopiesFromStages(), c => c.From == "bundle");
+        Assert.Equal(("/FuncExtensionBundles/", "/FuncExtensionBundles/"), (copy.Source, copy.Destination));
+    }
+
+    /// <summary>NuGet-style range "[4.*, 5.0.0)" (the form host.json uses) against a version.</summary>
+    private static bool InRange(string version, string range)
+    {
+        var parts = range.Trim('[', '(', ']', ')').Split(',', StringSplitOptions.TrimEntries);
+        var v = Version.Parse(version);
+        var lower = Version.Parse(parts[0].Replace("*", "0"));
+        var upper = Version.Parse(parts[1]);
+        return (range.StartsWith('[') ? v >= lower : v > lower) && (range.EndsWith(']') ? v <= upper : v < upper);
+    }
+
+    [Fact]
     public void Dockerfile_BuildsTheGpuFlavourOfTheHandler()
     {
-        var dockerfile = Dockerfile();
-        Assert.Contains("ARG ONNX_RUNTIME_FLAVOR=Gpu", dockerfile);
-        Assert.Contains("-p:OnnxRuntimeFlavor=${ONNX_RUNTIME_FLAVOR}", dockerfile);
-        Assert.Contains("ENV OnnxRuntimeFlavor=${ONNX_RUNTIME_FLAVOR}", dockerfile);
-        Assert.Contains("Functions/ConvNeXt.Batch.Functions.csproj", dockerfile);
-        Assert.Contains("scripts/assemble-functionapp.sh", dockerfile);
-        Assert.Contains("COPY --from=build /src/artifacts/functionapp/ /home/site/wwwroot/", dockerfile);
-        Assert.Contains("libonnxruntime_providers_cuda.so", dockerfile);
+        var build = Model().Named("build");
+        Assert.Equal("Gpu", build.Args()["ONNX_RUNTIME_FLAVOR"]);
+        // MSBuild reads the environment: every dotnet call of the stage (the script's publish too) gets the flavour.
+        Assert.Equal("${ONNX_RUNTIME_FLAVOR}", build.Environment()["OnnxRuntimeFlavor"]);
+        Assert.Contains(build.Arguments("RUN"), r => r.StartsWith("dotnet restore Functions/ConvNeXt.Batch.Functions.csproj", StringComparison.Ordinal)
+                                                     && r.Contains("-p:OnnxRuntimeFlavor=${ONNX_RUNTIME_FLAVOR}", StringComparison.Ordinal));
+        // The build fails if the CUDA provider did not make it into the published handler.
+        Assert.Contains(build.Arguments("RUN"), r => r.Contains("libonnxruntime_providers_cuda.so", StringComparison.Ordinal));
 
         // The property the Dockerfile sets is the one Directory.Packages.props switches on.
         var packages = File.ReadAllText(Path.Combine(Root, "Directory.Packages.props"));
@@ -94,30 +213,34 @@ public sealed class ProjectFileTests
     }
 
     [Fact]
-    public void Dockerfile_StartsFromTheFunctionsHostAndAddsCudaAndCudnn9()
+    public void Dockerfile_AddsCudaAndCudnn9Libraries_OnTheLoaderPath()
     {
-        var dockerfile = Dockerfile();
-        Assert.Matches(@"ARG FUNCTIONS_BASE_IMAGE=mcr\.microsoft\.com/azure-functions/", dockerfile);
-        Assert.Matches(@"ARG CUDA_IMAGE=nvidia/cuda:1[23]\.[0-9.]+-cudnn-runtime-ubuntu22\.04", dockerfile);
-        Assert.Contains("for stem in libcudart libcublas libcublasLt libcufft libcurand; do", dockerfile);
-        Assert.Contains("libcudnn*.so.9", dockerfile);
-        Assert.Contains("COPY --from=cuda /cuda-libs/ /opt/cuda/lib/", dockerfile);
-        Assert.Contains("echo /opt/cuda/lib > /etc/ld.so.conf.d/cuda.conf && ldconfig", dockerfile);
-        var stages = dockerfile.Split('\n').Where(l => l.StartsWith("FROM ", StringComparison.Ordinal)).ToList();
-        Assert.Equal("FROM ${FUNCTIONS_BASE_IMAGE}", stages[^1].Trim());
-        Assert.Contains("FUNCTIONS_WORKER_RUNTIME=custom", dockerfile);
+        var docker = Model();
+        var cuda = docker.Named("cuda");
+        var collect = Assert.Single(cuda.Arguments("RUN"));
+        foreach (var library in new[] { "libcudart", "libcublas", "libcublasLt", "libcufft", "libcurand" })
+            Assert.Matches($@"\b{library}\b", collect);
+        Assert.Contains("libcudnn*.so.9", collect);
+        Assert.Contains("mkdir -p /cuda-libs", collect);
+
+        var copy = Assert.Single(docker.Final.CopiesFromStages(), c => c.From == "cuda");
+        Assert.Equal("/cuda-libs/", copy.Source);
+        var libraryDirectory = copy.Destination.TrimEnd('/');
+        Assert.Equal(libraryDirectory, docker.Final.Environment()["LD_LIBRARY_PATH"]);
+        Assert.Contains(docker.Final.Arguments("RUN"), r => r.Contains($"echo {libraryDirectory} > /etc/ld.so.conf.d/", StringComparison.Ordinal) && r.Contains("ldconfig", StringComparison.Ordinal));
+        // .NET 10 runtime for the handler next to the host's own.
+        Assert.Contains(docker.Final.CopiesFromStages(), c => c.From == "dotnet-runtime" && c.Destination == "/usr/share/dotnet/");
     }
 
     [Fact]
     public void Dockerfile_RunsAsNonRootOnThePortTheAppTargets()
     {
-        var lines = Dockerfile().Split('\n').Select(l => l.Trim()).ToList();
-        var user = lines.Last(l => l.StartsWith("USER ", StringComparison.Ordinal))["USER ".Length..].Trim();
-        var name = user.Split(':')[0];
+        var final = Model().Final;
+        var name = final.Arguments("USER").Last().Split(':')[0];
         Assert.NotEqual("root", name);
         Assert.NotEqual("0", name);
-        Assert.Contains("ASPNETCORE_URLS=http://+:8080 \\", lines);
-        Assert.Contains("EXPOSE 8080", lines);
+        Assert.Equal("http://+:8080", final.Environment()["ASPNETCORE_URLS"]);
+        Assert.Equal("8080", final.Arguments("EXPOSE").Single());
         var functionApp = File.ReadAllText(Path.Combine(Root, "Infrastructure", "modules", "functionapp.bicep"));
         Assert.Contains("var httpPort = 8080", functionApp);
     }

@@ -152,92 +152,162 @@ public sealed class TemplateTests(CompiledTemplate template)
 
         var allowed = template.Root.GetProperty("parameters").GetProperty("gpuProfile").GetProperty("allowedValues");
         Assert.Equal(["T4", "A100", "None"], Strings(allowed));
-        Assert.Contains("variables('gpuWorkloadProfileName')", module.Template.GetProperty("outputs").GetProperty("appWorkloadProfileName").GetProperty("value").GetString());
+        var outputs = module.Template.GetProperty("outputs");
+        Assert.Contains("variables('gpuWorkloadProfileName')", outputs.GetProperty("gpuWorkloadProfileName").GetProperty("value").GetString());
+        Assert.Equal("[variables('consumptionProfile')[0].name]", outputs.GetProperty("consumptionWorkloadProfileName").GetProperty("value").GetString());
+        Assert.Equal("Consumption", module.Variable("consumptionProfile")[0].GetProperty("name").GetString());
         Assert.Single(module.OfType("Microsoft.Insights/diagnosticSettings"));
     }
 
+    private static readonly string[] Apps = ["scoring-app", "api-app"];
+
+    /// <summary>Function name → trigger type, from Functions/function-app/*/function.json.</summary>
+    private static Dictionary<string, string> FunctionTriggers() =>
+        Directory.GetDirectories(Path.Combine(Repository.Root, "Functions", "function-app")).ToDictionary(
+            d => Path.GetFileName(d),
+            d =>
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(d, "function.json")));
+                return doc.RootElement.GetProperty("bindings").EnumerateArray()
+                    .Select(b => b.GetProperty("type").GetString()!).Single(t => t.EndsWith("Trigger", StringComparison.Ordinal));
+            });
+
     [Fact]
-    public void FunctionApp_IsAFunctionsContainerAppOnTheGpuProfile()
+    public void Apps_SplitTheFunctions_ServiceBusScoringOnTheGpu_EverythingElseOnConsumption()
     {
-        var module = template.GetModule("functionapp");
-        var app = module.Single("Microsoft.App/containerApps");
-        Assert.Equal("functionapp", app.GetProperty("kind").GetString());
-        // 'kind' on containerApps arrived with the 2024-02-02-preview API; GA from 2025-07-01.
-        Assert.True(string.CompareOrdinal(app.GetProperty("apiVersion").GetString(), "2025-07-01") >= 0);
+        var variables = template.Root.GetProperty("variables");
+        var scoring = Strings(variables.GetProperty("scoringFunctions"));
+        var api = Strings(variables.GetProperty("apiFunctions"));
+        var triggers = FunctionTriggers();
 
-        var properties = app.GetProperty("properties");
-        Assert.Equal("[parameters('workloadProfileName')]", properties.GetProperty("workloadProfileName").GetString());
-        Assert.Contains("outputs.appWorkloadProfileName", module.Parameter("workloadProfileName").GetString());
-        Assert.Contains("outputs.id", module.Parameter("environmentId").GetString());
-        Assert.Equal("[parameters('gpuProfile')]", module.Parameter("gpuProfile").GetString());
-        Assert.Equal("functions", module.Parameter("serviceName").GetString());
+        // Every function runs in exactly one app; the scoring app gets exactly the Service Bus triggers.
+        Assert.Equal(triggers.Keys.Order(), scoring.Concat(api).Order());
+        Assert.Empty(scoring.Intersect(api));
+        Assert.Equal(triggers.Where(t => t.Value == "serviceBusTrigger").Select(t => t.Key).Order(), scoring.Order());
+        Assert.Contains("Health", api);
+        Assert.Contains("StartValidationRun", api);
 
-        var identity = app.GetProperty("identity");
-        Assert.Equal("UserAssigned", identity.GetProperty("type").GetString());
-
-        var registry = Assert.Single(properties.GetProperty("configuration").GetProperty("registries").EnumerateArray());
-        Assert.Equal("[parameters('identityId')]", registry.GetProperty("identity").GetString());
-        Assert.False(registry.TryGetProperty("passwordSecretRef", out _));
-        Assert.False(properties.GetProperty("configuration").TryGetProperty("secrets", out _));
-
-        var scale = properties.GetProperty("template").GetProperty("scale");
-        Assert.Equal(0, scale.GetProperty("minReplicas").GetInt32());
-        Assert.Equal("[parameters('maxReplicas')]", scale.GetProperty("maxReplicas").GetString());
-        Assert.InRange(module.Template.GetProperty("parameters").GetProperty("maxReplicas").GetProperty("maxValue").GetInt32(), 1, 10);
-
-        var sizes = module.Variable("sizes");
-        Assert.Equal(8, sizes.GetProperty("T4").GetProperty("cpu").GetInt32());
-        Assert.Equal(24, sizes.GetProperty("A100").GetProperty("cpu").GetInt32());
-        Assert.Equal(8080, module.Variable("httpPort").GetInt32());
+        // Each app disables the other's functions.
+        Assert.Equal("[variables('apiFunctions')]", template.GetModule("scoring-app").Parameter("disabledFunctions").GetString());
+        Assert.Equal("[variables('scoringFunctions')]", template.GetModule("api-app").Parameter("disabledFunctions").GetString());
+        foreach (var name in Apps)
+        {
+            var module = template.GetModule(name);
+            var copy = module.Template.GetProperty("variables").GetProperty("copy").EnumerateArray().Single(c => c.GetProperty("name").GetString() == "disabledSettings");
+            Assert.Equal("[length(parameters('disabledFunctions'))]", copy.GetProperty("count").GetString());
+            Assert.Equal("[format('AzureWebJobs.{0}.Disabled', parameters('disabledFunctions')[copyIndex('disabledSettings')])]",
+                copy.GetProperty("input").GetProperty("name").GetString());
+            Assert.Equal("true", copy.GetProperty("input").GetProperty("value").GetString());
+            Assert.Contains("variables('disabledSettings')", Env(module));
+        }
     }
 
     [Fact]
-    public void FunctionApp_ConnectsToEveryServiceWithItsManagedIdentity()
+    public void Apps_RunOnTheirProfiles_ScoringOnTheGpuWithoutPublicIngress_ApiOnConsumption()
     {
-        var module = template.GetModule("functionapp");
-        var settings = module.Variable("hostSettings").EnumerateArray()
-            .Concat(module.Variable("appSettings").EnumerateArray())
-            .ToDictionary(s => s.GetProperty("name").GetString()!, s => s.GetProperty("value").GetString()!);
+        var scoring = template.GetModule("scoring-app");
+        var api = template.GetModule("api-app");
+        Assert.Contains("outputs.gpuWorkloadProfileName", scoring.Parameter("workloadProfileName").GetString());
+        Assert.Contains("outputs.consumptionWorkloadProfileName", api.Parameter("workloadProfileName").GetString());
+        Assert.Contains("'cuda'", scoring.Parameters.GetProperty("device").GetString());
+        Assert.Equal("cpu", api.Parameter("device").GetString());
+        Assert.False(scoring.Parameter("externalIngress").GetBoolean());
+        Assert.True(api.Parameter("externalIngress").GetBoolean());
+        Assert.Equal("[variables('scoringSizes')[parameters('gpuProfile')].cpu]", scoring.Parameter("cpu").GetString());
+        // Consumption: at most 4 vCPU / 8 GiB per replica.
+        Assert.InRange(api.Parameter("cpu").GetInt32(), 1, 4);
+        var sizes = template.Root.GetProperty("variables").GetProperty("scoringSizes");
+        Assert.Equal(8, sizes.GetProperty("T4").GetProperty("cpu").GetInt32());
+        Assert.Equal(24, sizes.GetProperty("A100").GetProperty("cpu").GetInt32());
+        Assert.InRange(sizes.GetProperty("None").GetProperty("cpu").GetInt32(), 1, 4);
+        Assert.Equal("scoring", scoring.Parameter("serviceName").GetString());
+        Assert.Equal("api", api.Parameter("serviceName").GetString());
+        Assert.Equal("[parameters('scoringImage')]", scoring.Parameter("image").GetString());
+        Assert.Equal("[parameters('apiImage')]", api.Parameter("image").GetString());
 
-        Assert.Equal("custom", settings["FUNCTIONS_WORKER_RUNTIME"]);
-        Assert.Equal("[parameters('blobEndpoint')]", settings["AzureWebJobsStorage__blobServiceUri"]);
-        Assert.Equal("[parameters('queueEndpoint')]", settings["AzureWebJobsStorage__queueServiceUri"]);
-        Assert.Equal("[parameters('tableEndpoint')]", settings["AzureWebJobsStorage__tableServiceUri"]);
-        Assert.Equal("[parameters('serviceBusFullyQualifiedNamespace')]", settings["ServiceBusConnection__fullyQualifiedNamespace"]);
-        foreach (var connection in new[] { "AzureWebJobsStorage", "ServiceBusConnection" })
+        foreach (var module in new[] { scoring, api })
         {
-            Assert.Equal("managedidentity", settings[connection + "__credential"]);
-            Assert.Equal("[parameters('identityClientId')]", settings[connection + "__clientId"]);
+            var app = module.Single("Microsoft.App/containerApps");
+            Assert.Equal("functionapp", app.GetProperty("kind").GetString());
+            // 'kind' on containerApps arrived with the 2024-02-02-preview API; GA from 2025-07-01.
+            Assert.True(string.CompareOrdinal(app.GetProperty("apiVersion").GetString(), "2025-07-01") >= 0);
+            var properties = app.GetProperty("properties");
+            Assert.Equal("[parameters('workloadProfileName')]", properties.GetProperty("workloadProfileName").GetString());
+            Assert.Equal("[parameters('externalIngress')]", properties.GetProperty("configuration").GetProperty("ingress").GetProperty("external").GetString());
+            Assert.Equal("UserAssigned", app.GetProperty("identity").GetProperty("type").GetString());
+            var registry = Assert.Single(properties.GetProperty("configuration").GetProperty("registries").EnumerateArray());
+            Assert.Equal("[parameters('identityId')]", registry.GetProperty("identity").GetString());
+            Assert.False(properties.GetProperty("configuration").TryGetProperty("secrets", out _));
+            var scale = properties.GetProperty("template").GetProperty("scale");
+            Assert.Equal(0, scale.GetProperty("minReplicas").GetInt32());
+            Assert.Equal("[parameters('maxReplicas')]", scale.GetProperty("maxReplicas").GetString());
+            Assert.Equal(8080, module.Variable("httpPort").GetInt32());
         }
-        Assert.Equal("[parameters('identityClientId')]", settings["AZURE_CLIENT_ID"]);
-        Assert.Equal("[format('ClientId={0};Authorization=AAD', parameters('identityClientId'))]", settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]);
-        Assert.Equal("[parameters('applicationInsightsConnectionString')]", settings["APPLICATIONINSIGHTS_CONNECTION_STRING"]);
-        Assert.Equal("[parameters('blobEndpoint')]", settings["Storage__BlobServiceUri"]);
-        Assert.Equal("[parameters('tableEndpoint')]", settings["Storage__TableServiceUri"]);
-        Assert.Equal("[if(equals(parameters('gpuProfile'), 'None'), 'cpu', 'cuda')]", settings["Scoring__Device"]);
-        Assert.DoesNotContain("Storage__ConnectionString", settings.Keys);
+        Assert.Equal("[parameters('maxReplicas')]", scoring.Parameter("maxReplicas").GetString());
+        Assert.Equal("[parameters('apiMaxReplicas')]", api.Parameter("maxReplicas").GetString());
+    }
 
-        foreach (var name in new[]
-                 {
-                     "Model__Location", "Model__CacheDirectory", "Scoring__BatchSize", "Scoring__MaxWaitMilliseconds",
-                     "Scoring__IntraOpThreads", "Validation__ChunkSize", "ValidationSchedule",
-                     "ValidationDefaults__Container", "ValidationDefaults__Prefix", "ValidationDefaults__Labels",
-                 })
-            Assert.Contains(name, settings.Keys);
-        Assert.Contains("'Model__Sha256'", module.Variable("modelPin").GetString());
-        Assert.Equal("[concat(variables('hostSettings'), variables('appSettings'), variables('modelPin'))]",
-            module.Single("Microsoft.App/containerApps").GetProperty("properties").GetProperty("template")
-                .GetProperty("containers")[0].GetProperty("env").GetString());
+    [Fact]
+    public void Apps_PlaceholderRevision_KeepsTheSamplesOwnWorkerRuntime()
+    {
+        // A placeholder image with FUNCTIONS_WORKER_RUNTIME=custom would start a host with no
+        // handler and no functions; the setting comes only with our image.
+        var module = template.GetModule("scoring-app");
+        Assert.Equal("[if(empty(parameters('image')), createArray(), createArray(createObject('name', 'FUNCTIONS_WORKER_RUNTIME', 'value', 'custom')))]",
+            module.Variable("workerRuntime").GetString());
+        Assert.DoesNotContain(module.Variable("hostSettings").EnumerateArray(), s => s.GetProperty("name").GetString() == "FUNCTIONS_WORKER_RUNTIME");
+        Assert.StartsWith("[concat(variables('workerRuntime'), ", Env(module));
+    }
 
-        // The wiring from main: identity and endpoints come from the modules that create them.
-        Assert.Contains("outputs.appClientId", module.Parameter("identityClientId").GetString());
-        Assert.Contains("outputs.appIdentityId", module.Parameter("identityId").GetString());
-        Assert.Contains("outputs.blobEndpoint", module.Parameter("blobEndpoint").GetString());
-        Assert.Contains("outputs.fullyQualifiedNamespace", module.Parameter("serviceBusFullyQualifiedNamespace").GetString());
+    [Fact]
+    public void Apps_ConnectToEveryServiceWithTheirOwnManagedIdentity()
+    {
+        foreach (var (name, identity) in new[] { ("scoring-app", "scoring"), ("api-app", "api") })
+        {
+            var module = template.GetModule(name);
+            var settings = module.Variable("hostSettings").EnumerateArray()
+                .Concat(module.Variable("appSettings").EnumerateArray())
+                .ToDictionary(s => s.GetProperty("name").GetString()!, s => s.GetProperty("value").GetString()!);
 
+            Assert.Equal("[parameters('blobEndpoint')]", settings["AzureWebJobsStorage__blobServiceUri"]);
+            Assert.Equal("[parameters('tableEndpoint')]", settings["AzureWebJobsStorage__tableServiceUri"]);
+            Assert.DoesNotContain("AzureWebJobsStorage__queueServiceUri", settings.Keys);
+            Assert.Equal("[parameters('serviceBusFullyQualifiedNamespace')]", settings["ServiceBusConnection__fullyQualifiedNamespace"]);
+            foreach (var connection in new[] { "AzureWebJobsStorage", "ServiceBusConnection" })
+            {
+                Assert.Equal("managedidentity", settings[connection + "__credential"]);
+                Assert.Equal("[parameters('identityClientId')]", settings[connection + "__clientId"]);
+            }
+            // The handler's exporter builds its managed-identity credential from AZURE_CLIENT_ID.
+            Assert.Equal("[parameters('identityClientId')]", settings["AZURE_CLIENT_ID"]);
+            Assert.Equal("[format('ClientId={0};Authorization=AAD', parameters('identityClientId'))]", settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]);
+            Assert.Equal("[parameters('applicationInsightsConnectionString')]", settings["APPLICATIONINSIGHTS_CONNECTION_STRING"]);
+            Assert.Equal("[parameters('blobEndpoint')]", settings["Storage__BlobServiceUri"]);
+            Assert.Equal("[parameters('tableEndpoint')]", settings["Storage__TableServiceUri"]);
+            Assert.Equal("[parameters('device')]", settings["Scoring__Device"]);
+            Assert.DoesNotContain("Storage__ConnectionString", settings.Keys);
+            foreach (var setting in new[]
+                     {
+                         "Model__Location", "Model__CacheDirectory", "Scoring__BatchSize", "Scoring__MaxWaitMilliseconds",
+                         "Scoring__IntraOpThreads", "Validation__ChunkSize", "ValidationSchedule",
+                         "ValidationDefaults__Container", "ValidationDefaults__Prefix", "ValidationDefaults__Labels",
+                     })
+                Assert.Contains(setting, settings.Keys);
+            Assert.Contains("'Model__Sha256'", module.Variable("modelPin").GetString());
+
+            // Each app gets its own identity from the identity module.
+            Assert.Contains($"outputs.{identity}ClientId", module.Parameter("identityClientId").GetString());
+            Assert.Contains($"outputs.{identity}IdentityId", module.Parameter("identityId").GetString());
+            Assert.Contains("outputs.blobEndpoint", module.Parameter("blobEndpoint").GetString());
+            Assert.Contains("outputs.fullyQualifiedNamespace", module.Parameter("serviceBusFullyQualifiedNamespace").GetString());
+        }
         var schedule = template.Root.GetProperty("parameters").GetProperty("validationSchedule").GetProperty("defaultValue").GetString()!;
         Assert.Equal(6, schedule.Split(' ').Length);
     }
+
+    private static string Env(CompiledTemplate.Module module) =>
+        module.Single("Microsoft.App/containerApps").GetProperty("properties").GetProperty("template")
+            .GetProperty("containers")[0].GetProperty("env").GetString()!;
 
     [Fact]
     public void RoleAssignments_UseTheBuiltInRoleIdsWithNarrowScopes()
@@ -254,26 +324,38 @@ public sealed class TemplateTests(CompiledTemplate template)
         Assert.Equal(AcrPull, roles.GetProperty("acrPull").GetString());
         Assert.Equal(MonitoringMetricsPublisher, roles.GetProperty("monitoringMetricsPublisher").GetString());
 
-        // (module, principal parameter, role, scope symbol or expression fragment)
+        // (module, principal parameter, role, scope symbol or expression fragment): each identity
+        // holds only what its functions need.
         var expected = new (string Module, string Principal, string Role, string Scope)[]
         {
-            ("storage", "appPrincipalId", StorageBlobDataOwner, "Microsoft.Storage/storageAccounts'"),
-            ("storage", "appPrincipalId", StorageTableDataContributor, "Microsoft.Storage/storageAccounts'"),
-            ("storage", "appPrincipalId", StorageQueueDataContributor, "Microsoft.Storage/storageAccounts'"),
+            ("storage", "scoringPrincipalId", StorageBlobDataOwner, "Microsoft.Storage/storageAccounts'"),
+            ("storage", "scoringPrincipalId", StorageTableDataContributor, "Microsoft.Storage/storageAccounts'"),
+            ("storage", "apiPrincipalId", StorageBlobDataOwner, "Microsoft.Storage/storageAccounts'"),
+            ("storage", "apiPrincipalId", StorageTableDataContributor, "Microsoft.Storage/storageAccounts'"),
             ("storage", "eventGridPrincipalId", StorageBlobDataContributor, "parameters('deadLetterContainer')"),
             ("storage", "operatorPrincipalId", StorageBlobDataContributor, "Microsoft.Storage/storageAccounts'"),
             ("storage", "operatorPrincipalId", StorageTableDataReader, "Microsoft.Storage/storageAccounts'"),
-            ("servicebus", "appPrincipalId", ServiceBusDataReceiver, "parameters('scoreRequestsQueue')"),
-            ("servicebus", "appPrincipalId", ServiceBusDataReceiver, "parameters('validationChunksQueue')"),
-            ("servicebus", "appPrincipalId", ServiceBusDataSender, "parameters('validationChunksQueue')"),
+            ("servicebus", "scoringPrincipalId", ServiceBusDataReceiver, "parameters('scoreRequestsQueue')"),
+            ("servicebus", "scoringPrincipalId", ServiceBusDataReceiver, "parameters('validationChunksQueue')"),
+            ("servicebus", "apiPrincipalId", ServiceBusDataSender, "parameters('validationChunksQueue')"),
             ("servicebus", "eventGridPrincipalId", ServiceBusDataSender, "parameters('scoreRequestsQueue')"),
-            ("registry", "pullPrincipalId", AcrPull, "Microsoft.ContainerRegistry/registries"),
-            ("monitoring", "publisherPrincipalId", MonitoringMetricsPublisher, "Microsoft.Insights/components"),
+            // One assignment per app identity (a copy loop over the list main passes, checked below).
+            ("registry", "pullPrincipalIds", AcrPull, "Microsoft.ContainerRegistry/registries"),
+            ("monitoring", "publisherPrincipalIds", MonitoringMetricsPublisher, "Microsoft.Insights/components"),
         };
         var actual = template.Modules.SelectMany(m => RoleAssignments(m).Select(a =>
             (Module: m.Name, Principal: Principal(a), Role: m.RoleGuid(a), Scope: a.GetProperty("scope").GetString()!))).ToList();
 
         Assert.Equal(expected.Length, actual.Count);
+        foreach (var (module, list) in new[] { ("registry", "pullPrincipalIds"), ("monitoring", "publisherPrincipalIds") })
+        {
+            var passed = template.GetModule(module).Parameter(list).EnumerateArray().Select(e => e.GetString()!).ToList();
+            Assert.Equal(2, passed.Count);
+            Assert.Contains(passed, p => p.Contains("outputs.scoringPrincipalId"));
+            Assert.Contains(passed, p => p.Contains("outputs.apiPrincipalId"));
+            var loop = Assert.Single(RoleAssignments(template.GetModule(module)));
+            Assert.Equal($"[length(parameters('{list}'))]", loop.GetProperty("copy").GetProperty("count").GetString());
+        }
         foreach (var e in expected)
             Assert.Contains(actual, a => a.Module == e.Module && a.Principal == e.Principal && a.Role == e.Role && a.Scope.Contains(e.Scope));
         // No assignment at resource-group or subscription scope, and none to the owner-type roles.
@@ -290,10 +372,12 @@ public sealed class TemplateTests(CompiledTemplate template)
                  {
                      "AZURE_LOCATION", "AZURE_TENANT_ID", "AZURE_RESOURCE_GROUP", "AZURE_CONTAINER_REGISTRY_ENDPOINT",
                      "AZURE_CONTAINER_APPS_ENVIRONMENT_ID", "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_SERVICEBUS_NAMESPACE",
-                     "AZURE_FUNCTION_APP_NAME", "AZURE_FUNCTION_APP_URL",
+                     "AZURE_FUNCTION_APP_NAME", "AZURE_FUNCTION_APP_URL", "AZURE_SCORING_APP_NAME",
                  })
             Assert.True(outputs.TryGetProperty(name, out _), "missing output " + name);
         Assert.Contains("outputs.loginServer", outputs.GetProperty("AZURE_CONTAINER_REGISTRY_ENDPOINT").GetProperty("value").GetString());
+        // Users call the API app; the scoring app has no public endpoint.
+        Assert.Contains("'api-app'", outputs.GetProperty("AZURE_FUNCTION_APP_URL").GetProperty("value").GetString());
     }
 
     [Fact]
@@ -320,7 +404,7 @@ public sealed class TemplateTests(CompiledTemplate template)
 
     private static string Principal(JsonElement assignment) =>
         assignment.GetProperty("properties").GetProperty("principalId").GetString()!
-            .Replace("[parameters('", "").Replace("')]", "");
+            .Replace("[parameters('", "").Replace("')[copyIndex()]]", "").Replace("')]", "");
 
     private static string[] Strings(JsonElement array) => array.EnumerateArray().Select(e => e.GetString()!).ToArray();
 }

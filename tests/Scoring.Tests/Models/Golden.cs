@@ -5,6 +5,7 @@ internal sealed record Golden(string Folder, int[] InputShape, float[] Input, fl
 {
     public static Golden Mini { get; } = Load("golden-mini");
     public static Golden Atto { get; } = Load("golden-atto");
+    public static Golden InceptionNeXtMini { get; } = Load("golden-inceptionnext-mini");
 
     public string File(string name) => Repository.Reference(Folder, name);
 

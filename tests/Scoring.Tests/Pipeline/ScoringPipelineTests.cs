@@ -80,7 +80,9 @@ public class ScoringPipelineTests(TinyConvNeXtFixture model) : IClassFixture<Tin
     public async Task A_partial_batch_closes_after_max_wait_without_more_input()
     {
         using var classifier = ImageClassifier.Load(model.ModelPath, new InferenceOptions { IntraOpThreads = 1 });
-        var pipeline = new ScoringPipeline(classifier, new ScoringPipelineOptions { BatchSize = 64, MaxWait = TimeSpan.FromMilliseconds(30) });
+        // MaxWait well above one decode even on a loaded machine, so all three early images make the batch
+        // before it closes; only the wait (not a full batch, not the end of input) can release it.
+        var pipeline = new ScoringPipeline(classifier, new ScoringPipelineOptions { BatchSize = 64, MaxWait = TimeSpan.FromMilliseconds(1500) });
         var jpeg = DistinctJpegs(1)[0];
         var firstThreeScored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 

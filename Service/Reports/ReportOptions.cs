@@ -1,0 +1,26 @@
+using ConvNeXt.Batch.Service.Storage;
+
+namespace ConvNeXt.Batch.Service.Reports;
+
+/// <summary>Report settings (<c>Reports</c> section).</summary>
+public sealed class ReportOptions
+{
+    public const string Section = "Reports";
+
+    /// <summary>Containers whose images may be shown as thumbnails (the scored and the validation containers).</summary>
+    public string[] ThumbnailContainers { get; set; } = [ContainerNames.Images, ContainerNames.Validation];
+
+    /// <summary>Longest side of a thumbnail, in pixels.</summary>
+    public int ThumbnailSize { get; set; } = 112;
+
+    /// <summary>Classes on the per-class chart (the worst ones; the full table follows it).</summary>
+    public int WorstClasses { get; set; } = 30;
+
+    /// <summary>Most-confused pairs shown, and misclassified images shown for each.</summary>
+    public int ConfusedPairs { get; set; } = 8;
+
+    public int ImagesPerPair { get; set; } = 3;
+
+    /// <summary>Rows per page of the predictions browser when the request names none.</summary>
+    public int PageSize { get; set; } = 50;
+}

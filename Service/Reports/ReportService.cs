@@ -1,0 +1,115 @@
+using Azure.Data.Tables;
+using ConvNeXt.Batch.Scoring.Labels;
+using ConvNeXt.Batch.Service.Queries;
+using ConvNeXt.Batch.Service.Storage;
+
+namespace ConvNeXt.Batch.Service.Reports;
+
+/// <summary>
+/// Builds the report pages (HTML) from the result tables. Both hosts call it: the API serves the pages with
+/// thumbnails through its authorized route, the CLI writes a self-contained file with the images embedded.
+/// </summary>
+public sealed class ReportService(StorageAccount storage, ReportOptions? options = null)
+{
+    private readonly ReportOptions _options = options ?? new ReportOptions();
+    private readonly ValidationQueries _runs = new(storage);
+    private readonly PredictionQueries _predictions = new(storage);
+
+    public ReportOptions Options => _options;
+
+    /// <summary>The validation run report; null when there is no such run.</summary>
+    /// <param name="labels">Names the classes (the model's label table) when given; else names come from the image rows.</param>
+    public async Task<string?> ValidationRunAsync(string runId, IImageLinks images, ClassLabels? labels = null, CancellationToken cancellationToken = default)
+    {
+        var report = await _runs.GetRunAsync(runId, cancellationToken, labels);
+        if (report is null)
+            return null;
+        var errors = await ErrorsByReasonAsync(runId, cancellationToken);
+        var pairs = new List<ConfusedPairView>();
+        foreach (var pair in report.MostConfused.Take(_options.ConfusedPairs))
+        {
+            var rows = await PairRowsAsync(runId, pair.TrueIndex, pair.PredictedIndex, cancellationToken);
+            var shown = new List<PairImage>();
+            foreach (var row in rows)
+                shown.Add(new PairImage(row.BlobName, await images.ThumbnailAsync(report.Run.DatasetContainer, row.BlobName, cancellationToken), row.Top1Probability));
+            var first = rows.FirstOrDefault();
+            pairs.Add(new ConfusedPairView(pair,
+                Name(labels, pair.TrueIndex) ?? first?.LabelName ?? pair.TrueWnid ?? $"class {pair.TrueIndex}",
+                Name(labels, pair.PredictedIndex) ?? first?.Top1Name ?? pair.PredictedWnid ?? $"class {pair.PredictedIndex}",
+                shown));
+        }
+        return ValidationRunPage.Render(new ValidationRunPageData(report, errors, pairs, _options.WorstClasses));
+    }
+
+    /// <summary>The run history of every dataset, or of the datasets in <paramref name="container"/> (and <paramref name="prefix"/>).</summary>
+    public async Task<string> HistoryAsync(Func<string, string> runLink, string? container = null, string? prefix = null, CancellationToken cancellationToken = default)
+    {
+        var runs = new List<ValidationRunSummary>();
+        string? token = null;
+        do
+        {
+            var page = await _runs.ListRunsAsync(1000, token, cancellationToken);
+            runs.AddRange(page.Items);
+            token = page.ContinuationToken;
+        }
+        while (token is not null);
+        var selected = runs.Where(r => (string.IsNullOrEmpty(container) || r.DatasetContainer == container)
+                                       && (string.IsNullOrEmpty(prefix) || string.Equals(r.DatasetPrefix ?? "", prefix, StringComparison.Ordinal)));
+        return RunHistoryPage.Render(RunHistoryPage.Build(selected), runLink);
+    }
+
+    /// <summary>One page of the predictions browser.</summary>
+    /// <exception cref="QueryArgumentException">A filter or token that cannot be used (HTTP 400).</exception>
+    public async Task<string> PredictionsAsync(PredictionQuery query, IImageLinks images, Func<PredictionQuery, string> pageLink,
+        IReadOnlyDictionary<string, string>? hidden = null, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(query.Container))
+            throw new QueryArgumentException("container is required");
+        if (query.Wnid is { Length: > 0 } wnid && !(wnid.Length == 9 && wnid[0] == 'n' && wnid[1..].All(char.IsAsciiDigit)))
+            throw new QueryArgumentException("class must be a WordNet id such as n01440764");
+        query = query with { Top = query.Top ?? _options.PageSize };
+        var page = await _predictions.ListAsync(query, cancellationToken);
+        var rows = new List<PredictionView>(page.Items.Count);
+        foreach (var row in page.Items)
+            rows.Add(new PredictionView(row, row.Status == RowStatus.Scored ? await images.ThumbnailAsync(row.Container, row.Blob, cancellationToken) : null));
+        return PredictionsPage.Render(query, rows, page.ContinuationToken, token => pageLink(query with { ContinuationToken = token }),
+            hidden ?? new Dictionary<string, string>());
+    }
+
+    private static string? Name(ClassLabels? labels, int index) =>
+        labels is not null && index >= 0 && index < labels.Count ? labels[index].Name : null;
+
+    private async Task<IReadOnlyList<ReasonCount>> ErrorsByReasonAsync(string runId, CancellationToken cancellationToken)
+    {
+        var table = storage.Table(TableNames.ValidationPredictions);
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {runId} and Status eq {RowStatus.Failed}");
+        return await storage.Resilience.ExecuteAsync(async ct =>
+        {
+            var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+            await foreach (var row in table.QueryAsync<ValidationPredictionEntity>(filter, select: [nameof(ValidationPredictionEntity.ErrorReason)], cancellationToken: ct))
+            {
+                var reason = row.ErrorReason ?? "Failed";
+                counts[reason] = counts.GetValueOrDefault(reason) + 1;
+            }
+            return (IReadOnlyList<ReasonCount>)counts.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal)
+                .Select(kv => new ReasonCount(kv.Key, kv.Value)).ToList();
+        }, cancellationToken);
+    }
+
+    private async Task<IReadOnlyList<ValidationPredictionEntity>> PairRowsAsync(string runId, int trueIndex, int predictedIndex, CancellationToken cancellationToken)
+    {
+        var table = storage.Table(TableNames.ValidationPredictions);
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {runId} and LabelIndex eq {trueIndex} and Top1Index eq {predictedIndex}");
+        return await storage.Resilience.ExecuteAsync(async ct =>
+        {
+            var rows = new List<ValidationPredictionEntity>();
+            await foreach (var row in table.QueryAsync<ValidationPredictionEntity>(filter, maxPerPage: _options.ImagesPerPair, cancellationToken: ct))
+            {
+                rows.Add(row);
+                if (rows.Count >= _options.ImagesPerPair)
+                    break;
+            }
+            return (IReadOnlyList<ValidationPredictionEntity>)rows;
+        }, cancellationToken);
+    }
+}
