@@ -62,11 +62,13 @@ internal static class ServeCommand
         {
             var account = await storage.OpenAsync(parse, ct);
             var classifier = model.Load(parse, console);
+            using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
             var scoring = pipelineOptions.Scoring(parse);
-            using var engine = new ScoringEngine(classifier, scoring);
-            var runs = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) },
-                new ValidationDefaultsOptions { Container = parse.GetValue(validationContainer)! });
-            var api = new ServiceApi(new PredictionQueries(account), new ValidationQueries(account), runs, engine, account);
+            var validationOptions = new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) };
+            var queries = new ValidationQueries(account, new StalledRuns(account, validationOptions));
+            var runs = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), validationOptions,
+                new ValidationDefaultsOptions { Container = parse.GetValue(validationContainer)! }, queries: queries);
+            var api = new ServiceApi(new PredictionQueries(account), queries, runs, engine, account);
             var queue = new ChunkQueue(runs, console.Info);
 
             var builder = WebApplication.CreateSlimBuilder();

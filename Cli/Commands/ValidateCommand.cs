@@ -68,18 +68,59 @@ internal static class ValidateCommand
         // --ground-truth on a blob dataset names a blob, not a local file: checked by the service.
         groundTruth.Validators.Clear();
 
-        command.SetAction(async (parse, ct) =>
+        var job = new Inputs(dataset, groundTruth, json, perClass, confused, record, container, chunkSize, quiet, model, pipelineOptions, storage);
+        command.SetAction((parse, ct) => new ValidationJob(console, job, parse).RunAsync(ct));
+        return command;
+    }
+
+    /// <summary>The options of the command, for <see cref="ValidationJob"/> to read.</summary>
+    internal sealed record Inputs(Argument<string> Dataset, Option<string?> GroundTruth, Option<bool> Json, Option<string?> PerClass,
+        Option<int> Confused, Option<bool> Record, Option<string> Container, Option<int> ChunkSize, Option<bool> Quiet,
+        ModelOptions Model, PipelineOptions Pipeline, StorageConnectionOption Storage);
+
+    internal sealed record PerClassRow(int Index, long Images, long Top1Correct, long Top5Correct);
+
+    internal sealed record ConfusedRow(int Actual, int Predicted, long Count);
+
+    /// <summary>What one validation measured, whichever way it ran (locally, or recorded through the validation service).</summary>
+    internal sealed record ValidationOutcome(Metrics Metrics, IReadOnlyList<PerClassRow> PerClass, IReadOnlyList<ConfusedRow> Confused, string? RunId);
+
+    /// <summary>One <c>validate</c> invocation: resolve labels, measure (locally or recorded), report.</summary>
+    private sealed class ValidationJob(CliConsole console, Inputs inputs, ParseResult parse)
+    {
+        private string DatasetValue => parse.GetValue(inputs.Dataset)!;
+        private bool Remote => DatasetValue.StartsWith("blob://", StringComparison.OrdinalIgnoreCase);
+
+        public async Task<int> RunAsync(CancellationToken ct)
         {
-            var datasetValue = parse.GetValue(dataset)!;
-            var remote = datasetValue.StartsWith("blob://", StringComparison.OrdinalIgnoreCase);
-            var truth = parse.GetValue(groundTruth);
-            if (!remote && truth is not null && !File.Exists(truth))
+            var (truth, classTable) = ResolveLabels();
+            using var classifier = inputs.Model.Load(parse, console, classTable, useLabelsOption: false);
+            var labels = classifier.Labels
+                ?? throw new CommandFailedException("the model carries no class labels: give --labels LOC_synset_mapping.txt");
+            var recording = parse.GetValue(inputs.Record) || parse.GetValue(inputs.Storage.ConnectionString) is not null;
+            var outcome = recording
+                ? await RecordAsync(classifier, labels, truth, ct)
+                : await EvaluateAsync(classifier, labels, truth, ct);
+
+            if (parse.GetValue(inputs.PerClass) is { } csvPath)
+                await WritePerClassAsync(csvPath, outcome.PerClass, labels, console, ct);
+            if (parse.GetValue(inputs.Json))
+                console.Out.WriteLine(ToJson(classifier, outcome, labels).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            else
+                WriteReport(console, classifier, DatasetValue, outcome.Metrics, classifier.Metadata.ReferenceAccuracy, outcome.Confused, labels, outcome.RunId);
+            return CommandTree.Success;
+        }
+
+        /// <summary>The ground truth and the class table, telling apart what <c>--labels</c> names by its content.</summary>
+        private (string? Truth, ClassLabels? ClassTable) ResolveLabels()
+        {
+            var truth = parse.GetValue(inputs.GroundTruth);
+            if (!Remote && truth is not null && !File.Exists(truth))
                 throw new UsageException($"--ground-truth: file not found: {truth}");
 
-            // --labels may name the ground truth (val.txt) instead of a class table: tell them apart by content.
-            var labelsPath = parse.GetValue(model.Labels);
+            // --labels may name the ground truth (val.txt) instead of a class table.
             ClassLabels? classTable = null;
-            if (labelsPath is not null)
+            if (parse.GetValue(inputs.Model.Labels) is { } labelsPath)
             {
                 if (LabelFiles.IsGroundTruth(labelsPath) && truth is null)
                     truth = labelsPath;
@@ -88,99 +129,90 @@ internal static class ValidateCommand
             }
 
             // A model without a class table (e.g. SqueezeNet) validated against val.txt: use the table beside it.
-            if (classTable is null && truth is not null && !remote
-                && Scoring.Onnx.OnnxModelInfo.Read(model.ModelPath(parse)).Metadata.Labels is null
+            if (classTable is null && truth is not null && !Remote
+                && Scoring.Onnx.OnnxModelInfo.Read(inputs.Model.ModelPath(parse)).Metadata.Labels is null
                 && Path.Combine(Path.GetDirectoryName(Path.GetFullPath(truth))!, "LOC_synset_mapping.txt") is var beside && File.Exists(beside))
                 classTable = ClassLabels.Load(beside);
+            return (truth, classTable);
+        }
 
-            using var classifier = model.Load(parse, console, classTable, useLabelsOption: false);
-            var labels = classifier.Labels
-                ?? throw new CommandFailedException("the model carries no class labels: give --labels LOC_synset_mapping.txt");
-            var recording = parse.GetValue(record) || parse.GetValue(storage.ConnectionString) is not null;
+        private async Task<ValidationOutcome> EvaluateAsync(ImageClassifier classifier, ClassLabels labels, string? truth, CancellationToken ct)
+        {
+            var data = OpenDataset(DatasetValue, labels, truth, console);
+            var pipeline = new ScoringPipeline(classifier, inputs.Pipeline.Create(parse, classifier));
+            using var progress = new Output.ProgressLine(console.Error, console.ErrorIsTerminal && !parse.GetValue(inputs.Quiet), "img", data.Images.Count);
+            long done = 0;
+            var counts = await pipeline.EvaluateAsync(data, _ => progress.Report(++done), ct);
+            return new ValidationOutcome(
+                new Metrics(counts.Images + counts.Errors, counts.Errors, counts.Top1 * 100, counts.Top5 * 100, counts.MeanConfidence),
+                counts.PerClass().Select(c => new PerClassRow(c.Index, c.Images, c.Top1Correct, c.Top5Correct)).ToList(),
+                counts.MostConfused(parse.GetValue(inputs.Confused)).Select(p => new ConfusedRow(p.Actual, p.Predicted, p.Count)).ToList(),
+                null);
+        }
 
-            Metrics metrics;
-            IReadOnlyList<(int Index, long Images, long Top1Correct, long Top5Correct)> perClassRows;
-            IReadOnlyList<(int Actual, int Predicted, long Count)> confusedPairs;
-            string? runId = null;
-            if (!recording)
+        private async Task<ValidationOutcome> RecordAsync(ImageClassifier classifier, ClassLabels labels, string? truth, CancellationToken ct)
+        {
+            var account = await inputs.Storage.OpenAsync(parse, ct);
+            var chunkSize = parse.GetValue(inputs.ChunkSize);
+            var request = Remote
+                ? RemoteRequest(DatasetValue, truth, chunkSize)
+                : await UploadAsync(account, OpenDataset(DatasetValue, labels, truth, console), parse.GetValue(inputs.Container)!, chunkSize, console,
+                    console.ErrorIsTerminal && !parse.GetValue(inputs.Quiet), ct);
+            var scoring = inputs.Pipeline.Scoring(parse);
+            using var engine = new ScoringEngine(classifier, scoring);
+            var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = chunkSize },
+                new ValidationDefaultsOptions { Container = request.Container ?? ContainerNames.Validation });
+            ValidationRunReport report;
+            try
             {
-                var data = OpenDataset(datasetValue, labels, truth, console);
-                var pipeline = new ScoringPipeline(classifier, pipelineOptions.Create(parse, classifier));
-                using var progress = new Output.ProgressLine(console.Error, console.ErrorIsTerminal && !parse.GetValue(quiet), "img", data.Images.Count);
-                long done = 0;
-                var counts = await pipeline.EvaluateAsync(data, _ => progress.Report(++done), ct);
-                metrics = new Metrics(counts.Images + counts.Errors, counts.Errors, counts.Top1 * 100, counts.Top5 * 100, counts.MeanConfidence);
-                perClassRows = counts.PerClass().Select(c => (c.Index, c.Images, c.Top1Correct, c.Top5Correct)).ToList();
-                confusedPairs = counts.MostConfused(parse.GetValue(confused)).Select(p => (p.Actual, p.Predicted, p.Count)).ToList();
+                report = await service.RunLocallyAsync(request, ct);
             }
-            else
+            catch (DatasetException e)
             {
-                var account = await storage.OpenAsync(parse, ct);
-                var request = remote
-                    ? RemoteRequest(datasetValue, truth, parse.GetValue(chunkSize))
-                    : await UploadAsync(account, OpenDataset(datasetValue, labels, truth, console), parse.GetValue(container)!, parse.GetValue(chunkSize), console,
-                        console.ErrorIsTerminal && !parse.GetValue(quiet), ct);
-                var scoring = pipelineOptions.Scoring(parse);
-                using var engine = new ScoringEngine(classifier, scoring);
-                var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) },
-                    new ValidationDefaultsOptions { Container = request.Container ?? ContainerNames.Validation });
-                ValidationRunReport report;
-                try
-                {
-                    report = await service.RunLocallyAsync(request, ct);
-                }
-                catch (DatasetException e)
-                {
-                    throw new CommandFailedException(e.Message, e);
-                }
-                var run = report.Run;
-                runId = run.RunId;
-                // The run's ImageCount is every labelled image (scored + failed), like validate's count.
-                metrics = new Metrics(run.ImageCount ?? 0, run.ErrorCount ?? 0, (run.Top1 ?? 0) * 100, (run.Top5 ?? 0) * 100, run.MeanConfidence ?? 0);
-                perClassRows = report.PerClass.Select(c => (c.Index, (long)c.Count, (long)c.Top1Correct, (long)c.Top5Correct)).ToList();
-                confusedPairs = report.MostConfused.Take(parse.GetValue(confused)).Select(p => (p.TrueIndex, p.PredictedIndex, (long)p.Count)).ToList();
+                throw new CommandFailedException(e.Message, e);
             }
+            var run = report.Run;
+            // The run's ImageCount is every labelled image (scored + failed), like validate's count.
+            return new ValidationOutcome(
+                new Metrics(run.ImageCount ?? 0, run.ErrorCount ?? 0, (run.Top1 ?? 0) * 100, (run.Top5 ?? 0) * 100, run.MeanConfidence ?? 0),
+                report.PerClass.Select(c => new PerClassRow(c.Index, c.Count, c.Top1Correct, c.Top5Correct)).ToList(),
+                report.MostConfused.Take(parse.GetValue(inputs.Confused)).Select(p => new ConfusedRow(p.TrueIndex, p.PredictedIndex, p.Count)).ToList(),
+                run.RunId);
+        }
 
-            if (parse.GetValue(perClass) is { } csvPath)
-                await WritePerClassAsync(csvPath, perClassRows, labels, ct);
+        private JsonObject ToJson(ImageClassifier classifier, ValidationOutcome outcome, ClassLabels labels)
+        {
+            var metrics = outcome.Metrics;
             var reference = classifier.Metadata.ReferenceAccuracy;
-            if (parse.GetValue(json))
+            return new JsonObject
             {
-                var node = new JsonObject
+                ["model"] = classifier.ModelId,
+                ["dataset"] = DatasetValue,
+                ["count"] = metrics.Count,
+                ["errors"] = metrics.Errors,
+                ["top1"] = Math.Round(metrics.Top1, 4),
+                ["top5"] = Math.Round(metrics.Top5, 4),
+                ["mean_confidence"] = Math.Round(metrics.MeanConfidence, 6),
+                ["trained"] = classifier.Metadata.Trained,
+                ["reference"] = reference is null ? null : new JsonObject
                 {
-                    ["model"] = classifier.ModelId,
-                    ["dataset"] = datasetValue,
-                    ["count"] = metrics.Count,
-                    ["errors"] = metrics.Errors,
-                    ["top1"] = Math.Round(metrics.Top1, 4),
-                    ["top5"] = Math.Round(metrics.Top5, 4),
-                    ["mean_confidence"] = Math.Round(metrics.MeanConfidence, 6),
-                    ["trained"] = classifier.Metadata.Trained,
-                    ["reference"] = reference is null ? null : new JsonObject
-                    {
-                        ["top1"] = reference.Top1,
-                        ["top5"] = reference.Top5,
-                        ["source"] = reference.Source,
-                        ["top1_delta_points"] = Math.Round(metrics.Top1 - reference.Top1, 4),
-                        ["top5_delta_points"] = reference.Top5 is { } r5 ? Math.Round(metrics.Top5 - r5, 4) : null,
-                    },
-                    ["most_confused"] = new JsonArray([.. confusedPairs.Select(p => (JsonNode)new JsonObject
-                    {
-                        ["true"] = labels[p.Actual].Wnid,
-                        ["predicted"] = labels[p.Predicted].Wnid,
-                        ["count"] = p.Count,
-                    })]),
-                    ["run_id"] = runId,
-                };
-                console.Out.WriteLine(node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            }
-            else
-            {
-                WriteReport(console, classifier, datasetValue, metrics, reference, confusedPairs, labels, runId);
-            }
-            return CommandTree.Success;
-        });
-        return command;
+                    ["top1"] = reference.Top1,
+                    ["top5"] = reference.Top5,
+                    ["source"] = reference.Source,
+                    ["top1_delta_points"] = Math.Round(metrics.Top1 - reference.Top1, 4),
+                    ["top5_delta_points"] = reference.Top5 is { } r5 ? Math.Round(metrics.Top5 - r5, 4) : null,
+                },
+                ["most_confused"] = new JsonArray([.. outcome.Confused.Select(p => (JsonNode)new JsonObject
+                {
+                    ["true"] = labels[p.Actual].Wnid,
+                    ["true_name"] = labels[p.Actual].Name,
+                    ["predicted"] = labels[p.Predicted].Wnid,
+                    ["predicted_name"] = labels[p.Predicted].Name,
+                    ["count"] = p.Count,
+                })]),
+                ["run_id"] = outcome.RunId,
+            };
+        }
     }
 
     private static LabelledDataset OpenDataset(string folder, ClassLabels labels, string? truth, CliConsole console)
@@ -220,11 +252,10 @@ internal static class ValidateCommand
             new Progress<long>(n => progress.Report(n)), ct);
     }
 
-    private static async Task WritePerClassAsync(string path, IEnumerable<(int Index, long Images, long Top1Correct, long Top5Correct)> rows,
-        ClassLabels labels, CancellationToken ct)
+    private static async Task WritePerClassAsync(string path, IEnumerable<PerClassRow> rows,
+        ClassLabels labels, CliConsole console, CancellationToken ct)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        await using var writer = new StreamWriter(path, false, new UTF8Encoding(false));
+        await using var writer = new StreamWriter(Output.OutputFile.Open(path, console.Info), new UTF8Encoding(false));
         using var csv = CsvHelper.CsvWriter.Create(writer, new CsvHelper.CsvWriterOptions(), leaveOpen: true);
         foreach (var header in new[] { "index", "wnid", "name", "images", "top1_correct", "top5_correct", "top1", "top5" })
             csv.WriteField(header);
@@ -245,7 +276,7 @@ internal static class ValidateCommand
     }
 
     private static void WriteReport(CliConsole console, ImageClassifier classifier, string dataset, Metrics m,
-        Scoring.Models.ReferenceAccuracy? reference, IReadOnlyList<(int Actual, int Predicted, long Count)> confused, ClassLabels labels, string? runId)
+        Scoring.Models.ReferenceAccuracy? reference, IReadOnlyList<ConfusedRow> confused, ClassLabels labels, string? runId)
     {
         var table = new Table { Border = TableBorder.Rounded, Title = new TableTitle(Markup.Escape($"{classifier.ModelId} on {dataset}")) };
         table.AddColumn("metric").AddColumn(new TableColumn("measured").RightAligned()).AddColumn(new TableColumn("reference").RightAligned()).AddColumn(new TableColumn("Δ points").RightAligned());
@@ -271,6 +302,6 @@ internal static class ValidateCommand
             console.Tables.Write(pairs);
         }
         if (runId is not null)
-            console.Out.WriteLine($"recorded as validation run {runId} (convnext-batch results run {runId})");
+            console.Out.WriteLine($"recorded as validation run {runId} ({CliInvocation.Command} results run {runId})");
     }
 }

@@ -55,7 +55,8 @@ public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries 
 
     /// <summary>
     /// <c>POST /api/validation-runs</c> with an optional <see cref="ValidationRunRequest"/> body: plans the run
-    /// (201 and the run summary); the host then delivers the plan's chunks (Service Bus in Azure, in process locally).
+    /// (201 and the run summary, or 200 for a run id that exists); the host then delivers the plan's chunks
+    /// (Service Bus in Azure, in process locally).
     /// </summary>
     public async Task<ApiResponse<ValidationRunPlan>> CreateValidationRunAsync(string? body, string trigger, CancellationToken cancellationToken = default)
     {
@@ -74,6 +75,7 @@ public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries 
         try
         {
             var plan = await runs.CreateRunAsync(request, trigger, cancellationToken);
+            // A run id that exists already (a retried POST) answers 200 with the run; its unfinished chunks are sent again.
             return new(plan.Created ? ApiResponse.Created(plan.Run) : ApiResponse.Ok(plan.Run), plan);
         }
         catch (DatasetException e)
