@@ -27,8 +27,6 @@ internal sealed class PredictionTableSink : IAsyncDisposable
         _classifier = classifier;
     }
 
-    public long Written { get; private set; }
-
     public static async Task<PredictionTableSink> CreateAsync(StorageAccount account, string tableName, ImageClassifier classifier, CancellationToken ct)
     {
         var table = account.Table(tableName);
@@ -65,7 +63,6 @@ internal sealed class PredictionTableSink : IAsyncDisposable
         // A transaction may not touch the same row twice (e.g. a folder listed twice): keep the last.
         var unique = actions.GroupBy(a => ((ITableEntity)a.Entity).RowKey).Select(g => g.Last()).ToList();
         await _account.Resilience.ExecuteAsync(async c => await _table.SubmitTransactionAsync(unique, c), ct);
-        Written += unique.Count;
         actions.Clear();
     }
 
