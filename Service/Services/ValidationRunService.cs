@@ -191,7 +191,7 @@ public sealed class ValidationRunService
         var counts = new AccuracyCounts();
         Exception? storageFailure = null;
         string? inferenceFailure = null;
-        await foreach (var result in _engine.ScoreAsync(Inputs(chunk, cancellationToken), cancellationToken))
+        await foreach (var result in _engine.ScoreAsync(Inputs(chunk), cancellationToken))
         {
             var work = (BlobWork)result.State!;
             if (work.StorageFailure is not null)
@@ -378,14 +378,10 @@ public sealed class ValidationRunService
         throw new StorageUnavailableException($"run {runId}: gave up recording a failed chunk after repeated concurrent updates");
     }
 
-    private async IAsyncEnumerable<ImageInput> Inputs(ValidationChunkMessage chunk, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        foreach (var item in chunk.Items)
+    private IAsyncEnumerable<ImageInput> Inputs(ValidationChunkMessage chunk) =>
+        chunk.Items.Select(item =>
         {
-            cancellationToken.ThrowIfCancellationRequested();
             var work = new BlobWork(new BlobReference(chunk.Container, item.Blob));
-            yield return new ImageInput(item.Blob, ct => _reader.ReadAsync(work, ct)) { Label = item.Label, State = work };
-        }
-        await Task.CompletedTask;
-    }
+            return new ImageInput(item.Blob, ct => _reader.ReadAsync(work, ct)) { Label = item.Label, State = work };
+        }).ToAsyncEnumerable();
 }
