@@ -71,14 +71,11 @@ internal static class OptionParsing
     {
         option.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<T>() is string device && !IsDevice(device))
-                r.AddError($"--device must be cpu, cuda or cuda:N (got '{device}')");
+            // The one device parser (Scoring's), so the CLI accepts exactly what the classifier does.
+            if (r.GetValueOrDefault<T>() is string device && !Scoring.Inference.InferenceDevice.TryParse(device, out _))
+                r.AddError($"--device must be {Scoring.Inference.InferenceDevice.Accepted} (got '{device}')");
         });
     }
-
-    public static bool IsDevice(string device) =>
-        device is "cpu" or "cuda" ||
-        device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out _);
 
     public static bool IsHex(string value) => value.All(Uri.IsHexDigit);
 

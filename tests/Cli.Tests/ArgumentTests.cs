@@ -48,6 +48,18 @@ public class ArgumentTests
         Assert.Single(result.ErrorLines);
     }
 
+    [Fact]
+    public async Task Device_gpu_is_accepted_like_the_classifier_accepts_it_and_falls_back_to_cpu_here()
+    {
+        Repository.RequireShared();
+        var image = Path.Combine(Repository.ImagenetSamples, "n01440764_tench.JPEG");
+        var result = await CliRunner.RunAsync(["predict", image, "--model", Repository.SqueezeNet, "--preprocessing", "caffe", "--device", "gpu"]);
+        // No CUDA here: the classifier warns and runs on the CPU; the CLI must not reject "gpu" before that.
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("CUDA execution provider unavailable", result.Error);
+        Assert.Contains("probability", result.Out);
+    }
+
     [Theory]
     [InlineData("model", "build")]
     [InlineData("model", "inspect")]
