@@ -70,12 +70,16 @@ internal static class ServeCommand
                 new ValidationDefaultsOptions { Container = parse.GetValue(validationContainer)! }, queries: queries);
             var api = new ServiceApi(new PredictionQueries(account), queries, runs, engine, account);
             var queue = new ChunkQueue(runs, console.Info);
+            var reportOptions = new Service.Reports.ReportOptions();
+            var reports = new Service.Reports.ReportApi(new Service.Reports.ReportService(account, reportOptions, queries),
+                new Service.Reports.ThumbnailService(account, reportOptions), engine);
 
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
             builder.WebHost.UseUrls(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{parse.GetValue(port)}"));
             builder.Services.AddSingleton(api);
             builder.Services.AddSingleton(queue);
+            builder.Services.AddSingleton(reports);
             await using var app = builder.Build();
             Map(app);
 
@@ -122,6 +126,16 @@ internal static class ServeCommand
             return CommandTree.Success;
         });
         return command;
+    }
+
+    private static async Task<IResult> WriteAsync(HttpContext http, Service.Reports.ReportResponse response)
+    {
+        http.Response.StatusCode = response.StatusCode;
+        http.Response.ContentType = response.ContentType;
+        foreach (var (name, value) in response.Headers)
+            http.Response.Headers[name] = value;
+        await http.Response.Body.WriteAsync(response.Body, http.RequestAborted);
+        return Results.Empty;
     }
 
     internal static void Map(WebApplication app)
@@ -172,6 +186,15 @@ internal static class ServeCommand
         app.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi api, CancellationToken ct) =>
             Write(await api.GetValidationRunAsync(id, QueryOf(r), ct)));
         app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(ct)));
+        // The report pages, as the Functions handler serves them (no function key locally).
+        app.MapGet(Service.Reports.ReportApi.RunReportRoute, async (string id, HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
+            await WriteAsync(http, await reports.RunReportAsync(id, null, ct)));
+        app.MapGet(Service.Reports.ReportApi.HistoryRoute, async (HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
+            await WriteAsync(http, await reports.HistoryAsync(name => http.Request.Query[name], null, ct)));
+        app.MapGet(Service.Reports.ReportApi.PredictionsRoute, async (HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
+            await WriteAsync(http, await reports.PredictionsAsync(name => http.Request.Query[name], null, ct)));
+        app.MapGet(Service.Reports.ReportApi.ThumbnailRoute, async (string container, string blob, HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
+            await WriteAsync(http, await reports.ThumbnailAsync(container, blob, ct)));
     }
 
     private static ApiQuery QueryOf(HttpRequest request) =>

@@ -136,6 +136,15 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
 
         var list = await server.Http.GetFromJsonAsync<JsonElement>("/api/validation-runs?top=50");
         Assert.Contains(list.GetProperty("items").EnumerateArray(), r => r.GetProperty("runId").GetString() == "serve-run-1");
+
+        // The run's report page, as the Functions API serves it.
+        var page = await server.Http.GetAsync("/api/validation-runs/serve-run-1/report");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Contains("serve-run-1", html);
+        Assert.Contains("<svg", html);
+        Assert.Equal(HttpStatusCode.NotFound, (await server.Http.GetAsync("/api/validation-runs/no-such-run/report")).StatusCode);
     }
 
     [Fact]
