@@ -32,20 +32,20 @@ foreach (var n in sizes)
         await container.GetBlobClient($"img/{i:D6}.png").UploadAsync(BinaryData.FromBytes(Png(i)), overwrite: true, ct));
     Console.Error.WriteLine($"uploaded {n} blobs in {upload.Elapsed.TotalSeconds:F1} s");
 
-    var (elapsed, peakKiB, output) = await RunCliAsync(["score", $"blob://bench{n}", "--table", "Predictions", "--model", model, "--quiet",
+    var (elapsed, peakKiB, threads, output) = await RunCliAsync(["score", $"blob://bench{n}", "--table", "Predictions", "--model", model, "--quiet",
         "--connection-string", azurite.ConnectionString]);
     Console.Error.WriteLine(output.Trim());
-    rows.Add($"| {n:N0} | {elapsed.TotalSeconds:F1} | {n / elapsed.TotalSeconds:F0} | {peakKiB / 1024.0:F0} |");
+    rows.Add($"| {n:N0} | {elapsed.TotalSeconds:F1} | {n / elapsed.TotalSeconds:F0} | {threads} | {peakKiB / 1024.0:F0} |");
     if (rows.Count == 1)
         baseline = peakKiB;
     rows[^1] += $" {(peakKiB / (double)baseline - 1) * 100:+0.0;-0.0} % |";
 }
-Console.WriteLine("| blobs | wall s | img/s | peak RSS MiB | RSS vs first |");
-Console.WriteLine("| ---: | ---: | ---: | ---: | ---: |");
+Console.WriteLine("| blobs | wall s | img/s | most threads | peak RSS MiB | RSS vs first |");
+Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: |");
 rows.ForEach(Console.WriteLine);
 Directory.Delete(work, recursive: true);
 
-async Task<(TimeSpan Elapsed, long PeakKiB, string Output)> RunCliAsync(string[] arguments)
+async Task<(TimeSpan Elapsed, long PeakKiB, long Threads, string Output)> RunCliAsync(string[] arguments)
 {
     var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
     start.ArgumentList.Add(cli);
@@ -55,24 +55,26 @@ async Task<(TimeSpan Elapsed, long PeakKiB, string Output)> RunCliAsync(string[]
     using var process = Process.Start(start)!;
     var stdout = process.StandardOutput.ReadToEndAsync();
     var stderr = process.StandardError.ReadToEndAsync();
-    long peak = 0;
+    long peak = 0, threads = 0;
     while (!process.HasExited)
     {
-        peak = Math.Max(peak, HighWaterMarkKiB(process.Id));
+        peak = Math.Max(peak, Status(process.Id, "VmHWM:"));
+        threads = Math.Max(threads, Status(process.Id, "Threads:"));
         await Task.Delay(50);
     }
     await process.WaitForExitAsync();
     if (process.ExitCode != 0)
         throw new InvalidOperationException($"convnext-batch {string.Join(' ', arguments)} exited {process.ExitCode}: {await stderr}");
-    return (clock.Elapsed, peak, await stderr + await stdout);
+    return (clock.Elapsed, peak, threads, await stderr + await stdout);
 }
 
-// VmHWM: the kernel's own peak resident set of the process, so sampling cannot miss a spike between polls.
-static long HighWaterMarkKiB(int pid)
+// VmHWM is the kernel's own peak resident set (KiB) of the process, so sampling cannot miss a spike
+// between polls; Threads shows whether a longer run grew the thread pool (each thread adds its stack).
+static long Status(int pid, string field)
 {
     try
     {
-        var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
         return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
     }
     catch (IOException)
