@@ -28,9 +28,14 @@ public sealed class ImagePreprocessor
 {
     // The vips operation cache keys on buffer addresses and would keep decoded images of
     // one-off inputs alive; in a scoring pipeline every image is new, so it only costs memory.
+    // The pipeline already preprocesses one image per core at once; libvips' own per-image worker
+    // threads (one per core by default) would only oversubscribe the cores and add hand-offs to
+    // every small image, so each image gets one, unless VIPS_CONCURRENCY says otherwise.
     static ImagePreprocessor()
     {
         Cache.Max = 0;
+        if (Environment.GetEnvironmentVariable("VIPS_CONCURRENCY") is null)
+            global::NetVips.NetVips.Concurrency = 1;
         LibvipsLog.Install();
     }
 
@@ -288,9 +293,9 @@ public sealed class ImagePreprocessor
     /// <c>reduceh</c>/<c>reducev</c>: kernel support stretched by the shrink factor, centre
     /// convention, no box pre-shrink. An enlarging axis goes through <c>affine</c> with the centre
     /// convention out + 0.5 = scale × (in + 0.5), i.e. input offset +0.5, output offset −0.5.
-    /// Shrinking passes stay on 8-bit pixels (libvips' vectorised path, 12-bit coefficients: about
-    /// 0.1 level from Pillow's 22-bit ones on average); enlarging passes, rarer and where the
-    /// difference shows more, run on float pixels.
+    /// Both stay on 8-bit pixels (libvips' fixed-point paths, 12-bit coefficients against Pillow's
+    /// 22-bit ones): about 0.1 level off on average either way. Enlarging on float pixels measured no
+    /// closer to the reference crops and cost 80 % more per enlarged image (docs/benchmarks.md).
     /// </summary>
     private static Image Resample(Image image, int outW, int outH, Interpolation interpolation, Func<Image, Image> track)
     {
@@ -302,19 +307,15 @@ public sealed class ImagePreprocessor
         if (outW < image.Width)
             image = track(image.Reduceh((double)image.Width / outW, kernel, gap: 0.0));
         else if (outW > image.Width)
-            image = RoundToUchar(track(track(image.Cast(Enums.BandFormat.Float)).Affine([(double)outW / image.Width, 0, 0, 1], interpolator,
-                oarea: [0, 0, outW, image.Height], idx: 0.5, idy: 0.5, odx: -0.5, ody: -0.5, extend: Enums.Extend.Copy)), track);
+            image = track(image.Affine([(double)outW / image.Width, 0, 0, 1], interpolator,
+                oarea: [0, 0, outW, image.Height], idx: 0.5, idy: 0.5, odx: -0.5, ody: -0.5, extend: Enums.Extend.Copy));
         if (outH < image.Height)
             image = track(image.Reducev((double)image.Height / outH, kernel, gap: 0.0));
         else if (outH > image.Height)
-            image = RoundToUchar(track(track(image.Cast(Enums.BandFormat.Float)).Affine([1, 0, 0, (double)outH / image.Height], interpolator,
-                oarea: [0, 0, image.Width, outH], idx: 0.5, idy: 0.5, odx: -0.5, ody: -0.5, extend: Enums.Extend.Copy)), track);
+            image = track(image.Affine([1, 0, 0, (double)outH / image.Height], interpolator,
+                oarea: [0, 0, image.Width, outH], idx: 0.5, idy: 0.5, odx: -0.5, ody: -0.5, extend: Enums.Extend.Copy));
         return image;
     }
-
-    // libvips' cast truncates (and clamps); +0.5 first makes it Pillow's round-half-up clip8.
-    private static Image RoundToUchar(Image image, Func<Image, Image> track) =>
-        track(track(image + 0.5).Cast(Enums.BandFormat.Uchar));
 
     /// <summary>Grayscale, CMYK, 16-bit, palette and alpha all end as 3-band 8-bit sRGB.</summary>
     private static Image ToSrgb8(Image image, Func<Image, Image> track)
@@ -356,13 +357,6 @@ public sealed class ImagePreprocessor
                 dst[i] = channelLut[hwc[j]];
         }
     }
-
-    private static Enums.Kernel Kernel(Interpolation interpolation) => interpolation switch
-    {
-        Interpolation.Bilinear => Enums.Kernel.Linear,
-        Interpolation.Nearest => Enums.Kernel.Nearest,
-        _ => Enums.Kernel.Cubic,
-    };
 
     private static string FormatName(string loader)
     {
