@@ -304,6 +304,11 @@ public sealed class ImagePreprocessor
 
         var kernel = interpolation == Interpolation.Bilinear ? Enums.Kernel.Linear : Enums.Kernel.Cubic;
         var interpolator = interpolation == Interpolation.Bilinear ? BilinearInterpolator : BicubicInterpolator;
+        // Enlarging both axes (every enlarged photo: the aspect ratio is kept): one 2-D pass. libvips'
+        // affine samples the full 4×4 (2×2) window whatever the transform, so two 1-D passes cost twice.
+        if (outW > image.Width && outH > image.Height)
+            return track(image.Affine([(double)outW / image.Width, 0, 0, (double)outH / image.Height], interpolator,
+                oarea: [0, 0, outW, outH], idx: 0.5, idy: 0.5, odx: -0.5, ody: -0.5, extend: Enums.Extend.Copy));
         if (outW < image.Width)
             image = track(image.Reduceh((double)image.Width / outW, kernel, gap: 0.0));
         else if (outW > image.Width)
