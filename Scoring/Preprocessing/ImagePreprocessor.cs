@@ -170,30 +170,6 @@ public sealed class ImagePreprocessor
     private void Decode(ReadOnlySpan<byte> data, string loader, Span<float> destination)
     {
         var s = Settings;
-        int width, height, orientation;
-        using (var header = Image.NewFromBuffer(data, access: Enums.Access.Sequential, failOn: Enums.FailOn.Error))
-        {
-            width = header.Width;
-            height = header.Height;
-            orientation = header.GetTypeOf("orientation") != 0 ? (int)header.Get("orientation") : 1;
-        }
-        var pixels = (long)width * height;
-        if (pixels > Limits.MaxPixels)
-            throw new ImageRejectedException(ImageRejectionReason.TooManyPixels,
-                $"the image is {width}×{height} ({pixels:N0} pixels); the limit is {Limits.MaxPixels:N0}");
-
-        // Fast mode only: JPEG can decode at 1/2, 1/4, 1/8 scale almost for free; keep at least 2×
-        // the target resolution so the final antialiased resize still sees enough pixels.
-        var shrink = 1;
-        if (ShrinkOnLoad && loader.StartsWith("VipsForeignLoadJpeg", StringComparison.Ordinal))
-            foreach (var candidate in (ReadOnlySpan<int>)[8, 4, 2])
-                if (Math.Min(width, height) / candidate >= 2 * s.ResizeShorter)
-                {
-                    shrink = candidate;
-                    break;
-                }
-
-        var started = Stopwatch.GetTimestamp();
         var owned = new List<Image>(8);
         try
         {
@@ -203,9 +179,30 @@ public sealed class ImagePreprocessor
                 return image;
             }
 
-            var image = Track(shrink > 1
-                ? Image.NewFromBuffer(data, access: Enums.Access.Sequential, failOn: Enums.FailOn.Error, kwargs: new VOption { { "shrink", shrink } })
-                : Image.NewFromBuffer(data, access: Enums.Access.Sequential, failOn: Enums.FailOn.Error));
+            // Opening reads only the header; the same image then gives the pixels, unless shrink-on-load
+            // needs a second open with the shrink factor.
+            var image = Track(Image.NewFromBuffer(data, access: Enums.Access.Sequential, failOn: Enums.FailOn.Error));
+            int width = image.Width, height = image.Height;
+            var orientation = image.GetTypeOf("orientation") != 0 ? (int)image.Get("orientation") : 1;
+            var pixels = (long)width * height;
+            if (pixels > Limits.MaxPixels)
+                throw new ImageRejectedException(ImageRejectionReason.TooManyPixels,
+                    $"the image is {width}×{height} ({pixels:N0} pixels); the limit is {Limits.MaxPixels:N0}");
+
+            // Fast mode only: JPEG can decode at 1/2, 1/4, 1/8 scale almost for free; keep at least 2×
+            // the target resolution so the final antialiased resize still sees enough pixels.
+            var shrink = 1;
+            if (ShrinkOnLoad && loader.StartsWith("VipsForeignLoadJpeg", StringComparison.Ordinal))
+                foreach (var candidate in (ReadOnlySpan<int>)[8, 4, 2])
+                    if (Math.Min(width, height) / candidate >= 2 * s.ResizeShorter)
+                    {
+                        shrink = candidate;
+                        break;
+                    }
+
+            var started = Stopwatch.GetTimestamp();
+            if (shrink > 1)
+                image = Track(Image.NewFromBuffer(data, access: Enums.Access.Sequential, failOn: Enums.FailOn.Error, kwargs: new VOption { { "shrink", shrink } }));
             if (orientation != 1)
                 image = Track(image.Autorot());
             // The output size comes from the upright original, so shrink-on-load cannot change it.
