@@ -65,6 +65,7 @@ internal static class ScoreCommand
             if (r.GetValueOrDefault<string?>() is { } path && Path.GetExtension(path).ToLowerInvariant() is not (".jsonl" or ".ndjson" or ".json" or ".csv" or ".parquet"))
                 r.AddError($"--output must end in .jsonl, .csv or .parquet (got '{path}')");
         });
+        OptionParsing.WritableFile(output);
         var table = new Option<string?>("--table") { Description = "Also upsert one row per image into this table (e.g. Predictions)", HelpName = "NAME" };
         var container = new Option<string?>("--container") { Description = "Score this blob container instead of a folder", HelpName = "NAME" };
         var prefix = new Option<string?>("--prefix") { Description = "Only blobs whose name starts with PREFIX", HelpName = "PREFIX" };
@@ -92,7 +93,7 @@ internal static class ScoreCommand
         {
             var imageSource = ImageSource.Parse(parse.GetValue(source) ?? "", parse.GetValue(container), parse.GetValue(prefix));
             // The output first: a path that cannot be written fails before the model loads.
-            await using var fileWriter = parse.GetValue(output) is { } path ? PredictionWriter.Create(path, console.Info)
+            await using var fileWriter = parse.GetValue(output) is { } path ? PredictionWriter.Create(path)
                 : parse.GetValue(table) is null ? PredictionWriter.JsonLines(console.Out) : null;
             using var classifier = model.Load(parse, console);
             var pipeline = new ScoringPipeline(classifier, pipelineOptions.Create(parse, classifier));
@@ -175,13 +176,15 @@ internal static class ScoreCommand
         long? total, bool quiet, Func<ScoredImage, ScoreRecord, ValueTask> write, CancellationToken ct)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
-        long count = 0, errors = 0, next = 0;
+        long count = 0, errors = 0, next = 0, read = 0;
         var sequence = new Dictionary<string, long>(StringComparer.Ordinal);
         var waiting = new SortedDictionary<long, ScoredImage>();
         var numbered = Select(inputs, input =>
         {
+            // A running number, not sequence.Count: finished images leave the map, and a reused number
+            // would park an image until the end (the order then depended on how fast images finished).
             lock (sequence)
-                sequence[input.Id] = sequence.Count;
+                sequence[input.Id] = read++;
             return input;
         }, ct);
         using (var progress = new ProgressLine(console.Error, console.ErrorIsTerminal && !quiet, "img", total))

@@ -49,6 +49,7 @@ internal static class ValidateCommand
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar" };
         OptionParsing.Positive(chunkSize);
         OptionParsing.ExistingFile(groundTruth);
+        OptionParsing.WritableFile(perClass);
         var command = new Command("validate", "Measure top-1/top-5 accuracy on a labelled dataset (optionally recorded as a validation run)")
         {
             dataset, groundTruth, json, perClass, confused, record, container, chunkSize, quiet,
@@ -255,7 +256,7 @@ internal static class ValidateCommand
     private static async Task WritePerClassAsync(string path, IEnumerable<PerClassRow> rows,
         ClassLabels labels, CliConsole console, CancellationToken ct)
     {
-        await using var writer = new StreamWriter(Output.OutputFile.Open(path, console.Info), new UTF8Encoding(false));
+        await using var writer = new StreamWriter(Output.OutputFile.Open(path), new UTF8Encoding(false));
         using var csv = CsvHelper.CsvWriter.Create(writer, new CsvHelper.CsvWriterOptions(), leaveOpen: true);
         foreach (var header in new[] { "index", "wnid", "name", "images", "top1_correct", "top5_correct", "top1", "top5" })
             csv.WriteField(header);

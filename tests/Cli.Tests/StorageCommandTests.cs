@@ -48,6 +48,13 @@ public class StorageCommandTests(AzuriteFixture azurite, AttoModelFixture atto) 
         var lines = csv.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.StartsWith("container,blob,status", lines[0]);
         Assert.Equal(4, lines.Length); // header + --top 3
+        using (var reader = CsvHelper.CsvReader.FromText(csv.Out, new CsvHelper.CsvReaderOptions()))
+        {
+            reader.ReadHeader();
+            while (reader.Read())
+                if (reader.GetString("status") == "Scored")
+                    Assert.Matches("^[01]\\.[0-9]{6}$", reader.GetString("p")); // one precision, as in the files
+        }
 
         var table = await CliRunner.RunOkAsync(["results", "predictions", "--container", "score-src", "--errors", .. Storage]);
         Assert.Contains("photos/broken.jpg", table.Out);
