@@ -186,21 +186,25 @@ internal static class ResultsCommand
                 if (report.MostConfused.Count > 0)
                 {
                     // Class names: from --labels, else from the run's own wrong predictions (which name both sides of every confused pair).
-                    var names = new Dictionary<int, string>();
+                    var names = new Dictionary<int, (string? Wnid, string? Name)>();
                     if (table is not null)
                         foreach (var label in table.All)
-                            names[label.Index] = label.Name;
+                            names[label.Index] = (label.Wnid, label.Name);
                     else
                         foreach (var row in wrongRows ?? (await queries.ListWrongAsync(runId, 1000, null, ct)).Items)
                         {
-                            if (row.LabelName is { } trueName)
-                                names[row.LabelIndex] = trueName;
+                            if (row.LabelName is not null || row.LabelWnid is not null)
+                                names[row.LabelIndex] = (row.LabelWnid, row.LabelName);
                             foreach (var predicted in row.Top)
-                                if (predicted.Name is { } name)
-                                    names[predicted.Index] = name;
+                                if (predicted.Name is not null || predicted.Wnid is not null)
+                                    names[predicted.Index] = (predicted.Wnid, predicted.Name);
                         }
-                    string Describe(int index, string? wnid) =>
-                        $"{wnid ?? index.ToString(System.Globalization.CultureInfo.InvariantCulture)}{(names.TryGetValue(index, out var n) ? " " + n.Split(',')[0] : "")}";
+                    string Describe(int index, string? wnid)
+                    {
+                        names.TryGetValue(index, out var known);
+                        var id = wnid ?? known.Wnid ?? index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                        return known.Name is { } name ? $"{id} {name.Split(',')[0]}" : id;
+                    }
                     TabularOutput.Write(console, fmt, "Most confused", report.MostConfused,
                     [
                         ("true", p => Describe(p.TrueIndex, p.TrueWnid)),

@@ -187,7 +187,7 @@ internal static class ScoreCommand
                 sequence[input.Id] = read++;
             return input;
         }, ct);
-        using (var progress = new ProgressLine(console.Error, console.ErrorIsTerminal && !quiet, "img", total))
+        using (var progress = new ProgressLine(console.Error, console.ShowProgress && !quiet, "img", total))
         {
             await foreach (var scored in pipeline.RunAsync(numbered, ct))
             {

@@ -141,7 +141,7 @@ internal static class ValidateCommand
         {
             var data = OpenDataset(DatasetValue, labels, truth, console);
             var pipeline = new ScoringPipeline(classifier, inputs.Pipeline.Create(parse, classifier));
-            using var progress = new Output.ProgressLine(console.Error, console.ErrorIsTerminal && !parse.GetValue(inputs.Quiet), "img", data.Images.Count);
+            using var progress = new Output.ProgressLine(console.Error, console.ShowProgress && !parse.GetValue(inputs.Quiet), "img", data.Images.Count);
             long done = 0;
             var counts = await pipeline.EvaluateAsync(data, _ => progress.Report(++done), ct);
             return new ValidationOutcome(
@@ -158,7 +158,7 @@ internal static class ValidateCommand
             var request = Remote
                 ? RemoteRequest(DatasetValue, truth, chunkSize)
                 : await UploadAsync(account, OpenDataset(DatasetValue, labels, truth, console), parse.GetValue(inputs.Container)!, chunkSize, console,
-                    console.ErrorIsTerminal && !parse.GetValue(inputs.Quiet), ct);
+                    console.ShowProgress && !parse.GetValue(inputs.Quiet), ct);
             var scoring = inputs.Pipeline.Scoring(parse);
             using var engine = new ScoringEngine(classifier, scoring);
             var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = chunkSize },
@@ -250,7 +250,7 @@ internal static class ValidateCommand
         console.Info($"uploading {data.Images.Count} labelled images to blob://{containerName}/{new DirectoryInfo(data.Root).Name}/");
         using var progress = new Output.ProgressLine(console.Error, showProgress, "img", data.Images.Count);
         return await new Service.Uploads.ImageUploader(account).UploadLabelledAsync(data, containerName, chunkSize,
-            new Progress<long>(n => progress.Report(n)), ct);
+            progress, ct);
     }
 
     private static async Task WritePerClassAsync(string path, IEnumerable<PerClassRow> rows,
