@@ -148,6 +148,8 @@ internal static class ServeCommand
             {
                 StatusCodes.Status404NotFound => $"no API route {http.Request.Method} {http.Request.Path}; see docs/cli.md (serve)",
                 StatusCodes.Status405MethodNotAllowed => $"{http.Request.Method} is not supported on {http.Request.Path}",
+                // A route whose parameters did not bind, e.g. /api/predictions/images without a blob name.
+                StatusCodes.Status400BadRequest => $"bad request {http.Request.Method} {http.Request.Path}: a part of the route is missing or malformed; see docs/cli.md (serve)",
                 _ => $"HTTP {http.Response.StatusCode}",
             };
             await http.Response.WriteAsJsonAsync(new ApiProblem(message), ContractJson.Options);
