@@ -281,7 +281,7 @@ internal sealed class DemoCommand(CliConsole console, StorageAccount account, Sc
 
     private static string? FindLabelsBeside(string samples)
     {
-        var candidate = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(samples).TrimEnd('/'))!, "imagenet-labels", "LOC_synset_mapping.txt");
+        var candidate = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(samples).TrimEnd('/'))!, "imagenet-labels", LabelFiles.ClassTableFileName);
         return File.Exists(candidate) ? candidate : null;
     }
 

@@ -132,7 +132,7 @@ internal static class ValidateCommand
             // A model without a class table (e.g. SqueezeNet) validated against val.txt: use the table beside it.
             if (classTable is null && truth is not null && !Remote
                 && Scoring.Onnx.OnnxModelInfo.Read(inputs.Model.ModelPath(parse)).Metadata.Labels is null
-                && Path.Combine(Path.GetDirectoryName(Path.GetFullPath(truth))!, "LOC_synset_mapping.txt") is var beside && File.Exists(beside))
+                && LabelFiles.ClassTableBeside(truth) is { } beside)
                 classTable = ClassLabels.Load(beside);
             return (truth, classTable);
         }
