@@ -73,6 +73,9 @@ public class ArgumentTests
     [InlineData("results", "run")]
     [InlineData("watch")]
     [InlineData("demo")]
+    [InlineData("upload")]
+    [InlineData("serve")]
+    [InlineData("results", "report")]
     public async Task Every_command_has_help(params string[] command)
     {
         var result = await CliRunner.RunAsync([.. command, "--help"]);
