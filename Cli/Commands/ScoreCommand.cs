@@ -2,8 +2,10 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using ConvNeXt.Batch.Cli.Output;
-using ConvNeXt.Batch.Cli.Sinks;
 using ConvNeXt.Batch.Cli.Sources;
+using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Services;
+using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Pipeline;
 
@@ -66,7 +68,12 @@ internal static class ScoreCommand
                 r.AddError($"--output must end in .jsonl, .csv or .parquet (got '{path}')");
         });
         OptionParsing.WritableFile(output);
-        var table = new Option<string?>("--table") { Description = "Also upsert one row per image into this table (e.g. Predictions)", HelpName = "NAME" };
+        var table = new Option<string?>("--table") { Description = "Also upsert one row per image into this table (e.g. Predictions); blobs whose row already holds this version and model are not scored again", HelpName = "NAME" };
+        table.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is { } name && TableNames.Problem(name) is { } problem)
+                r.AddError(problem);
+        });
         var container = new Option<string?>("--container") { Description = "Score this blob container instead of a folder", HelpName = "NAME" };
         var prefix = new Option<string?>("--prefix") { Description = "Only blobs whose name starts with PREFIX", HelpName = "PREFIX" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar" };
@@ -92,79 +99,122 @@ internal static class ScoreCommand
         command.SetAction(async (parse, ct) =>
         {
             var imageSource = ImageSource.Parse(parse.GetValue(source) ?? "", parse.GetValue(container), parse.GetValue(prefix));
+            var tableName = parse.GetValue(table);
             // The output first: a path that cannot be written fails before the model loads.
             await using var fileWriter = parse.GetValue(output) is { } path ? PredictionWriter.Create(path)
-                : parse.GetValue(table) is null ? PredictionWriter.JsonLines(console.Out) : null;
+                : tableName is null ? PredictionWriter.JsonLines(console.Out) : null;
             using var classifier = model.Load(parse, console);
-            var pipeline = new ScoringPipeline(classifier, pipelineOptions.Create(parse, classifier));
+            var quietProgress = parse.GetValue(quiet);
 
-            await using var tableSink = parse.GetValue(table) is { } tableName
-                ? await PredictionTableSink.CreateAsync(ResultsCommand.Account(storage, parse), tableName, classifier, ct)
-                : null;
-
-            IAsyncEnumerable<ImageInput> inputs;
-            long? total = null;
+            ScoreSummary summary;
             string where;
-            // Rows of a local folder are partitioned by the folder's name, as if it were a container.
-            var containerName = imageSource is FolderImageSource f ? Service.Storage.TableKeys.Escape(new DirectoryInfo(f.Folder).Name) : "";
             var skipped = new SkippedFiles();
             switch (imageSource)
             {
-                case FolderImageSource folder:
-                    var files = folder.Files().ToList();
-                    skipped.AddRange(files.Where(p => !Scoring.Evaluation.LabelledDataset.IsImageFile(p)).Select(p => Path.GetRelativePath(folder.Folder, p)));
-                    total = files.Count - skipped.Count;
-                    inputs = Where(folder.InputsAsync(ct), i => Scoring.Evaluation.LabelledDataset.IsImageFile(i.Id));
-                    where = folder.Folder;
+                case BlobImageSource blobs when tableName is not null:
+                    // Rows of a container have one writer, the service ScoreImages runs on: the same
+                    // unchanged-blob skip, size limit, deleted-blob rows and retries.
+                    where = $"blob://{blobs.Container}/{blobs.Prefix}";
+                    summary = await ScoreContainerIntoTableAsync(console, await OpenContainerAsync(storage, parse, blobs, ct), classifier,
+                        pipelineOptions.Scoring(parse), blobs, tableName, fileWriter, quietProgress, ct);
                     break;
                 case BlobImageSource blobs:
-                    containerName = blobs.Container;
-                    var client = (await storage.OpenAsync(parse, ct)).Container(blobs.Container);
-                    if (!await client.ExistsAsync(ct))
-                        throw new CommandFailedException($"container '{blobs.Container}' does not exist");
-                    inputs = Where(Select(blobs.InputsAsync(client, ct), p => p.Input), i =>
+                    where = $"blob://{blobs.Container}/{blobs.Prefix}";
+                    var account = await OpenContainerAsync(storage, parse, blobs, ct);
+                    var reader = new BlobImageReader(account, pipelineOptions.Scoring(parse));
+                    var blobInputs = Where(blobs.InputsAsync(account.Container(blobs.Container), reader, ct), i =>
                     {
                         if (Scoring.Evaluation.LabelledDataset.IsImageFile(i.Id))
                             return true;
                         skipped.Add(i.Id);
                         return false;
                     });
-                    where = $"blob://{blobs.Container}/{blobs.Prefix}";
+                    summary = await RunAsync(console, new ScoringPipeline(classifier, pipelineOptions.Create(parse, classifier)), blobInputs, null, quietProgress,
+                        async (scored, record) =>
+                        {
+                            // Storage down through every retry is not a fact about the image: fail, do not record it.
+                            if (scored.State is BlobWork { StorageFailure: { } failure })
+                                throw new CommandFailedException($"blob {blobs.Container}/{scored.Id} could not be read after retries: {CommandTree.OneLine(failure.Message)}", failure);
+                            if (fileWriter is not null)
+                                await fileWriter.WriteAsync(record, ct);
+                        }, ct);
+                    break;
+                case FolderImageSource folder:
+                    where = folder.Folder;
+                    var files = folder.Files().ToList();
+                    skipped.AddRange(files.Where(p => !Scoring.Evaluation.LabelledDataset.IsImageFile(p)).Select(p => Path.GetRelativePath(folder.Folder, p)));
+                    // Rows of a local folder are partitioned by the folder's name, as if it were a container.
+                    var partition = Service.Storage.TableKeys.Escape(new DirectoryInfo(folder.Folder).Name);
+                    var rows = tableName is null ? null
+                        : new PredictionRowWriter(await storage.OpenAsync(parse, ct), tableName);
+                    summary = await RunAsync(console, new ScoringPipeline(classifier, pipelineOptions.Create(parse, classifier)),
+                        Where(folder.InputsAsync(ct), i => Scoring.Evaluation.LabelledDataset.IsImageFile(i.Id)), files.Count - skipped.Count, quietProgress,
+                        async (scored, record) =>
+                        {
+                            if (fileWriter is not null)
+                                await fileWriter.WriteAsync(record, ct);
+                            if (rows is not null)
+                                await rows.AddAsync(PredictionEntity.From(partition, scored.Id, scored, classifier.ModelId, classifier.ModelSha256), ct);
+                        }, ct, rows is null ? null : rows.FlushAsync);
                     break;
                 default:
                     throw new InvalidOperationException();
             }
 
-            var summary = await RunAsync(console, pipeline, inputs, total, parse.GetValue(quiet), async (scored, record) =>
-            {
-                if (fileWriter is not null)
-                    await fileWriter.WriteAsync(record, ct);
-                if (tableSink is not null)
-                    await tableSink.WriteAsync(containerName, scored, ct);
-            }, ct);
             if (skipped.Count > 0)
                 console.Warn($"skipped {skipped.Count} file(s) that are not images by extension (.jpg, .jpeg, .png, ...), e.g. {skipped.First}");
-            if (summary.Images == 0)
+            if (summary.Images + summary.Unchanged == 0)
                 console.Warn($"no images found in {where}");
             var destinations = new List<string>();
             if (parse.GetValue(output) is { } written)
                 destinations.Add(written);
             else if (fileWriter is not null)
                 destinations.Add("standard output");
-            if (parse.GetValue(table) is { } t)
-                destinations.Add($"table {t}");
+            if (tableName is not null)
+                destinations.Add($"table {tableName}");
             console.Error.WriteLine($"{summary} → {string.Join(" and ", destinations)}");
             return CommandTree.Success;
         });
         return command;
     }
 
-    internal sealed record ScoreSummary(long Images, long Errors, TimeSpan Elapsed)
+    private static async Task<StorageAccount> OpenContainerAsync(StorageConnectionOption storage, ParseResult parse, BlobImageSource blobs, CancellationToken ct)
+    {
+        var account = await storage.OpenAsync(parse, ct);
+        if (!await account.Resilience.ExecuteAsync(async c => (await account.Container(blobs.Container).ExistsAsync(c)).Value, ct))
+            throw new CommandFailedException($"container '{blobs.Container}' does not exist");
+        return account;
+    }
+
+    /// <summary><c>score blob://… --table NAME</c>: the scoring service writes the rows; the file (if any) gets each row as it lands.</summary>
+    private static async Task<ScoreSummary> ScoreContainerIntoTableAsync(CliConsole console, StorageAccount account, ImageClassifier classifier,
+        ScoringOptions scoring, BlobImageSource blobs, string tableName, PredictionWriter? fileWriter, bool quiet, CancellationToken ct)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        using var progress = new ProgressLine(console.Error, console.ShowProgress && !quiet, "img", null);
+        var engine = new ScoringEngine(classifier, scoring); // not disposed here: the caller owns the classifier
+        var service = new BlobScoringService(account, engine, scoring);
+        var result = await service.ScoreContainerAsync(blobs.Container, new ContainerScoringOptions
+        {
+            Prefix = blobs.Prefix.Length == 0 ? null : blobs.Prefix,
+            Table = tableName,
+            Progress = counts => progress.Report(counts.Total, counts.Failed),
+            RowReady = fileWriter is null ? null : async (row, _) => await fileWriter.WriteAsync(ToRecord(row), ct),
+        }, ct);
+        return new ScoreSummary(result.Scored + result.Failed, result.Failed, started.Elapsed, result.Skipped);
+    }
+
+    private static ScoreRecord ToRecord(PredictionEntity row) =>
+        new(row.BlobName, row.TopJson is null ? null : PredictedClass.FromJson(row.TopJson), row.ErrorMessage is null ? null : CommandTree.OneLine(row.ErrorMessage));
+
+    /// <param name="Unchanged">Blobs whose stored row already holds this blob version and model (not scored again).</param>
+    internal sealed record ScoreSummary(long Images, long Errors, TimeSpan Elapsed, long Unchanged = 0)
     {
         public double ImagesPerSecond => Images / Math.Max(Elapsed.TotalSeconds, 1e-9);
 
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-            $"scored {Images} images ({Errors} errors) in {Elapsed.TotalSeconds:F1} s: {ImagesPerSecond:F1} img/s");
+            $"scored {Images} images ({Errors} errors) in {Elapsed.TotalSeconds:F1} s: {ImagesPerSecond:F1} img/s") +
+            (Unchanged > 0 ? $"; {Unchanged} unchanged since they were last scored, not scored again" : "");
     }
 
     /// <summary>
@@ -173,7 +223,7 @@ internal static class ScoreCommand
     /// stays bounded by the pipeline's capacity). Every output format thus lists the same rows in the same order.
     /// </summary>
     internal static async Task<ScoreSummary> RunAsync(CliConsole console, ScoringPipeline pipeline, IAsyncEnumerable<ImageInput> inputs,
-        long? total, bool quiet, Func<ScoredImage, ScoreRecord, ValueTask> write, CancellationToken ct)
+        long? total, bool quiet, Func<ScoredImage, ScoreRecord, ValueTask> write, CancellationToken ct, Func<CancellationToken, Task>? flush = null)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
         long count = 0, errors = 0, next = 0, read = 0;
@@ -187,28 +237,38 @@ internal static class ScoreCommand
                 sequence[input.Id] = read++;
             return input;
         }, ct);
-        using (var progress = new ProgressLine(console.Error, console.ShowProgress && !quiet, "img", total))
+        try
         {
-            await foreach (var scored in pipeline.RunAsync(numbered, ct))
+            using (var progress = new ProgressLine(console.Error, console.ShowProgress && !quiet, "img", total))
             {
-                count++;
-                if (scored.Error is not null)
-                    errors++;
-                long position;
-                lock (sequence)
-                    sequence.Remove(scored.Id, out position);
-                waiting[position] = scored;
-                while (waiting.Remove(next, out var ready))
+                await foreach (var scored in pipeline.RunAsync(numbered, ct))
                 {
-                    await write(ready, PredictionFormatting.ToRecord(ready));
-                    next++;
+                    count++;
+                    if (scored.Error is not null)
+                        errors++;
+                    long position;
+                    lock (sequence)
+                        sequence.Remove(scored.Id, out position);
+                    waiting[position] = scored;
+                    while (waiting.Remove(next, out var ready))
+                    {
+                        await write(ready, PredictionFormatting.ToRecord(ready));
+                        next++;
+                    }
+                    progress.Report(count, errors);
                 }
-                progress.Report(count, errors);
+                // Ids seen twice (never for folders or containers) would leave gaps: flush what remains in order.
+                foreach (var ready in waiting.Values)
+                    await write(ready, PredictionFormatting.ToRecord(ready));
             }
-            // Ids seen twice (never for folders or containers) would leave gaps: flush what remains in order.
-            foreach (var ready in waiting.Values)
-                await write(ready, PredictionFormatting.ToRecord(ready));
         }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested && flush is not null)
+        {
+            await flush(CancellationToken.None); // Ctrl+C keeps what is done
+            throw;
+        }
+        if (flush is not null)
+            await flush(ct);
         return new ScoreSummary(count, errors, started.Elapsed);
     }
 

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Scoring.Pipeline;
 
 namespace ConvNeXt.Batch.Cli.Sources;
@@ -47,17 +48,17 @@ public sealed record FolderImageSource(string Folder) : ImageSource
 
 public sealed record BlobImageSource(string Container, string Prefix) : ImageSource
 {
-    public async IAsyncEnumerable<(BlobItem Blob, ImageInput Input)> InputsAsync(BlobContainerClient container,
+    /// <summary>
+    /// Every blob under the prefix, read through the service's one blob reader (size limit, retries,
+    /// deleted blobs); the input's state is its <see cref="BlobWork"/>, which says what went wrong.
+    /// </summary>
+    public async IAsyncEnumerable<ImageInput> InputsAsync(BlobContainerClient container, BlobImageReader reader,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         await foreach (var blob in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, Prefix.Length == 0 ? null : Prefix, cancellationToken))
         {
-            var client = container.GetBlobClient(blob.Name);
-            yield return (blob, new ImageInput(blob.Name, async ct =>
-            {
-                var content = await client.DownloadContentAsync(ct);
-                return content.Value.Content.ToMemory();
-            }) { State = blob });
+            var work = new BlobWork(new BlobReference(Container, blob.Name, blob.Properties.ETag?.ToString(), blob.Properties.ContentLength));
+            yield return new ImageInput(blob.Name, ct => reader.ReadAsync(work, ct)) { State = work };
         }
     }
 }

@@ -34,6 +34,25 @@ public sealed record BlobScoringResult(IReadOnlyList<BlobOutcome> Outcomes, long
     public long Total => Scored + Failed + Skipped;
 }
 
+/// <summary>How one container scoring call runs.</summary>
+public sealed class ContainerScoringOptions
+{
+    /// <summary>Only blobs whose name starts with this.</summary>
+    public string? Prefix { get; init; }
+
+    /// <summary>The table the rows go to (and unchanged blobs are looked up in): <c>Predictions</c>, or the CLI's <c>score --table NAME</c>.</summary>
+    public string Table { get; init; } = TableNames.Predictions;
+
+    /// <summary>Called after each blob with the counts so far (for a progress line).</summary>
+    public Action<BlobScoringResult>? Progress { get; init; }
+
+    /// <summary>
+    /// Called once per blob, one call at a time, in the order blobs finish, with its row: the one just
+    /// written, or (skipped = true) the final row already stored for this blob version and model.
+    /// </summary>
+    public Func<PredictionEntity, bool, ValueTask>? RowReady { get; init; }
+}
+
 /// <summary>
 /// Storage stayed unavailable through every retry: the invocation must fail so that the host
 /// redelivers the messages (and dead-letters them after the maximum delivery count).
@@ -50,9 +69,6 @@ public sealed class StorageUnavailableException(string message, Exception? inner
 /// </summary>
 public sealed class BlobScoringService
 {
-    /// <summary>Rows per write: large enough for full 100-row transactions, small enough to keep memory flat.</summary>
-    private const int WriteBatchRows = 200;
-
     /// <summary>Blobs whose existing rows are looked up together (the ETag skip).</summary>
     private const int LookupBatch = 64;
 
@@ -78,23 +94,28 @@ public sealed class BlobScoringService
         ScoreAsync(events.Select(e => new BlobReference(e.Container, e.BlobName, e.BlobETag, e.ContentLength, e.EventId)), cancellationToken);
 
     /// <summary>
-    /// Scores every blob under <paramref name="prefix"/> of <paramref name="container"/> (CLI <c>score --table</c>,
-    /// <c>watch</c>, <c>demo</c>): the listing is streamed page by page, rows are written as they come.
+    /// Scores every blob under <paramref name="prefix"/> of <paramref name="container"/> (<c>watch</c>, <c>demo</c>):
+    /// the listing is streamed page by page, rows are written as they come.
     /// </summary>
     /// <param name="progress">Called after each blob with the counts so far (for a progress line).</param>
     public Task<BlobScoringResult> ScoreContainerAsync(string container, string? prefix = null, CancellationToken cancellationToken = default,
-        Action<BlobScoringResult>? progress = null)
+        Action<BlobScoringResult>? progress = null) =>
+        ScoreContainerAsync(container, new ContainerScoringOptions { Prefix = prefix, Progress = progress }, cancellationToken);
+
+    /// <summary>Scores every blob of <paramref name="container"/> as <paramref name="options"/> say (CLI <c>score --table</c>).</summary>
+    public Task<BlobScoringResult> ScoreContainerAsync(string container, ContainerScoringOptions options, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(options);
         if (BlobNames.ContainerProblem(container) is { } problem)
             throw new ArgumentException(problem, nameof(container));
-        return RunAsync(List(container, prefix, cancellationToken), keepOutcomes: false, progress, cancellationToken);
+        return RunAsync(List(container, options.Prefix, cancellationToken), keepOutcomes: false, options, cancellationToken);
     }
 
     /// <summary>Scores the given blobs; a blob named twice (two events for one upload) is scored once.</summary>
     public Task<BlobScoringResult> ScoreAsync(IEnumerable<BlobReference> blobs, CancellationToken cancellationToken = default)
     {
         var unique = blobs.GroupBy(b => (b.Container, b.Name)).Select(g => g.Last()).ToList();
-        return RunAsync(unique.ToAsyncEnumerable(), keepOutcomes: true, null, cancellationToken);
+        return RunAsync(unique.ToAsyncEnumerable(), keepOutcomes: true, new ContainerScoringOptions(), cancellationToken);
     }
 
     private async IAsyncEnumerable<BlobReference> List(string container, string? prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -121,17 +142,17 @@ public sealed class BlobScoringService
     }
 
     private async Task<BlobScoringResult> RunAsync(IAsyncEnumerable<BlobReference> blobs, bool keepOutcomes,
-        Action<BlobScoringResult>? progress, CancellationToken cancellationToken)
+        ContainerScoringOptions options, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         await _storage.EnsureTablesAsync(cancellationToken);
         var model = await _engine.GetModelInfoAsync(cancellationToken);
-        var run = new Run(keepOutcomes);
+        var run = new Run(keepOutcomes, options);
+        var writer = new PredictionRowWriter(_storage, options.Table, _metrics);
 
         // The first transient read failure stops the call: the invocation fails and is redelivered
         // whole, so there is no point reading the rest against a storage account that is down.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var pending = new List<PredictionEntity>(WriteBatchRows);
         try
         {
             await foreach (var result in _engine.ScoreAsync(Inputs(blobs, model, run, stop.Token), stop.Token))
@@ -146,13 +167,10 @@ public sealed class BlobScoringService
                     break;
                 }
                 var row = ToRow(work, result, model);
-                pending.Add(row);
-                run.Add(new BlobOutcome(row.PartitionKey, row.BlobName, row.Status, row.ErrorReason, row.Top1Wnid, Skipped: false));
+                await writer.AddAsync(row, cancellationToken);
+                await run.AddAsync(row, skipped: false, cancellationToken);
                 if (row.Status == RowStatus.Failed)
                     _logger.LogWarning("blob {Container}/{Blob} could not be scored: {Reason}: {Message}", row.PartitionKey, row.BlobName, row.ErrorReason, row.ErrorMessage);
-                if (pending.Count >= WriteBatchRows)
-                    await WriteAsync(pending, cancellationToken);
-                progress?.Invoke(run.Result());
             }
             cancellationToken.ThrowIfCancellationRequested();
         }
@@ -163,11 +181,11 @@ public sealed class BlobScoringService
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // Stopped by the caller (Ctrl+C): keep what is done.
-            await WriteAsync(pending, CancellationToken.None);
+            await writer.FlushAsync(CancellationToken.None);
             throw;
         }
 
-        await WriteAsync(pending, cancellationToken);
+        await writer.FlushAsync(cancellationToken);
         _metrics.BatchSize.Record((int)Math.Min(int.MaxValue, run.Result().Total));
         _metrics.BatchLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
 
@@ -178,29 +196,19 @@ public sealed class BlobScoringService
         return run.Result();
     }
 
-    private async Task WriteAsync(List<PredictionEntity> rows, CancellationToken cancellationToken)
-    {
-        if (rows.Count == 0)
-            return;
-        await TableWrites.UpsertAsync(_storage, _storage.Table(TableNames.Predictions), rows, cancellationToken);
-        _metrics.ImagesScored.Add(rows.Count(r => r.Status == RowStatus.Scored));
-        _metrics.ImagesFailed.Add(rows.Count(r => r.Status == RowStatus.Failed));
-        rows.Clear();
-    }
-
     /// <summary>Blobs to read, in order, minus those whose row is already final (looked up a few at a time).</summary>
     private async IAsyncEnumerable<ImageInput> Inputs(IAsyncEnumerable<BlobReference> blobs, ModelInfo model, Run run,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await foreach (var chunk in blobs.Chunk(LookupBatch).WithCancellation(cancellationToken))
         {
-            var existing = await ReadExistingAsync(chunk, model, cancellationToken);
+            var existing = await ReadExistingAsync(chunk, model, run.Options.Table, cancellationToken);
             for (var i = 0; i < chunk.Length; i++)
             {
                 var blob = chunk[i];
                 if (existing[i] is { } row)
                 {
-                    run.Add(new BlobOutcome(blob.Container, blob.Name, row.Status, row.ErrorReason, row.Top1Wnid, Skipped: true));
+                    await run.AddAsync(row, skipped: true, cancellationToken);
                     continue;
                 }
                 var work = new BlobWork(blob);
@@ -225,7 +233,7 @@ public sealed class BlobScoringService
         (row.Status == RowStatus.Scored || row.Status == RowStatus.Failed && row.ErrorReason is { } reason && PermanentErrorReasons.Contains(reason));
 
     /// <summary>For each blob, its existing row when that row is final (see <see cref="IsFinal"/>), else null.</summary>
-    private async Task<PredictionEntity?[]> ReadExistingAsync(BlobReference[] blobs, ModelInfo model, CancellationToken cancellationToken)
+    private async Task<PredictionEntity?[]> ReadExistingAsync(BlobReference[] blobs, ModelInfo model, string tableName, CancellationToken cancellationToken)
     {
         var result = new PredictionEntity?[blobs.Length];
         if (!_options.SkipUnchanged || blobs.All(b => b.ETag is null))
@@ -236,7 +244,7 @@ public sealed class BlobScoringService
                 var blob = blobs[i];
                 if (blob.ETag is null)
                     return;
-                var row = await _storage.TableCallAsync(TableNames.Predictions, async (table, c) =>
+                var row = await _storage.TableCallAsync(tableName, async (table, c) =>
                     await table.GetEntityIfExistsAsync<PredictionEntity>(blob.Container, TableKeys.Escape(blob.Name), cancellationToken: c), ct);
                 if (row.HasValue && IsFinal(row.Value!, blob.ETag, model.Sha256))
                     result[i] = row.Value;
@@ -244,25 +252,43 @@ public sealed class BlobScoringService
         return result;
     }
 
-    /// <summary>Counts (and, for event batches, each outcome) of one call.</summary>
-    private sealed class Run(bool keepOutcomes)
+    /// <summary>Counts (and, for event batches, each outcome) of one call; hands each row to the caller's observer.</summary>
+    private sealed class Run(bool keepOutcomes, ContainerScoringOptions options)
     {
         private readonly List<BlobOutcome> _outcomes = [];
+        // Rows come from two tasks (unchanged ones from the listing, scored ones from the pipeline);
+        // the observer (e.g. a file writer) sees one at a time.
+        private readonly SemaphoreSlim _observer = new(1, 1);
         private long _scored, _failed, _skipped;
+
+        public ContainerScoringOptions Options => options;
 
         public BlobWork? StorageFailure { get; set; }
 
-        public void Add(BlobOutcome outcome)
+        public async ValueTask AddAsync(PredictionEntity row, bool skipped, CancellationToken cancellationToken)
         {
-            if (outcome.Skipped)
+            if (skipped)
                 Interlocked.Increment(ref _skipped);
-            else if (outcome.Status == RowStatus.Scored)
+            else if (row.Status == RowStatus.Scored)
                 Interlocked.Increment(ref _scored);
             else
                 Interlocked.Increment(ref _failed);
             if (keepOutcomes)
                 lock (_outcomes)
-                    _outcomes.Add(outcome);
+                    _outcomes.Add(new BlobOutcome(row.PartitionKey, row.BlobName, row.Status, row.ErrorReason, row.Top1Wnid, skipped));
+            if (options.RowReady is null && options.Progress is null)
+                return;
+            await _observer.WaitAsync(cancellationToken);
+            try
+            {
+                if (options.RowReady is { } observe)
+                    await observe(row, skipped);
+                options.Progress?.Invoke(Result());
+            }
+            finally
+            {
+                _observer.Release();
+            }
         }
 
         public BlobScoringResult Result()

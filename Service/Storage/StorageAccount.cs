@@ -110,6 +110,12 @@ public static class TableNames
     public const string ValidationPredictions = "ValidationPredictions";
 
     public static IReadOnlyList<string> All { get; } = [Predictions, ValidationRuns, ValidationChunks, ValidationPredictions];
+
+    /// <summary>Why <paramref name="name"/> cannot name a table (Azure's rule: a letter, then letters or digits, 3–63 in all), or null.</summary>
+    public static string? Problem(string name) =>
+        name.Length is < 3 or > 63 || !char.IsAsciiLetter(name[0]) || !name.All(char.IsAsciiLetterOrDigit)
+            ? $"'{name}' is not a valid table name: 3 to 63 letters or digits, starting with a letter"
+            : null;
 }
 
 public static class ContainerNames

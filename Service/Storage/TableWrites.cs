@@ -13,7 +13,8 @@ public static class TableWrites
         span?.SetTag("convnext.rows", rows.Count);
         var batches = rows
             .GroupBy(r => r.PartitionKey)
-            .SelectMany(g => g.DistinctBy(r => r.RowKey).Chunk(100))
+            // A transaction may not touch one row twice: the last write of a row wins, as it would unbatched.
+            .SelectMany(g => g.GroupBy(r => r.RowKey).Select(same => same.Last()).Chunk(100))
             .ToList();
         await Parallel.ForEachAsync(batches, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
             async (batch, ct) =>

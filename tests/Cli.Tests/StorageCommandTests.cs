@@ -59,6 +59,80 @@ public class StorageCommandTests(AzuriteFixture azurite, AttoModelFixture atto) 
         var table = await CliRunner.RunOkAsync(["results", "predictions", "--container", "score-src", "--errors", .. Storage]);
         Assert.Contains("photos/broken.jpg", table.Out);
         Assert.DoesNotContain("goldfish", table.Out);
+
+        // The same scoring service as ScoreImages: a second run finds every row final for this blob
+        // version and model (the broken JPEG is a permanent failure) and scores nothing again, while
+        // the file still lists every blob, from the stored rows.
+        var again = await CliRunner.RunOkAsync(["score", "blob://score-src/photos/", "--table", "Predictions", "--output", output, .. Storage, .. CliRunner.SqueezeNet]);
+        Assert.Contains($"scored 0 images (0 errors)", again.Error);
+        Assert.Contains($"; {PredictTests.WellKnown.Length + 1} unchanged since they were last scored", again.Error);
+        var records = File.ReadLines(output).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(PredictTests.WellKnown.Length + 1, records.Count);
+        Assert.Contains("could not be decoded", Assert.Single(records, r => r.GetProperty("source").GetString() == "photos/broken.jpg").GetProperty("error").GetString());
+        foreach (var sample in PredictTests.WellKnown)
+            Assert.Equal(sample.Split('_')[0], Assert.Single(records, r => r.GetProperty("source").GetString() == "photos/" + sample)
+                .GetProperty("top")[0].GetProperty("wnid").GetString());
+    }
+
+    [Fact]
+    public async Task Score_table_writes_the_named_table_only_and_rescores_a_changed_blob()
+    {
+        Repository.RequireShared();
+        var container = await ContainerAsync("score-named");
+        foreach (var sample in PredictTests.WellKnown[..2])
+            await UploadSampleAsync(container, sample);
+        string[] score = ["score", "blob://score-named", "--table", "Audit2026", "--quiet", .. Storage, .. CliRunner.SqueezeNet];
+
+        var first = await CliRunner.RunOkAsync(score);
+        Assert.Contains("scored 2 images (0 errors)", first.Error);
+        Assert.Contains("→ table Audit2026", first.Error);
+        var tables = new Azure.Data.Tables.TableServiceClient(azurite.ConnectionString);
+        var audit = tables.GetTableClient("Audit2026").Query<Azure.Data.Tables.TableEntity>(e => e.PartitionKey == "score-named").ToList();
+        Assert.Equal(2, audit.Count);
+        Assert.All(audit, r => Assert.Equal("Scored", r.GetString("Status")));
+        await tables.CreateTableIfNotExistsAsync("Predictions");
+        Assert.Empty(tables.GetTableClient("Predictions").Query<Azure.Data.Tables.TableEntity>(e => e.PartitionKey == "score-named"));
+
+        // New content under one name: a new ETag, so that blob alone is scored again.
+        await UploadSampleAsync(container, PredictTests.WellKnown[2], PredictTests.WellKnown[0]);
+        var second = await CliRunner.RunOkAsync(score);
+        Assert.Contains("scored 1 images (0 errors)", second.Error);
+        Assert.Contains("; 1 unchanged since they were last scored", second.Error);
+        var replaced = tables.GetTableClient("Audit2026").GetEntity<Azure.Data.Tables.TableEntity>("score-named", PredictTests.WellKnown[0]).Value;
+        Assert.Equal(PredictTests.WellKnown[2].Split('_')[0], replaced.GetString("Top1Wnid"));
+    }
+
+    [Theory]
+    [InlineData("no")]
+    [InlineData("bad-name")]
+    [InlineData("1abc")]
+    public async Task Score_table_rejects_a_name_Azure_would_refuse(string name)
+    {
+        var result = await CliRunner.RunAsync(["score", CliRunner.TempDirectory(), "--table", name, .. Storage, .. CliRunner.SqueezeNet]);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains($"'{name}' is not a valid table name", result.Error);
+        Assert.Single(result.ErrorLines);
+    }
+
+    [Fact]
+    public async Task Score_a_folder_into_a_table_partitions_rows_by_the_folder_name()
+    {
+        Repository.RequireShared();
+        var folder = Path.Combine(CliRunner.TempDirectory(), "holiday");
+        Directory.CreateDirectory(Path.Combine(folder, "day1"));
+        foreach (var sample in PredictTests.WellKnown[..2])
+            File.Copy(Path.Combine(Repository.ImagenetSamples, sample), Path.Combine(folder, "day1", sample));
+        await File.WriteAllBytesAsync(Path.Combine(folder, "broken.jpg"), [0xFF, 0xD8, 0xFF, 1, 2, 3]);
+
+        var score = await CliRunner.RunOkAsync(["score", folder, "--table", "Predictions", "--quiet", .. Storage, .. CliRunner.SqueezeNet]);
+        Assert.Contains("scored 3 images (1 errors)", score.Error);
+
+        var rows = JsonDocument.Parse((await CliRunner.RunOkAsync(["results", "predictions", "--container", "holiday", "--format", "json", .. Storage])).Out)
+            .RootElement.EnumerateArray().ToList();
+        Assert.Equal(3, rows.Count);
+        Assert.Equal("Failed", Assert.Single(rows, r => r.GetProperty("blob").GetString() == "broken.jpg").GetProperty("status").GetString());
+        Assert.Equal(PredictTests.WellKnown[1].Split('_')[0],
+            Assert.Single(rows, r => r.GetProperty("blob").GetString() == "day1/" + PredictTests.WellKnown[1]).GetProperty("top")[0].GetProperty("wnid").GetString());
     }
 
     [Fact]

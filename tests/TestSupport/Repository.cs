@@ -27,11 +27,14 @@ public static class Repository
             throw new InvalidOperationException($"shared data folder not found at {Shared}: clone the repository beside ../shared");
     }
 
+    // Test assemblies run from the repository's bin folders; benchmark scripts (dotnet run FILE.cs) are
+    // built elsewhere and run from the repository, so the working directory is the second place to look.
     private static string FindRoot()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "ConvNeXt.Batch.sln")))
-                return dir.FullName;
-        throw new InvalidOperationException("ConvNeXt.Batch.sln not found above " + AppContext.BaseDirectory);
+        foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "ConvNeXt.Batch.sln")))
+                    return dir.FullName;
+        throw new InvalidOperationException($"ConvNeXt.Batch.sln not found above {AppContext.BaseDirectory} or {Environment.CurrentDirectory}");
     }
 }
