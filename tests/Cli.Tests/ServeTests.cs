@@ -120,6 +120,54 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
         Assert.Contains("serving the API on http://127.0.0.1:", stopped.Error);
     }
 
+    /// <summary>SIGTERM (kill, docker stop) stops serve like Ctrl+C does; the web host used to swallow it and keep the process alive.</summary>
+    [Fact]
+    public async Task Serve_as_a_process_stops_on_sigterm()
+    {
+        Repository.RequireShared();
+        var port = FreePort();
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "convnext-batch.dll"), "serve", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--model", atto.ModelPath, "--connection-string", azurite.ConnectionString },
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            var healthy = false;
+            for (var i = 0; i < 600 && !healthy && !process.HasExited; i++)
+            {
+                try
+                {
+                    healthy = (await http.GetAsync("/api/health")).StatusCode == HttpStatusCode.OK;
+                }
+                catch (HttpRequestException)
+                {
+                    await Task.Delay(100);
+                }
+            }
+            Assert.True(healthy, "serve did not answer /api/health");
+
+            using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+                await kill.WaitForExitAsync();
+            // A guard against hanging the test run, not a speed requirement.
+            using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync(guard.Token);
+            Assert.Equal(0, process.ExitCode);
+            Assert.Contains("stopping", await error);
+        }
+        finally
+        {
+            if (!process.HasExited)
+                process.Kill(entireProcessTree: true);
+        }
+    }
+
     [Fact]
     public async Task A_validation_run_posted_to_serve_is_scored_in_process_and_queryable()
     {
