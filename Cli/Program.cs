@@ -23,11 +23,12 @@ public static class Program
     /// <summary>
     /// Parses and runs one command line. Exit codes: 0 success, 1 the command failed (one line on
     /// <paramref name="error"/>), 2 bad arguments (one line on <paramref name="error"/>), 130 cancelled.
+    /// <paramref name="progress"/> forces progress lines on or off (default: on when standard error is a terminal).
     /// </summary>
     public static Task<int> InvokeAsync(string[] args, TextWriter output, TextWriter error,
-        CancellationToken cancellationToken = default, bool interactive = false)
+        CancellationToken cancellationToken = default, bool interactive = false, bool? progress = null)
     {
-        var console = new CliConsole(output, error, interactive);
+        var console = new CliConsole(output, error, interactive, progress);
         return CommandTree.InvokeAsync(args, console, cancellationToken);
     }
 }

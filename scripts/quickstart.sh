@@ -31,6 +31,7 @@ cleanup() {
   if [ -n "$azurite_pid" ] && kill -0 "$azurite_pid" 2>/dev/null; then
     kill "$azurite_pid" 2>/dev/null || true
     wait "$azurite_pid" 2>/dev/null || true
+    echo "==> stopped Azurite: it ran in memory, so the tables and blobs above are gone (keep them: see 'serve' in docs/cli.md)" >&2
   fi
   rm -rf "$work"
 }

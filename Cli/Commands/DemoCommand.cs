@@ -1,23 +1,48 @@
 using System.CommandLine;
 using System.Globalization;
+using ConvNeXt.Batch.Cli.Output;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
+using ConvNeXt.Batch.Service.Uploads;
 using ConvNeXt.Batch.Service.Validation;
 using ConvNeXt.Batch.Scoring.Labels;
 using NetVips;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
+/// <summary>What <c>demo</c> is asked to do.</summary>
+internal sealed record DemoSettings
+{
+    /// <summary>Folder of sample images; <c>null</c> (or empty): generated images.</summary>
+    public string? Samples { get; init; }
+    /// <summary>How many of them (spread over the folder); <c>null</c>: all.</summary>
+    public int? Count { get; init; } = 64;
+    /// <summary>Where generated images (and the built model) are written.</summary>
+    public required string WorkDirectory { get; init; }
+    /// <summary>Class table that names the classes in the printed results (beside the samples).</summary>
+    public string? LabelsFile { get; init; }
+    /// <summary>Validation chunk size (a run of 64 images: two chunks, as Service Bus would deliver them).</summary>
+    public int ChunkSize { get; init; } = 32;
+}
+
+/// <summary>The images the demo put into storage: how many, and from where (<c>null</c>: generated).</summary>
+internal sealed record DemoUpload(int Images, string? From);
+
+/// <summary>What one <c>demo</c> run did: the upload, the scoring of the drop zone, the validation run.</summary>
+internal sealed record DemoResult(DemoUpload Upload, ScoreCommand.ScoreSummary Scoring, ValidationRunReport Validation);
+
 /// <summary>
 /// <c>demo</c>: the quick-start job against a storage account (Azurite from scripts/quickstart.sh):
-/// model → upload images to <c>images</c> → score into <c>Predictions</c> (the ScoreImages service)
-/// → a validation run (the validation service) → print the predictions and the run's metrics.
+/// model → upload images to <c>images</c> and <c>validation/samples/</c> → score the drop zone into
+/// <c>Predictions</c> (the ScoreImages service) → a validation run (the validation service) → print the
+/// predictions and the run's metrics, as <c>results</c> shows them.
 /// </summary>
-internal static class DemoCommand
+internal sealed class DemoCommand(CliConsole console, StorageAccount account, ScoringEngine engine, ScoringOptions scoring, DemoSettings settings)
 {
     public const string WeightsEnvironmentVariable = "CONVNEXT_WEIGHTS";
+    internal const string SamplesPrefix = "samples/";
 
     public static Command Create(CliConsole console)
     {
@@ -32,6 +57,12 @@ internal static class DemoCommand
             DefaultValueFactory = _ => OptionParsing.Environment(WeightsEnvironmentVariable),
         };
         OptionParsing.Positive(count);
+        OptionParsing.ExistingFile(weights);
+        images.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is { } dir && !Directory.Exists(dir))
+                r.AddError($"--images: folder not found: {dir}");
+        });
         var command = new Command("demo", "Quick-start job: build the default model, upload sample images, score them into Predictions, run a validation run, print the results")
         {
             images, count, all, workDir, weights,
@@ -45,98 +76,98 @@ internal static class DemoCommand
             var work = parse.GetValue(workDir) ?? Directory.CreateTempSubdirectory("convnext-demo-").FullName;
             Directory.CreateDirectory(work);
             var samples = parse.GetValue(images) ?? FindSharedSamples();
-            var labelsFile = samples is null ? null : FindLabelsBeside(samples);
+            var settings = new DemoSettings
+            {
+                Samples = samples,
+                Count = parse.GetValue(all) ? null : parse.GetValue(count),
+                WorkDirectory = work,
+                LabelsFile = parse.GetValue(model.Labels) ?? (samples is null ? null : FindLabelsBeside(samples)),
+            };
 
-            // 1. The model.
             if (parse.GetValue(model.Model) is null)
-            {
-                var path = Path.Combine(work, "convnext_tiny.onnx");
-                var weightsFile = parse.GetValue(weights) ?? FetchedTinyWeights();
-                var labels = labelsFile is null ? null : ClassLabels.Load(labelsFile);
-                Step(console, weightsFile is null ? "building convnext_tiny with seeded random weights" : $"building convnext_tiny from {weightsFile}");
-                if (weightsFile is null)
-                    Banner(console);
-                ModelBuilding.Build(new ModelBuildRequest { Architecture = "tiny", WeightsPath = weightsFile, Labels = labels, OutputPath = path }, console);
-                model.ModelPathOverride = path;
-            }
-            var classifier = model.Load(parse, console);
-            using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
+                model.ModelPathOverride = BuildDefaultModel(console, settings, parse.GetValue(weights) ?? FetchedTinyWeights());
+            // The validation run maps the wnids in the file names to classes: a model without a class table
+            // (SqueezeNet) takes the one beside the samples, or --labels.
+            ClassLabels? classTable = null;
+            if (parse.GetValue(model.Labels) is null && Scoring.Onnx.OnnxModelInfo.Read(model.ModelPath(parse)).Metadata.Labels is null)
+                classTable = settings.LabelsFile is { } beside ? ClassLabels.Load(beside)
+                    : throw new UsageException("the model carries no class labels, which the demo's validation run needs: give --labels LOC_synset_mapping.txt");
+            var classifier = model.Load(parse, console, classTable);
+            var options = pipelineOptions.Scoring(parse);
+            using var engine = new ScoringEngine(classifier, options); // owns (and disposes) the classifier
             var account = await storage.OpenAsync(parse, ct);
-            await account.EnsureTablesAsync(ct);
 
-            // 2. Images into the drop zone.
-            var files = samples is not null && Directory.Exists(samples)
-                ? Directory.EnumerateFiles(samples).Where(Scoring.Evaluation.LabelledDataset.IsImageFile).Order(StringComparer.Ordinal).ToList()
-                : [];
-            if (!parse.GetValue(all))
-                files = Spread(files, parse.GetValue(count));
-            var imagesContainer = account.Container(ContainerNames.Images);
-            var validationContainer = account.Container(ContainerNames.Validation);
-            await imagesContainer.CreateIfNotExistsAsync(cancellationToken: ct);
-            await validationContainer.CreateIfNotExistsAsync(cancellationToken: ct);
-            if (files.Count > 0)
-            {
-                Step(console, $"uploading {files.Count} images from {samples} to blob://{ContainerNames.Images} and blob://{ContainerNames.Validation}/samples/");
-                await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (file, c) =>
-                {
-                    await imagesContainer.GetBlobClient(Path.GetFileName(file)).UploadAsync(file, overwrite: true, c);
-                    await validationContainer.GetBlobClient("samples/" + Path.GetFileName(file)).UploadAsync(file, overwrite: true, c);
-                });
-            }
-            else
-            {
-                var generated = parse.GetValue(all) ? 64 : parse.GetValue(count);
-                Step(console, $"no sample folder found: uploading {generated} generated images (named after random ImageNet classes)");
-                var labels = classifier.Labels;
-                for (var i = 0; i < generated; i++)
-                {
-                    var wnid = labels is null ? $"class{i % 1000:D4}" : labels[(i * 37) % labels.Count].Wnid;
-                    var bytes = BinaryData.FromBytes(Generate(i));
-                    await imagesContainer.GetBlobClient($"{wnid}_generated_{i:D3}.jpg").UploadAsync(bytes, overwrite: true, ct);
-                    await validationContainer.GetBlobClient($"samples/{wnid}_generated_{i:D3}.jpg").UploadAsync(bytes, overwrite: true, ct);
-                }
-            }
-
-            // 3. Score the drop zone, exactly as the ScoreImages function does.
-            var quiet = !console.ErrorIsTerminal;
-            Step(console, $"scoring blob://{ContainerNames.Images} into table {TableNames.Predictions}");
-            var scoring = await ScoreImagesAsync(console, account, engine, pipelineOptions.Scoring(parse), quiet, ct);
-            console.Info($"{scoring} → table {TableNames.Predictions}");
-
-            // 4. A validation run over the same images, labels from their <wnid>_ names, chunk by chunk as Service Bus would deliver them.
-            Step(console, $"validation run over blob://{ContainerNames.Validation}/samples/ (labels from the file names)");
-            var report = await ValidateAsync(console, account, engine, pipelineOptions.Scoring(parse), quiet, ct);
-            console.Info(string.Create(CultureInfo.InvariantCulture,
-                $"validation run {report.Run.RunId}: {report.Run.ImageCount} images, top-1 {report.Run.Top1 * 100:F1} %, top-5 {report.Run.Top5 * 100:F1} %"));
-
-            // 5. What a user would look at next.
-            var connection = storage.Configured(parse) is { } cs ? new[] { "--connection-string", cs } : [];
-            Step(console, $"{CliInvocation.Command} results predictions --container images --top 20");
-            await CommandTree.InvokeAsync(["results", "predictions", "--container", ContainerNames.Images, "--top", "20", .. connection], console, ct);
-            Step(console, $"{CliInvocation.Command} results run {report.Run.RunId}");
-            string[] labelArgs = labelsFile is null ? [] : ["--labels", labelsFile];
-            await CommandTree.InvokeAsync(["results", "run", report.Run.RunId, .. connection, .. labelArgs], console, ct);
+            var demo = new DemoCommand(console, account, engine, options, settings);
+            var result = await demo.RunAsync(ct);
+            string[] connection = storage.Configured(parse) is { } cs ? ["--connection-string", cs] : [];
+            await demo.ShowAsync(result, connection, ct);
             if (classifier.Metadata.Trained == false)
                 Banner(console);
-            if (storage.Configured(parse) is null || storage.Configured(parse)!.Contains("127.0.0.1", StringComparison.Ordinal))
-                console.Out.WriteLine("\nThe results live in Azurite: an in-memory Azurite (as scripts/quickstart.sh starts it) forgets them when it stops.");
+            if (storage.Configured(parse) is not { } configured || configured.Contains("127.0.0.1", StringComparison.Ordinal))
+                console.Out.WriteLine($"\nThe results live in Azurite: an in-memory Azurite (as scripts/quickstart.sh starts it) forgets them when it stops. "
+                    + $"To keep the product running locally: {CliInvocation.Command} serve (docs/cli.md).");
             return CommandTree.Success;
         });
         return command;
     }
 
-    private static async Task<ScoreCommand.ScoreSummary> ScoreImagesAsync(CliConsole console, StorageAccount account, ScoringEngine engine,
-        ScoringOptions options, bool quiet, CancellationToken ct)
+    /// <summary>Upload, score, validate: the job, with a summary line after each step.</summary>
+    public async Task<DemoResult> RunAsync(CancellationToken ct)
+    {
+        await account.EnsureTablesAsync(ct);
+        var upload = await UploadAsync(ct);
+
+        Step($"scoring blob://{ContainerNames.Images} into table {TableNames.Predictions}");
+        var summary = await ScoreAsync(ct);
+        // The same summary line as score's.
+        console.Info($"{summary} → table {TableNames.Predictions}");
+
+        Step($"validation run over blob://{ContainerNames.Validation}/{SamplesPrefix} (labels from the file names)");
+        var report = await ValidateAsync(ct);
+        console.Info(string.Create(CultureInfo.InvariantCulture,
+            $"validation run {report.Run.RunId}: {report.Run.ImageCount} images, top-1 {report.Run.Top1 * 100:F1} %, top-5 {report.Run.Top5 * 100:F1} %"));
+        return new DemoResult(upload, summary, report);
+    }
+
+    /// <summary>The sample images (or generated ones) into the drop zone <c>images</c> and into <c>validation/samples/</c>.</summary>
+    internal async Task<DemoUpload> UploadAsync(CancellationToken ct)
+    {
+        var files = settings.Samples is { } folder && Directory.Exists(folder)
+            ? Directory.EnumerateFiles(folder).Where(Scoring.Evaluation.LabelledDataset.IsImageFile).Order(StringComparer.Ordinal).ToList()
+            : [];
+        if (settings.Count is { } count)
+            files = Spread(files, count);
+        var from = files.Count > 0 ? settings.Samples : null;
+        if (files.Count == 0)
+        {
+            var generated = settings.Count ?? 64;
+            Step($"no sample images found: uploading {generated} generated images (named after random ImageNet classes)");
+            files = await GenerateAsync(generated, ct);
+        }
+        else
+        {
+            Step($"uploading {files.Count} images from {from} to blob://{ContainerNames.Images} and blob://{ContainerNames.Validation}/{SamplesPrefix}");
+        }
+        var uploader = new ImageUploader(account);
+        using var progress = new ProgressLine(console.Error, console.ShowProgress, "img", files.Count * 2, "uploading");
+        var drop = files.Select(f => new UploadItem(f, Path.GetFileName(f))).ToList();
+        var samples = files.Select(f => new UploadItem(f, SamplesPrefix + Path.GetFileName(f))).ToList();
+        await uploader.UploadAsync(ContainerNames.Images, drop, progress, ct);
+        await uploader.UploadAsync(ContainerNames.Validation, samples, progress.From(files.Count), ct);
+        return new DemoUpload(files.Count, from);
+    }
+
+    /// <summary>Scores the drop zone exactly as the ScoreImages function does, a few batches per call so the progress line moves.</summary>
+    internal async Task<ScoreCommand.ScoreSummary> ScoreAsync(CancellationToken ct)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var blobs = new List<BlobReference>();
         await foreach (var item in account.Container(ContainerNames.Images).GetBlobsAsync(cancellationToken: ct))
             blobs.Add(new BlobReference(ContainerNames.Images, item.Name, item.Properties.ETag?.ToString(), item.Properties.ContentLength));
-        var service = new BlobScoringService(account, engine, options);
+        var service = new BlobScoringService(account, engine, scoring);
         long done = 0, failed = 0;
-        using var progress = new Output.ProgressLine(console.Error, !quiet, "img", blobs.Count);
-        // Slices of a few batches, so the progress line moves; each slice is one ScoreImages-sized call.
-        foreach (var slice in blobs.Chunk(Math.Max(options.BatchSize * 2, 16)))
+        using var progress = new ProgressLine(console.Error, console.ShowProgress, "img", blobs.Count, "scoring");
+        foreach (var slice in blobs.Chunk(Math.Max(scoring.BatchSize * 2, 16)))
         {
             var result = await service.ScoreAsync(slice, ct);
             done += result.Outcomes.Count;
@@ -146,11 +177,14 @@ internal static class DemoCommand
         return new ScoreCommand.ScoreSummary(done, failed, clock.Elapsed);
     }
 
-    private static async Task<ValidationRunReport> ValidateAsync(CliConsole console, StorageAccount account, ScoringEngine engine, ScoringOptions scoring, bool quiet, CancellationToken ct)
+    /// <summary>A validation run over <c>validation/samples/</c>, chunk by chunk as Service Bus would deliver them.</summary>
+    internal async Task<ValidationRunReport> ValidateAsync(CancellationToken ct)
     {
-        var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = 32 }, new ValidationDefaultsOptions());
-        var plan = await service.CreateRunAsync(new ValidationRunRequest { Container = ContainerNames.Validation, Prefix = "samples/", Labels = "names" }, "local", ct);
-        using (var progress = new Output.ProgressLine(console.Error, !quiet, "img", plan.Run.ExpectedImageCount))
+        var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring),
+            new ValidationOptions { ChunkSize = settings.ChunkSize }, new ValidationDefaultsOptions());
+        var plan = await service.CreateRunAsync(
+            new ValidationRunRequest { Container = ContainerNames.Validation, Prefix = SamplesPrefix, Labels = "names" }, "local", ct);
+        using (var progress = new ProgressLine(console.Error, console.ShowProgress, "img", plan.Run.ExpectedImageCount, "validating"))
         {
             long done = 0, failed = 0;
             foreach (var chunk in plan.Chunks)
@@ -165,7 +199,31 @@ internal static class DemoCommand
             ?? throw new CommandFailedException($"validation run {plan.Run.RunId} vanished");
     }
 
-    private static void Step(CliConsole console, string text) => console.Out.WriteLine($"\n==> {text}");
+    /// <summary>What a user would look at next, printed by the commands that show it (so the printed command lines work).</summary>
+    private async Task ShowAsync(DemoResult result, string[] connection, CancellationToken ct)
+    {
+        Step($"{CliInvocation.Command} results predictions --container {ContainerNames.Images} --top 20");
+        await CommandTree.InvokeAsync(["results", "predictions", "--container", ContainerNames.Images, "--top", "20", .. connection], console, ct);
+        // "Most confused" names the classes: from the table beside the samples, else from the run's own predictions.
+        string[] labels = settings.LabelsFile is { } file ? ["--labels", file] : [];
+        var runId = result.Validation.Run.RunId;
+        Step($"{CliInvocation.Command} results run {runId}{(labels.Length > 0 ? " --labels " + labels[1] : "")}");
+        await CommandTree.InvokeAsync(["results", "run", runId, .. connection, .. labels], console, ct);
+    }
+
+    private void Step(string text) => console.Out.WriteLine($"\n==> {text}");
+
+    /// <summary>convnext_tiny in the work folder: from published weights when there are some, else seeded random ones (with the banner).</summary>
+    private static string BuildDefaultModel(CliConsole console, DemoSettings settings, string? weightsFile)
+    {
+        var path = Path.Combine(settings.WorkDirectory, "convnext_tiny.onnx");
+        var labels = settings.LabelsFile is null ? null : ClassLabels.Load(settings.LabelsFile);
+        console.Out.WriteLine($"\n==> {(weightsFile is null ? "building convnext_tiny with seeded random weights" : $"building convnext_tiny from {weightsFile}")}");
+        if (weightsFile is null)
+            Banner(console);
+        ModelBuilding.Build(new ModelBuildRequest { Architecture = "tiny", WeightsPath = weightsFile, Labels = labels, OutputPath = path }, console);
+        return path;
+    }
 
     private static void Banner(CliConsole console)
     {
@@ -182,6 +240,22 @@ internal static class DemoCommand
         foreach (var line in lines)
             console.Out.WriteLine("!! " + line.PadRight(width - 6) + " !!");
         console.Out.WriteLine(new string('!', width));
+    }
+
+    /// <summary>Synthetic JPEGs in the work folder, named <c>&lt;wnid&gt;_generated_NNN.jpg</c> so that a validation run reads labels from the names.</summary>
+    private async Task<List<string>> GenerateAsync(int count, CancellationToken ct)
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(settings.WorkDirectory, "generated")).FullName;
+        var labels = (await engine.GetClassifierAsync(ct)).Labels;
+        var files = new List<string>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var wnid = labels is null ? $"class{i % 1000:D4}" : labels[(i * 37) % labels.Count].Wnid;
+            var path = Path.Combine(folder, $"{wnid}_generated_{i:D3}.jpg");
+            await File.WriteAllBytesAsync(path, Generate(i), ct);
+            files.Add(path);
+        }
+        return files;
     }
 
     /// <summary>Every n-th file, so that a subset still spans many classes.</summary>
@@ -207,17 +281,16 @@ internal static class DemoCommand
 
     private static string? FindLabelsBeside(string samples)
     {
-        var candidate = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(samples).TrimEnd('/'))!, "imagenet-labels", "LOC_synset_mapping.txt");
+        var candidate = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(samples).TrimEnd('/'))!, "imagenet-labels", LabelFiles.ClassTableFileName);
         return File.Exists(candidate) ? candidate : null;
     }
 
-    private static string? FetchedTinyWeights()
-    {
-        return Fetching.PublishedWeightsCatalog.All
+    /// <summary>Weights <c>model fetch tiny</c> left in the weights cache, if any.</summary>
+    private static string? FetchedTinyWeights() =>
+        Fetching.PublishedWeightsCatalog.All
             .Where(w => w.Model == "convnext_tiny")
             .Select(w => Fetching.WeightsCache.PathOf(w))
             .FirstOrDefault(File.Exists);
-    }
 
     /// <summary>A smooth synthetic photo-sized JPEG, different for each seed.</summary>
     internal static byte[] Generate(int seed)

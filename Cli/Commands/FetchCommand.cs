@@ -80,7 +80,7 @@ internal sealed class FetchCommand(CliConsole console, HttpClient http)
                 BaseUrl = parse.GetValue(baseUrl),
                 Sha256 = parse.GetValue(sha256),
                 CacheDirectory = parse.GetValue(cacheDir),
-                ShowProgress = console.ErrorIsTerminal && !parse.GetValue(quiet),
+                ShowProgress = console.ShowProgress && !parse.GetValue(quiet),
                 Build = parse.GetValue(noBuild) ? null : new ModelBuildRequest
                 {
                     Architecture = entry.Model,

@@ -67,6 +67,22 @@ internal static class OptionParsing
         });
     }
 
+    /// <summary>A file to write: its folder must exist and the path must be able to be a file (see <see cref="Output.OutputFile.Problem"/>).</summary>
+    public static void WritableFile<T>(Option<T> option)
+    {
+        option.Validators.Add(r =>
+        {
+            var path = r.GetValueOrDefault<T>() switch
+            {
+                string s => s,
+                FileInfo f => f.ToString(),
+                _ => null,
+            };
+            if (path is not null && Output.OutputFile.Problem(path) is { } problem)
+                r.AddError(problem);
+        });
+    }
+
     public static void Device<T>(Option<T> option)
     {
         option.Validators.Add(r =>

@@ -63,7 +63,7 @@ internal static class PredictCommand
         var rank = 1;
         foreach (var c in record.Top!)
             table.AddRow((rank++).ToString(CultureInfo.InvariantCulture), c.Index.ToString(CultureInfo.InvariantCulture),
-                Markup.Escape(c.Wnid ?? "-"), Markup.Escape(c.Name ?? "-"), c.Probability.ToString("P2", CultureInfo.InvariantCulture));
+                Markup.Escape(c.Wnid ?? "-"), Markup.Escape(c.Name ?? "-"), PredictionWriter.FormatProbability(c.Probability));
         console.Tables.Write(table);
     }
 }

@@ -78,7 +78,7 @@ internal static class ResultsCommand
                 ("blob", r => r.Blob),
                 ("status", r => r.Status),
                 ("top-1", r => r.Top.Count > 0 ? r.Top[0].Name : r.ErrorReason),
-                ("p", r => r.Top.Count > 0 ? r.Top[0].Probability : null),
+                ("p", r => r.Top.Count > 0 ? TabularOutput.Probability(r.Top[0].Probability) : null),
                 ("top-2", r => r.Top.Count > 1 ? r.Top[1].Name : null),
                 ("model", r => r.ModelId),
                 ("scored at", r => r.ScoredAt),
@@ -96,10 +96,10 @@ internal static class ResultsCommand
         ("dataset", r => $"{r.DatasetContainer}/{r.DatasetPrefix}"),
         ("images", r => r.ImageCount ?? r.ExpectedImageCount),
         ("errors", r => r.ErrorCount),
-        ("top-1 %", r => r.Top1 * 100),
-        ("top-5 %", r => r.Top5 * 100),
-        ("reference top-1 %", r => r.ReferenceTop1),
-        ("ECE %", r => r.Ece * 100),
+        ("top-1 %", r => TabularOutput.Percent(r.Top1 * 100)),
+        ("top-5 %", r => TabularOutput.Percent(r.Top5 * 100)),
+        ("reference top-1 %", r => TabularOutput.Percent(r.ReferenceTop1)),
+        ("ECE %", r => TabularOutput.Percent(r.Ece * 100)),
         ("created", r => r.CreatedAt),
     ];
 
@@ -108,7 +108,7 @@ internal static class ResultsCommand
         ("blob", r => r.Blob),
         ("label", r => r.LabelName ?? r.LabelWnid),
         ("predicted", r => r.Top.Count > 0 ? r.Top[0].Name ?? r.Top[0].Wnid : r.ErrorReason),
-        ("p", r => r.Top.Count > 0 ? r.Top[0].Probability : null),
+        ("p", r => r.Top.Count > 0 ? TabularOutput.Probability(r.Top[0].Probability) : null),
         ("in top-5", r => r.Correct5),
     ];
 
@@ -130,7 +130,8 @@ internal static class ResultsCommand
     private static Command Report(CliConsole console)
     {
         var id = new Argument<string>("RUN_ID") { Description = "Validation run id" };
-        var output = new Option<FileInfo>("--output", "-o") { Description = "HTML file to write (self-contained: charts and images inside, opens offline)", HelpName = "FILE", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "HTML file to write (self-contained: charts and images inside, opens offline)", HelpName = "FILE", Required = true };
+        OptionParsing.WritableFile(output);
         var labels = new Option<string?>("--labels") { Description = "Class label table (LOC_synset_mapping.txt or synset_words.txt) to name the classes", HelpName = "FILE" };
         var command = new Command("report", "Write a validation run's report as one HTML file: accuracy with 95 % intervals against the published figures, per-class accuracy, most-confused pairs with images, confidence, calibration (ECE), errors by reason") { id, output, labels };
         var storage = new StorageConnectionOption(command);
@@ -145,11 +146,10 @@ internal static class ResultsCommand
             console.Info($"reading run {runId} and its misclassified images from {run.DatasetContainer} ...");
             var html = await new ReportService(account, options).ValidationRunAsync(runId, new EmbeddedImageLinks(new ThumbnailService(account, options)), table, ct)
                 ?? throw new CommandFailedException($"no validation run '{runId}'");
-            var file = parse.GetValue(output)!;
-            if (file.Directory is { Exists: false } directory)
-                directory.Create();
-            await File.WriteAllTextAsync(file.FullName, html, ct);
-            console.Out.WriteLine($"wrote {file.FullName} ({new FileInfo(file.FullName).Length / 1024.0:0.0} KiB)");
+            var path = parse.GetValue(output)!;
+            await using (var file = new StreamWriter(OutputFile.Open(path), new System.Text.UTF8Encoding(false)))
+                await file.WriteAsync(html.AsMemory(), ct);
+            console.Out.WriteLine($"wrote {Path.GetFullPath(path)} ({new FileInfo(path).Length / 1024.0:0.0} KiB)");
             return CommandTree.Success;
         });
         return command;
@@ -186,21 +186,25 @@ internal static class ResultsCommand
                 if (report.MostConfused.Count > 0)
                 {
                     // Class names: from --labels, else from the run's own wrong predictions (which name both sides of every confused pair).
-                    var names = new Dictionary<int, string>();
+                    var names = new Dictionary<int, (string? Wnid, string? Name)>();
                     if (table is not null)
                         foreach (var label in table.All)
-                            names[label.Index] = label.Name;
+                            names[label.Index] = (label.Wnid, label.Name);
                     else
                         foreach (var row in wrongRows ?? (await queries.ListWrongAsync(runId, 1000, null, ct)).Items)
                         {
-                            if (row.LabelName is { } trueName)
-                                names[row.LabelIndex] = trueName;
+                            if (row.LabelName is not null || row.LabelWnid is not null)
+                                names[row.LabelIndex] = (row.LabelWnid, row.LabelName);
                             foreach (var predicted in row.Top)
-                                if (predicted.Name is { } name)
-                                    names[predicted.Index] = name;
+                                if (predicted.Name is not null || predicted.Wnid is not null)
+                                    names[predicted.Index] = (predicted.Wnid, predicted.Name);
                         }
-                    string Describe(int index, string? wnid) =>
-                        $"{wnid ?? index.ToString(System.Globalization.CultureInfo.InvariantCulture)}{(names.TryGetValue(index, out var n) ? " " + n.Split(',')[0] : "")}";
+                    string Describe(int index, string? wnid)
+                    {
+                        names.TryGetValue(index, out var known);
+                        var id = wnid ?? known.Wnid ?? index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                        return known.Name is { } name ? $"{id} {name.Split(',')[0]}" : id;
+                    }
                     TabularOutput.Write(console, fmt, "Most confused", report.MostConfused,
                     [
                         ("true", p => Describe(p.TrueIndex, p.TrueWnid)),

@@ -67,6 +67,7 @@ internal static class ScoreCommand
             if (r.GetValueOrDefault<string?>() is { } path && Path.GetExtension(path).ToLowerInvariant() is not (".jsonl" or ".ndjson" or ".json" or ".csv" or ".parquet"))
                 r.AddError($"--output must end in .jsonl, .csv or .parquet (got '{path}')");
         });
+        OptionParsing.WritableFile(output);
         var table = new Option<string?>("--table") { Description = "Also upsert one row per image into this table (e.g. Predictions); blobs whose row already holds this version and model are not scored again", HelpName = "NAME" };
         table.Validators.Add(r =>
         {
@@ -100,7 +101,7 @@ internal static class ScoreCommand
             var imageSource = ImageSource.Parse(parse.GetValue(source) ?? "", parse.GetValue(container), parse.GetValue(prefix));
             var tableName = parse.GetValue(table);
             // The output first: a path that cannot be written fails before the model loads.
-            await using var fileWriter = parse.GetValue(output) is { } path ? PredictionWriter.Create(path, console.Info)
+            await using var fileWriter = parse.GetValue(output) is { } path ? PredictionWriter.Create(path)
                 : tableName is null ? PredictionWriter.JsonLines(console.Out) : null;
             using var classifier = model.Load(parse, console);
             var quietProgress = parse.GetValue(quiet);
@@ -190,7 +191,7 @@ internal static class ScoreCommand
         ScoringOptions scoring, BlobImageSource blobs, string tableName, PredictionWriter? fileWriter, bool quiet, CancellationToken ct)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
-        using var progress = new ProgressLine(console.Error, console.ErrorIsTerminal && !quiet, "img", null);
+        using var progress = new ProgressLine(console.Error, console.ShowProgress && !quiet, "img", null);
         var engine = new ScoringEngine(classifier, scoring); // not disposed here: the caller owns the classifier
         var service = new BlobScoringService(account, engine, scoring);
         var result = await service.ScoreContainerAsync(blobs.Container, new ContainerScoringOptions
@@ -225,18 +226,20 @@ internal static class ScoreCommand
         long? total, bool quiet, Func<ScoredImage, ScoreRecord, ValueTask> write, CancellationToken ct, Func<CancellationToken, Task>? flush = null)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
-        long count = 0, errors = 0, next = 0;
+        long count = 0, errors = 0, next = 0, read = 0;
         var sequence = new Dictionary<string, long>(StringComparer.Ordinal);
         var waiting = new SortedDictionary<long, ScoredImage>();
         var numbered = Select(inputs, input =>
         {
+            // A running number, not sequence.Count: finished images leave the map, and a reused number
+            // would park an image until the end (the order then depended on how fast images finished).
             lock (sequence)
-                sequence[input.Id] = sequence.Count;
+                sequence[input.Id] = read++;
             return input;
         }, ct);
         try
         {
-            using (var progress = new ProgressLine(console.Error, console.ErrorIsTerminal && !quiet, "img", total))
+            using (var progress = new ProgressLine(console.Error, console.ShowProgress && !quiet, "img", total))
             {
                 await foreach (var scored in pipeline.RunAsync(numbered, ct))
                 {

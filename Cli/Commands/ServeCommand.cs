@@ -105,11 +105,14 @@ internal static class ServeCommand
             console.Info($"serving the API on http://127.0.0.1:{parse.GetValue(port)}/api (model {classifier.ModelId}; Ctrl+C to stop)");
             if (storage.Configured(parse) is null)
                 console.Info("storage: local Azurite; an in-memory Azurite forgets every result when it stops");
+            // Ctrl+C cancels ct; SIGTERM (kill, docker stop, systemd) reaches the web host's lifetime instead,
+            // which would otherwise swallow it and leave the process running: either one stops the server.
+            using var shutdown = CancellationTokenSource.CreateLinkedTokenSource(ct, app.Lifetime.ApplicationStopping);
             try
             {
-                await Task.Delay(Timeout.Infinite, ct);
+                await Task.Delay(Timeout.Infinite, shutdown.Token);
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            catch (OperationCanceledException) when (shutdown.IsCancellationRequested)
             {
                 console.Info("stopping");
             }
@@ -148,6 +151,8 @@ internal static class ServeCommand
             {
                 StatusCodes.Status404NotFound => $"no API route {http.Request.Method} {http.Request.Path}; see docs/cli.md (serve)",
                 StatusCodes.Status405MethodNotAllowed => $"{http.Request.Method} is not supported on {http.Request.Path}",
+                // A route whose parameters did not bind, e.g. /api/predictions/images without a blob name.
+                StatusCodes.Status400BadRequest => $"bad request {http.Request.Method} {http.Request.Path}: a part of the route is missing or malformed; see docs/cli.md (serve)",
                 _ => $"HTTP {http.Response.StatusCode}",
             };
             await http.Response.WriteAsJsonAsync(new ApiProblem(message), ContractJson.Options);

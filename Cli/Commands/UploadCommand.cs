@@ -55,8 +55,8 @@ internal static class UploadCommand
             var uploader = new ImageUploader(account, new ImageUploadOptions { Parallelism = parse.GetValue(parallel) });
             var started = Stopwatch.StartNew();
             UploadResult result;
-            using (var progress = new ProgressLine(console.Error, console.ErrorIsTerminal && !parse.GetValue(quiet), "img", plan.Images.Count))
-                result = await uploader.UploadAsync(name, plan.Images, new Progress<long>(n => progress.Report(n)), ct);
+            using (var progress = new ProgressLine(console.Error, console.ShowProgress && !parse.GetValue(quiet), "img", plan.Images.Count))
+                result = await uploader.UploadAsync(name, plan.Images, progress, ct);
             console.Info(string.Create(CultureInfo.InvariantCulture,
                 $"uploaded {result.Uploaded} images ({result.Bytes / 1048576.0:F1} MiB) to blob://{name}/{blobPrefix} in {started.Elapsed.TotalSeconds:F1} s"));
             return CommandTree.Success;

@@ -49,6 +49,7 @@ internal static class ValidateCommand
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar" };
         OptionParsing.Positive(chunkSize);
         OptionParsing.ExistingFile(groundTruth);
+        OptionParsing.WritableFile(perClass);
         var command = new Command("validate", "Measure top-1/top-5 accuracy on a labelled dataset (optionally recorded as a validation run)")
         {
             dataset, groundTruth, json, perClass, confused, record, container, chunkSize, quiet,
@@ -131,7 +132,7 @@ internal static class ValidateCommand
             // A model without a class table (e.g. SqueezeNet) validated against val.txt: use the table beside it.
             if (classTable is null && truth is not null && !Remote
                 && Scoring.Onnx.OnnxModelInfo.Read(inputs.Model.ModelPath(parse)).Metadata.Labels is null
-                && Path.Combine(Path.GetDirectoryName(Path.GetFullPath(truth))!, "LOC_synset_mapping.txt") is var beside && File.Exists(beside))
+                && LabelFiles.ClassTableBeside(truth) is { } beside)
                 classTable = ClassLabels.Load(beside);
             return (truth, classTable);
         }
@@ -140,7 +141,7 @@ internal static class ValidateCommand
         {
             var data = OpenDataset(DatasetValue, labels, truth, console);
             var pipeline = new ScoringPipeline(classifier, inputs.Pipeline.Create(parse, classifier));
-            using var progress = new Output.ProgressLine(console.Error, console.ErrorIsTerminal && !parse.GetValue(inputs.Quiet), "img", data.Images.Count);
+            using var progress = new Output.ProgressLine(console.Error, console.ShowProgress && !parse.GetValue(inputs.Quiet), "img", data.Images.Count);
             long done = 0;
             var counts = await pipeline.EvaluateAsync(data, _ => progress.Report(++done), ct);
             return new ValidationOutcome(
@@ -157,7 +158,7 @@ internal static class ValidateCommand
             var request = Remote
                 ? RemoteRequest(DatasetValue, truth, chunkSize)
                 : await UploadAsync(account, OpenDataset(DatasetValue, labels, truth, console), parse.GetValue(inputs.Container)!, chunkSize, console,
-                    console.ErrorIsTerminal && !parse.GetValue(inputs.Quiet), ct);
+                    console.ShowProgress && !parse.GetValue(inputs.Quiet), ct);
             var scoring = inputs.Pipeline.Scoring(parse);
             using var engine = new ScoringEngine(classifier, scoring);
             var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = chunkSize },
@@ -249,13 +250,13 @@ internal static class ValidateCommand
         console.Info($"uploading {data.Images.Count} labelled images to blob://{containerName}/{new DirectoryInfo(data.Root).Name}/");
         using var progress = new Output.ProgressLine(console.Error, showProgress, "img", data.Images.Count);
         return await new Service.Uploads.ImageUploader(account).UploadLabelledAsync(data, containerName, chunkSize,
-            new Progress<long>(n => progress.Report(n)), ct);
+            progress, ct);
     }
 
     private static async Task WritePerClassAsync(string path, IEnumerable<PerClassRow> rows,
         ClassLabels labels, CliConsole console, CancellationToken ct)
     {
-        await using var writer = new StreamWriter(Output.OutputFile.Open(path, console.Info), new UTF8Encoding(false));
+        await using var writer = new StreamWriter(Output.OutputFile.Open(path), new UTF8Encoding(false));
         using var csv = CsvHelper.CsvWriter.Create(writer, new CsvHelper.CsvWriterOptions(), leaveOpen: true);
         foreach (var header in new[] { "index", "wnid", "name", "images", "top1_correct", "top5_correct", "top1", "top5" })
             csv.WriteField(header);

@@ -31,10 +31,10 @@ public abstract class PredictionWriter : IAsyncDisposable
     };
 
     /// <summary>Creates <paramref name="path"/> (see <see cref="OutputFile.Open"/> for folders and errors).</summary>
-    public static PredictionWriter Create(string path, Action<string>? info = null)
+    public static PredictionWriter Create(string path)
     {
         var format = FormatOf(path);
-        var stream = OutputFile.Open(path, info);
+        var stream = OutputFile.Open(path);
         return format switch
         {
             PredictionFileFormat.JsonLines => new JsonLinesPredictionWriter(stream),

@@ -6,12 +6,14 @@ namespace ConvNeXt.Batch.Cli.Output;
 /// <summary>
 /// A one-line progress bar (count, rate, ETA) redrawn in place on standard error, at most four times
 /// a second. Disabled (every call a no-op) when standard error is not a terminal or with --quiet,
-/// so logs and pipes never see control characters.
+/// so logs and pipes never see control characters. As an <see cref="IProgress{T}"/> it counts synchronously
+/// (unlike <see cref="Progress{T}"/>, whose posted callbacks can land after the line's final draw).
 /// </summary>
-public sealed class ProgressLine : IDisposable
+public sealed class ProgressLine : IDisposable, IProgress<long>
 {
     private readonly TextWriter? _writer;
     private readonly string _unit;
+    private readonly string _label;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly Lock _gate = new();
     private long _lastDraw = -1000;
@@ -20,11 +22,13 @@ public sealed class ProgressLine : IDisposable
     private long _errors;
     private int _width;
 
-    public ProgressLine(TextWriter writer, bool enabled, string unit, long? total = null)
+    /// <param name="label">What is counted, when a command has several phases (<c>uploading</c>, <c>scoring</c>).</param>
+    public ProgressLine(TextWriter writer, bool enabled, string unit, long? total = null, string? label = null)
     {
         _writer = enabled ? writer : null;
         _unit = unit;
         _total = total;
+        _label = label is null ? "" : label + " ";
     }
 
     public bool Enabled => _writer is not null;
@@ -33,10 +37,16 @@ public sealed class ProgressLine : IDisposable
 
     public void SetTotal(long? total) => _total = total;
 
+    void IProgress<long>.Report(long done) => Report(done);
+
+    /// <summary>Counts that start at <paramref name="offset"/> (a second phase drawn on the same line).</summary>
+    public IProgress<long> From(long offset) => new Offset(this, offset);
+
     public void Report(long done, long errors = 0)
     {
-        _done = done;
-        _errors = errors;
+        // Parallel workers may report out of order: the line never goes back.
+        _done = Math.Max(_done, done);
+        _errors = Math.Max(_errors, errors);
         if (_writer is null)
             return;
         var now = _clock.ElapsedMilliseconds;
@@ -52,10 +62,10 @@ public sealed class ProgressLine : IDisposable
             _lastDraw = now;
             var seconds = Math.Max(now / 1000.0, 1e-3);
             var rate = _done / seconds;
-            var line = _total is { } total and > 0
+            var line = _label + (_total is { } total and > 0
                 ? string.Create(CultureInfo.InvariantCulture,
                     $"{Bar(_done / (double)total)} {_done}/{total} {_unit}  {rate:F1} {_unit}/s  ETA {Eta(total - _done, rate)}")
-                : string.Create(CultureInfo.InvariantCulture, $"{_done} {_unit}  {rate:F1} {_unit}/s");
+                : string.Create(CultureInfo.InvariantCulture, $"{_done} {_unit}  {rate:F1} {_unit}/s"));
             if (_errors > 0)
                 line += string.Create(CultureInfo.InvariantCulture, $"  {_errors} errors");
             var padded = line.PadRight(_width);
@@ -85,5 +95,10 @@ public sealed class ProgressLine : IDisposable
             _writer.WriteLine();
             _writer.Flush();
         }
+    }
+
+    private sealed class Offset(ProgressLine line, long offset) : IProgress<long>
+    {
+        public void Report(long value) => line.Report(offset + value);
     }
 }

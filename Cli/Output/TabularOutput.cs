@@ -54,6 +54,12 @@ internal static class TabularOutput
         }
     }
 
+    /// <summary>A probability column: six decimals, as the output files and JSON print it (never 0.376 beside 1).</summary>
+    public static string? Probability(double? value) => value is { } p ? PredictionWriter.FormatProbability(p) : null;
+
+    /// <summary>A percentage column (top-1 %, ECE %): two decimals.</summary>
+    public static string? Percent(double? value) => value?.ToString("F2", CultureInfo.InvariantCulture);
+
     public static string Text(object? value) => value switch
     {
         null => "",

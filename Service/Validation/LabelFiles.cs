@@ -32,6 +32,13 @@ public static class LabelFiles
             : options with { Layout = DatasetLayout.ValList };
     }
 
+    /// <summary>The class table that ImageNet's layout keeps beside a ground-truth list (<c>LOC_synset_mapping.txt</c>), if there is one.</summary>
+    public static string? ClassTableBeside(string groundTruth) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(groundTruth))!, ClassTableFileName) is var beside && File.Exists(beside) ? beside : null;
+
+    /// <summary>ImageNet's class table (wnid and names per line, in class-index order).</summary>
+    public const string ClassTableFileName = "LOC_synset_mapping.txt";
+
     private static string[]? FirstEntry(string path) =>
         File.ReadLines(path).Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0 && !l.StartsWith('#'))
             ?.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);

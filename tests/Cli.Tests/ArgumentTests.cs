@@ -73,6 +73,9 @@ public class ArgumentTests
     [InlineData("results", "run")]
     [InlineData("watch")]
     [InlineData("demo")]
+    [InlineData("upload")]
+    [InlineData("serve")]
+    [InlineData("results", "report")]
     public async Task Every_command_has_help(params string[] command)
     {
         var result = await CliRunner.RunAsync([.. command, "--help"]);
@@ -147,5 +150,30 @@ public class ParseErrorTests
         {
             Environment.SetEnvironmentVariable("CONVNEXT_MODEL", null);
         }
+    }
+}
+
+public class ValidateLabelsTests
+{
+    /// <summary>
+    /// The docs' old collision (<c>validate … --labels val.txt</c> plus SqueezeNet's <c>--labels</c>): with the preset, the
+    /// only <c>--labels</c> is val.txt, sniffed as the ground truth, and the class table beside it names the classes.
+    /// </summary>
+    [Fact]
+    public async Task Labels_naming_a_ground_truth_validates_like_ground_truth_does()
+    {
+        Repository.RequireShared();
+        var valList = Repository.Data("imagenet-labels", "val.txt");
+        string[] model = ["--model", Repository.SqueezeNet, "--preprocessing", "caffe", "--json", "--quiet"];
+        var sniffed = await CliRunner.RunOkAsync(["validate", Repository.ImagenetVal100, "--labels", valList, .. model]);
+        var explicitTruth = await CliRunner.RunOkAsync(["validate", Repository.ImagenetVal100, "--ground-truth", valList, "--labels", Repository.LabelsFile, .. model]);
+        using var a = System.Text.Json.JsonDocument.Parse(sniffed.Out);
+        using var b = System.Text.Json.JsonDocument.Parse(explicitTruth.Out);
+        Assert.Equal(100, a.RootElement.GetProperty("count").GetInt32());
+        foreach (var key in new[] { "count", "top1", "top5", "mean_confidence" })
+            Assert.Equal(b.RootElement.GetProperty(key).GetDouble(), a.RootElement.GetProperty(key).GetDouble());
+        // Classes named from the table beside val.txt.
+        Assert.StartsWith("n", a.RootElement.GetProperty("most_confused")[0].GetProperty("true").GetString());
+        Assert.False(string.IsNullOrEmpty(a.RootElement.GetProperty("most_confused")[0].GetProperty("true_name").GetString()));
     }
 }

@@ -12,11 +12,16 @@ public sealed record CliResult(int ExitCode, string Out, string Error)
 /// <summary>Runs <c>convnext-batch</c> in-process with captured output.</summary>
 public static class CliRunner
 {
-    public static async Task<CliResult> RunAsync(params string[] args)
+    public static Task<CliResult> RunAsync(params string[] args) => RunAsync(progress: null, args);
+
+    /// <summary>Runs with progress lines drawn as on a terminal (count, rate, ETA on standard error).</summary>
+    public static Task<CliResult> RunWithProgressAsync(params string[] args) => RunAsync(progress: true, args);
+
+    private static async Task<CliResult> RunAsync(bool? progress, string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var code = await Program.InvokeAsync(args, output, error);
+        var code = await Program.InvokeAsync(args, output, error, progress: progress);
         return new CliResult(code, output.ToString(), error.ToString());
     }
 

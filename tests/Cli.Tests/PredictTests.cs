@@ -44,6 +44,8 @@ public class PredictTests
         Assert.Contains("tench, Tinca tinca", result.Out);
         Assert.Contains("probability", result.Out);
         Assert.Contains($"{broken}: ERROR", result.Out);
+        // The table prints probabilities as the files do: six decimals, five rows for the tench.
+        Assert.Equal(5, System.Text.RegularExpressions.Regex.Matches(result.Out, @"│\s+[01]\.[0-9]{6}\s+│").Count);
         Directory.Delete(dir, true);
     }
 

@@ -23,7 +23,7 @@ public class ReportCommandTests(AzuriteFixture azurite)
         var run = (await new ValidationQueries(new StorageAccount(new StorageOptions { ConnectionString = azurite.ConnectionString })).GetRunSummaryAsync(runId))!;
         Assert.NotNull(run.Ece);
 
-        var file = Path.Combine(CliRunner.TempDirectory(), "out", "run.html");
+        var file = Path.Combine(CliRunner.TempDirectory(), "run.html");
         var result = await CliRunner.RunOkAsync(["results", "report", runId, "-o", file, "--labels", Repository.LabelsFile, .. Storage]);
         Assert.Contains("wrote " + file, result.Out);
         var html = await File.ReadAllTextAsync(file);

@@ -63,9 +63,9 @@ public class ScoreTests(ScoreFolderFixture data) : IClassFixture<ScoreFolderFixt
     {
         var output = Path.Combine(CliRunner.TempDirectory(), "out.jsonl");
         var result = await CliRunner.RunOkAsync(["score", data.Folder, "--output", output, "--batch-size", "4", .. CliRunner.SqueezeNet]);
-        Assert.Contains($"scored {data.Count} images ({data.Broken.Length} errors)", result.Error);
-        Assert.Contains("img/s", result.Error);
-        Assert.Contains($"→ {output}", result.Error);
+        // The closing summary names where the records went.
+        Assert.Matches($@"^scored {data.Count} images \({data.Broken.Length} errors\) in [0-9]+\.[0-9] s: [0-9]+\.[0-9] img/s → {System.Text.RegularExpressions.Regex.Escape(output)}$",
+            result.ErrorLines[^1]);
         Assert.Contains("warning: skipped 1 file(s) that are not images by extension", result.Error);
         Assert.Contains("notes.txt", result.Error);
         var records = File.ReadLines(output).Select(l => JsonDocument.Parse(l).RootElement).Select(e => (
@@ -121,17 +121,47 @@ public class ScoreTests(ScoreFolderFixture data) : IClassFixture<ScoreFolderFixt
     }
 
     [Fact]
-    public async Task Jsonl_and_csv_list_the_same_rows_in_the_same_input_order()
+    public async Task Jsonl_csv_and_parquet_list_the_same_rows_in_the_same_input_order()
     {
         var dir = CliRunner.TempDirectory();
         var jsonl = Path.Combine(dir, "out.jsonl");
         var csv = Path.Combine(dir, "out.csv");
+        var parquet = Path.Combine(dir, "out.parquet");
+        // Different batch sizes and decode parallelism: images finish in different orders, the files must not.
         await CliRunner.RunOkAsync(["score", data.Folder, "--output", jsonl, "--batch-size", "3", "--decode-workers", "4", .. CliRunner.SqueezeNet]);
         await CliRunner.RunOkAsync(["score", data.Folder, "--output", csv, "--batch-size", "5", "--decode-workers", "2", .. CliRunner.SqueezeNet]);
+        // One image at a time: each finishes before the next ones are read, the case that once reused sequence numbers.
+        await CliRunner.RunOkAsync(["score", data.Folder, "--output", parquet, "--batch-size", "1", "--decode-workers", "1", "--max-wait-ms", "0", .. CliRunner.SqueezeNet]);
         var fromJson = File.ReadLines(jsonl).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("source").GetString()!).ToList();
         var fromCsv = File.ReadLines(csv).Skip(1).Select(l => l.Split(',')[0]).ToList();
+        var fromParquet = (await ParquetSerializer.DeserializeAsync<ParquetPredictionRow>(parquet)).Data.Select(r => r.Source).ToList();
+        // The folder's ordinal path order (notes.txt is skipped).
+        string[] expected = ["empty.jpg", .. data.Good.Order(StringComparer.Ordinal), "sub/garbage.png", "truncated.jpg"];
+        Assert.Equal(expected.Order(StringComparer.Ordinal), expected);
+        Assert.Equal(expected, fromJson);
+        Assert.Equal(expected, fromCsv);
+        Assert.Equal(expected, fromParquet);
+    }
+
+    [Fact]
+    public async Task Probabilities_have_six_decimals_in_every_format()
+    {
+        var dir = CliRunner.TempDirectory();
+        var jsonl = Path.Combine(dir, "out.jsonl");
+        var csv = Path.Combine(dir, "out.csv");
+        await CliRunner.RunOkAsync(["score", data.Folder, "--output", jsonl, .. CliRunner.SqueezeNet]);
+        await CliRunner.RunOkAsync(["score", data.Folder, "--output", csv, .. CliRunner.SqueezeNet]);
+        var fromJson = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(jsonl), "\"probability\":([^,}]+)").Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(data.Good.Length * 5, fromJson.Count);
+        Assert.All(fromJson, p => Assert.Matches("^[01]\\.[0-9]{6}$", p));
+        using var reader = CsvHelper.CsvReader.FromFile(csv, new CsvHelper.CsvReaderOptions(), FileOptions.None);
+        reader.ReadHeader();
+        var fromCsv = new List<string>();
+        while (reader.Read())
+            for (var k = 1; k <= 5; k++)
+                if (reader.GetString($"top{k}_probability") is { Length: > 0 } p)
+                    fromCsv.Add(p);
         Assert.Equal(fromJson, fromCsv);
-        Assert.Equal(fromJson.Order(StringComparer.Ordinal), fromJson); // the folder's (ordinal path) order
     }
 
     [Fact]
@@ -139,29 +169,89 @@ public class ScoreTests(ScoreFolderFixture data) : IClassFixture<ScoreFolderFixt
     {
         var result = await CliRunner.RunOkAsync(["score", CliRunner.TempDirectory(), .. CliRunner.SqueezeNet]);
         Assert.Contains("warning: no images found in", result.Error);
-        Assert.Contains("scored 0 images", result.Error);
+        Assert.Matches(@"^scored 0 images \(0 errors\) in [0-9]+\.[0-9] s: 0\.0 img/s → standard output$", result.ErrorLines[^1]);
+        Assert.Equal("", result.Out);
     }
 
     [Fact]
-    public async Task Output_paths_that_cannot_be_written_are_one_clear_line()
+    public async Task Output_paths_that_cannot_be_written_are_one_clear_line_and_nothing_is_created()
     {
         var dir = CliRunner.TempDirectory();
         var file = Path.Combine(dir, "a.csv");
         await File.WriteAllTextAsync(file, "x");
 
+        // A path below a file: a usage error before anything runs.
         var underFile = await CliRunner.RunAsync(["score", data.Folder, "-o", Path.Combine(file, "out.csv"), .. CliRunner.SqueezeNet]);
         Assert.Equal(2, underFile.ExitCode);
-        Assert.Contains($"{file} is a file, not a folder", Assert.Single(underFile.ErrorLines));
+        Assert.Equal($"error: cannot write {Path.Combine(file, "out.csv")}: {file} is a file, not a folder (see 'convnext-batch score --help')",
+            Assert.Single(underFile.ErrorLines));
+        Assert.Equal("x", await File.ReadAllTextAsync(file));
 
+        // A folder that does not exist is not created (a typo, run as root, would plant folders anywhere).
+        var missing = Path.Combine(dir, "nonexistent", "deeper");
+        var nested = await CliRunner.RunAsync(["score", data.Folder, "-o", Path.Combine(missing, "out.csv"), .. CliRunner.SqueezeNet]);
+        Assert.Equal(2, nested.ExitCode);
+        Assert.Equal($"error: cannot write {Path.Combine(missing, "out.csv")}: folder {missing} does not exist (create it first) (see 'convnext-batch score --help')",
+            Assert.Single(nested.ErrorLines));
+        Assert.False(Directory.Exists(Path.Combine(dir, "nonexistent")));
+        Assert.Equal("", nested.Out);
+
+        // The same check for validate --per-class and results report -o, before any work.
+        var perClass = await CliRunner.RunAsync(["validate", Repository.ImagenetVal100, "--per-class", Path.Combine(missing, "pc.csv"), .. CliRunner.SqueezeNet]);
+        Assert.Equal(2, perClass.ExitCode);
+        Assert.Contains($"folder {missing} does not exist", Assert.Single(perClass.ErrorLines));
+        var report = await CliRunner.RunAsync(["results", "report", "some-run", "-o", Path.Combine(missing, "run.html")]);
+        Assert.Equal(2, report.ExitCode);
+        Assert.Contains($"folder {missing} does not exist", Assert.Single(report.ErrorLines));
+
+        // A folder where the file should go.
+        var csvFolder = Directory.CreateDirectory(Path.Combine(dir, "d.csv")).FullName;
+        var folder = await CliRunner.RunAsync(["score", data.Folder, "-o", csvFolder, .. CliRunner.SqueezeNet]);
+        Assert.Equal(2, folder.ExitCode);
+        Assert.Contains($"cannot write {csvFolder}: it is a folder; give a file name", Assert.Single(folder.ErrorLines));
+
+        // The OS refuses (a virtual file system): the command fails (exit 1), saying so instead of "file not found".
         var proc = await CliRunner.RunAsync(["score", data.Folder, "-o", "/proc/out.parquet", .. CliRunner.SqueezeNet]);
         Assert.Equal(1, proc.ExitCode);
-        var line = Assert.Single(proc.ErrorLines);
-        Assert.Contains("cannot write /proc/out.parquet", line);
-        Assert.DoesNotContain("file not found", line);
+        Assert.Equal("error: cannot write /proc/out.parquet: /proc does not accept new files (read-only or a virtual file system)",
+            Assert.Single(proc.ErrorLines));
+    }
+}
 
-        var nested = Path.Combine(dir, "new", "deeper", "out.jsonl");
-        var created = await CliRunner.RunOkAsync(["score", data.Folder, "-o", nested, .. CliRunner.SqueezeNet]);
-        Assert.Contains($"created folder {Path.GetDirectoryName(nested)}", created.Error);
-        Assert.True(File.Exists(nested));
+/// <summary>The order of <c>score</c>'s records when images finish before later ones are even read.</summary>
+public class ScoreOrderTests
+{
+    [Fact]
+    public async Task Records_keep_input_order_when_each_image_finishes_before_the_next_is_read()
+    {
+        Repository.RequireShared();
+        var files = Directory.GetFiles(Repository.ImagenetSamples).Order(StringComparer.Ordinal).Take(6).ToList();
+        using var classifier = Scoring.Inference.ImageClassifier.Load(Repository.SqueezeNet);
+        var pipeline = new Scoring.Pipeline.ScoringPipeline(classifier, new Scoring.Pipeline.ScoringPipelineOptions { BatchSize = 1, MaxWait = TimeSpan.Zero, DecodeWorkers = 1 });
+        var written = new List<string>();
+        using var wrote = new SemaphoreSlim(0);
+
+        // The next input is handed over only once the previous record was written (or, should it never be, after a while).
+        async IAsyncEnumerable<Scoring.Pipeline.ImageInput> Inputs()
+        {
+            for (var i = 0; i < files.Count; i++)
+            {
+                if (i > 0)
+                    await wrote.WaitAsync(TimeSpan.FromSeconds(5));
+                var file = files[i];
+                yield return new Scoring.Pipeline.ImageInput(Path.GetFileName(file), async c => await File.ReadAllBytesAsync(file, c));
+            }
+        }
+
+        var console = new Commands.CliConsole(TextWriter.Null, TextWriter.Null, interactive: false);
+        var summary = await Commands.ScoreCommand.RunAsync(console, pipeline, Inputs(), files.Count, quiet: true, (_, record) =>
+        {
+            written.Add(record.Source);
+            wrote.Release();
+            return ValueTask.CompletedTask;
+        }, CancellationToken.None);
+
+        Assert.Equal(files.Count, summary.Images);
+        Assert.Equal(files.Select(Path.GetFileName), written);
     }
 }

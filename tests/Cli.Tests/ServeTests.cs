@@ -96,6 +96,21 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Equal("not found", await ProblemAsync(missing));
 
+        var noBlob = await server.Http.GetAsync("/api/predictions/images");
+        Assert.Equal(HttpStatusCode.BadRequest, noBlob.StatusCode);
+        Assert.StartsWith("bad request GET /api/predictions/images: a part of the route is missing", await ProblemAsync(noBlob));
+
+        foreach (var method in new[] { HttpMethod.Put, HttpMethod.Delete, HttpMethod.Patch, HttpMethod.Options })
+        {
+            var refused = await server.Http.SendAsync(new HttpRequestMessage(method, "/api/validation-runs"));
+            Assert.Equal(HttpStatusCode.MethodNotAllowed, refused.StatusCode);
+            Assert.Equal($"{method.Method} is not supported on /api/validation-runs", await ProblemAsync(refused));
+        }
+
+        var root = await server.Http.GetAsync("/");
+        Assert.Equal(HttpStatusCode.NotFound, root.StatusCode);
+        Assert.StartsWith("no API route GET /", await ProblemAsync(root));
+
         var badBody = await server.Http.PostAsync("/api/validation-runs", new StringContent("{not json", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, badBody.StatusCode);
         Assert.StartsWith("body is not a validation run request", await ProblemAsync(badBody));
@@ -103,6 +118,54 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
         var stopped = await server.StopAsync();
         Assert.Equal(0, stopped.ExitCode);
         Assert.Contains("serving the API on http://127.0.0.1:", stopped.Error);
+    }
+
+    /// <summary>SIGTERM (kill, docker stop) stops serve like Ctrl+C does; the web host used to swallow it and keep the process alive.</summary>
+    [Fact]
+    public async Task Serve_as_a_process_stops_on_sigterm()
+    {
+        Repository.RequireShared();
+        var port = FreePort();
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "convnext-batch.dll"), "serve", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--model", atto.ModelPath, "--connection-string", azurite.ConnectionString },
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            var healthy = false;
+            for (var i = 0; i < 600 && !healthy && !process.HasExited; i++)
+            {
+                try
+                {
+                    healthy = (await http.GetAsync("/api/health")).StatusCode == HttpStatusCode.OK;
+                }
+                catch (HttpRequestException)
+                {
+                    await Task.Delay(100);
+                }
+            }
+            Assert.True(healthy, "serve did not answer /api/health");
+
+            using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+                await kill.WaitForExitAsync();
+            // A guard against hanging the test run, not a speed requirement.
+            using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync(guard.Token);
+            Assert.Equal(0, process.ExitCode);
+            Assert.Contains("stopping", await error);
+        }
+        finally
+        {
+            if (!process.HasExited)
+                process.Kill(entireProcessTree: true);
+        }
     }
 
     [Fact]
@@ -167,5 +230,236 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
         Assert.Equal(HttpStatusCode.OK, row.StatusCode);
         var record = await row.Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal("Scored", record.GetProperty("status").GetString());
+    }
+}
+
+/// <summary>
+/// The <c>serve</c> walkthrough in docs/cli.md, run as written: every <c>convnext-batch</c> line in process,
+/// every <c>curl</c> and <c>xdg-open</c> line as the HTTP request it makes, against its own Azurite
+/// (the walkthrough uses the default containers). Two substitutions: a free port for 7071, and five
+/// sample images for the 1000 of <c>imagenet-samples</c>.
+/// </summary>
+public class ServeWalkthroughTests
+{
+    private const string DocumentedOrigin = "localhost:7071";
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [Fact]
+    public async Task The_documented_serve_walkthrough_works_as_written()
+    {
+        Repository.RequireShared();
+        await using var azurite = await Azurite.StartAsync();
+        var samples = CliRunner.TempDirectory();
+        foreach (var name in PredictTests.WellKnown)
+            File.Copy(Path.Combine(Repository.ImagenetSamples, name), Path.Combine(samples, name));
+        var port = FreePort();
+        using var http = new HttpClient();
+        using var stop = new CancellationTokenSource();
+        Task<CliResult>? server = null;
+        string? runId = null;
+        var requests = 0;
+        try
+        {
+            foreach (var words in Walkthrough())
+            {
+                var args = words.Select(w => w
+                    .Replace(DocumentedOrigin, $"127.0.0.1:{port}", StringComparison.Ordinal)
+                    .Replace("<runId>", runId ?? "<runId>", StringComparison.Ordinal)).ToList();
+                switch (args[0])
+                {
+                    case "tools/azurite/node_modules/.bin/azurite":
+                        break; // the test's own Azurite
+                    case "convnext-batch" when args[1] == "serve":
+                        args = [.. args.Skip(1).Where(a => a != "&").Select(Local), "--interval", "0.2", "--connection-string", azurite.ConnectionString];
+                        Assert.Equal("7071", args[args.IndexOf("--port") + 1]);
+                        args[args.IndexOf("--port") + 1] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                        server = StartServer([.. args], stop.Token);
+                        await WaitForHealthAsync(http, port, server);
+                        break;
+                    case "convnext-batch":
+                        Assert.Equal(Path.Combine("..", "shared", "data", "imagenet-samples"), args[2]);
+                        args[2] = samples;
+                        await CliRunner.RunOkAsync([.. args.Skip(1), "--connection-string", azurite.ConnectionString]);
+                        break;
+                    case "curl":
+                        requests++;
+                        var (status, body) = await CurlAsync(http, args, runId);
+                        Assert.True(status is >= 200 and < 300, $"{string.Join(' ', words)} → {status} {body}");
+                        using (var json = JsonDocument.Parse(body))
+                            if (json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("runId", out var id) && runId is null)
+                                runId = id.GetString();
+                        break;
+                    case "xdg-open":
+                        requests++;
+                        var page = await http.GetAsync("http://" + args[1]);
+                        Assert.True(page.StatusCode == HttpStatusCode.OK, $"{string.Join(' ', words)} → {page.StatusCode}");
+                        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+                        break;
+                    default:
+                        Assert.Fail($"the walkthrough has a line this test does not know: {string.Join(' ', words)}");
+                        break;
+                }
+            }
+            Assert.NotNull(runId);
+            Assert.True(requests >= 8, $"{requests} requests");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            if (server is not null)
+                Assert.Equal(0, (await server).ExitCode);
+        }
+
+        string Local(string word) => word.StartsWith("../shared/", StringComparison.Ordinal)
+            ? Path.Combine(Repository.Shared, word["../shared/".Length..]) : word;
+    }
+
+    /// <summary>
+    /// One curl line as the request it makes. A GET that waits on background work (the watcher scoring an upload,
+    /// a run being scored) is repeated until that work is visible, as a user would re-run it.
+    /// </summary>
+    private static async Task<(int Status, string Body)> CurlAsync(HttpClient http, IReadOnlyList<string> args, string? runId)
+    {
+        var method = HttpMethod.Get;
+        string? data = null, url = null;
+        var headers = new List<(string, string)>();
+        for (var i = 1; i < args.Count; i++)
+        {
+            switch (args[i])
+            {
+                case "-s":
+                    break;
+                case "-X":
+                    method = new HttpMethod(args[++i]);
+                    break;
+                case "-H":
+                    var header = args[++i].Split(':', 2);
+                    headers.Add((header[0].Trim(), header[1].Trim()));
+                    break;
+                case "-d":
+                    data = args[++i];
+                    method = method == HttpMethod.Get ? HttpMethod.Post : method;
+                    break;
+                default:
+                    Assert.False(args[i].StartsWith('-'), $"curl option {args[i]}");
+                    url = "http://" + args[i];
+                    break;
+            }
+        }
+        Assert.NotNull(url);
+        for (var attempt = 0; ; attempt++)
+        {
+            using var request = new HttpRequestMessage(method, url);
+            if (data is not null)
+            {
+                // curl -d sends application/x-www-form-urlencoded unless told otherwise.
+                request.Content = new StringContent(data);
+                request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-www-form-urlencoded");
+            }
+            foreach (var (name, value) in headers)
+            {
+                if (name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase))
+                    request.Content!.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(value);
+                else
+                    request.Headers.Add(name, value);
+            }
+            using var response = await http.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            var waiting = method == HttpMethod.Get && attempt < 300 && (
+                response.StatusCode == HttpStatusCode.NotFound && url.Contains("/api/predictions/", StringComparison.Ordinal)
+                || url.Contains("/api/predictions?", StringComparison.Ordinal) && !body.Contains("\"Scored\"", StringComparison.Ordinal)
+                || runId is not null && url.Contains(runId, StringComparison.Ordinal) && body.Contains("\"Running\"", StringComparison.Ordinal));
+            if (!waiting)
+            {
+                if (runId is not null && url.EndsWith(runId, StringComparison.Ordinal))
+                    Assert.Contains("\"Completed\"", body);
+                return ((int)response.StatusCode, body);
+            }
+            await Task.Delay(100);
+        }
+    }
+
+    private static Task<CliResult> StartServer(string[] args, CancellationToken stop)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        return Task.Run(async () => new CliResult(await Program.InvokeAsync(args, output, error, stop), output.ToString(), error.ToString()));
+    }
+
+    private static async Task WaitForHealthAsync(HttpClient http, int port, Task<CliResult> server)
+    {
+        for (var i = 0; i < 300; i++)
+        {
+            if (server.IsCompleted)
+                Assert.Fail("serve exited early: " + await server);
+            try
+            {
+                if ((await http.GetAsync($"http://127.0.0.1:{port}/api/health")).StatusCode == HttpStatusCode.OK)
+                    return;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(100);
+        }
+        Assert.Fail("serve did not answer /api/health");
+    }
+
+    /// <summary>The serve section's shell block, one command a line (continuations joined, comments dropped), as shell words.</summary>
+    private static IEnumerable<List<string>> Walkthrough()
+    {
+        var doc = File.ReadAllText(Path.Combine(Repository.Root, "docs", "cli.md"));
+        var section = doc[doc.IndexOf("### `serve`", StringComparison.Ordinal)..];
+        var start = section.IndexOf("```bash\n", StringComparison.Ordinal) + "```bash\n".Length;
+        var block = section[start..section.IndexOf("```", start, StringComparison.Ordinal)];
+        foreach (var line in block.Replace("\\\n", " ", StringComparison.Ordinal).Split('\n'))
+        {
+            var words = ShellWords(line);
+            if (words.Count > 0)
+                yield return words;
+        }
+    }
+
+    private static List<string> ShellWords(string line)
+    {
+        var words = new List<string>();
+        var word = new System.Text.StringBuilder();
+        var inWord = false;
+        for (var i = 0; i < line.Length; i++)
+        {
+            var c = line[i];
+            if (c == '\'')
+            {
+                var end = line.IndexOf('\'', i + 1);
+                word.Append(line, i + 1, end - i - 1);
+                inWord = true;
+                i = end;
+            }
+            else if (char.IsWhiteSpace(c))
+            {
+                if (inWord)
+                    words.Add(word.ToString());
+                word.Clear();
+                inWord = false;
+            }
+            else if (c == '#' && !inWord)
+            {
+                break; // a comment
+            }
+            else
+            {
+                word.Append(c);
+                inWord = true;
+            }
+        }
+        if (inWord)
+            words.Add(word.ToString());
+        return words;
     }
 }

@@ -48,6 +48,13 @@ public class StorageCommandTests(AzuriteFixture azurite, AttoModelFixture atto) 
         var lines = csv.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.StartsWith("container,blob,status", lines[0]);
         Assert.Equal(4, lines.Length); // header + --top 3
+        using (var reader = CsvHelper.CsvReader.FromText(csv.Out, new CsvHelper.CsvReaderOptions()))
+        {
+            reader.ReadHeader();
+            while (reader.Read())
+                if (reader.GetString("status") == "Scored")
+                    Assert.Matches("^[01]\\.[0-9]{6}$", reader.GetString("p")); // one precision, as in the files
+        }
 
         var table = await CliRunner.RunOkAsync(["results", "predictions", "--container", "score-src", "--errors", .. Storage]);
         Assert.Contains("photos/broken.jpg", table.Out);
@@ -197,16 +204,42 @@ public class StorageCommandTests(AzuriteFixture azurite, AttoModelFixture atto) 
     public async Task Demo_scores_generated_images_and_reports_a_validation_run()
     {
         var empty = CliRunner.TempDirectory();
-        var result = await CliRunner.RunOkAsync(["demo", "--images", empty, "--count", "6", "--model", atto.ModelPath, "--work-dir", empty, .. Storage]);
+        var result = await CliRunner.RunWithProgressAsync(["demo", "--images", empty, "--count", "6", "--model", atto.ModelPath, "--work-dir", empty, .. Storage]);
+        Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("uploading 6 generated images", result.Out);
-        Assert.Contains("scored 6 images (0 errors) in", result.Error);   // the same summary line as score
-        Assert.Contains("→ table Predictions", result.Error);
-        Assert.Contains("validation run ", result.Error);
+
+        // Progress (count, rate, ETA) for each phase, then the same summary line as score.
+        foreach (var phase in new[] { "uploading", "scoring", "validating" })
+        {
+            var total = phase == "uploading" ? 12 : 6;
+            Assert.Matches($@"{phase} \[#+\] {total}/{total} img  [0-9]+\.[0-9] img/s  ETA [0-9:]+", result.Error);
+        }
+        Assert.Contains(result.ErrorLines, l => System.Text.RegularExpressions.Regex.IsMatch(l,
+            @"^scored 6 images \(0 errors\) in [0-9]+\.[0-9] s: [0-9]+\.[0-9] img/s → table Predictions$"));
+        Assert.Contains(result.ErrorLines, l => l.StartsWith("validation run ", StringComparison.Ordinal) && l.Contains(": 6 images, top-1 "));
+
         Assert.Contains("forgets them when it stops", result.Out);
         Assert.Contains("results run ", result.Out);
         Assert.Contains("6 row(s)", result.Out);          // results predictions
         Assert.Contains("Completed", result.Out);         // results run
         Assert.Contains("UNTRAINED WEIGHTS", result.Error);
+
+        // The banner's command line works here: the dll it names exists, or the name is on PATH.
+        var fetch = System.Text.RegularExpressions.Regex.Match(result.Out, "or '(?<cli>.+) model fetch tiny'");
+        Assert.True(fetch.Success, result.Out);
+        var cli = fetch.Groups["cli"].Value;
+        if (cli.StartsWith("dotnet ", StringComparison.Ordinal))
+            Assert.True(File.Exists(cli["dotnet ".Length..]) && cli.EndsWith("convnext-batch.dll", StringComparison.Ordinal), cli);
+        else
+            Assert.Equal("convnext-batch", cli);
+        Assert.Contains($"==> {cli} results predictions --container images --top 20", result.Out);
+
+        // "Most confused" names the classes (wnid and name, from the run's own predictions), not bare indices.
+        var confused = result.Out[result.Out.IndexOf("Most confused", StringComparison.Ordinal)..];
+        var pairs = confused.Split('\n').Where(l => l.StartsWith("│", StringComparison.Ordinal) && !l.Contains("predicted")).ToList();
+        Assert.NotEmpty(pairs);
+        Assert.All(pairs, row => Assert.Matches(@"^│ n[0-9]{8} [A-Za-z][^│]*│ n[0-9]{8} [A-Za-z][^│]*│ +[0-9]+ +│$", row.TrimEnd()));
+
         var rows = JsonDocument.Parse((await CliRunner.RunOkAsync(["results", "predictions", "--container", "images", "--format", "json", .. Storage])).Out)
             .RootElement.EnumerateArray().ToList();
         Assert.Equal(6, rows.Count(r => r.GetProperty("blob").GetString()!.Contains("_generated_")));
