@@ -257,7 +257,12 @@ public sealed class ValidationRunService
         _metrics.ImagesScored.Add(summary.ScoredCount);
         _metrics.ImagesFailed.Add(summary.ErrorCount);
 
-        var (finalized, completed) = await TryFinalizeAsync(chunk.RunId, invocationId, cancellationToken);
+        bool finalized, completed;
+        using (var span = PipelineTracing.StartStage("finalize"))
+        {
+            (finalized, completed) = await TryFinalizeAsync(chunk.RunId, invocationId, cancellationToken);
+            span?.SetTag("convnext.finalized", finalized);
+        }
         return new ChunkOutcome(chunk.RunId, chunk.ChunkIndex, summary.ScoredCount, summary.ErrorCount, finalized, completed);
     }
 

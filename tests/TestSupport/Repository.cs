@@ -29,9 +29,12 @@ public static class Repository
 
     private static string FindRoot()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "ConvNeXt.Batch.sln")))
-                return dir.FullName;
-        throw new InvalidOperationException("ConvNeXt.Batch.sln not found above " + AppContext.BaseDirectory);
+        // Tests run from their bin folder inside the checkout; a file-based program (scripts/*.cs) is built
+        // outside it, so its working directory is searched too.
+        foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "ConvNeXt.Batch.sln")))
+                    return dir.FullName;
+        throw new InvalidOperationException("ConvNeXt.Batch.sln not found above " + AppContext.BaseDirectory + " or " + Environment.CurrentDirectory);
     }
 }
