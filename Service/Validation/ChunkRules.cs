@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Storage;
 
@@ -68,6 +69,44 @@ public static class ChunkRules
         if (run.ChunkSigningKey is null || !Verify(chunk, run.ChunkSigningKey))
             return "signature does not match the run (the items or labels are not the ones the run planned)";
         return null;
+    }
+
+    /// <summary>
+    /// Largest chunk message body planned, in UTF-8 bytes as <see cref="ContractJson.Options"/> writes it. Service Bus
+    /// Standard takes messages up to 256 KB, headers and application properties included (the sending host adds a
+    /// <c>Diagnostic-Id</c>); 192 KiB leaves room for them.
+    /// </summary>
+    public const int MaxMessageBytes = 192 * 1024;
+
+    /// <summary>Bytes a message takes besides its items: run id (≤ 100), container (≤ 63), signature (44), numbers, field names.</summary>
+    private const int EnvelopeBytes = 1024;
+
+    /// <summary>
+    /// The run's chunks: consecutive slices of at most <paramref name="chunkSize"/> items and at most
+    /// <see cref="MaxMessageBytes"/> serialized, so long blob names (up to 1,024 characters, each escaped to up to
+    /// 6 bytes) make more, smaller chunks instead of messages Service Bus refuses. Deterministic: the same list
+    /// gives the same slices, so a re-created run re-signs the same chunks.
+    /// </summary>
+    public static List<LabelledBlob[]> Slices(IReadOnlyList<LabelledBlob> items, int chunkSize)
+    {
+        var slices = new List<LabelledBlob[]>((items.Count + chunkSize - 1) / chunkSize);
+        var current = new List<LabelledBlob>(Math.Min(chunkSize, items.Count));
+        var bytes = EnvelopeBytes;
+        foreach (var item in items)
+        {
+            var itemBytes = JsonSerializer.SerializeToUtf8Bytes(item, ContractJson.Options).Length + 1;
+            if (current.Count > 0 && (current.Count == chunkSize || bytes + itemBytes > MaxMessageBytes))
+            {
+                slices.Add([.. current]);
+                current.Clear();
+                bytes = EnvelopeBytes;
+            }
+            current.Add(item);
+            bytes += itemBytes;
+        }
+        if (current.Count > 0)
+            slices.Add([.. current]);
+        return slices;
     }
 
     /// <summary>A fresh signing key for a new run.</summary>
