@@ -78,10 +78,14 @@ public sealed class ValidationRunService
         var model = await _engine.GetModelInfoAsync(cancellationToken);
         var classes = await _engine.GetLabelsAsync(cancellationToken);
         var items = await _dataset.ListAsync(container, prefix, labels, classes, cancellationToken);
-        var slices = ChunkRules.Slices(items, chunkSize);
+        var (slices, messageBytes) = ChunkRules.Slices(items, chunkSize);
         var chunkCount = slices.Count;
         if (chunkCount > ChunkProgress.MaxChunks)
             throw new DatasetException($"{items.Count} images make {chunkCount} chunks, more than a run can track ({ChunkProgress.MaxChunks}); use a larger chunkSize");
+        if (messageBytes > _options.MaxFanOutBytes)
+            throw new DatasetException(string.Create(CultureInfo.InvariantCulture,
+                $"{items.Count} images make {chunkCount} chunk messages of {messageBytes / 1e6:F1} MB in all, more than one run may send ") +
+                string.Create(CultureInfo.InvariantCulture, $"({_options.MaxFanOutBytes / 1e6:F1} MB, Validation__MaxFanOutBytes); split the dataset into several prefixes"));
 
         await _storage.EnsureTablesAsync(cancellationToken);
         var table = _storage.Table(TableNames.ValidationRuns);

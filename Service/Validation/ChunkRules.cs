@@ -87,17 +87,19 @@ public static class ChunkRules
     /// 6 bytes) make more, smaller chunks instead of messages Service Bus refuses. Deterministic: the same list
     /// gives the same slices, so a re-created run re-signs the same chunks.
     /// </summary>
-    public static List<LabelledBlob[]> Slices(IReadOnlyList<LabelledBlob> items, int chunkSize)
+    public static ChunkSlices Slices(IReadOnlyList<LabelledBlob> items, int chunkSize)
     {
         var slices = new List<LabelledBlob[]>((items.Count + chunkSize - 1) / chunkSize);
         var current = new List<LabelledBlob>(Math.Min(chunkSize, items.Count));
         var bytes = EnvelopeBytes;
+        long total = 0;
         foreach (var item in items)
         {
             var itemBytes = JsonSerializer.SerializeToUtf8Bytes(item, ContractJson.Options).Length + 1;
             if (current.Count > 0 && (current.Count == chunkSize || bytes + itemBytes > MaxMessageBytes))
             {
                 slices.Add([.. current]);
+                total += bytes;
                 current.Clear();
                 bytes = EnvelopeBytes;
             }
@@ -105,8 +107,11 @@ public static class ChunkRules
             bytes += itemBytes;
         }
         if (current.Count > 0)
+        {
             slices.Add([.. current]);
-        return slices;
+            total += bytes;
+        }
+        return new ChunkSlices(slices, total);
     }
 
     /// <summary>A fresh signing key for a new run.</summary>
@@ -145,6 +150,9 @@ public static class ChunkRules
 
     private static string ItemLine(LabelledBlob item) => string.Create(CultureInfo.InvariantCulture, $"{item.Blob}\u0000{item.Label}\n");
 }
+
+/// <summary>A run's chunks and an upper bound of their messages' total size in bytes.</summary>
+public sealed record ChunkSlices(IReadOnlyList<LabelledBlob[]> Slices, long MessageBytes);
 
 /// <summary>Run ids: 1–100 letters, digits, '-', '_' or '.' (they are table keys and appear in URLs).</summary>
 public static class RunIds

@@ -5,6 +5,7 @@ using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Validation;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using static ConvNeXt.Batch.Functions.Tests.ValidationRunTests;
 
@@ -104,6 +105,30 @@ public class ValidationScaleTests(FunctionsFixture fixture) : IAsyncLifetime
         var report = (await fixture.Services.GetRequiredService<ValidationQueries>().GetRunAsync("long-names"))!;
         Assert.Equal((RunStatus.Completed, Images, Images, chunks.Count), (report.Run.Status, report.Run.ImageCount, report.Run.ScoredCount, report.ChunksDone));
         Assert.Equal((Images, chunks.Count), await RowCountsAsync(fixture, "long-names"));
+    }
+
+    [Fact]
+    public async Task A_run_whose_chunk_messages_pass_the_fan_out_limit_is_refused_before_anything_is_written()
+    {
+        // val100 in chunks of 10 makes about 16 kB of chunk messages; a handler that allows 5 kB per run refuses it.
+        await using var app = await FunctionsFixture.StartHandlerAsync(fixture.ConnectionString, services =>
+            services.AddSingleton(new ValidationOptions { MaxFanOutBytes = 5_000 }));
+        using var client = app.GetTestClient();
+        var request = HostPayloads.HttpRequest("POST", "http://localhost:7071/api/validation-runs",
+            """{"container":"validation","prefix":"val100/","labels":"labels/val.txt","chunkSize":10,"runId":"fan-out-limit"}""",
+            new Dictionary<string, string> { ["x-functions-key"] = FunctionsFixture.FunctionKey });
+        var (status, body) = await FunctionsFixture.InvokeAsync(client, "CreateValidationRun", request);
+        Assert.Equal(200, status);
+        var res = body["Outputs"]!["res"]!;
+        Assert.Equal(400, res["statusCode"]!.GetValue<int>());
+        Assert.Contains("10 chunk messages", res["body"]!.GetValue<string>());
+        Assert.Contains("Validation__MaxFanOutBytes", res["body"]!.GetValue<string>());
+        Assert.Null(body["Outputs"]!["chunks"]);
+        Assert.Null(await fixture.Services.GetRequiredService<ValidationQueries>().GetRunSummaryAsync("fan-out-limit"));
+
+        // The default limit takes it.
+        var (created, _, chunks) = await CreateAsync(fixture, """{"container":"validation","prefix":"val100/","labels":"labels/val.txt","chunkSize":10,"runId":"fan-out-default"}""");
+        Assert.Equal((201, 10), (created, chunks.Count));
     }
 
     [Fact]
