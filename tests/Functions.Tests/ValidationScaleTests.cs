@@ -132,6 +132,28 @@ public class ValidationScaleTests(FunctionsFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_run_created_before_the_progress_bitmap_still_completes_once_by_counting_chunk_rows()
+    {
+        var (_, _, chunks) = await CreateAsync(fixture, """{"container":"validation","prefix":"val100/","labels":"labels/val.txt","chunkSize":50,"runId":"no-bitmap"}""");
+        var runs = new Azure.Data.Tables.TableClient(fixture.ConnectionString, TableNames.ValidationRuns);
+        var row = (await runs.GetEntityAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, "no-bitmap")).Value;
+        Assert.Equal(1, row.ChunksDone!.Length);
+        row.ChunksDone = null;
+        await runs.UpdateEntityAsync(row, row.ETag, Azure.Data.Tables.TableUpdateMode.Replace);
+
+        var outcomes = new List<bool>();
+        foreach (var message in chunks.Append(chunks[0]).Select(Message))
+        {
+            var (s, body) = await fixture.InvokeAsync("ScoreValidationChunk", HostPayloads.ServiceBusSingle(message));
+            Assert.True(s == 200, body.ToJsonString());
+            outcomes.Add(body["ReturnValue"]![0]!["finalized"]!.GetValue<bool>());
+        }
+        Assert.Equal([false, true, false], outcomes);
+        var report = (await fixture.Services.GetRequiredService<ValidationQueries>().GetRunAsync("no-bitmap"))!;
+        Assert.Equal((RunStatus.Completed, 100, 2), (report.Run.Status, report.Run.ImageCount, report.ChunksDone));
+    }
+
+    [Fact]
     public void The_chunk_progress_bitmap_counts_only_the_runs_chunks()
     {
         var bits = ChunkProgress.Empty(11);
