@@ -78,7 +78,14 @@ public sealed class ValidationRunService
         var model = await _engine.GetModelInfoAsync(cancellationToken);
         var classes = await _engine.GetLabelsAsync(cancellationToken);
         var items = await _dataset.ListAsync(container, prefix, labels, classes, cancellationToken);
-        var chunkCount = (items.Count + chunkSize - 1) / chunkSize;
+        var (slices, messageBytes) = ChunkRules.Slices(items, chunkSize);
+        var chunkCount = slices.Count;
+        if (chunkCount > ChunkProgress.MaxChunks)
+            throw new DatasetException($"{items.Count} images make {chunkCount} chunks, more than a run can track ({ChunkProgress.MaxChunks}); use a larger chunkSize");
+        if (messageBytes > _options.MaxFanOutBytes)
+            throw new DatasetException(string.Create(CultureInfo.InvariantCulture,
+                $"{items.Count} images make {chunkCount} chunk messages of {messageBytes / 1e6:F1} MB in all, more than one run may send ") +
+                string.Create(CultureInfo.InvariantCulture, $"({_options.MaxFanOutBytes / 1e6:F1} MB, Validation__MaxFanOutBytes); split the dataset into several prefixes"));
 
         await _storage.EnsureTablesAsync(cancellationToken);
         var table = _storage.Table(TableNames.ValidationRuns);
@@ -101,6 +108,7 @@ public sealed class ValidationRunService
             CreatedAt = DateTimeOffset.UtcNow,
             ChunkSigningKey = ChunkRules.NewKey(),
             DatasetSha256 = ChunkRules.DatasetDigest(items),
+            ChunksDone = ChunkProgress.Empty(chunkCount),
         };
         IReadOnlySet<int> done = new HashSet<int>();
         var created = true;
@@ -121,10 +129,12 @@ public sealed class ValidationRunService
             // completed run sends nothing and a run whose first fan-out was lost gets its chunks.
             done = row.Status == RunStatus.Completed
                 ? Enumerable.Range(0, row.ChunkCount).ToHashSet()
-                : (await ValidationQueries.ReadChunksAsync(_storage, runId, cancellationToken)).Select(c => c.ChunkIndex).ToHashSet();
+                : row.ChunksDone is { } bits
+                    ? ChunkProgress.Indexes(bits, row.ChunkCount).ToHashSet()
+                    : (await ValidationQueries.ReadChunksAsync(_storage, runId, cancellationToken)).Select(c => c.ChunkIndex).ToHashSet();
         }
         var key = row.ChunkSigningKey!;
-        var chunks = items.Chunk(chunkSize)
+        var chunks = slices
             .Select((slice, i) => (slice, i))
             .Where(c => !done.Contains(c.i))
             .Select(c => ChunkRules.Sign(new ValidationChunkMessage
@@ -257,7 +267,12 @@ public sealed class ValidationRunService
         _metrics.ImagesScored.Add(summary.ScoredCount);
         _metrics.ImagesFailed.Add(summary.ErrorCount);
 
-        var (finalized, completed) = await TryFinalizeAsync(chunk.RunId, invocationId, cancellationToken);
+        bool finalized, completed;
+        using (var span = PipelineTracing.StartStage("finalize"))
+        {
+            (finalized, completed) = await CompleteChunkAsync(chunk.RunId, chunk.ChunkIndex, invocationId, cancellationToken);
+            span?.SetTag("convnext.finalized", finalized);
+        }
         return new ChunkOutcome(chunk.RunId, chunk.ChunkIndex, summary.ScoredCount, summary.ErrorCount, finalized, completed);
     }
 
@@ -283,29 +298,14 @@ public sealed class ValidationRunService
             if (run.Status == RunStatus.Completed)
                 return (false, true);
             var chunks = await ValidationQueries.ReadChunksAsync(_storage, runId, cancellationToken);
-            if (chunks.Count(c => c.ChunkIndex < run.ChunkCount) < run.ChunkCount)
+            if (Complete(run, chunks, invocationId) is not { } totals)
                 return (false, false);
-
-            var totals = RunTotals.FromChunks(chunks.Where(c => c.ChunkIndex < run.ChunkCount).OrderBy(c => c.ChunkIndex).Select(c => c.CountsJson));
-            run.Status = RunStatus.Completed;
-            run.FinishedAt = DateTimeOffset.UtcNow;
-            run.FinalizedBy = invocationId ?? Guid.NewGuid().ToString("N");
-            run.ImageCount = chunks.Sum(c => c.ImageCount);
-            run.ScoredCount = chunks.Sum(c => c.ScoredCount);
-            run.ErrorCount = chunks.Sum(c => c.ErrorCount);
-            run.Top1 = totals.Top1;
-            run.Top5 = totals.Top5;
-            run.MeanConfidence = totals.MeanConfidence;
-            run.Ece = totals.Ece;
-            // Every chunk is in: a run failed earlier (stalled, or a chunk rejected) has now completed after all.
-            run.FailureReason = null;
             try
             {
                 if (BeforeFinalizeWrite is { } gate)
                     await gate(cancellationToken);
                 await _storage.Resilience.ExecuteAsync(async ct => { await runs.UpdateEntityAsync(run, run.ETag, TableUpdateMode.Replace, ct); }, cancellationToken);
-                _logger.LogInformation("validation run {RunId} completed: top-1 {Top1:P2}, top-5 {Top5:P2} over {Images} images",
-                    runId, totals.Top1, totals.Top5, run.ImageCount);
+                LogCompleted(run, totals);
                 return (true, true);
             }
             catch (RequestFailedException e) when (e.Status == 412)
@@ -315,6 +315,96 @@ public sealed class ValidationRunService
         }
         throw new StorageUnavailableException($"run {runId}: gave up finalizing after repeated concurrent updates");
     }
+
+    /// <summary>
+    /// Records a chunk (whose rows are all written) as done on its run, and completes the run when it was the
+    /// last one missing. Costs one read and at most one conditional write of the run row per chunk, whatever
+    /// the run's size: the chunk rows are read only by the delivery that finds every chunk done. Setting the
+    /// bit is idempotent (a redelivery writes nothing), the write is conditional on the row's ETag (concurrent
+    /// chunks never lose each other's bits: a 412 re-reads and decides again), and the write that sets the last
+    /// bit is the one that completes the run, with totals summed from the chunk rows, so exactly one delivery
+    /// finalizes. Runs created before the bitmap fall back to <see cref="TryFinalizeAsync"/>.
+    /// </summary>
+    /// <returns>(this call finalized it, the run is completed).</returns>
+    public async Task<(bool Finalized, bool Completed)> CompleteChunkAsync(string runId, int chunkIndex, string? invocationId,
+        CancellationToken cancellationToken = default)
+    {
+        var runs = _storage.Table(TableNames.ValidationRuns);
+        for (var attempt = 0; attempt < MaxRunRowAttempts; attempt++)
+        {
+            var run = await ReadRunAsync(runId, cancellationToken);
+            if (run is null)
+            {
+                _logger.LogWarning("validation run {RunId} has no run row; chunk kept, run not finalized", runId);
+                return (false, false);
+            }
+            if (run.Status == RunStatus.Completed)
+                return (false, true);
+            if (run.ChunksDone is null)
+                return await TryFinalizeAsync(runId, invocationId, cancellationToken);
+
+            var alreadyDone = ChunkProgress.Contains(run.ChunksDone, chunkIndex);
+            run.ChunksDone = ChunkProgress.With(run.ChunksDone, chunkIndex);
+            RunTotals? totals = null;
+            if (ChunkProgress.Count(run.ChunksDone, run.ChunkCount) == run.ChunkCount)
+            {
+                totals = Complete(run, await ValidationQueries.ReadChunksAsync(_storage, runId, cancellationToken), invocationId);
+                if (totals is null)
+                    _logger.LogWarning("validation run {RunId}: every chunk is marked done but chunk rows are missing; not finalized", runId);
+            }
+            if (totals is null && alreadyDone)
+                return (false, false);
+            try
+            {
+                if (totals is not null && BeforeFinalizeWrite is { } gate)
+                    await gate(cancellationToken);
+                await _storage.Resilience.ExecuteAsync(async ct => { await runs.UpdateEntityAsync(run, run.ETag, TableUpdateMode.Replace, ct); }, cancellationToken);
+                if (totals is null)
+                    return (false, false);
+                LogCompleted(run, totals);
+                return (true, true);
+            }
+            catch (RequestFailedException e) when (e.Status == 412)
+            {
+                // Another chunk (or a finalizer) wrote the row since we read it: read again and decide again, after a
+                // short random pause so that a crowd of concurrent chunks does not collide again in lockstep.
+                await Task.Delay(Random.Shared.Next(0, 10 * (1 + Math.Min(attempt, 10))), cancellationToken);
+            }
+        }
+        throw new StorageUnavailableException($"run {runId}: gave up recording chunk {chunkIndex} after repeated concurrent updates");
+    }
+
+    /// <summary>Up to this many read-decide-write rounds on a run row contended by concurrent chunks.</summary>
+    private const int MaxRunRowAttempts = 100;
+
+    /// <summary>
+    /// Marks <paramref name="run"/> completed with the totals summed from its chunk rows (never increments), or
+    /// returns null and leaves it unchanged when a chunk row is missing.
+    /// </summary>
+    private static RunTotals? Complete(ValidationRunEntity run, IReadOnlyCollection<ValidationChunkEntity> chunks, string? invocationId)
+    {
+        var counted = chunks.Where(c => c.ChunkIndex < run.ChunkCount).OrderBy(c => c.ChunkIndex).ToList();
+        if (counted.Count < run.ChunkCount)
+            return null;
+        var totals = RunTotals.FromChunks(counted.Select(c => c.CountsJson));
+        run.Status = RunStatus.Completed;
+        run.FinishedAt = DateTimeOffset.UtcNow;
+        run.FinalizedBy = invocationId ?? Guid.NewGuid().ToString("N");
+        run.ImageCount = counted.Sum(c => c.ImageCount);
+        run.ScoredCount = counted.Sum(c => c.ScoredCount);
+        run.ErrorCount = counted.Sum(c => c.ErrorCount);
+        run.Top1 = totals.Top1;
+        run.Top5 = totals.Top5;
+        run.MeanConfidence = totals.MeanConfidence;
+        run.Ece = totals.Ece;
+        // Every chunk is in: a run failed earlier (stalled, or a chunk rejected) has now completed after all.
+        run.FailureReason = null;
+        return totals;
+    }
+
+    private void LogCompleted(ValidationRunEntity run, RunTotals totals) =>
+        _logger.LogInformation("validation run {RunId} completed: top-1 {Top1:P2}, top-5 {Top5:P2} over {Images} images",
+            run.RowKey, totals.Top1, totals.Top5, run.ImageCount);
 
     /// <summary>
     /// A whole run in this process, without Service Bus: create, score every chunk, finalize, report.

@@ -111,6 +111,11 @@ public sealed class ValidationRunEntity : ITableEntity
     public string? FailureReason { get; set; }
     /// <summary>Chunk indexes rejected for good (comma-separated), e.g. delivered to a worker with another model.</summary>
     public string? FailedChunks { get; set; }
+    /// <summary>
+    /// Bitmap of the chunks whose summary rows are written (<see cref="Validation.ChunkProgress"/>), set by each chunk
+    /// under the row's ETag; null on runs created before it (their completion is decided by counting chunk rows).
+    /// </summary>
+    public byte[]? ChunksDone { get; set; }
 
     // Filled at finalization from the sum of the chunk rows.
     public int? ImageCount { get; set; }

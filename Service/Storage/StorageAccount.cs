@@ -15,8 +15,8 @@ public sealed class StorageAccount
         ArgumentNullException.ThrowIfNull(options);
         if (!string.IsNullOrWhiteSpace(options.ConnectionString))
         {
-            Blobs = new BlobServiceClient(options.ConnectionString, BlobOptions());
-            Tables = new TableServiceClient(options.ConnectionString, TableOptions());
+            Blobs = new BlobServiceClient(options.ConnectionString, BlobOptions(options));
+            Tables = new TableServiceClient(options.ConnectionString, TableOptions(options));
         }
         else if (options.BlobServiceUri is not null && options.TableServiceUri is not null)
         {
@@ -24,8 +24,8 @@ public sealed class StorageAccount
             {
                 ManagedIdentityClientId = options.ClientId ?? Environment.GetEnvironmentVariable("AZURE_CLIENT_ID"),
             });
-            Blobs = new BlobServiceClient(options.BlobServiceUri, credential, BlobOptions());
-            Tables = new TableServiceClient(options.TableServiceUri, credential, TableOptions());
+            Blobs = new BlobServiceClient(options.BlobServiceUri, credential, BlobOptions(options));
+            Tables = new TableServiceClient(options.TableServiceUri, credential, TableOptions(options));
         }
         else
         {
@@ -38,17 +38,19 @@ public sealed class StorageAccount
     // Polly (Resilience) is the one retry layer: it classifies with StorageFailures, covers whole
     // operations (a listing, a streamed download and its body), and has the per-attempt timeout. SDK
     // retries under it would multiply the attempts (6 x 4) and hide failures in AggregateExceptions.
-    private static BlobClientOptions BlobOptions()
+    private static BlobClientOptions BlobOptions(StorageOptions storage)
     {
         var options = new BlobClientOptions();
         options.Retry.MaxRetries = 0;
+        storage.ConfigureClients?.Invoke(options);
         return options;
     }
 
-    private static TableClientOptions TableOptions()
+    private static TableClientOptions TableOptions(StorageOptions storage)
     {
         var options = new TableClientOptions();
         options.Retry.MaxRetries = 0;
+        storage.ConfigureClients?.Invoke(options);
         return options;
     }
 

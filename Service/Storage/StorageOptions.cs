@@ -17,4 +17,10 @@ public sealed class StorageOptions
     public string? ClientId { get; set; }
 
     public StorageResilienceOptions Resilience { get; set; } = new();
+
+    /// <summary>
+    /// Runs on the blob and table clients' options before the clients are built; not bound from configuration.
+    /// For instrumentation: the scale benchmark and tests add a pipeline policy that counts table operations.
+    /// </summary>
+    public Action<Azure.Core.ClientOptions>? ConfigureClients { get; set; }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Storage;
 
@@ -70,6 +71,49 @@ public static class ChunkRules
         return null;
     }
 
+    /// <summary>
+    /// Largest chunk message body planned, in UTF-8 bytes as <see cref="ContractJson.Options"/> writes it. Service Bus
+    /// Standard takes messages up to 256 KB, headers and application properties included (the sending host adds a
+    /// <c>Diagnostic-Id</c>); 192 KiB leaves room for them.
+    /// </summary>
+    public const int MaxMessageBytes = 192 * 1024;
+
+    /// <summary>Bytes a message takes besides its items: run id (≤ 100), container (≤ 63), signature (44), numbers, field names.</summary>
+    private const int EnvelopeBytes = 1024;
+
+    /// <summary>
+    /// The run's chunks: consecutive slices of at most <paramref name="chunkSize"/> items and at most
+    /// <see cref="MaxMessageBytes"/> serialized, so long blob names (up to 1,024 characters, each escaped to up to
+    /// 6 bytes) make more, smaller chunks instead of messages Service Bus refuses. Deterministic: the same list
+    /// gives the same slices, so a re-created run re-signs the same chunks.
+    /// </summary>
+    public static ChunkSlices Slices(IReadOnlyList<LabelledBlob> items, int chunkSize)
+    {
+        var slices = new List<LabelledBlob[]>((items.Count + chunkSize - 1) / chunkSize);
+        var current = new List<LabelledBlob>(Math.Min(chunkSize, items.Count));
+        var bytes = EnvelopeBytes;
+        long total = 0;
+        foreach (var item in items)
+        {
+            var itemBytes = JsonSerializer.SerializeToUtf8Bytes(item, ContractJson.Options).Length + 1;
+            if (current.Count > 0 && (current.Count == chunkSize || bytes + itemBytes > MaxMessageBytes))
+            {
+                slices.Add([.. current]);
+                total += bytes;
+                current.Clear();
+                bytes = EnvelopeBytes;
+            }
+            current.Add(item);
+            bytes += itemBytes;
+        }
+        if (current.Count > 0)
+        {
+            slices.Add([.. current]);
+            total += bytes;
+        }
+        return new ChunkSlices(slices, total);
+    }
+
     /// <summary>A fresh signing key for a new run.</summary>
     public static string NewKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 
@@ -106,6 +150,9 @@ public static class ChunkRules
 
     private static string ItemLine(LabelledBlob item) => string.Create(CultureInfo.InvariantCulture, $"{item.Blob}\u0000{item.Label}\n");
 }
+
+/// <summary>A run's chunks and an upper bound of their messages' total size in bytes.</summary>
+public sealed record ChunkSlices(IReadOnlyList<LabelledBlob[]> Slices, long MessageBytes);
 
 /// <summary>Run ids: 1–100 letters, digits, '-', '_' or '.' (they are table keys and appear in URLs).</summary>
 public static class RunIds

@@ -27,6 +27,9 @@ public sealed class Azurite : IAsyncDisposable
     /// <summary>Connection string with all three endpoints.</summary>
     public string ConnectionString { get; }
 
+    /// <summary>The emulator's process (for its memory in benchmarks).</summary>
+    public int ProcessId => _process.Id;
+
     public static string Executable => Path.Combine(Repository.Root, "tools", "azurite", "node_modules", ".bin", "azurite");
 
     public static async Task<Azurite> StartAsync(CancellationToken cancellationToken = default)
