@@ -6,6 +6,28 @@ namespace ConvNeXt.Batch.Scoring.Importers;
 public sealed record WeightTensor(int[] Shape, float[] Data)
 {
     public long ElementCount => Shape.Aggregate(1L, (a, d) => a * d);
+
+    /// <summary>
+    /// Checks that <paramref name="tensors"/> holds exactly the tensors of <paramref name="layout"/>, each with
+    /// its shape and enough values; the first difference is a <see cref="WeightImportException"/> naming the tensor.
+    /// </summary>
+    public static void CheckSet(IReadOnlyDictionary<string, WeightTensor> tensors, IEnumerable<(string Name, int[] Shape)> layout, object model)
+    {
+        var expected = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, shape) in layout)
+        {
+            expected.Add(name);
+            if (!tensors.TryGetValue(name, out var t))
+                throw new WeightImportException($"missing tensor '{name}'", name);
+            if (!t.Shape.SequenceEqual(shape))
+                throw new WeightImportException(
+                    $"tensor '{name}' has shape [{string.Join(',', t.Shape)}], expected [{string.Join(',', shape)}]", name);
+            if (t.Data.Length < t.ElementCount)
+                throw new WeightImportException($"tensor '{name}' holds {t.Data.Length} values, needs {t.ElementCount}", name);
+        }
+        if (tensors.Keys.FirstOrDefault(k => !expected.Contains(k)) is { } extra)
+            throw new WeightImportException($"unexpected tensor '{extra}' for {model}", extra);
+    }
 }
 
 /// <summary>
@@ -23,22 +45,7 @@ public sealed class ConvNeXtWeights : IClassifierWeights
         bool trained = true)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(classes, 1);
-        foreach (var (name, shape) in Layout(spec, classes))
-        {
-            if (!tensors.TryGetValue(name, out var t))
-                throw new WeightImportException($"missing tensor '{name}'", name);
-            if (!t.Shape.SequenceEqual(shape))
-                throw new WeightImportException(
-                    $"tensor '{name}' has shape [{string.Join(',', t.Shape)}], expected [{string.Join(',', shape)}]", name);
-            if (t.Data.Length < t.ElementCount)
-                throw new WeightImportException($"tensor '{name}' holds {t.Data.Length} values, needs {t.ElementCount}", name);
-        }
-        if (tensors.Count != Layout(spec, classes).Count())
-        {
-            var expected = Layout(spec, classes).Select(l => l.Name).ToHashSet();
-            var extra = tensors.Keys.First(k => !expected.Contains(k));
-            throw new WeightImportException($"unexpected tensor '{extra}' for {spec}", extra);
-        }
+        WeightTensor.CheckSet(tensors, Layout(spec, classes), spec);
         Spec = spec;
         Classes = classes;
         Tensors = tensors;

@@ -18,23 +18,7 @@ public sealed class InceptionNeXtWeights : IClassifierWeights
         bool trained = true)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(classes, 1);
-        var layout = Layout(spec, classes).ToList();
-        foreach (var (name, shape) in layout)
-        {
-            if (!tensors.TryGetValue(name, out var t))
-                throw new WeightImportException($"missing tensor '{name}'", name);
-            if (!t.Shape.SequenceEqual(shape))
-                throw new WeightImportException(
-                    $"tensor '{name}' has shape [{string.Join(',', t.Shape)}], expected [{string.Join(',', shape)}]", name);
-            if (t.Data.Length < t.ElementCount)
-                throw new WeightImportException($"tensor '{name}' holds {t.Data.Length} values, needs {t.ElementCount}", name);
-        }
-        if (tensors.Count != layout.Count)
-        {
-            var expected = layout.Select(l => l.Name).ToHashSet();
-            var extra = tensors.Keys.First(k => !expected.Contains(k));
-            throw new WeightImportException($"unexpected tensor '{extra}' for {spec}", extra);
-        }
+        WeightTensor.CheckSet(tensors, Layout(spec, classes), spec);
         Spec = spec;
         Classes = classes;
         Tensors = tensors;
