@@ -48,9 +48,11 @@ public static class CommandTree
         // one line they can log, and a distinct exit code.
         if (parse.Action is ParseErrorAction || (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction))
         {
-            // Prefer the error about a token the user typed over the consequential "command required".
-            var message = parse.Errors.Count == 0 ? "missing command"
-                : (parse.Errors.FirstOrDefault(e => e.Message.Contains('\'')) ?? parse.Errors[0]).Message;
+            // Prefer the error about a token the user typed over the consequential ones ("command required",
+            // "--model is required"): System.CommandLine leaves a bad number out of the list when a command
+            // validator has already failed, so typed values are checked here first.
+            var message = MistypedNumber(parse.CommandResult) ?? (parse.Errors.Count == 0 ? "missing command"
+                : (parse.Errors.FirstOrDefault(e => e.Message.Contains('\'')) ?? parse.Errors[0]).Message);
             console.Error.WriteLine($"error: {OneLine(ConversionError(message) ?? message)} (see '{CommandPath(parse)} --help')");
             return BadArguments;
         }
@@ -130,6 +132,23 @@ public static class CommandTree
         "Cannot parse argument '(?<value>.*)' for (option|command|argument) '(?<name>[^']*)' as expected type '(?<type>[^']*)'");
 
     /// <summary>System.CommandLine's "Cannot parse argument 'x' for option '--n' as expected type 'System.Int32'" in words.</summary>
+    /// <summary>"--top expects an integer, got 'three'" for the first numeric option given a value that is not one.</summary>
+    private static string? MistypedNumber(System.CommandLine.Parsing.CommandResult command)
+    {
+        foreach (var option in command.Children.OfType<System.CommandLine.Parsing.OptionResult>())
+        {
+            var type = Nullable.GetUnderlyingType(option.Option.ValueType) ?? option.Option.ValueType;
+            var integer = type == typeof(int) || type == typeof(long);
+            if (!integer && type != typeof(double) && type != typeof(float))
+                continue;
+            foreach (var token in option.Tokens)
+                if (integer ? !long.TryParse(token.Value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out _)
+                        : !double.TryParse(token.Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _))
+                    return $"{option.Option.Name} expects {(integer ? "an integer" : "a number")}, got '{token.Value}'";
+        }
+        return null;
+    }
+
     internal static string? ConversionError(string message)
     {
         var match = Conversion.Match(message);

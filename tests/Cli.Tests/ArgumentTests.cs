@@ -88,6 +88,14 @@ public class ParseErrorTests
 {
     private static string Image => Path.Combine(Repository.ImagenetSamples, "n01440764_tench.JPEG");
 
+    [Fact]
+    public async Task A_mistyped_number_is_named_before_a_missing_model()
+    {
+        var result = await CliRunner.RunAsync(["predict", "photo.jpg", "--top", "three"]);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal("error: --top expects an integer, got 'three' (see 'convnext-batch predict --help')", Assert.Single(result.ErrorLines));
+    }
+
     [Theory]
     [InlineData("--top three", "--top expects an integer, got 'three'")]
     [InlineData("--top 1.5", "--top expects an integer, got '1.5'")]
