@@ -79,7 +79,9 @@ public class BenchTests(AttoModelFixture atto) : IClassFixture<AttoModelFixture>
         Assert.Equal("inext-mini", ratio.GetProperty("model").GetString());
         Assert.Equal("atto64", ratio.GetProperty("baseline").GetString());
         var expected = runs[1].GetProperty("model_only_img_s").GetDouble() / runs[0].GetProperty("model_only_img_s").GetDouble();
-        Assert.Equal(expected, ratio.GetProperty("model_only").GetDouble(), 2);
+        // Both sides are rounded for printing (img/s to 2 decimals, the ratio to 3): compare within 1 %, not by
+        // rounding both to 2 decimals, which fails whenever the two land on either side of a rounding boundary.
+        Assert.Equal(expected, ratio.GetProperty("model_only").GetDouble(), expected * 0.01);
     }
 
     [Fact]
