@@ -122,7 +122,7 @@ internal static class ScoreCommand
                     where = $"blob://{blobs.Container}/{blobs.Prefix}";
                     var account = await OpenContainerAsync(storage, parse, blobs, ct);
                     var reader = new BlobImageReader(account, pipelineOptions.Scoring(parse));
-                    var blobInputs = Where(blobs.InputsAsync(account.Container(blobs.Container), reader, ct), i =>
+                    var blobInputs = Where(blobs.InputsAsync(account, reader, ct), i =>
                     {
                         if (Scoring.Evaluation.LabelledDataset.IsImageFile(i.Id))
                             return true;

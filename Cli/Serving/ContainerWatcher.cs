@@ -22,7 +22,7 @@ internal sealed class ContainerWatcher(BlobScoringService scoring, string contai
     public async Task<WatchPass> PassAsync(CancellationToken cancellationToken)
     {
         var started = Stopwatch.StartNew();
-        var result = await scoring.ScoreContainerAsync(container, prefix, cancellationToken);
+        var result = await scoring.ScoreContainerAsync(container, new ContainerScoringOptions { Prefix = prefix }, cancellationToken);
         // Container passes keep counts only (memory stays flat however large the container).
         return new WatchPass(result.Scored, result.Failed, result.Skipped, started.Elapsed);
     }

@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
-using Azure.Storage.Blobs;
-using Azure.Storage.Blobs.Models;
 using ConvNeXt.Batch.Service.Services;
+using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Pipeline;
 
 namespace ConvNeXt.Batch.Cli.Sources;
@@ -52,12 +51,12 @@ public sealed record BlobImageSource(string Container, string Prefix) : ImageSou
     /// Every blob under the prefix, read through the service's one blob reader (size limit, retries,
     /// deleted blobs); the input's state is its <see cref="BlobWork"/>, which says what went wrong.
     /// </summary>
-    public async IAsyncEnumerable<ImageInput> InputsAsync(BlobContainerClient container, BlobImageReader reader,
+    public async IAsyncEnumerable<ImageInput> InputsAsync(StorageAccount storage, BlobImageReader reader,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await foreach (var blob in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, Prefix.Length == 0 ? null : Prefix, cancellationToken))
+        await foreach (var blob in BlobListing.ListAsync(storage, Container, Prefix, cancellationToken))
         {
-            var work = new BlobWork(new BlobReference(Container, blob.Name, blob.Properties.ETag?.ToString(), blob.Properties.ContentLength));
+            var work = new BlobWork(blob);
             yield return new ImageInput(blob.Name, ct => reader.ReadAsync(work, ct)) { State = work };
         }
     }

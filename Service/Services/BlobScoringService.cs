@@ -94,21 +94,15 @@ public sealed class BlobScoringService
         ScoreAsync(events.Select(e => new BlobReference(e.Container, e.BlobName, e.BlobETag, e.ContentLength, e.EventId)), cancellationToken);
 
     /// <summary>
-    /// Scores every blob under <paramref name="prefix"/> of <paramref name="container"/> (<c>watch</c>, <c>demo</c>):
+    /// Scores every blob of <paramref name="container"/> (CLI <c>score --table</c>, <c>watch</c>, <c>serve</c>):
     /// the listing is streamed page by page, rows are written as they come.
     /// </summary>
-    /// <param name="progress">Called after each blob with the counts so far (for a progress line).</param>
-    public Task<BlobScoringResult> ScoreContainerAsync(string container, string? prefix = null, CancellationToken cancellationToken = default,
-        Action<BlobScoringResult>? progress = null) =>
-        ScoreContainerAsync(container, new ContainerScoringOptions { Prefix = prefix, Progress = progress }, cancellationToken);
-
-    /// <summary>Scores every blob of <paramref name="container"/> as <paramref name="options"/> say (CLI <c>score --table</c>).</summary>
-    public Task<BlobScoringResult> ScoreContainerAsync(string container, ContainerScoringOptions options, CancellationToken cancellationToken = default)
+    public Task<BlobScoringResult> ScoreContainerAsync(string container, ContainerScoringOptions? options = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(options);
+        options ??= new ContainerScoringOptions();
         if (BlobNames.ContainerProblem(container) is { } problem)
             throw new ArgumentException(problem, nameof(container));
-        return RunAsync(List(container, options.Prefix, cancellationToken), keepOutcomes: false, options, cancellationToken);
+        return RunAsync(BlobListing.ListAsync(_storage, container, options.Prefix, cancellationToken), keepOutcomes: false, options, cancellationToken);
     }
 
     /// <summary>Scores the given blobs; a blob named twice (two events for one upload) is scored once.</summary>
@@ -116,29 +110,6 @@ public sealed class BlobScoringService
     {
         var unique = blobs.GroupBy(b => (b.Container, b.Name)).Select(g => g.Last()).ToList();
         return RunAsync(unique.ToAsyncEnumerable(), keepOutcomes: true, new ContainerScoringOptions(), cancellationToken);
-    }
-
-    private async IAsyncEnumerable<BlobReference> List(string container, string? prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        var client = _storage.Container(container);
-        string? continuation = null;
-        do
-        {
-            // One page per pipeline call, so a retry repeats one page, not the whole listing.
-            var page = await _storage.Resilience.ExecuteAsync(async ct =>
-            {
-                await foreach (var p in client.GetBlobsAsync(new GetBlobsOptions { Prefix = string.IsNullOrEmpty(prefix) ? null : prefix }, ct)
-                                   .AsPages(continuation, 1000).WithCancellation(ct))
-                    return p;
-                return null;
-            }, cancellationToken);
-            if (page is null)
-                yield break;
-            foreach (var item in page.Values)
-                yield return new BlobReference(container, item.Name, item.Properties.ETag?.ToString(), item.Properties.ContentLength);
-            continuation = page.ContinuationToken;
-        }
-        while (!string.IsNullOrEmpty(continuation));
     }
 
     private async Task<BlobScoringResult> RunAsync(IAsyncEnumerable<BlobReference> blobs, bool keepOutcomes,

@@ -96,7 +96,7 @@ public class ReportPageTests(FunctionsFixture fixture, ITestOutputHelper output)
         foreach (var path in samples)
             await images.GetBlobClient(Prefix + Path.GetFileName(path)).UploadAsync(path, overwrite: true);
         await images.GetBlobClient(Prefix + "zz_broken.jpg").UploadAsync(BinaryData.FromBytes([0xFF, 0xD8, 0xFF, 1, 2, 3]), overwrite: true);
-        await app.Services.GetRequiredService<BlobScoringService>().ScoreContainerAsync(ContainerNames.Images, Prefix);
+        await app.Services.GetRequiredService<BlobScoringService>().ScoreContainerAsync(ContainerNames.Images, new ContainerScoringOptions { Prefix = Prefix });
         return new Seeded(app, baseUrl, (await app.Services.GetRequiredService<ValidationQueries>().GetRunSummaryAsync(run.RunId))!,
             "reports-squeezenet-later", "reports-convnext-2", samples.Count + 1);
     }
