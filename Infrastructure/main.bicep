@@ -125,6 +125,7 @@ module storage 'modules/storage.bicep' = {
       'images'
       'validation'
       'models'
+      'validation-runs'
     ]
     tables: [
       'Predictions'

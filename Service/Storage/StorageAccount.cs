@@ -125,4 +125,7 @@ public static class ContainerNames
     public const string Images = "images";
     public const string Validation = "validation";
     public const string Models = "models";
+
+    /// <summary>What a validation run keeps besides its table rows: its plan (the labelled images, chunk by chunk) and its frozen totals.</summary>
+    public const string ValidationRuns = "validation-runs";
 }

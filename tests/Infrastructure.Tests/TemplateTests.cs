@@ -44,7 +44,7 @@ public sealed class TemplateTests(CompiledTemplate template)
     public void Storage_CreatesTheContractContainersAndTables()
     {
         var module = template.GetModule("storage");
-        Assert.Equal(["images", "validation", "models"], Strings(module.Parameter("containers")));
+        Assert.Equal(["images", "validation", "models", "validation-runs"], Strings(module.Parameter("containers")));
         Assert.Equal(["Predictions", "ValidationRuns", "ValidationChunks", "ValidationPredictions"], Strings(module.Parameter("tables")));
 
         var containers = module.OfType("Microsoft.Storage/storageAccounts/blobServices/containers").Single(c => c.TryGetProperty("copy", out _));
