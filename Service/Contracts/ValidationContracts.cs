@@ -26,21 +26,33 @@ public sealed record ValidationRunRequest
     public string? RunId { get; init; }
 }
 
-/// <summary>One message on <c>validation-chunks</c>: a slice of a run's labelled images.</summary>
+/// <summary>
+/// One message on <c>validation-chunks</c>: chunk <see cref="ChunkIndex"/> of a run, by reference. The items are the
+/// byte range <see cref="Plan"/> of the run's plan blob (named in the run row, never in the message), so a message has
+/// the same few hundred bytes whatever the chunk size or the blob names.
+/// </summary>
 public sealed record ValidationChunkMessage
 {
     [JsonPropertyName("runId")] public required string RunId { get; init; }
     [JsonPropertyName("chunkIndex")] public required int ChunkIndex { get; init; }
     [JsonPropertyName("chunkCount")] public required int ChunkCount { get; init; }
     [JsonPropertyName("container")] public required string Container { get; init; }
-    [JsonPropertyName("items")] public required IReadOnlyList<LabelledBlob> Items { get; init; }
+    [JsonPropertyName("plan")] public required ChunkRange Plan { get; init; }
 
     /// <summary>
     /// HMAC-SHA256 of the fields above under the run's own key (kept in its run row): a chunk that was not
-    /// planned by the run (forged, edited, or from another run) is rejected before anything is read or written.
+    /// planned by the run (forged, edited, or from another run) is rejected before anything is read or written,
+    /// and the range's SHA-256 makes the plan bytes it names exactly the ones the run wrote.
     /// </summary>
     [JsonPropertyName("signature")] public string? Signature { get; init; }
 }
+
+/// <summary>A chunk's place in its run's plan: <see cref="Count"/> JSON lines at bytes <see cref="Offset"/>.., and their SHA-256 (hex).</summary>
+public sealed record ChunkRange(
+    [property: JsonPropertyName("offset")] long Offset,
+    [property: JsonPropertyName("length")] int Length,
+    [property: JsonPropertyName("count")] int Count,
+    [property: JsonPropertyName("sha256")] string Sha256);
 
 /// <summary>A blob and its true class index (ImageNet order).</summary>
 public sealed record LabelledBlob(

@@ -2,12 +2,15 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using Azure;
 using Azure.Data.Tables;
+using Azure.Storage.Blobs.Specialized;
+using System.Text.Json;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Observability;
 using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Validation;
 using ConvNeXt.Batch.Scoring.Evaluation;
+using ConvNeXt.Batch.Scoring.Labels;
 using ConvNeXt.Batch.Scoring.Pipeline;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -77,18 +80,16 @@ public sealed class ValidationRunService
 
         var model = await _engine.GetModelInfoAsync(cancellationToken);
         var classes = await _engine.GetLabelsAsync(cancellationToken);
-        var items = await _dataset.ListAsync(container, prefix, labels, classes, cancellationToken);
-        var (slices, messageBytes) = ChunkRules.Slices(items, chunkSize);
-        var chunkCount = slices.Count;
-        if (chunkCount > ChunkProgress.MaxChunks)
-            throw new DatasetException($"{items.Count} images make {chunkCount} chunks, more than a run can track ({ChunkProgress.MaxChunks}); use a larger chunkSize");
-        if (messageBytes > _options.MaxFanOutBytes)
-            throw new DatasetException(string.Create(CultureInfo.InvariantCulture,
-                $"{items.Count} images make {chunkCount} chunk messages of {messageBytes / 1e6:F1} MB in all, more than one run may send ") +
-                string.Create(CultureInfo.InvariantCulture, $"({_options.MaxFanOutBytes / 1e6:F1} MB, Validation__MaxFanOutBytes); split the dataset into several prefixes"));
-
         await _storage.EnsureTablesAsync(cancellationToken);
         var table = _storage.Table(TableNames.ValidationRuns);
+
+        // The plan is written while the dataset is listed, so nothing here holds more than a block of it. A run that
+        // exists already (a retried POST, a re-fired timer) only measures the listing again: its plan is written.
+        var existing = await ReadRunAsync(runId, cancellationToken);
+        var planBlob = existing is null ? RunPlan.NewBlobName(runId) : null;
+        var writer = await PlanAsync(container, prefix, labels, classes, chunkSize, planBlob, cancellationToken);
+        var plan = await writer.FinishAsync(cancellationToken);
+        var chunkCount = plan.Chunks.Count;
         var row = new ValidationRunEntity
         {
             RowKey = runId,
@@ -99,7 +100,7 @@ public sealed class ValidationRunService
             DatasetContainer = container,
             DatasetPrefix = prefix,
             LabelSource = labels,
-            ExpectedImageCount = items.Count,
+            ExpectedImageCount = plan.ImageCount,
             ChunkSize = chunkSize,
             ChunkCount = chunkCount,
             ReferenceTop1 = model.ReferenceTop1,
@@ -107,55 +108,102 @@ public sealed class ValidationRunService
             ReferenceSource = model.ReferenceSource,
             CreatedAt = DateTimeOffset.UtcNow,
             ChunkSigningKey = ChunkRules.NewKey(),
-            DatasetSha256 = ChunkRules.DatasetDigest(items),
+            DatasetSha256 = plan.Sha256,
+            PlanBlob = planBlob,
             ChunksDone = ChunkProgress.Empty(chunkCount),
         };
-        IReadOnlySet<int> done = new HashSet<int>();
-        var created = true;
-        try
+        var created = existing is null;
+        if (created)
         {
-            // Insert, not upsert: a retried create (same run id) must not reset a run that has progressed.
-            await _storage.Resilience.ExecuteAsync(async ct => { await table.AddEntityAsync(row, ct); }, cancellationToken);
+            if (chunkCount > ChunkProgress.MaxChunks)
+                throw new DatasetException($"{plan.ImageCount} images make {chunkCount} chunks, more than a run can track ({ChunkProgress.MaxChunks}); use a larger chunkSize");
+            var messageBytes = Messages(row, plan).Sum(m => (long)JsonSerializer.SerializeToUtf8Bytes(m, ContractJson.Options).Length);
+            if (messageBytes > _options.MaxFanOutBytes)
+                throw new DatasetException(string.Create(CultureInfo.InvariantCulture,
+                    $"{plan.ImageCount} images make {chunkCount} chunk messages of {messageBytes / 1e6:F1} MB in all, more than one run may send ") +
+                    string.Create(CultureInfo.InvariantCulture, $"({_options.MaxFanOutBytes / 1e6:F1} MB, Validation__MaxFanOutBytes); use a larger chunkSize"));
+            // The plan is committed before the run row exists, so every chunk a run row can sign is readable.
+            await writer.CommitAsync(cancellationToken);
+            try
+            {
+                // Insert, not upsert: a concurrent create of the same run id must not reset a run that has progressed.
+                await _storage.Resilience.ExecuteAsync(async ct => { await table.AddEntityAsync(row, ct); }, cancellationToken);
+            }
+            catch (RequestFailedException e) when (e.Status == 409)
+            {
+                existing = await ReadRunAsync(runId, cancellationToken) ?? throw new StorageUnavailableException($"run {runId} conflicted on insert but cannot be read");
+                created = false;
+                await DeletePlanAsync(planBlob!, cancellationToken);
+            }
         }
-        catch (RequestFailedException e) when (e.Status == 409)
+        IReadOnlySet<int> done = new HashSet<int>();
+        if (existing is not null)
         {
-            var existing = (await _storage.Resilience.ExecuteAsync(async ct =>
-                await table.GetEntityAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, runId, cancellationToken: ct), cancellationToken)).Value;
             if (Difference(existing, row) is { } difference)
                 throw new DatasetException($"run '{runId}' already exists with a different {difference}; use another run id");
             row = existing;
-            created = false;
-            // The same run again (a retried POST, a re-fired timer): send only what is still missing, so a
-            // completed run sends nothing and a run whose first fan-out was lost gets its chunks.
+            // The same run again: send only what is still missing, so a completed run sends nothing and a run whose
+            // first fan-out was lost gets its chunks. Same dataset digest, so the same ranges.
             done = row.Status == RunStatus.Completed
                 ? Enumerable.Range(0, row.ChunkCount).ToHashSet()
                 : row.ChunksDone is { } bits
                     ? ChunkProgress.Indexes(bits, row.ChunkCount).ToHashSet()
                     : (await ValidationQueries.ReadChunksAsync(_storage, runId, cancellationToken)).Select(c => c.ChunkIndex).ToHashSet();
         }
-        var key = row.ChunkSigningKey!;
-        var chunks = slices
-            .Select((slice, i) => (slice, i))
-            .Where(c => !done.Contains(c.i))
-            .Select(c => ChunkRules.Sign(new ValidationChunkMessage
-            {
-                RunId = runId,
-                ChunkIndex = c.i,
-                ChunkCount = chunkCount,
-                Container = container,
-                Items = c.slice,
-            }, key)).ToList();
+        var chunks = Messages(row, plan).Where(c => !done.Contains(c.ChunkIndex)).ToList();
         using (_logger.BeginScope(new Dictionary<string, object> { ["RunId"] = runId }))
             _logger.LogInformation("validation run {RunId} ({Status}): {Images} images of {Container}/{Prefix} in {Chunks} chunks, {Sending} to send, model {ModelId}",
-                runId, row.Status, items.Count, container, prefix, chunkCount, chunks.Count, model.ModelId);
+                runId, row.Status, plan.ImageCount, container, prefix, chunkCount, chunks.Count, model.ModelId);
         return new ValidationRunPlan(ValidationRunSummary.From(row), chunks, created);
+    }
+
+    /// <summary>Lists the dataset into a plan writer: staging <paramref name="planBlob"/>'s blocks, or only measuring when it is null.</summary>
+    private async Task<RunPlanWriter> PlanAsync(string container, string? prefix, string labels, ClassLabels classes, int chunkSize, string? planBlob,
+        CancellationToken cancellationToken)
+    {
+        BlockBlobClient? target = null;
+        if (planBlob is not null)
+        {
+            var plans = _storage.Container(ContainerNames.ValidationRuns);
+            await _storage.Resilience.ExecuteAsync(async ct => await plans.CreateIfNotExistsAsync(cancellationToken: ct), cancellationToken);
+            target = plans.GetBlockBlobClient(planBlob);
+        }
+        var writer = new RunPlanWriter(chunkSize, target, _storage);
+        await foreach (var item in _dataset.ListAsync(container, prefix, labels, classes, cancellationToken))
+            await writer.AddAsync(item, cancellationToken);
+        return writer;
+    }
+
+    /// <summary>The signed chunk messages of a run's plan.</summary>
+    private static IEnumerable<ValidationChunkMessage> Messages(ValidationRunEntity run, RunPlanSummary plan) =>
+        plan.Chunks.Select((range, i) => ChunkRules.Sign(new ValidationChunkMessage
+        {
+            RunId = run.RowKey,
+            ChunkIndex = i,
+            ChunkCount = plan.Chunks.Count,
+            Container = run.DatasetContainer,
+            Plan = range,
+        }, run.ChunkSigningKey!));
+
+    /// <summary>Removes a plan that lost the race to create its run; one left behind is unreferenced and harmless.</summary>
+    private async Task DeletePlanAsync(string planBlob, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _storage.Resilience.ExecuteAsync(async ct =>
+                { await _storage.Container(ContainerNames.ValidationRuns).GetBlobClient(planBlob).DeleteIfExistsAsync(cancellationToken: ct); }, cancellationToken);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            _logger.LogWarning("plan {PlanBlob} of a run created concurrently was not deleted: {Reason}", planBlob, e.Message);
+        }
     }
 
     /// <summary>The first field in which a re-created run differs from the existing one, or null when it is the same run.</summary>
     private static string? Difference(ValidationRunEntity existing, ValidationRunEntity requested)
     {
-        if (existing.ChunkSigningKey is null || existing.DatasetSha256 is null)
-            return "format (created before chunk signatures)";
+        if (existing.ChunkSigningKey is null || existing.DatasetSha256 is null || existing.PlanBlob is null)
+            return "format (created by an older version, before plan blobs)";
         if (existing.DatasetContainer != requested.DatasetContainer)
             return "container";
         if ((existing.DatasetPrefix ?? "") != (requested.DatasetPrefix ?? ""))
@@ -183,10 +231,13 @@ public sealed class ValidationRunService
         await _storage.EnsureTablesAsync(cancellationToken);
         var run = await ReadRunAsync(chunk.RunId, cancellationToken) ?? throw new InvalidChunkException("the run does not exist");
         var classes = await _engine.GetLabelsAsync(cancellationToken);
-        if (ChunkRules.Problem(chunk, run, classes.Count) is { } mismatch)
+        if (ChunkRules.Problem(chunk, run) is { } mismatch)
             throw new InvalidChunkException(mismatch);
         if (run.Status == RunStatus.Completed)
             return new ChunkOutcome(chunk.RunId, chunk.ChunkIndex, 0, 0, Finalized: false, RunCompleted: true);
+        var items = await RunPlan.ReadChunkAsync(_storage, run.PlanBlob!, chunk.Plan, cancellationToken);
+        if (ChunkRules.ItemsProblem(items, classes.Count) is { } itemProblem)
+            throw new InvalidChunkException(itemProblem);
         var model = await _engine.GetModelInfoAsync(cancellationToken);
         if (!string.Equals(model.Sha256, run.ModelSha256, StringComparison.OrdinalIgnoreCase))
         {
@@ -197,11 +248,11 @@ public sealed class ValidationRunService
             throw new InvalidChunkException(reason);
         }
 
-        var rows = new List<ValidationPredictionEntity>(chunk.Items.Count);
+        var rows = new List<ValidationPredictionEntity>(items.Count);
         var counts = new AccuracyCounts();
         Exception? storageFailure = null;
         string? inferenceFailure = null;
-        await foreach (var result in _engine.ScoreAsync(Inputs(chunk), cancellationToken))
+        await foreach (var result in _engine.ScoreAsync(Inputs(chunk.Container, items), cancellationToken))
         {
             var work = (BlobWork)result.State!;
             if (work.StorageFailure is not null)
@@ -468,10 +519,10 @@ public sealed class ValidationRunService
         throw new StorageUnavailableException($"run {runId}: gave up recording a failed chunk after repeated concurrent updates");
     }
 
-    private IAsyncEnumerable<ImageInput> Inputs(ValidationChunkMessage chunk) =>
-        chunk.Items.Select(item =>
+    private IAsyncEnumerable<ImageInput> Inputs(string container, IReadOnlyList<LabelledBlob> items) =>
+        items.Select(item =>
         {
-            var work = new BlobWork(new BlobReference(chunk.Container, item.Blob));
+            var work = new BlobWork(new BlobReference(container, item.Blob));
             return new ImageInput(item.Blob, ct => _reader.ReadAsync(work, ct)) { Label = item.Label, State = work };
         }).ToAsyncEnumerable();
 }

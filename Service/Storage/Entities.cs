@@ -105,8 +105,10 @@ public sealed class ValidationRunEntity : ITableEntity
     public string? FinalizedBy { get; set; }
     /// <summary>Key of the chunk signatures (base64, 32 random bytes); never leaves storage.</summary>
     public string? ChunkSigningKey { get; set; }
-    /// <summary>SHA-256 of the planned (blob, label) list: a re-created run must name the same dataset.</summary>
+    /// <summary>SHA-256 of the run's plan blob (its (blob, label) lines in order): a re-created run must name the same dataset.</summary>
     public string? DatasetSha256 { get; set; }
+    /// <summary>The run's plan in container <c>validation-runs</c> (<see cref="Validation.RunPlan"/>); chunk messages are ranges of it.</summary>
+    public string? PlanBlob { get; set; }
     /// <summary>Why the run is <see cref="RunStatus.Failed"/> (stalled, model changed mid-run).</summary>
     public string? FailureReason { get; set; }
     /// <summary>Chunk indexes rejected for good (comma-separated), e.g. delivered to a worker with another model.</summary>

@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using Azure;
 using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Evaluation;
 using ConvNeXt.Batch.Scoring.Labels;
@@ -16,67 +18,59 @@ public sealed class BlobDataset(StorageAccount storage)
     public const string NamesSource = "names";
     public const string FoldersSource = "folders";
 
-    /// <summary>The images in name order with their class index; images without a label are an error.</summary>
-    public async Task<IReadOnlyList<LabelledBlob>> ListAsync(string container, string? prefix, string labelSource, ClassLabels classes,
-        CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The images with their class index, streamed in the listing's order (the service lists by name), a page at a
+    /// time: only the label list, when there is one, is held whole. Images without a label, or none at all, are an
+    /// error raised after the last item, so a caller writing as it goes must not commit before the enumeration ends.
+    /// </summary>
+    public async IAsyncEnumerable<LabelledBlob> ListAsync(string container, string? prefix, string labelSource, ClassLabels classes,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(labelSource);
-        var names = await ListImageNamesAsync(container, prefix, cancellationToken);
-        if (names.Count == 0)
-            throw new DatasetException($"no images under '{container}/{prefix}'");
-        var result = new List<LabelledBlob>(names.Count);
-        var unlabelled = new List<string>();
-        if (string.Equals(labelSource, NamesSource, StringComparison.OrdinalIgnoreCase) ||
-            string.Equals(labelSource, FoldersSource, StringComparison.OrdinalIgnoreCase))
+        var byName = string.Equals(labelSource, NamesSource, StringComparison.OrdinalIgnoreCase);
+        var byFolder = string.Equals(labelSource, FoldersSource, StringComparison.OrdinalIgnoreCase);
+        var list = byName || byFolder ? null : await ReadLabelListAsync(container, labelSource, classes.Count, cancellationToken);
+        var (images, unlabelled) = (0, 0);
+        string? firstUnlabelled = null;
+        await using var names = ListImageNamesAsync(container, prefix, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        while (await names.MoveNextAsync())
         {
-            var byFolder = string.Equals(labelSource, FoldersSource, StringComparison.OrdinalIgnoreCase);
-            foreach (var name in names)
-            {
-                var index = -1;
-                var labelled = byFolder
+            var name = names.Current;
+            images++;
+            var index = -1;
+            var labelled = list is not null
+                ? list.TryGetValue(LabelledDataset.StripExtension(name), out index)
+                : byFolder
                     ? FolderWnid(name, prefix) is { } wnid && classes.TryGetIndex(wnid, out index)
                     : LabelledDataset.TryLabelFromWnidPrefix(name, classes, out index);
-                if (labelled)
-                    result.Add(new LabelledBlob(name, index));
-                else
-                    unlabelled.Add(name);
-            }
+            if (labelled)
+                yield return new LabelledBlob(name, index);
+            else if (unlabelled++ == 0)
+                firstUnlabelled = name;
         }
-        else
-        {
-            var list = await ReadLabelListAsync(container, labelSource, classes.Count, cancellationToken);
-            foreach (var name in names)
-            {
-                if (list.TryGetValue(LabelledDataset.StripExtension(name), out var index))
-                    result.Add(new LabelledBlob(name, index));
-                else
-                    unlabelled.Add(name);
-            }
-        }
-        if (unlabelled.Count > 0)
-            throw new DatasetException($"{unlabelled.Count} image(s) have no label from '{labelSource}', e.g. '{unlabelled[0]}'");
-        return result;
+        if (images == 0)
+            throw new DatasetException($"no images under '{container}/{prefix}'");
+        if (unlabelled > 0)
+            throw new DatasetException($"{unlabelled} image(s) have no label from '{labelSource}', e.g. '{firstUnlabelled}'");
     }
 
-    private async Task<List<string>> ListImageNamesAsync(string container, string? prefix, CancellationToken cancellationToken)
+    private async IAsyncEnumerable<string> ListImageNamesAsync(string container, string? prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var client = storage.Container(container);
-        return await storage.Resilience.ExecuteAsync(async ct =>
+        await using var blobs = BlobListing.ListAsync(storage, container, prefix, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        while (true)
         {
-            var names = new List<string>();
             try
             {
-                await foreach (var item in client.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = string.IsNullOrEmpty(prefix) ? null : prefix }, ct))
-                    if (LabelledDataset.IsImageFile(item.Name))
-                        names.Add(item.Name);
+                if (!await blobs.MoveNextAsync())
+                    yield break;
             }
             catch (RequestFailedException e) when (e.Status == 404)
             {
                 throw new DatasetException($"container '{container}' does not exist");
             }
-            names.Sort(StringComparer.Ordinal);
-            return names;
-        }, cancellationToken);
+            if (LabelledDataset.IsImageFile(blobs.Current.Name))
+                yield return blobs.Current.Name;
+        }
     }
 
     private async Task<IReadOnlyDictionary<string, int>> ReadLabelListAsync(string datasetContainer, string labelPath, int classCount,
@@ -86,10 +80,10 @@ public sealed class BlobDataset(StorageAccount storage)
         if (BlobNames.Problem(blobName) is { } problem)
             throw new DatasetException($"label list path: {problem}");
         var blob = storage.Container(container).GetBlobClient(blobName);
-        string text;
+        BinaryData content;
         try
         {
-            text = await storage.Resilience.ExecuteAsync(async ct => (await blob.DownloadContentAsync(ct)).Value.Content.ToString(), cancellationToken);
+            content = await storage.Resilience.ExecuteAsync(async ct => (await blob.DownloadContentAsync(ct)).Value.Content, cancellationToken);
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
@@ -97,7 +91,7 @@ public sealed class BlobDataset(StorageAccount storage)
         }
         try
         {
-            return LabelledDataset.ParseValList(text.Split('\n'), classCount);
+            return LabelledDataset.ParseValList(Lines(content), classCount);
         }
         catch (DatasetFormatException e)
         {
@@ -105,6 +99,13 @@ public sealed class BlobDataset(StorageAccount storage)
             throw new DatasetException($"label list '{labelPath}': line {e.Line?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} " +
                                        $"is not '<file name> <class index 0..{classCount - 1}>'");
         }
+    }
+
+    private static IEnumerable<string> Lines(BinaryData content)
+    {
+        using var reader = new StreamReader(content.ToStream());
+        while (reader.ReadLine() is { } line)
+            yield return line;
     }
 
     /// <summary><c>other-container/path</c> when the first segment names an existing-looking container; else a path in the dataset container.</summary>

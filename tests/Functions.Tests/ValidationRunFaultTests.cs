@@ -127,7 +127,7 @@ public class ValidationRunFaultTests(FunctionsFixture fixture) : IAsyncLifetime
     {
         var service = fixture.Services.GetRequiredService<ValidationRunService>();
         var (_, _, chunks) = await CreateAsync(fixture, $$"""{ {{Val100}}, "chunkSize":45, "runId":"twenty-finalizers" }""");
-        Assert.Equal([45, 45, 10], chunks.Select(c => c.Items.Count));
+        Assert.Equal([45, 45, 10], chunks.Select(c => c.Plan.Count));
         Assert.Equal(200, (await DeliverAsync(fixture.Client, chunks[0])).Status);
         Assert.Equal(200, (await DeliverAsync(fixture.Client, chunks[1])).Status);
 
@@ -203,7 +203,14 @@ public class ValidationRunFaultTests(FunctionsFixture fixture) : IAsyncLifetime
         using var client = app.GetTestClient();
 
         var (_, _, chunks) = await CreateAsync(fixture, $$"""{ {{Val100}}, "chunkSize":50, "runId":"blob-outage" }""");
-        // The blob service goes away after 20 of chunk 0's 50 downloads.
+        // The blob service is down before the chunk's plan range can be read: transient, not a rejected chunk.
+        proxy.DownAfterRequests(0);
+        var (planDown, planDownBody) = await DeliverAsync(client, chunks[0]);
+        Assert.True(planDown == 500, planDownBody.ToJsonString());
+        Assert.Equal((0, 0), await RowCountsAsync(fixture, "blob-outage"));
+        proxy.Up();
+
+        // The blob service goes away after 20 of chunk 0's requests (its plan range, then 19 of its 50 downloads).
         proxy.DownAfterRequests(20);
         var (status, body) = await DeliverAsync(client, chunks[0]);
         Assert.True(status == 500, body.ToJsonString()); // non-2xx: Service Bus redelivers

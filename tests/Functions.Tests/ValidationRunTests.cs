@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure.Data.Tables;
@@ -7,6 +8,7 @@ using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
+using ConvNeXt.Batch.Service.Validation;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ConvNeXt.Batch.Functions.Tests;
@@ -54,7 +56,7 @@ public class ValidationRunTests(FunctionsFixture fixture) : IAsyncLifetime
         Assert.Equal("squeezenet1.1-fp16", run.ModelId);
         var chunks = body["Outputs"]!["chunks"]!.AsArray().Select(c => c!.GetValue<string>()).ToList();
         Assert.Equal(7, chunks.Count);
-        Assert.Equal(100, chunks.Sum(c => JsonSerializer.Deserialize<ValidationChunkMessage>(c)!.Items.Count));
+        Assert.Equal(100, chunks.Sum(c => JsonSerializer.Deserialize<ValidationChunkMessage>(c)!.Plan.Count));
 
         // 2. Deliver them back: shuffled, three duplicates, two deliveries at a time. (The race of finalizers is
         //    forced deterministically in ValidationRunFaultTests: the last chunk delivered 20 times at once.)
@@ -135,7 +137,7 @@ public class ValidationRunTests(FunctionsFixture fixture) : IAsyncLifetime
         Assert.True(status == 200, body.ToJsonString());
         var again = Chunks(body);
         Assert.Equal([(first[0].RunId, 0)], again.Select(c => (c.RunId, c.ChunkIndex)));
-        Assert.Equal(first[0].Items, again[0].Items);
+        Assert.Equal(first[0].Plan, again[0].Plan);
 
         // Once the run completed, a re-fire sends nothing; the next occurrence is a new run.
         var (s, b) = await fixture.InvokeAsync("ScoreValidationChunk", HostPayloads.ServiceBusSingle(JsonSerializer.Serialize(again[0], ContractJson.Options)));
@@ -236,14 +238,15 @@ public class ValidationRunTests(FunctionsFixture fixture) : IAsyncLifetime
             ("chunkCount 1 differs from the run's 2", Message(real with { ChunkIndex = 0, ChunkCount = 1 })),
             ("signature does not match", Message(real with { ChunkIndex = 0 })),
             ("container differs", Message(real with { Container = "images" })),
-            ("'.' or '..' path segment", Message(real with { Items = [new LabelledBlob("../images/x", 1), .. real.Items.Skip(1)] })),
-            ("signature does not match", Message(real with { Items = [real.Items[0] with { Label = (real.Items[0].Label + 1) % 1000 }, .. real.Items.Skip(1)] })),
-            ("label 1000 is outside the model's 0..999", Message(real with { Items = [real.Items[0] with { Label = 1000 }, .. real.Items.Skip(1)] })),
+            ("signature does not match", Message(real with { Plan = real.Plan with { Offset = 0 } })),
+            ("signature does not match", Message(real with { Plan = real.Plan with { Count = real.Plan.Count - 1 } })),
+            ("signature does not match", Message(real with { Plan = real.Plan with { Sha256 = new string('0', 64) } })),
+            ("51 items, more than the run's chunk size 50", Message(real with { Plan = real.Plan with { Count = 51 } })),
+            ("plan range", Message(real with { Plan = real.Plan with { Length = 0 } })),
+            ("plan sha256 is not a SHA-256", Message(real with { Plan = real.Plan with { Sha256 = "../images/x" } })),
             ("signature is missing", Message(real with { Signature = null })),
             ("run does not exist", Message(real with { RunId = "no-such-run" })),
-            ("items is missing", Message(real).Replace("\"items\":[", "\"items\":null,\"x\":[")),
-            ("item 0 is null", Message(real).Replace("\"items\":[", "\"items\":[null,")),
-            ("item 0: blob name is empty", Message(real).Replace("\"items\":[{\"blob\":\"", "\"items\":[{\"blob\":null,\"b\":\"")),
+            ("plan is missing", Message(real).Replace("\"plan\":{", "\"plan\":null,\"x\":{")),
             ("not a chunk", "{\"runId\":"),
         };
         var metrics = fixture.Services.GetRequiredService<ScoringMetrics>();
@@ -280,6 +283,57 @@ public class ValidationRunTests(FunctionsFixture fixture) : IAsyncLifetime
         Assert.Equal((RunStatus.Completed, 100, 100, 0, 2), (report.Run.Status, report.Run.ImageCount!.Value, report.Run.ScoredCount!.Value,
             report.Run.ErrorCount!.Value, report.ChunksDone));
         Assert.Equal(100, report.PerClass.Sum(c => c.Count));
+    }
+
+    [Fact]
+    public async Task A_plan_whose_bytes_changed_or_vanished_is_not_believed_and_the_restored_plan_completes_the_run()
+    {
+        var (code, _, chunks) = await CreateAsync(fixture,
+            """{"container":"validation","prefix":"val100/","labels":"labels/val.txt","chunkSize":50,"runId":"tampered-plan"}""");
+        Assert.Equal((201, 2), (code, chunks.Count));
+        var row = (await new TableClient(fixture.ConnectionString, TableNames.ValidationRuns)
+            .GetEntityAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, "tampered-plan")).Value;
+        Assert.StartsWith("tampered-plan/plan-", row.PlanBlob);
+        var plan = fixture.Blobs.GetBlobContainerClient(ContainerNames.ValidationRuns).GetBlobClient(row.PlanBlob);
+        var original = (await plan.DownloadContentAsync()).Value.Content.ToArray();
+        Assert.Equal(row.DatasetSha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(original)));
+        Assert.Equal(100, original.Count(b => b == (byte)'\n'));
+
+        // One label of chunk 1 changed in place, same length: every field of the message still checks out, the bytes do not.
+        var text = Encoding.UTF8.GetString(original);
+        var at = text.IndexOf("\"label\":", (int)chunks[1].Plan.Offset, StringComparison.Ordinal) + "\"label\":".Length;
+        var edited = text[..at] + (text[at] == '9' ? '8' : '9') + text[(at + 1)..];
+        await plan.UploadAsync(new BinaryData(Encoding.UTF8.GetBytes(edited)), overwrite: true);
+        await AssertRejectedAsync(chunks[1], "not the ones the run signed");
+
+        await plan.DeleteAsync();
+        await AssertRejectedAsync(chunks[1], "plan cannot be read at the chunk's range (storage answered 404");
+        Assert.Equal((0, 0), await RowCountsAsync(fixture, "tampered-plan"));
+
+        await plan.UploadAsync(new BinaryData(original), overwrite: true);
+        foreach (var chunk in chunks)
+            Assert.Equal(200, (await fixture.InvokeAsync("ScoreValidationChunk", HostPayloads.ServiceBusSingle(Message(chunk)))).Status);
+        var report = (await fixture.Services.GetRequiredService<ValidationQueries>().GetRunAsync("tampered-plan"))!;
+        Assert.Equal((RunStatus.Completed, 100, 2), (report.Run.Status, report.Run.ImageCount!.Value, report.ChunksDone));
+
+        async Task AssertRejectedAsync(ValidationChunkMessage chunk, string why)
+        {
+            var (status, response) = await fixture.InvokeAsync("ScoreValidationChunk", HostPayloads.ServiceBusSingle(Message(chunk)));
+            Assert.True(status == 200 && response["ReturnValue"]!.AsArray().Count == 0, response.ToJsonString());
+            Assert.True(response["Logs"]!.AsArray().Any(l => l!.GetValue<string>().Contains("completed without scoring") && l.GetValue<string>().Contains(why)),
+                $"{why}: {response.ToJsonString()}");
+        }
+    }
+
+    [Fact]
+    public void Items_read_from_a_plan_are_checked_for_names_labels_and_repeats()
+    {
+        Assert.Null(ChunkRules.ItemsProblem([new LabelledBlob("val/a.JPEG", 0), new LabelledBlob("val/b.JPEG", 999)], 1000));
+        Assert.Contains("'.' or '..' path segment", ChunkRules.ItemsProblem([new LabelledBlob("val/a.JPEG", 1), new LabelledBlob("../images/x", 1)], 1000));
+        Assert.Equal("item 0: label 1000 is outside the model's 0..999", ChunkRules.ItemsProblem([new LabelledBlob("val/a.JPEG", 1000)], 1000));
+        Assert.Equal("item 0: label -1 is outside the model's 0..999", ChunkRules.ItemsProblem([new LabelledBlob("val/a.JPEG", -1)], 1000));
+        Assert.Equal("item 1 names a blob a previous item names", ChunkRules.ItemsProblem([new LabelledBlob("val/a.JPEG", 1), new LabelledBlob("val/a.JPEG", 2)], 1000));
+        Assert.Equal("item 0 is null", ChunkRules.ItemsProblem([null!], 1000));
     }
 
     [Fact]

@@ -64,10 +64,11 @@ public class ValidationScaleTests(FunctionsFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Blob_names_of_1024_characters_make_smaller_chunks_under_the_Service_Bus_limit_and_concurrent_duplicate_deliveries_finalize_once()
+    public async Task Blob_names_of_1024_characters_keep_chunk_messages_small_and_concurrent_duplicate_deliveries_finalize_once()
     {
-        // 120 images whose names are 1,024 characters, mostly 'é', which JSON writes as \u00e9 (6 bytes): 100 such
-        // items make a 600 KB message, past Service Bus Standard's 256 KB; the run must plan smaller chunks.
+        // 120 images whose names are 1,024 characters, mostly 'é', which JSON writes as \u00e9 (6 bytes): inline, 100 such
+        // items made a 600 KB message, past Service Bus Standard's 256 KB. Chunks reference the plan, so a message stays
+        // a few hundred bytes and the chunk keeps its 100 items.
         const int Images = 120;
         var jpeg = await File.ReadAllBytesAsync(Directory.GetFiles(Repository.ImagenetVal100, "*.JPEG").Order(StringComparer.Ordinal).First());
         var names = Enumerable.Range(0, Images).Select(i =>
@@ -82,12 +83,15 @@ public class ValidationScaleTests(FunctionsFixture fixture) : IAsyncLifetime
         var (status, run, chunks) = await CreateAsync(fixture, """{"container":"validation","prefix":"long/","labels":"names","chunkSize":100,"runId":"long-names"}""");
         Assert.True(status == 201, run.ToJsonString());
         var messages = chunks.Select(Message).ToList();
-        var largest = messages.Max(m => Encoding.UTF8.GetByteCount(m));
-        Assert.InRange(largest, 150_000, ChunkRules.MaxMessageBytes);
-        Assert.True(largest < 256 * 1024);
+        Assert.InRange(messages.Max(m => Encoding.UTF8.GetByteCount(m)), 200, 600);
+        Assert.Equal([100, 20], chunks.Select(c => c.Plan.Count));
         Assert.Equal(chunks.Count, run["chunkCount"]!.GetValue<int>());
-        Assert.InRange(chunks.Count, 4, 6);
-        Assert.Equal(names, chunks.SelectMany(c => c.Items).Select(i => i.Blob));
+        var storage = fixture.Services.GetRequiredService<StorageAccount>();
+        var row = (await storage.Table(TableNames.ValidationRuns).GetEntityAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, "long-names")).Value;
+        var planned = new List<LabelledBlob>();
+        foreach (var chunk in chunks)
+            planned.AddRange(await RunPlan.ReadChunkAsync(storage, row.PlanBlob!, chunk.Plan));
+        Assert.Equal(names, planned.Select(i => i.Blob));
         Assert.All(chunks, c => Assert.Equal(chunks.Count, c.ChunkCount));
 
         // Every chunk delivered, two of them twice, four deliveries at once: one finalizer, true totals.
@@ -110,25 +114,31 @@ public class ValidationScaleTests(FunctionsFixture fixture) : IAsyncLifetime
     [Fact]
     public async Task A_run_whose_chunk_messages_pass_the_fan_out_limit_is_refused_before_anything_is_written()
     {
-        // val100 in chunks of 10 makes about 16 kB of chunk messages; a handler that allows 5 kB per run refuses it.
+        // val100 in chunks of 2 makes 50 chunk messages, about 16 kB; a handler that allows 5 kB per run refuses it.
         await using var app = await FunctionsFixture.StartHandlerAsync(fixture.ConnectionString, services =>
             services.AddSingleton(new ValidationOptions { MaxFanOutBytes = 5_000 }));
         using var client = app.GetTestClient();
         var request = HostPayloads.HttpRequest("POST", "http://localhost:7071/api/validation-runs",
-            """{"container":"validation","prefix":"val100/","labels":"labels/val.txt","chunkSize":10,"runId":"fan-out-limit"}""",
+            """{"container":"validation","prefix":"val100/","labels":"labels/val.txt","chunkSize":2,"runId":"fan-out-limit"}""",
             new Dictionary<string, string> { ["x-functions-key"] = FunctionsFixture.FunctionKey });
         var (status, body) = await FunctionsFixture.InvokeAsync(client, "CreateValidationRun", request);
         Assert.Equal(200, status);
         var res = body["Outputs"]!["res"]!;
         Assert.Equal(400, res["statusCode"]!.GetValue<int>());
-        Assert.Contains("10 chunk messages", res["body"]!.GetValue<string>());
+        Assert.Contains("50 chunk messages", res["body"]!.GetValue<string>());
         Assert.Contains("Validation__MaxFanOutBytes", res["body"]!.GetValue<string>());
         Assert.Null(body["Outputs"]!["chunks"]);
         Assert.Null(await fixture.Services.GetRequiredService<ValidationQueries>().GetRunSummaryAsync("fan-out-limit"));
+        // Its plan's blocks were staged, never committed: no plan blob exists.
+        var plans = fixture.Blobs.GetBlobContainerClient(ContainerNames.ValidationRuns);
+        var committed = 0;
+        await foreach (var _ in plans.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = "fan-out-limit/" }))
+            committed++;
+        Assert.Equal(0, committed);
 
         // The default limit takes it.
-        var (created, _, chunks) = await CreateAsync(fixture, """{"container":"validation","prefix":"val100/","labels":"labels/val.txt","chunkSize":10,"runId":"fan-out-default"}""");
-        Assert.Equal((201, 10), (created, chunks.Count));
+        var (created, _, chunks) = await CreateAsync(fixture, """{"container":"validation","prefix":"val100/","labels":"labels/val.txt","chunkSize":2,"runId":"fan-out-default"}""");
+        Assert.Equal((201, 50), (created, chunks.Count));
     }
 
     [Fact]
