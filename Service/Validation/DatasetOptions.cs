@@ -16,9 +16,9 @@ public sealed class ValidationOptions
 
     /// <summary>
     /// Largest total of chunk messages one run may plan, in bytes. Creating a run hands every chunk message to the
-    /// Functions host in one custom-handler response, which the host reads whole: 50,000 ImageNet-named images
-    /// make about 3.5 MB, while 50,000 names of 1,024 escaped characters would make 300 MB. A run past the limit
-    /// is refused (400) before anything is written.
+    /// Functions host in one custom-handler response, which the host reads whole. A message references its items
+    /// in the run's plan and takes about 330 bytes, so 64 MiB is some 200,000 chunks (500 for ImageNet val at 100
+    /// per chunk: 165 kB). A run past the limit is refused (400) before its plan is committed or its row written.
     /// </summary>
     public long MaxFanOutBytes { get; set; } = 64L * 1024 * 1024;
 }
