@@ -64,7 +64,8 @@ public static class HandlerApplication
             sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<BlobScoringService>>(),
             sp.GetRequiredService<BlobImageReader>()));
         services.AddSingleton(sp => new StalledRuns(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ValidationOptions>()));
-        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<StalledRuns>()));
+        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<StalledRuns>(),
+            sp.GetService<ILogger<ValidationQueries>>()));
         services.AddSingleton(sp => new ValidationRunService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
             sp.GetRequiredService<BlobImageReader>(), sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(),
             sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<ValidationRunService>>(), sp.GetRequiredService<ValidationQueries>()));

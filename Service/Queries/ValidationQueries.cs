@@ -2,6 +2,8 @@ using Azure.Data.Tables;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Validation;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ConvNeXt.Batch.Service.Queries;
 
@@ -78,11 +80,13 @@ public sealed record ValidationPredictionRecord(
 
 /// <summary>
 /// Reads <c>ValidationRuns</c>, <c>ValidationChunks</c> and <c>ValidationPredictions</c>. Reading one run also
-/// applies the stall check (<see cref="StalledRuns"/>), so a run nobody sweeps still shows as failed.
+/// applies the stall check (<see cref="StalledRuns"/>), so a run nobody sweeps still shows as failed; a completed
+/// run is read from its row and its frozen totals (<see cref="FrozenTotals"/>), not its chunk rows.
 /// </summary>
-public sealed class ValidationQueries(StorageAccount storage, StalledRuns? stalled = null)
+public sealed class ValidationQueries(StorageAccount storage, StalledRuns? stalled = null, ILogger<ValidationQueries>? logger = null)
 {
     private readonly StalledRuns _stalled = stalled ?? new StalledRuns(storage, new ValidationOptions());
+    private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
 
     public async Task<ResultPage<ValidationRunSummary>> ListRunsAsync(int? top = null, string? continuationToken = null, CancellationToken cancellationToken = default)
     {
@@ -111,12 +115,9 @@ public sealed class ValidationQueries(StorageAccount storage, StalledRuns? stall
             cancellationToken);
         if (!row.HasValue)
             return null;
-        var all = await ReadChunksAsync(storage, runId, cancellationToken);
-        var entity = await _stalled.FailIfStalledAsync(row.Value!, all, cancellationToken);
+        var (entity, totals, chunksDone, failedChunks) = await FrozenAsync(row.Value!, labels, cancellationToken)
+                                                         ?? await SummedAsync(row.Value!, labels, cancellationToken);
         var run = ValidationRunSummary.From(entity);
-        var chunks = all.Where(c => c.ChunkIndex < run.ChunkCount).OrderBy(c => c.ChunkIndex).ToList();
-        var failedChunks = FailedChunkIndexes(entity.FailedChunks).Except(chunks.Select(c => c.ChunkIndex)).Count();
-        var totals = RunTotals.FromChunks(chunks.Select(c => c.CountsJson), labels);
         ReferenceComparison? comparison = null;
         if (run.Status == RunStatus.Completed && run.ReferenceTop1 is { } r1 && run.ReferenceTop5 is { } r5 && run.Top1 is { } t1 && run.Top5 is { } t5)
         {
@@ -126,7 +127,31 @@ public sealed class ValidationQueries(StorageAccount storage, StalledRuns? stall
             comparison = new ReferenceComparison(r1 * scale1, r5 * scale5, run.ReferenceSource,
                 Math.Round(t1 * 100 - r1 * scale1, 2), Math.Round(t5 * 100 - r5 * scale5, 2));
         }
-        return new ValidationRunReport(run, chunks.Count, totals.PerClass, comparison, totals.MostConfused, totals.Calibration, run.ChunkCount, failedChunks);
+        return new ValidationRunReport(run, chunksDone, totals.PerClass, comparison, totals.MostConfused, totals.Calibration, run.ChunkCount, failedChunks);
+    }
+
+    /// <summary>
+    /// A completed run read from its frozen totals: one blob, whatever the number of chunks (every chunk is done and
+    /// none failed, or it would not have completed). Null when it has none to believe: then the chunk rows are summed.
+    /// </summary>
+    private async Task<(ValidationRunEntity Run, RunTotals Totals, int ChunksDone, int ChunksFailed)?> FrozenAsync(ValidationRunEntity run,
+        Scoring.Labels.ClassLabels? labels, CancellationToken cancellationToken)
+    {
+        var (json, problem) = await FrozenTotals.ReadAsync(storage, run, cancellationToken);
+        if (problem is not null)
+            _logger.LogWarning("validation run {RunId}: frozen totals {TotalsBlob} not used ({Problem}); summing its chunk rows", run.RowKey, run.TotalsBlob, problem);
+        return json is null ? null : (run, RunTotals.FromJson(json, labels), run.ChunkCount, 0);
+    }
+
+    /// <summary>A run read from the sum of its chunk rows (running, failed, or completed before totals were frozen), after the stall check.</summary>
+    private async Task<(ValidationRunEntity Run, RunTotals Totals, int ChunksDone, int ChunksFailed)> SummedAsync(ValidationRunEntity row,
+        Scoring.Labels.ClassLabels? labels, CancellationToken cancellationToken)
+    {
+        var all = await ReadChunksAsync(storage, row.RowKey, cancellationToken);
+        var run = await _stalled.FailIfStalledAsync(row, all, cancellationToken);
+        var chunks = all.Where(c => c.ChunkIndex < run.ChunkCount).OrderBy(c => c.ChunkIndex).ToList();
+        var failedChunks = FailedChunkIndexes(run.FailedChunks).Except(chunks.Select(c => c.ChunkIndex)).Count();
+        return (run, RunTotals.FromChunks(chunks.Select(c => c.CountsJson), labels), chunks.Count, failedChunks);
     }
 
     internal static IReadOnlySet<int> FailedChunkIndexes(string? list) =>

@@ -349,7 +349,7 @@ public sealed class ValidationRunService
             if (run.Status == RunStatus.Completed)
                 return (false, true);
             var chunks = await ValidationQueries.ReadChunksAsync(_storage, runId, cancellationToken);
-            if (Complete(run, chunks, invocationId) is not { } totals)
+            if (await CompleteAsync(run, chunks, invocationId, cancellationToken) is not { } totals)
                 return (false, false);
             try
             {
@@ -399,7 +399,7 @@ public sealed class ValidationRunService
             RunTotals? totals = null;
             if (ChunkProgress.Count(run.ChunksDone, run.ChunkCount) == run.ChunkCount)
             {
-                totals = Complete(run, await ValidationQueries.ReadChunksAsync(_storage, runId, cancellationToken), invocationId);
+                totals = await CompleteAsync(run, await ValidationQueries.ReadChunksAsync(_storage, runId, cancellationToken), invocationId, cancellationToken);
                 if (totals is null)
                     _logger.LogWarning("validation run {RunId}: every chunk is marked done but chunk rows are missing; not finalized", runId);
             }
@@ -430,14 +430,20 @@ public sealed class ValidationRunService
 
     /// <summary>
     /// Marks <paramref name="run"/> completed with the totals summed from its chunk rows (never increments), or
-    /// returns null and leaves it unchanged when a chunk row is missing.
+    /// returns null and leaves it unchanged when a chunk row is missing. The sum is frozen in a blob first
+    /// (<see cref="FrozenTotals"/>), so reads of the completed run need not sum the chunk rows again; the caller's
+    /// conditional write of the row comes after it, so no run is marked completed without its totals blob, and a
+    /// storage failure writing it fails the delivery, which is redelivered.
     /// </summary>
-    private static RunTotals? Complete(ValidationRunEntity run, IReadOnlyCollection<ValidationChunkEntity> chunks, string? invocationId)
+    private async Task<RunTotals?> CompleteAsync(ValidationRunEntity run, IReadOnlyCollection<ValidationChunkEntity> chunks, string? invocationId,
+        CancellationToken cancellationToken)
     {
         var counted = chunks.Where(c => c.ChunkIndex < run.ChunkCount).OrderBy(c => c.ChunkIndex).ToList();
         if (counted.Count < run.ChunkCount)
             return null;
-        var totals = RunTotals.FromChunks(counted.Select(c => c.CountsJson));
+        var sum = RunTotals.Sum(counted.Select(c => c.CountsJson));
+        (run.TotalsBlob, run.TotalsSha256) = await FrozenTotals.WriteAsync(_storage, run.RowKey, sum, cancellationToken);
+        var totals = RunTotals.From(sum);
         run.Status = RunStatus.Completed;
         run.FinishedAt = DateTimeOffset.UtcNow;
         run.FinalizedBy = invocationId ?? Guid.NewGuid().ToString("N");

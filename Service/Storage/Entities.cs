@@ -128,6 +128,13 @@ public sealed class ValidationRunEntity : ITableEntity
     public double? MeanConfidence { get; set; }
     /// <summary>Expected calibration error of the top-1 confidence (0..1, 15 equal-width bins).</summary>
     public double? Ece { get; set; }
+    /// <summary>
+    /// The summed counts frozen at finalization (<see cref="Validation.FrozenTotals"/>), in container <c>validation-runs</c>;
+    /// null on runs not completed, or completed before totals were frozen (their reads sum the chunk rows).
+    /// </summary>
+    public string? TotalsBlob { get; set; }
+    /// <summary>SHA-256 (hex) of <see cref="TotalsBlob"/>'s bytes: a reader that finds others sums the chunk rows instead.</summary>
+    public string? TotalsSha256 { get; set; }
 }
 
 /// <summary><c>ValidationChunks</c>: PartitionKey = run id, RowKey = chunk index (zero-padded).</summary>

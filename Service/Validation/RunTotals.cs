@@ -12,9 +12,20 @@ public sealed record RunTotals(long Images, long Errors, long Top1Correct, long 
     IReadOnlyList<Queries.ClassAccuracy> PerClass, IReadOnlyList<Queries.ConfusedPair> MostConfused,
     double? Ece, IReadOnlyList<CalibrationBin> Calibration)
 {
-    public static RunTotals FromChunks(IEnumerable<string> chunkCountsJson, ClassLabels? labels = null)
+    /// <summary>The totals of a run still summed from its chunk rows' <c>CountsJson</c>.</summary>
+    public static RunTotals FromChunks(IEnumerable<string> chunkCountsJson, ClassLabels? labels = null) =>
+        From(Sum(chunkCountsJson), labels);
+
+    /// <summary>The exact sum of chunk rows' <c>CountsJson</c>: what the finalizer freezes and a run not yet frozen is read as.</summary>
+    public static AccuracyCounts Sum(IEnumerable<string> chunkCountsJson) => AccuracyCounts.Sum(chunkCountsJson.Select(AccuracyCounts.FromJson));
+
+    /// <summary>The totals of one summed counts document (a run's frozen totals).</summary>
+    public static RunTotals FromJson(string summedCountsJson, ClassLabels? labels = null) =>
+        From(AccuracyCounts.FromJson(summedCountsJson), labels);
+
+    /// <summary>Shapes a run's summed counts: the one place, whether they were summed now or frozen at finalization.</summary>
+    public static RunTotals From(AccuracyCounts total, ClassLabels? labels = null)
     {
-        var total = AccuracyCounts.Sum(chunkCountsJson.Select(AccuracyCounts.FromJson));
         string? Wnid(int i) => labels is not null && i >= 0 && i < labels.Count ? labels[i].Wnid : null;
         string? Name(int i) => labels is not null && i >= 0 && i < labels.Count ? labels[i].Name : null;
         return new RunTotals(total.Images, total.Errors, total.Top1Correct, total.Top5Correct, total.Top1, total.Top5, total.MeanConfidence,
