@@ -147,11 +147,10 @@ public sealed class ValidationQueries(StorageAccount storage, StalledRuns? stall
     private async Task<(ValidationRunEntity Run, RunTotals Totals, int ChunksDone, int ChunksFailed)> SummedAsync(ValidationRunEntity row,
         Scoring.Labels.ClassLabels? labels, CancellationToken cancellationToken)
     {
-        var all = await ReadChunksAsync(storage, row.RowKey, cancellationToken);
-        var run = await _stalled.FailIfStalledAsync(row, all, cancellationToken);
-        var chunks = all.Where(c => c.ChunkIndex < run.ChunkCount).OrderBy(c => c.ChunkIndex).ToList();
-        var failedChunks = FailedChunkIndexes(run.FailedChunks).Except(chunks.Select(c => c.ChunkIndex)).Count();
-        return (run, RunTotals.FromChunks(chunks.Select(c => c.CountsJson), labels), chunks.Count, failedChunks);
+        var chunks = await ChunkRowSum.ReadAsync(storage, row.RowKey, row.ChunkCount, cancellationToken);
+        var run = await _stalled.FailIfStalledAsync(row, chunks, cancellationToken);
+        var failedChunks = FailedChunkIndexes(run.FailedChunks).Count(i => !chunks.IsDone(i));
+        return (run, RunTotals.From(chunks.Counts, labels), chunks.Done, failedChunks);
     }
 
     internal static IReadOnlySet<int> FailedChunkIndexes(string? list) =>
@@ -176,17 +175,5 @@ public sealed class ValidationQueries(StorageAccount storage, StalledRuns? stall
         return await KeysetPaging.QueryAsync<ValidationPredictionEntity, ValidationPredictionRecord>(
             storage.Table(TableNames.ValidationPredictions), storage.Resilience,
             filter, KeysetPaging.Top(top), continuationToken, ValidationPredictionRecord.From, cancellationToken);
-    }
-
-    internal static async Task<List<ValidationChunkEntity>> ReadChunksAsync(StorageAccount storage, string runId, CancellationToken cancellationToken)
-    {
-        var table = storage.Table(TableNames.ValidationChunks);
-        return await storage.Resilience.ExecuteAsync(async ct =>
-        {
-            var list = new List<ValidationChunkEntity>();
-            await foreach (var row in table.QueryAsync<ValidationChunkEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {runId}"), cancellationToken: ct))
-                list.Add(row);
-            return list;
-        }, cancellationToken);
     }
 }

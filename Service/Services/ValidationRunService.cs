@@ -148,7 +148,9 @@ public sealed class ValidationRunService
                 ? Enumerable.Range(0, row.ChunkCount).ToHashSet()
                 : row.ChunksDone is { } bits
                     ? ChunkProgress.Indexes(bits, row.ChunkCount).ToHashSet()
-                    : (await ValidationQueries.ReadChunksAsync(_storage, runId, cancellationToken)).Select(c => c.ChunkIndex).ToHashSet();
+                    : await ChunkRowSum.ReadAsync(_storage, runId, row.ChunkCount, cancellationToken) is var rows
+                        ? Enumerable.Range(0, row.ChunkCount).Where(rows.IsDone).ToHashSet()
+                        : [];
         }
         var chunks = Messages(row, plan).Where(c => !done.Contains(c.ChunkIndex)).ToList();
         using (_logger.BeginScope(new Dictionary<string, object> { ["RunId"] = runId }))
@@ -348,7 +350,7 @@ public sealed class ValidationRunService
             var run = read.Value!;
             if (run.Status == RunStatus.Completed)
                 return (false, true);
-            var chunks = await ValidationQueries.ReadChunksAsync(_storage, runId, cancellationToken);
+            var chunks = await ChunkRowSum.ReadAsync(_storage, runId, run.ChunkCount, cancellationToken);
             if (await CompleteAsync(run, chunks, invocationId, cancellationToken) is not { } totals)
                 return (false, false);
             try
@@ -399,7 +401,7 @@ public sealed class ValidationRunService
             RunTotals? totals = null;
             if (ChunkProgress.Count(run.ChunksDone, run.ChunkCount) == run.ChunkCount)
             {
-                totals = await CompleteAsync(run, await ValidationQueries.ReadChunksAsync(_storage, runId, cancellationToken), invocationId, cancellationToken);
+                totals = await CompleteAsync(run, await ChunkRowSum.ReadAsync(_storage, runId, run.ChunkCount, cancellationToken), invocationId, cancellationToken);
                 if (totals is null)
                     _logger.LogWarning("validation run {RunId}: every chunk is marked done but chunk rows are missing; not finalized", runId);
             }
@@ -435,21 +437,18 @@ public sealed class ValidationRunService
     /// conditional write of the row comes after it, so no run is marked completed without its totals blob, and a
     /// storage failure writing it fails the delivery, which is redelivered.
     /// </summary>
-    private async Task<RunTotals?> CompleteAsync(ValidationRunEntity run, IReadOnlyCollection<ValidationChunkEntity> chunks, string? invocationId,
-        CancellationToken cancellationToken)
+    private async Task<RunTotals?> CompleteAsync(ValidationRunEntity run, ChunkRowSum chunks, string? invocationId, CancellationToken cancellationToken)
     {
-        var counted = chunks.Where(c => c.ChunkIndex < run.ChunkCount).OrderBy(c => c.ChunkIndex).ToList();
-        if (counted.Count < run.ChunkCount)
+        if (!chunks.Complete)
             return null;
-        var sum = RunTotals.Sum(counted.Select(c => c.CountsJson));
-        (run.TotalsBlob, run.TotalsSha256) = await FrozenTotals.WriteAsync(_storage, run.RowKey, sum, cancellationToken);
-        var totals = RunTotals.From(sum);
+        (run.TotalsBlob, run.TotalsSha256) = await FrozenTotals.WriteAsync(_storage, run.RowKey, chunks.Counts, cancellationToken);
+        var totals = RunTotals.From(chunks.Counts);
         run.Status = RunStatus.Completed;
         run.FinishedAt = DateTimeOffset.UtcNow;
         run.FinalizedBy = invocationId ?? Guid.NewGuid().ToString("N");
-        run.ImageCount = counted.Sum(c => c.ImageCount);
-        run.ScoredCount = counted.Sum(c => c.ScoredCount);
-        run.ErrorCount = counted.Sum(c => c.ErrorCount);
+        run.ImageCount = checked((int)chunks.Images);
+        run.ScoredCount = checked((int)chunks.Scored);
+        run.ErrorCount = checked((int)chunks.Errors);
         run.Top1 = totals.Top1;
         run.Top5 = totals.Top5;
         run.MeanConfidence = totals.MeanConfidence;

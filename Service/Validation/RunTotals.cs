@@ -12,13 +12,6 @@ public sealed record RunTotals(long Images, long Errors, long Top1Correct, long 
     IReadOnlyList<Queries.ClassAccuracy> PerClass, IReadOnlyList<Queries.ConfusedPair> MostConfused,
     double? Ece, IReadOnlyList<CalibrationBin> Calibration)
 {
-    /// <summary>The totals of a run still summed from its chunk rows' <c>CountsJson</c>.</summary>
-    public static RunTotals FromChunks(IEnumerable<string> chunkCountsJson, ClassLabels? labels = null) =>
-        From(Sum(chunkCountsJson), labels);
-
-    /// <summary>The exact sum of chunk rows' <c>CountsJson</c>: what the finalizer freezes and a run not yet frozen is read as.</summary>
-    public static AccuracyCounts Sum(IEnumerable<string> chunkCountsJson) => AccuracyCounts.Sum(chunkCountsJson.Select(AccuracyCounts.FromJson));
-
     /// <summary>The totals of one summed counts document (a run's frozen totals).</summary>
     public static RunTotals FromJson(string summedCountsJson, ClassLabels? labels = null) =>
         From(AccuracyCounts.FromJson(summedCountsJson), labels);

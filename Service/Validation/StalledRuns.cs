@@ -17,15 +17,11 @@ public sealed class StalledRuns(StorageAccount storage, ValidationOptions option
     public TimeSpan Timeout => options.StallTimeout;
 
     /// <summary>The run as it is after the check: unchanged, or failed with a reason when it stalled.</summary>
-    public async Task<ValidationRunEntity> FailIfStalledAsync(ValidationRunEntity run, IReadOnlyCollection<ValidationChunkEntity> chunks,
-        CancellationToken cancellationToken = default)
+    public async Task<ValidationRunEntity> FailIfStalledAsync(ValidationRunEntity run, ChunkRowSum chunks, CancellationToken cancellationToken = default)
     {
-        if (run.Status != RunStatus.Running)
+        if (run.Status != RunStatus.Running || chunks.Complete)
             return run;
-        var done = chunks.Where(c => c.ChunkIndex < run.ChunkCount).ToList();
-        if (done.Count >= run.ChunkCount)
-            return run;
-        var lastProgress = done.Select(c => c.ScoredAt).Append(run.CreatedAt).Max();
+        var lastProgress = chunks.LastScoredAt is { } scored && scored > run.CreatedAt ? scored : run.CreatedAt;
         var idle = _time.GetUtcNow() - lastProgress;
         if (idle <= options.StallTimeout)
             return run;
@@ -33,7 +29,7 @@ public sealed class StalledRuns(StorageAccount storage, ValidationOptions option
         run.Status = RunStatus.Failed;
         run.FinishedAt = _time.GetUtcNow();
         run.FailureReason = $"stalled: no chunk finished for {Math.Round(idle.TotalMinutes, 1)} min (limit {options.StallTimeout}); " +
-                            $"{done.Count} of {run.ChunkCount} chunks done";
+                            $"{chunks.Done} of {run.ChunkCount} chunks done";
         try
         {
             // Only if nothing changed since the read: a chunk that finalized the run meanwhile wins.
@@ -67,7 +63,7 @@ public sealed class StalledRuns(StorageAccount storage, ValidationOptions option
             // Cheap first test on the run row alone: a run younger than the timeout cannot have stalled.
             if (_time.GetUtcNow() - run.CreatedAt <= options.StallTimeout)
                 continue;
-            var chunks = await Queries.ValidationQueries.ReadChunksAsync(storage, run.RowKey, cancellationToken);
+            var chunks = await ChunkRowSum.ReadAsync(storage, run.RowKey, run.ChunkCount, cancellationToken);
             var after = await FailIfStalledAsync(run, chunks, cancellationToken);
             if (after.Status == RunStatus.Failed)
                 failed.Add(run.RowKey);

@@ -84,7 +84,9 @@ static class Orchestrator
                     var upload = Stopwatch.StartNew();
                     await Dataset.UploadAsync(settings, n);
                     Console.Error.WriteLine($"N={n} {way}: {n} images uploaded in {upload.Elapsed.TotalSeconds:F1} s; load {Load()}");
+                    var listSeconds = await Dataset.TimeListingAsync(settings);
                     var r = way == "handler" ? await HandlerWay.RunAsync(settings) : await Proc.ChildAsync(way, settings, null);
+                    r["listSeconds"] = listSeconds;
                     r["load"] = Load();
                     results.Add((n, way, r, Memory.PeakBytes(azurite.ProcessId)));
                     Console.Error.WriteLine($"N={n} {way}: {r.ToJsonString()}");
@@ -115,6 +117,20 @@ static class Dataset
         await container.GetBlobClient(s.Labels).UploadAsync(BinaryData.FromString(list.ToString()), overwrite: true);
         await Parallel.ForEachAsync(Enumerable.Range(1, n), new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, ct) =>
             await container.GetBlobClient(s.Prefix + Name(i)).UploadAsync(new BinaryData(Jpeg(i)), overwrite: true, ct));
+    }
+
+    /// <summary>
+    /// The listing alone, as a run lists the dataset (<see cref="BlobListing"/>, a page at a time), so that the create
+    /// time can be split into the storage service's listing and the run's own work. Azurite's listing is not Azure's.
+    /// </summary>
+    public static async Task<double> TimeListingAsync(BenchSettings s)
+    {
+        var account = new StorageAccount(new StorageOptions { ConnectionString = s.Connection });
+        var clock = Stopwatch.StartNew();
+        var count = 0;
+        await foreach (var _ in BlobListing.ListAsync(account, s.Container, s.Prefix))
+            count++;
+        return clock.Elapsed.TotalSeconds;
     }
 
     private static string Name(int i) => $"ILSVRC2012_val_{i:D8}.JPEG";
@@ -182,8 +198,14 @@ static class HandlerWay
         var shuffle = new Random(7);
         deliveries = deliveries.OrderBy(_ => shuffle.Next()).ToList();
         var finalized = 0;
-        clock.Restart();
-        await Parallel.ForEachAsync(deliveries, new ParallelOptions { MaxDegreeOfParallelism = s.Concurrency }, async (d, ct) =>
+        var scoring = TimeSpan.Zero;
+        async Task DeliverAsync(IEnumerable<string> batch)
+        {
+            var started = Stopwatch.StartNew();
+            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = s.Concurrency }, DeliverOneAsync);
+            scoring += started.Elapsed;
+        }
+        async ValueTask DeliverOneAsync(string d, CancellationToken ct)
         {
             using var response = await http.PostAsync("/ScoreValidationChunk", Json(Payloads.ServiceBusSingle(d)), ct);
             var text = await response.Content.ReadAsStringAsync(ct);
@@ -192,13 +214,29 @@ static class HandlerWay
             foreach (var o in JsonNode.Parse(text)!["ReturnValue"]!.AsArray())
                 if (o!["finalized"]!.GetValue<bool>())
                     Interlocked.Increment(ref finalized);
+        }
+        // Half the deliveries, then the GET of a run still running (it sums the chunk rows done so far), then the rest.
+        await DeliverAsync(deliveries.Take(deliveries.Count / 2));
+        var g0 = await Stats();
+        var (runningGetSeconds, running) = await TimeAsync(3, async () =>
+        {
+            using var get = await http.GetAsync($"/api/validation-runs/{runId}");
+            get.EnsureSuccessStatusCode();
+            return (await get.Content.ReadFromJsonAsync<JsonObject>())!;
         });
+        r["runningGetSeconds"] = runningGetSeconds;
+        r["runningGetChunks"] = running["chunksDone"]!.GetValue<int>();
+        var runningGetTraffic = Traffic.Delta(await Stats(), g0);
+        r["runningGetTable"] = Traffic.Delta(await Stats(), g0, 3);
+        await DeliverAsync(deliveries.Skip(deliveries.Count / 2));
         r["deliveries"] = deliveries.Count;
-        r["scoreSeconds"] = clock.Elapsed.TotalSeconds;
+        r["scoreSeconds"] = scoring.TotalSeconds;
         r["finalizedCount"] = finalized;
         var t2 = await Stats();
-        r["chunkTable"] = Traffic.Delta(t2, t1);
+        r["chunkTable"] = Traffic.Minus(Traffic.Delta(t2, t1), runningGetTraffic);
         r["chunkSpans"] = t2["chunkSpans"]!.DeepClone();
+        r["memoryCreate"] = t1["memory"]!.DeepClone();
+        r["memoryChunks"] = t2["memory"]!.DeepClone();
 
         // 3. The queries.
         var (getSeconds, report) = await TimeAsync(3, async () =>
@@ -224,6 +262,9 @@ static class HandlerWay
         r["chunksDone"] = report["chunksDone"]!.GetValue<int>();
         var end = await Stats();
         r["peakBytes"] = end["peakBytes"]!.GetValue<long>();
+        await child.StandardInput.WriteLineAsync("live");
+        await child.StandardInput.FlushAsync();
+        r["memoryEnd"] = JsonNode.Parse((await child.StandardOutput.ReadLineAsync())!);
         child.StandardInput.Close();
         await child.WaitForExitAsync();
         return r;
@@ -307,6 +348,8 @@ static class Child
             while (await Console.In.ReadLineAsync() is { } line)
                 if (line == "stats")
                     Console.WriteLine(Traffic.Json(traffic, spans).ToJsonString());
+                else if (line == "live")
+                    Console.WriteLine(Memory.Snapshot(collect: true).ToJsonString());
             await app.StopAsync();
             return 0;
         }
@@ -340,20 +383,37 @@ static class Child
         }
         clock.Restart();
         var finalized = 0;
-        foreach (var chunk in plan.Chunks)
-        {
-            using var root = ChunkSpans.Source.StartActivity("ScoreValidationChunk");
-            if ((await service.ScoreChunkAsync(chunk, "local")).Finalized)
-                finalized++;
-        }
-        r["deliveries"] = plan.Chunks.Count;
-        r["scoreSeconds"] = clock.Elapsed.TotalSeconds;
-        r["finalizedCount"] = finalized;
-        var t2 = Traffic.Json(traffic, spans);
-        r["chunkTable"] = Traffic.Delta(t2, t1);
-        r["chunkSpans"] = t2["chunkSpans"]!.DeepClone();
         var queries = new ValidationQueries(account);
         var labels = (await engine.GetClassifierAsync()).Labels;
+        var scoring = TimeSpan.Zero;
+        var runningGetTraffic = new JsonObject();
+        for (var i = 0; i < plan.Chunks.Count; i++)
+        {
+            if (i == plan.Chunks.Count / 2)
+            {
+                // Halfway: the GET of a run still running (it sums the chunk rows done so far).
+                scoring += clock.Elapsed;
+                var g0 = Traffic.Json(traffic, spans);
+                var (runningGetSeconds, running) = await HandlerWay.TimeAsync(3, async () => (await queries.GetRunAsync(plan.Run.RunId, default, labels))!);
+                r["runningGetSeconds"] = runningGetSeconds;
+                r["runningGetChunks"] = running.ChunksDone;
+                runningGetTraffic = Traffic.Delta(Traffic.Json(traffic, spans), g0);
+                r["runningGetTable"] = Traffic.Delta(Traffic.Json(traffic, spans), g0, 3);
+                clock.Restart();
+            }
+            using var root = ChunkSpans.Source.StartActivity("ScoreValidationChunk");
+            if ((await service.ScoreChunkAsync(plan.Chunks[i], "local")).Finalized)
+                finalized++;
+        }
+        scoring += clock.Elapsed;
+        r["deliveries"] = plan.Chunks.Count;
+        r["scoreSeconds"] = scoring.TotalSeconds;
+        r["finalizedCount"] = finalized;
+        var t2 = Traffic.Json(traffic, spans);
+        r["chunkTable"] = Traffic.Minus(Traffic.Delta(t2, t1), runningGetTraffic);
+        r["chunkSpans"] = t2["chunkSpans"]!.DeepClone();
+        r["memoryCreate"] = t1["memory"]!.DeepClone();
+        r["memoryChunks"] = t2["memory"]!.DeepClone();
         var (getSeconds, report) = await HandlerWay.TimeAsync(3, async () => (await queries.GetRunAsync(plan.Run.RunId, default, labels))!);
         r["getSeconds"] = getSeconds;
         r["getTable"] = Traffic.Delta(Traffic.Json(traffic, spans), t2, 3);
@@ -361,6 +421,7 @@ static class Child
         r["imageCount"] = report.Run.ImageCount;
         r["chunksDone"] = report.ChunksDone;
         r["peakBytes"] = Memory.PeakBytes(Environment.ProcessId);
+        r["memoryEnd"] = Memory.Snapshot(collect: true);
         Console.WriteLine(r.ToJsonString());
         return 0;
     }
@@ -444,8 +505,17 @@ static class Traffic
     public static JsonObject Json(TableTraffic t, ChunkSpans spans) => new()
     {
         ["requests"] = t.Requests, ["pointReads"] = t.PointReads, ["queries"] = t.Queries, ["entitiesRead"] = t.EntitiesRead, ["writes"] = t.Writes,
-        ["chunkSpans"] = spans.Summary(), ["peakBytes"] = Memory.PeakBytes(Environment.ProcessId),
+        ["chunkSpans"] = spans.Summary(), ["peakBytes"] = Memory.PeakBytes(Environment.ProcessId), ["memory"] = Memory.Snapshot(),
     };
+
+    /// <summary><paramref name="total"/> less <paramref name="part"/>, key by key (a key missing from the part counts 0).</summary>
+    public static JsonObject Minus(JsonObject total, JsonObject part)
+    {
+        var d = new JsonObject();
+        foreach (var (k, v) in total)
+            d[k] = v!.GetValue<double>() - (part[k]?.GetValue<double>() ?? 0);
+        return d;
+    }
 
     public static JsonObject Delta(JsonObject after, JsonObject before, int per = 1)
     {
@@ -458,11 +528,30 @@ static class Traffic
 
 static class Memory
 {
+    /// <summary>
+    /// Where the process's memory is at a phase: peak and current resident set, the managed heap as the last GC left it,
+    /// and (with <paramref name="collect"/>) what is still reachable after a full collection, the part that code holds.
+    /// </summary>
+    public static JsonObject Snapshot(bool collect = false)
+    {
+        var info = GC.GetGCMemoryInfo();
+        var o = new JsonObject
+        {
+            ["hwm"] = PeakBytes(Environment.ProcessId), ["rss"] = Status(Environment.ProcessId, "VmRSS:"),
+            ["heap"] = info.HeapSizeBytes, ["committed"] = info.TotalCommittedBytes, ["allocated"] = GC.GetTotalAllocatedBytes(),
+        };
+        if (collect)
+            o["live"] = GC.GetTotalMemory(forceFullCollection: true);
+        return o;
+    }
+
     /// <summary>Peak resident set (VmHWM) of a process, in bytes.</summary>
-    public static long PeakBytes(int pid)
+    public static long PeakBytes(int pid) => Status(pid, "VmHWM:");
+
+    private static long Status(int pid, string key)
     {
         foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            if (line.StartsWith(key, StringComparison.Ordinal))
                 return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
         return 0;
     }

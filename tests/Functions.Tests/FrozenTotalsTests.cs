@@ -165,7 +165,7 @@ public class FrozenTotalsTests(FunctionsFixture fixture) : IAsyncLifetime
         // Deterministic: the canonical JSON of the chunk rows' sum, byte for byte, so a second finalizer writes the same blob.
         var chunks = await ChunkRowsAsync(fixture, "frozen-blob");
         Assert.Equal(4, chunks.Count);
-        Assert.Equal(RunTotals.Sum(chunks.OrderByDescending(c => c.ChunkIndex).Select(c => c.CountsJson)).ToJson(), bytes.ToString());
+        Assert.Equal(AccuracyCounts.Sum(chunks.OrderByDescending(c => c.ChunkIndex).Select(c => AccuracyCounts.FromJson(c.CountsJson))).ToJson(), bytes.ToString());
         var counts = AccuracyCounts.FromJson(bytes.ToString());
         Assert.Equal((100L, (double)row.Top1!, (double)row.Top5!), (counts.Images + counts.Errors, counts.Top1, counts.Top5));
     }

@@ -164,6 +164,41 @@ public class ValidationScaleTests(FunctionsFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Chunk_rows_are_summed_page_by_page_each_chunk_once_and_only_the_runs_chunks()
+    {
+        // 2,500 chunk rows (three query pages of at most 1,000), one image each: label i % 1000, top-1 right for even i.
+        var table = new Azure.Data.Tables.TableClient(fixture.ConnectionString, TableNames.ValidationChunks);
+        await table.CreateIfNotExistsAsync();
+        var start = DateTimeOffset.UtcNow.AddHours(-1);
+        var rows = Enumerable.Range(0, 2500).Select(i =>
+        {
+            var counts = new Scoring.Evaluation.AccuracyCounts();
+            counts.Add(i % 1000, [new Scoring.Inference.ClassScore(i % 2 == 0 ? i % 1000 : (i + 1) % 1000, null, null, 0.5f)]);
+            return new ValidationChunkEntity
+            {
+                PartitionKey = "many-chunks", RowKey = TableKeys.ChunkKey(i), ChunkIndex = i, ImageCount = 1, ScoredCount = 1,
+                CountsJson = counts.ToJson(), ScoredAt = start.AddSeconds(i),
+            };
+        }).ToList();
+        foreach (var batch in rows.Chunk(100))
+            await table.SubmitTransactionAsync(batch.Select(r => new Azure.Data.Tables.TableTransactionAction(Azure.Data.Tables.TableTransactionActionType.UpsertReplace, r)));
+
+        var traffic = new TableTraffic();
+        var account = new StorageAccount(new StorageOptions { ConnectionString = fixture.ConnectionString, ConfigureClients = TableTraffic.Attach(traffic) });
+        var sum = await ChunkRowSum.ReadAsync(account, "many-chunks", 2400);
+        Assert.Equal((3L, 2500L), (traffic.Queries, traffic.EntitiesRead));
+        // Rows 2,400 and up are not the run's chunks: not counted, and the last counted row gives the last progress.
+        Assert.Equal((2400, true, 2400L, 2400L, 0L), (sum.Done, sum.Complete, sum.Images, sum.Scored, sum.Errors));
+        Assert.Equal((2400L, 1200L), (sum.Counts.Images, sum.Counts.Top1Correct));
+        Assert.Equal(start.AddSeconds(2399), sum.LastScoredAt);
+        Assert.True(sum.IsDone(2399));
+        Assert.False(sum.IsDone(2400));
+
+        var partial = await ChunkRowSum.ReadAsync(account, "many-chunks", 2600);
+        Assert.Equal((2500, false, false), (partial.Done, partial.Complete, partial.IsDone(2550)));
+    }
+
+    [Fact]
     public void The_chunk_progress_bitmap_counts_only_the_runs_chunks()
     {
         var bits = ChunkProgress.Empty(11);
