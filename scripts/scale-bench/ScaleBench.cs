@@ -10,7 +10,7 @@
 // chunk messages delivered several at once, some twice). Each way runs in its own child process, so each
 // reports its own peak memory and its own table traffic. Prints a markdown table per size. Usage:
 //   dotnet run scripts/scale-bench/ScaleBench.cs -- [SIZES=1000,10000] [--chunk-size 100] [--concurrency 4] [--duplicate-every 10]
-//     [--ways local,handler,local-legacy]
+//     [--ways local,handler,local-legacy] [--env KEY=VALUE ...]
 // local-legacy: the in-process way on a run row without the ChunksDone bitmap, i.e. the completion check of runs created
 // before it (each chunk reads every chunk row): the "before" of issue 15, measured with the same build and load.
 using System.Diagnostics;
@@ -58,6 +58,7 @@ static class Orchestrator
                 case "--concurrency": concurrency = int.Parse(args[++i]); break;
                 case "--duplicate-every": duplicateEvery = int.Parse(args[++i]); break;
                 case "--ways": ways = args[++i].Split(','); break;
+                case "--env": var (key, value) = (args[++i].Split('=', 2)[0], args[i].Split('=', 2)[1]); Proc.ChildEnvironment[key] = value; break;
                 default: sizes.AddRange(args[i].Split(',').Select(int.Parse)); break;
             }
         }
@@ -92,6 +93,8 @@ static class Orchestrator
                     Console.Error.WriteLine($"N={n} {way}: {r.ToJsonString()}");
                 }
             }
+            if (Proc.ChildEnvironment.Count > 0)
+                Console.WriteLine($"children's environment: {string.Join(' ', Proc.ChildEnvironment.Select(e => $"{e.Key}={e.Value}"))}");
             Report.Print(results);
             return 0;
         }
@@ -385,14 +388,14 @@ static class Child
         var finalized = 0;
         var queries = new ValidationQueries(account);
         var labels = (await engine.GetClassifierAsync()).Labels;
-        var scoring = TimeSpan.Zero;
+        var scored = TimeSpan.Zero;
         var runningGetTraffic = new JsonObject();
         for (var i = 0; i < plan.Chunks.Count; i++)
         {
             if (i == plan.Chunks.Count / 2)
             {
                 // Halfway: the GET of a run still running (it sums the chunk rows done so far).
-                scoring += clock.Elapsed;
+                scored += clock.Elapsed;
                 var g0 = Traffic.Json(traffic, spans);
                 var (runningGetSeconds, running) = await HandlerWay.TimeAsync(3, async () => (await queries.GetRunAsync(plan.Run.RunId, default, labels))!);
                 r["runningGetSeconds"] = runningGetSeconds;
@@ -405,9 +408,9 @@ static class Child
             if ((await service.ScoreChunkAsync(plan.Chunks[i], "local")).Finalized)
                 finalized++;
         }
-        scoring += clock.Elapsed;
+        scored += clock.Elapsed;
         r["deliveries"] = plan.Chunks.Count;
-        r["scoreSeconds"] = scoring.TotalSeconds;
+        r["scoreSeconds"] = scored.TotalSeconds;
         r["finalizedCount"] = finalized;
         var t2 = Traffic.Json(traffic, spans);
         r["chunkTable"] = Traffic.Minus(Traffic.Delta(t2, t1), runningGetTraffic);
@@ -559,6 +562,9 @@ static class Memory
 
 static class Proc
 {
+    /// <summary>Variables set for every child (<c>--env KEY=VALUE</c>), e.g. GC settings to compare.</summary>
+    public static readonly Dictionary<string, string> ChildEnvironment = [];
+
     public static int FreePort()
     {
         using var socket = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
@@ -589,6 +595,8 @@ static class Proc
         start.ArgumentList.Add("--child");
         start.ArgumentList.Add(way);
         start.Environment["SCALE_BENCH"] = JsonSerializer.Serialize(s);
+        foreach (var (key, value) in ChildEnvironment)
+            start.Environment[key] = value;
         if (port is { } p)
             start.Environment["FUNCTIONS_CUSTOMHANDLER_PORT"] = p.ToString(CultureInfo.InvariantCulture);
         return Process.Start(start)!;
@@ -610,23 +618,29 @@ static class Report
 {
     public static void Print(List<(int N, string Way, JsonObject R, long AzuriteHwm)> results)
     {
-        Console.WriteLine("| images | way | chunks (deliveries) | list + create s | largest chunk message B | create response B | per-chunk overhead ms (mean / p95) | of which finalize check ms | finalizing chunk's finalize ms | overhead s per 1,000 images | table requests per image | entities read per image (chunks) | GET run s | report s | peak RSS MB (process / Azurite) | status | load |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("| images | way | chunks (deliveries) | list alone s | list + create s | largest chunk message B | create response B | " +
+                          "overhead per delivery ms (mean / p95) | completion check ms (mean) | finalizing ms | overhead s per 1,000 images | " +
+                          "table requests per image | entities read per image (chunks) | GET running s (chunks done) | GET completed s | report s | " +
+                          "peak RSS MB (after create / end) | live managed MB (end) | Azurite MB | status | load |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var (n, way, r, azurite) in results)
         {
             var spans = r["chunkSpans"]!;
             var chunkTable = r["chunkTable"]!;
             var createTable = r["createTable"]!;
             double D(JsonNode? x) => x?.GetValue<double>() ?? double.NaN;
+            long L(JsonNode? x) => x?.GetValue<long>() ?? 0;
             var overheadPer1000 = (D(r["createSeconds"]) + D(spans["sumOverhead"])) / n * 1000;
             var requests = (D(chunkTable["requests"]) + D(createTable["requests"])) / n;
             Console.WriteLine(string.Join(" | ", [
-                $"| {n:N0}", way, $"{r["chunks"]} ({r["deliveries"]})", $"{D(r["createSeconds"]):F2}", $"{r["maxMessageBytes"]:N0}",
+                $"| {n:N0}", way, $"{r["chunks"]} ({r["deliveries"]})", $"{D(r["listSeconds"]):F2}", $"{D(r["createSeconds"]):F2}", $"{r["maxMessageBytes"]:N0}",
                 r["createResponseBytes"] is { } crb ? $"{crb.GetValue<int>():N0}" : "—",
                 $"{D(spans["meanOverhead"]) * 1000:F1} / {D(spans["p95Overhead"]) * 1000:F1}", $"{D(spans["meanFinalize"]) * 1000:F1}",
-                $"{D(spans["finalizing"]) * 1000:F0}", $"{overheadPer1000:F2}", $"{requests:F3}", $"{D(chunkTable["entitiesRead"]) / n:F2}",
-                $"{D(r["getSeconds"]):F3}", r["reportSeconds"] is { } rs ? $"{rs.GetValue<double>():F3}" : "—",
-                $"{r["peakBytes"]!.GetValue<long>() / 1e6:F0} / {azurite / 1e6:F0}", $"{r["status"]} {r["imageCount"]} ({r["finalizedCount"]}× finalized)", $"{r["load"]} |"]));
+                $"{D(spans["finalizing"]) * 1000:F0}", $"{overheadPer1000:F2}", $"{requests:F3}", $"{D(chunkTable["entitiesRead"]) / n:F3}",
+                $"{D(r["runningGetSeconds"]):F3} ({r["runningGetChunks"]})", $"{D(r["getSeconds"]):F3}",
+                r["reportSeconds"] is { } rs ? $"{rs.GetValue<double>():F3}" : "—",
+                $"{L(r["memoryCreate"]!["hwm"]) / 1e6:F0} / {L(r["peakBytes"]) / 1e6:F0}", $"{L(r["memoryEnd"]!["live"]) / 1e6:F1}",
+                $"{azurite / 1e6:F0}", $"{r["status"]} {r["imageCount"]} ({r["finalizedCount"]}× finalized)", $"{r["load"]} |"]));
         }
     }
 }
