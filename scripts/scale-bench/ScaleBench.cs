@@ -283,6 +283,12 @@ static class HandlerWay
         await child.StandardInput.WriteLineAsync("live");
         await child.StandardInput.FlushAsync();
         r["memoryEnd"] = JsonNode.Parse((await child.StandardOutput.ReadLineAsync())!);
+        if (Environment.GetEnvironmentVariable("SCALE_BENCH_HOLD") is { } hold)
+        {
+            // Time to take a heap dump of the handler (dotnet-gcdump collect -p PID) before it exits.
+            await File.WriteAllTextAsync(hold, child.Id.ToString(CultureInfo.InvariantCulture));
+            await Task.Delay(60000);
+        }
         child.StandardInput.Close();
         await child.WaitForExitAsync();
         return r;
