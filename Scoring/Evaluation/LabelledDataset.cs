@@ -98,17 +98,23 @@ public sealed class LabelledDataset
         var map = new Dictionary<string, int>(StringComparer.Ordinal);
         var n = 0;
         foreach (var raw in lines)
-        {
-            n++;
-            var line = raw.Trim();
-            if (line.Length == 0)
-                continue;
-            var parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length != 2 || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var label) || label >= classCount)
-                throw new DatasetFormatException($"label list line {n}: expected '<file> <class index 0..{classCount - 1}>', got '{Truncate(line)}'", n);
-            map[StripExtension(parts[0])] = label;
-        }
+            if (ParseValListLine(raw, ++n, classCount) is var (key, label))
+                map[key] = label;
         return map;
+    }
+
+    /// <summary>One line of a <c>val.txt</c>-style list as (file name without extension, class index); null for a blank line.</summary>
+    /// <exception cref="DatasetFormatException">The line is not <c>&lt;file&gt; &lt;class index&gt;</c>.</exception>
+    public static (string Key, int Label)? ParseValListLine(string raw, int lineNumber, int classCount = 1000)
+    {
+        ArgumentNullException.ThrowIfNull(raw);
+        var line = raw.Trim();
+        if (line.Length == 0)
+            return null;
+        var parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length != 2 || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var label) || label >= classCount)
+            throw new DatasetFormatException($"label list line {lineNumber}: expected '<file> <class index 0..{classCount - 1}>', got '{Truncate(line)}'", lineNumber);
+        return (StripExtension(parts[0]), label);
     }
 
     /// <summary>

@@ -20,7 +20,7 @@ public sealed class BlobDataset(StorageAccount storage)
 
     /// <summary>
     /// The images with their class index, streamed in the listing's order (the service lists by name), a page at a
-    /// time: only the label list, when there is one, is held whole. Images without a label, or none at all, are an
+    /// time; a label list is merged with the listing when its lines are in name order (<see cref="LabelList"/>). Images without a label, or none at all, are an
     /// error raised after the last item, so a caller writing as it goes must not commit before the enumeration ends.
     /// </summary>
     public async IAsyncEnumerable<LabelledBlob> ListAsync(string container, string? prefix, string labelSource, ClassLabels classes,
@@ -29,7 +29,7 @@ public sealed class BlobDataset(StorageAccount storage)
         ArgumentException.ThrowIfNullOrWhiteSpace(labelSource);
         var byName = string.Equals(labelSource, NamesSource, StringComparison.OrdinalIgnoreCase);
         var byFolder = string.Equals(labelSource, FoldersSource, StringComparison.OrdinalIgnoreCase);
-        var list = byName || byFolder ? null : await ReadLabelListAsync(container, labelSource, classes.Count, cancellationToken);
+        await using var list = byName || byFolder ? null : await OpenLabelListAsync(container, labelSource, classes.Count, cancellationToken);
         var (images, unlabelled) = (0, 0);
         string? firstUnlabelled = null;
         await using var names = ListImageNamesAsync(container, prefix, cancellationToken).GetAsyncEnumerator(cancellationToken);
@@ -39,7 +39,7 @@ public sealed class BlobDataset(StorageAccount storage)
             images++;
             var index = -1;
             var labelled = list is not null
-                ? list.TryGetValue(LabelledDataset.StripExtension(name), out index)
+                ? (await list.LookupAsync(LabelledDataset.StripExtension(name), cancellationToken)) is (true, var listed) && (index = listed) >= 0
                 : byFolder
                     ? FolderWnid(name, prefix) is { } wnid && classes.TryGetIndex(wnid, out index)
                     : LabelledDataset.TryLabelFromWnidPrefix(name, classes, out index);
@@ -73,39 +73,12 @@ public sealed class BlobDataset(StorageAccount storage)
         }
     }
 
-    private async Task<IReadOnlyDictionary<string, int>> ReadLabelListAsync(string datasetContainer, string labelPath, int classCount,
-        CancellationToken cancellationToken)
+    private async Task<LabelList> OpenLabelListAsync(string datasetContainer, string labelPath, int classCount, CancellationToken cancellationToken)
     {
         var (container, blobName) = ResolveBlobPath(datasetContainer, labelPath);
         if (BlobNames.Problem(blobName) is { } problem)
             throw new DatasetException($"label list path: {problem}");
-        var blob = storage.Container(container).GetBlobClient(blobName);
-        BinaryData content;
-        try
-        {
-            content = await storage.Resilience.ExecuteAsync(async ct => (await blob.DownloadContentAsync(ct)).Value.Content, cancellationToken);
-        }
-        catch (RequestFailedException e) when (e.Status == 404)
-        {
-            throw new DatasetException($"label list '{container}/{blobName}' does not exist");
-        }
-        try
-        {
-            return LabelledDataset.ParseValList(Lines(content), classCount);
-        }
-        catch (DatasetFormatException e)
-        {
-            // The list is blob content the caller may not be allowed to read: point at the line, never quote it.
-            throw new DatasetException($"label list '{labelPath}': line {e.Line?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} " +
-                                       $"is not '<file name> <class index 0..{classCount - 1}>'");
-        }
-    }
-
-    private static IEnumerable<string> Lines(BinaryData content)
-    {
-        using var reader = new StreamReader(content.ToStream());
-        while (reader.ReadLine() is { } line)
-            yield return line;
+        return await LabelList.OpenAsync(storage, storage.Container(container).GetBlobClient(blobName), $"{container}/{blobName}", classCount, cancellationToken);
     }
 
     /// <summary><c>other-container/path</c> when the first segment names an existing-looking container; else a path in the dataset container.</summary>
