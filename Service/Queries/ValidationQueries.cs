@@ -147,7 +147,7 @@ public sealed class ValidationQueries(StorageAccount storage, StalledRuns? stall
     private async Task<(ValidationRunEntity Run, RunTotals Totals, int ChunksDone, int ChunksFailed)> SummedAsync(ValidationRunEntity row,
         Scoring.Labels.ClassLabels? labels, CancellationToken cancellationToken)
     {
-        var chunks = await ChunkRowSum.ReadAsync(storage, row.RowKey, row.ChunkCount, cancellationToken);
+        var chunks = await ChunkRowSum.ReadAsync(storage, row.RowKey, row.ChunkCount, cancellationToken: cancellationToken);
         var run = await _stalled.FailIfStalledAsync(row, chunks, cancellationToken);
         var failedChunks = FailedChunkIndexes(run.FailedChunks).Count(i => !chunks.IsDone(i));
         return (run, RunTotals.From(chunks.Counts, labels), chunks.Done, failedChunks);

@@ -136,7 +136,7 @@ public sealed class ValidationRunService
                 await DeletePlanAsync(planBlob!, cancellationToken);
             }
         }
-        IReadOnlySet<int> done = new HashSet<int>();
+        Func<int, bool> done = _ => false;
         if (existing is not null)
         {
             if (Difference(existing, row) is { } difference)
@@ -144,15 +144,14 @@ public sealed class ValidationRunService
             row = existing;
             // The same run again: send only what is still missing, so a completed run sends nothing and a run whose
             // first fan-out was lost gets its chunks. Same dataset digest, so the same ranges.
-            done = row.Status == RunStatus.Completed
-                ? Enumerable.Range(0, row.ChunkCount).ToHashSet()
-                : row.ChunksDone is { } bits
-                    ? ChunkProgress.Indexes(bits, row.ChunkCount).ToHashSet()
-                    : await ChunkRowSum.ReadAsync(_storage, runId, row.ChunkCount, cancellationToken) is var rows
-                        ? Enumerable.Range(0, row.ChunkCount).Where(rows.IsDone).ToHashSet()
-                        : [];
+            if (row.Status == RunStatus.Completed)
+                done = _ => true;
+            else if (row.ChunksDone is { } bits)
+                done = i => ChunkProgress.Contains(bits, i);
+            else
+                done = (await ChunkRowSum.ReadAsync(_storage, runId, row.ChunkCount, withCounts: false, cancellationToken)).IsDone;
         }
-        var chunks = Messages(row, plan).Where(c => !done.Contains(c.ChunkIndex)).ToList();
+        var chunks = Messages(row, plan).Where(c => !done(c.ChunkIndex)).ToList();
         using (_logger.BeginScope(new Dictionary<string, object> { ["RunId"] = runId }))
             _logger.LogInformation("validation run {RunId} ({Status}): {Images} images of {Container}/{Prefix} in {Chunks} chunks, {Sending} to send, model {ModelId}",
                 runId, row.Status, plan.ImageCount, container, prefix, chunkCount, chunks.Count, model.ModelId);
@@ -350,7 +349,7 @@ public sealed class ValidationRunService
             var run = read.Value!;
             if (run.Status == RunStatus.Completed)
                 return (false, true);
-            var chunks = await ChunkRowSum.ReadAsync(_storage, runId, run.ChunkCount, cancellationToken);
+            var chunks = await ChunkRowSum.ReadAsync(_storage, runId, run.ChunkCount, cancellationToken: cancellationToken);
             if (await CompleteAsync(run, chunks, invocationId, cancellationToken) is not { } totals)
                 return (false, false);
             try
@@ -401,7 +400,7 @@ public sealed class ValidationRunService
             RunTotals? totals = null;
             if (ChunkProgress.Count(run.ChunksDone, run.ChunkCount) == run.ChunkCount)
             {
-                totals = await CompleteAsync(run, await ChunkRowSum.ReadAsync(_storage, runId, run.ChunkCount, cancellationToken), invocationId, cancellationToken);
+                totals = await CompleteAsync(run, await ChunkRowSum.ReadAsync(_storage, runId, run.ChunkCount, cancellationToken: cancellationToken), invocationId, cancellationToken);
                 if (totals is null)
                     _logger.LogWarning("validation run {RunId}: every chunk is marked done but chunk rows are missing; not finalized", runId);
             }

@@ -37,14 +37,13 @@ public sealed class BlobDataset(StorageAccount storage)
         {
             var name = names.Current;
             images++;
-            var index = -1;
-            var labelled = list is not null
-                ? (await list.LookupAsync(LabelledDataset.StripExtension(name), cancellationToken)) is (true, var listed) && (index = listed) >= 0
+            var index = list is not null
+                ? await list.LabelOfAsync(LabelledDataset.StripExtension(name), cancellationToken)
                 : byFolder
-                    ? FolderWnid(name, prefix) is { } wnid && classes.TryGetIndex(wnid, out index)
-                    : LabelledDataset.TryLabelFromWnidPrefix(name, classes, out index);
-            if (labelled)
-                yield return new LabelledBlob(name, index);
+                    ? FolderWnid(name, prefix) is { } wnid && classes.TryGetIndex(wnid, out var folderIndex) ? folderIndex : null
+                    : LabelledDataset.TryLabelFromWnidPrefix(name, classes, out var nameIndex) ? nameIndex : null;
+            if (index is { } label)
+                yield return new LabelledBlob(name, label);
             else if (unlabelled++ == 0)
                 firstUnlabelled = name;
         }

@@ -26,7 +26,7 @@ public sealed class ChunkRowSum
     /// <summary>When the most recent chunk row was written; null when none is in.</summary>
     public DateTimeOffset? LastScoredAt { get; private set; }
 
-    /// <summary>The exact sum of the rows' <c>CountsJson</c>.</summary>
+    /// <summary>The exact sum of the rows' <c>CountsJson</c>; empty when read without counts.</summary>
     public AccuracyCounts Counts { get; } = new();
 
     /// <summary>Every one of the run's chunks has its row.</summary>
@@ -35,18 +35,30 @@ public sealed class ChunkRowSum
     public bool IsDone(int chunkIndex) => chunkIndex >= 0 && chunkIndex < _done.Length && _done[chunkIndex];
 
     /// <summary>Reads and sums the chunk rows of run <paramref name="runId"/> (chunks 0..<paramref name="chunkCount"/>-1).</summary>
+    /// <param name="withCounts">
+    /// False when only which chunks are done and when matters (the stall sweep, a re-created run): the rows' counts are
+    /// then neither transferred nor parsed, and <see cref="Counts"/> stays empty.
+    /// </param>
     /// <remarks>A storage failure repeats the whole read from a fresh sum (transient ones through the pipeline's retries).</remarks>
-    public static async Task<ChunkRowSum> ReadAsync(StorageAccount storage, string runId, int chunkCount, CancellationToken cancellationToken = default) =>
+    public static async Task<ChunkRowSum> ReadAsync(StorageAccount storage, string runId, int chunkCount, bool withCounts = true,
+        CancellationToken cancellationToken = default) =>
         await storage.Resilience.ExecuteAsync(async ct =>
         {
             var sum = new ChunkRowSum(chunkCount);
+            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {runId}");
             await foreach (var row in storage.Table(TableNames.ValidationChunks)
-                               .QueryAsync<ValidationChunkEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {runId}"), cancellationToken: ct))
-                sum.Add(row);
+                               .QueryAsync<ValidationChunkEntity>(filter, select: withCounts ? null : WithoutCounts, cancellationToken: ct))
+                sum.Add(row, withCounts);
             return sum;
         }, cancellationToken);
 
-    private void Add(ValidationChunkEntity row)
+    private static readonly string[] WithoutCounts =
+    [
+        nameof(ValidationChunkEntity.ChunkIndex), nameof(ValidationChunkEntity.ImageCount), nameof(ValidationChunkEntity.ScoredCount),
+        nameof(ValidationChunkEntity.ErrorCount), nameof(ValidationChunkEntity.ScoredAt),
+    ];
+
+    private void Add(ValidationChunkEntity row, bool withCounts)
     {
         // Row keys are unique per chunk index, so a chunk is counted once however often it was redelivered.
         if (row.ChunkIndex < 0 || row.ChunkIndex >= _done.Length || _done[row.ChunkIndex])
@@ -58,6 +70,7 @@ public sealed class ChunkRowSum
         Errors += row.ErrorCount;
         if (LastScoredAt is null || row.ScoredAt > LastScoredAt)
             LastScoredAt = row.ScoredAt;
-        Counts.MergeFrom(AccuracyCounts.FromJson(row.CountsJson));
+        if (withCounts)
+            Counts.MergeFrom(AccuracyCounts.FromJson(row.CountsJson));
     }
 }

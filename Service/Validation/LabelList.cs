@@ -38,22 +38,23 @@ internal sealed class LabelList : IAsyncDisposable
     private string? _lastKey;
     private int _rewinds;
 
-    private LabelList(StorageAccount storage, BlobClient blob, string path, int classCount, ETag etag, long length)
+    private readonly Func<Task>? _beforeRead;
+
+    private LabelList(StorageAccount storage, BlobClient blob, string path, int classCount, ETag etag, long length, Func<Task>? beforeRead)
     {
-        (_storage, _blob, _path, _classCount, _etag, _length) = (storage, blob, path, classCount, etag, length);
+        (_storage, _blob, _path, _classCount, _etag, _length, _beforeRead) = (storage, blob, path, classCount, etag, length, beforeRead);
     }
 
     /// <summary>True while lookups merge (nothing of the list held); false once it is a dictionary.</summary>
     public bool Merging => _map is null;
 
-    /// <summary>Test seam: runs before each ranged read after the first pass (the list may be replaced there).</summary>
-    internal static Func<Task>? BeforeRead { get; set; }
-
     /// <summary>
     /// Opens the list: one pass over it checks every line (a malformed one is a <see cref="DatasetException"/> naming its
     /// line, before anything is listed) and whether the names are in order.
     /// </summary>
-    public static async Task<LabelList> OpenAsync(StorageAccount storage, BlobClient blob, string path, int classCount, CancellationToken cancellationToken)
+    /// <param name="beforeRead">Test seam: runs before each ranged read after the first pass (the list may be replaced there).</param>
+    public static async Task<LabelList> OpenAsync(StorageAccount storage, BlobClient blob, string path, int classCount, CancellationToken cancellationToken,
+        Func<Task>? beforeRead = null)
     {
         BlobProperties properties;
         try
@@ -64,7 +65,7 @@ internal sealed class LabelList : IAsyncDisposable
         {
             throw new DatasetException($"label list '{path}' does not exist");
         }
-        var list = new LabelList(storage, blob, path, classCount, properties.ETag, properties.ContentLength);
+        var list = new LabelList(storage, blob, path, classCount, properties.ETag, properties.ContentLength, beforeRead);
         var ordered = true;
         string? previous = null;
         await foreach (var (key, _) in list.EntriesAsync(first: true, cancellationToken))
@@ -79,8 +80,8 @@ internal sealed class LabelList : IAsyncDisposable
         return list;
     }
 
-    /// <summary>The label of the file name <paramref name="key"/> (without extension); the last line wins when a name repeats.</summary>
-    public async ValueTask<(bool Found, int Label)> LookupAsync(string key, CancellationToken cancellationToken)
+    /// <summary>The label of the file name <paramref name="key"/> (without extension), or null; the last line wins when a name repeats.</summary>
+    public async ValueTask<int?> LabelOfAsync(string key, CancellationToken cancellationToken)
     {
         if (_map is null && _lastKey is not null && string.CompareOrdinal(key, _lastKey) < 0)
         {
@@ -92,14 +93,14 @@ internal sealed class LabelList : IAsyncDisposable
         }
         _lastKey = key;
         if (_map is not null)
-            return _map.TryGetValue(key, out var mapped) ? (true, mapped) : (false, -1);
+            return _map.TryGetValue(key, out var mapped) ? mapped : null;
         while (_current is { } c && string.CompareOrdinal(c.Key, key) < 0)
             await AdvanceAsync(cancellationToken);
         if (_current?.Key != key)
-            return (false, -1);
+            return null;
         while (_next?.Key == key)
             await AdvanceAsync(cancellationToken);
-        return (true, _current!.Value.Label);
+        return _current!.Value.Label;
     }
 
     public async ValueTask DisposeAsync()
@@ -182,7 +183,7 @@ internal sealed class LabelList : IAsyncDisposable
 
     private async Task<byte[]> ReadRangeAsync(long offset, int length, bool first, CancellationToken cancellationToken)
     {
-        if (!first && BeforeRead is { } seam)
+        if (!first && _beforeRead is { } seam)
             await seam();
         var options = new BlobDownloadOptions { Range = new HttpRange(offset, length), Conditions = new BlobRequestConditions { IfMatch = _etag } };
         try

@@ -63,7 +63,7 @@ public sealed class StalledRuns(StorageAccount storage, ValidationOptions option
             // Cheap first test on the run row alone: a run younger than the timeout cannot have stalled.
             if (_time.GetUtcNow() - run.CreatedAt <= options.StallTimeout)
                 continue;
-            var chunks = await ChunkRowSum.ReadAsync(storage, run.RowKey, run.ChunkCount, cancellationToken);
+            var chunks = await ChunkRowSum.ReadAsync(storage, run.RowKey, run.ChunkCount, withCounts: false, cancellationToken);
             var after = await FailIfStalledAsync(run, chunks, cancellationToken);
             if (after.Status == RunStatus.Failed)
                 failed.Add(run.RowKey);

@@ -11,6 +11,9 @@
 // reports its own peak memory and its own table traffic. Prints a markdown table per size. Usage:
 //   dotnet run scripts/scale-bench/ScaleBench.cs -- [SIZES=1000,10000] [--chunk-size 100] [--concurrency 4] [--duplicate-every 10]
 //     [--ways local,handler,local-legacy] [--env KEY=VALUE ...]
+// SCALE_BENCH_HOLD=FILE: at the end of each way, the child's pid is written to FILE and it waits a minute, for
+// `dotnet-gcdump collect -p $(cat FILE)`. Per-phase memory (after create, after the chunks, at the end) is in each
+// way's JSON line on stderr: memoryCreate, memoryChunks, memoryEnd.
 // local-legacy: the in-process way on a run row without the ChunksDone bitmap, i.e. the completion check of runs created
 // before it (each chunk reads every chunk row): the "before" of issue 15, measured with the same build and load.
 using System.Diagnostics;
@@ -58,7 +61,7 @@ static class Orchestrator
                 case "--concurrency": concurrency = int.Parse(args[++i]); break;
                 case "--duplicate-every": duplicateEvery = int.Parse(args[++i]); break;
                 case "--ways": ways = args[++i].Split(','); break;
-                case "--env": var (key, value) = (args[++i].Split('=', 2)[0], args[i].Split('=', 2)[1]); Proc.ChildEnvironment[key] = value; break;
+                case "--env": var pair = args[++i].Split('=', 2); Proc.ChildEnvironment[pair[0]] = pair[1]; break;
                 default: sizes.AddRange(args[i].Split(',').Select(int.Parse)); break;
             }
         }
@@ -244,8 +247,9 @@ static class HandlerWay
         });
         r["runningGetSeconds"] = runningGetSeconds;
         r["runningGetChunks"] = running["chunksDone"]!.GetValue<int>();
-        var runningGetTraffic = Traffic.Delta(await Stats(), g0);
-        r["runningGetTable"] = Traffic.Delta(await Stats(), g0, 3);
+        var g1 = await Stats();
+        var runningGetTraffic = Traffic.Delta(g1, g0);
+        r["runningGetTable"] = Traffic.Delta(g1, g0, 3);
         await DeliverAsync(deliveries.Skip(deliveries.Count / 2));
         r["deliveries"] = deliveries.Count;
         r["scoreSeconds"] = scoring.TotalSeconds;
@@ -421,8 +425,9 @@ static class Child
                 var (runningGetSeconds, running) = await HandlerWay.TimeAsync(3, async () => (await queries.GetRunAsync(plan.Run.RunId, default, labels))!);
                 r["runningGetSeconds"] = runningGetSeconds;
                 r["runningGetChunks"] = running.ChunksDone;
-                runningGetTraffic = Traffic.Delta(Traffic.Json(traffic, spans), g0);
-                r["runningGetTable"] = Traffic.Delta(Traffic.Json(traffic, spans), g0, 3);
+                var g1 = Traffic.Json(traffic, spans);
+                runningGetTraffic = Traffic.Delta(g1, g0);
+                r["runningGetTable"] = Traffic.Delta(g1, g0, 3);
                 clock.Restart();
             }
             using var root = ChunkSpans.Source.StartActivity("ScoreValidationChunk");

@@ -164,7 +164,7 @@ public class ValidationScaleTests(FunctionsFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Chunk_rows_are_summed_page_by_page_each_chunk_once_and_only_the_runs_chunks()
+    public async Task Chunk_rows_are_summed_across_query_pages_each_chunk_once_and_only_the_runs_chunks()
     {
         // 2,500 chunk rows (three query pages of at most 1,000), one image each: label i % 1000, top-1 right for even i.
         var table = new Azure.Data.Tables.TableClient(fixture.ConnectionString, TableNames.ValidationChunks);
@@ -196,6 +196,11 @@ public class ValidationScaleTests(FunctionsFixture fixture) : IAsyncLifetime
 
         var partial = await ChunkRowSum.ReadAsync(account, "many-chunks", 2600);
         Assert.Equal((2500, false, false), (partial.Done, partial.Complete, partial.IsDone(2550)));
+
+        // Without counts (the stall sweep, a re-created run): the same chunks and progress, no counts summed.
+        var progress = await ChunkRowSum.ReadAsync(account, "many-chunks", 2400, withCounts: false);
+        Assert.Equal((2400, 2400L, 0L), (progress.Done, progress.Images, progress.Counts.Images));
+        Assert.Equal(start.AddSeconds(2399), progress.LastScoredAt);
     }
 
     [Fact]
