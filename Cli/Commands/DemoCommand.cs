@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using ConvNeXt.Batch.Cli.Output;
 using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Jobs;
 using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
@@ -31,7 +32,7 @@ internal sealed record DemoSettings
 internal sealed record DemoUpload(int Images, string? From);
 
 /// <summary>What one <c>demo</c> run did: the upload, the scoring of the drop zone, the validation run.</summary>
-internal sealed record DemoResult(DemoUpload Upload, ScoreCommand.ScoreSummary Scoring, ValidationRunReport Validation);
+internal sealed record DemoResult(DemoUpload Upload, ScoreSummary Scoring, ValidationRunReport Validation);
 
 /// <summary>
 /// <c>demo</c>: the quick-start job against a storage account (Azurite from scripts/quickstart.sh):
@@ -158,7 +159,7 @@ internal sealed class DemoCommand(CliConsole console, StorageAccount account, Sc
     }
 
     /// <summary>Scores the drop zone exactly as the ScoreImages function does, a few batches per call so the progress line moves.</summary>
-    internal async Task<ScoreCommand.ScoreSummary> ScoreAsync(CancellationToken ct)
+    internal async Task<ScoreSummary> ScoreAsync(CancellationToken ct)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var blobs = new List<BlobReference>();
@@ -174,7 +175,7 @@ internal sealed class DemoCommand(CliConsole console, StorageAccount account, Sc
             failed += result.Failed;
             progress.Report(done, failed);
         }
-        return new ScoreCommand.ScoreSummary(done, failed, clock.Elapsed);
+        return new ScoreSummary(done, failed, clock.Elapsed);
     }
 
     /// <summary>A validation run over <c>validation/samples/</c>, chunk by chunk as Service Bus would deliver them.</summary>
