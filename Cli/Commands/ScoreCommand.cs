@@ -7,7 +7,10 @@ using ConvNeXt.Batch.Service.Storage;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
-/// <summary><c>score SOURCE</c>: every image of a folder or container → one record each.</summary>
+/// <summary>
+/// <c>score SOURCE</c>: every image of a folder or container → one record each. The command parses its
+/// options and prints; a <see cref="ScoreJob"/> does the scoring and writes the rows.
+/// </summary>
 internal static class ScoreCommand
 {
     public static Command Create(CliConsole console)
@@ -55,7 +58,8 @@ internal static class ScoreCommand
             // The output first: a path that cannot be written fails before the model loads.
             await using var fileWriter = parse.GetValue(output) is { } path ? PredictionWriter.Create(path)
                 : tableName is null ? PredictionWriter.JsonLines(console.Out) : null;
-            using var engine = new ScoringEngine(model.Load(parse, console), pipelineOptions.Scoring(parse));
+            var scoring = pipelineOptions.Scoring(parse);
+            using var engine = new ScoringEngine(model.Load(parse, console), scoring); // owns (and disposes) the classifier
             ScoreSummary summary;
             string where;
             using (var progress = new ProgressLine(console.Error, console.ShowProgress && !parse.GetValue(quiet), "img"))
@@ -63,7 +67,7 @@ internal static class ScoreCommand
                 var options = new ScoreJobOptions
                 {
                     Pipeline = pipelineOptions.Create(parse, await engine.GetClassifierAsync(ct)),
-                    Scoring = pipelineOptions.Scoring(parse),
+                    Scoring = scoring,
                     Table = tableName,
                     Progress = p =>
                     {
