@@ -1,77 +1,20 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using ConvNeXt.Batch.Cli.Sources;
+using ConvNeXt.Batch.Scoring.Benchmarking;
 using ConvNeXt.Batch.Scoring.Inference;
-using ConvNeXt.Batch.Scoring.Models;
 using ConvNeXt.Batch.Scoring.Pipeline;
-using ConvNeXt.Batch.Scoring.Preprocessing;
 using Spectre.Console;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
-/// <summary>Batch latency percentiles of the model-only measurement, in milliseconds.</summary>
-internal sealed record BenchLatency(double P50, double P95, double P99);
-
-/// <summary>One model at one batch size.</summary>
-internal sealed record BenchResult(
-    string Model,
-    string? Architecture,
-    string ExecutionProvider,
-    int BatchSize,
-    int RequestedBatchSize,
-    int Cores,
-    int IntraOpThreads,
-    int DecodeWorkers,
-    int Images,
-    double ModelOnlyImgS,
-    double ModelOnlyCpuMsPerImage,
-    double EndToEndImgS,
-    double EndToEndVsModelOnly,
-    double PreprocessImgSPerCore,
-    int ModelOnlyBatches,
-    long EndToEndImages,
-    long EndToEndErrors,
-    BenchLatency BatchLatencyMs,
-    long PeakWorkingSetBytes,
-    long GcHeapBytes,
-    long GcAllocatedBytes);
-
 /// <summary>
-/// A compared model against the first, at one batch size (above 1: faster): throughput ratios, and
-/// the ratio of CPU time per image (baseline's over this model's), which a busy machine distorts least.
+/// <c>bench</c>: declares the options of a <see cref="ThroughputBenchmark"/> (model-only, preprocessing
+/// and end-to-end throughput at the same batch size; with <c>--compare</c>, further models side by side
+/// and their ratios to the first) and prints its report as a table or JSON.
 /// </summary>
-internal sealed record BenchRatio(string Model, string Baseline, int BatchSize, double ModelOnly, double EndToEnd, double ModelOnlyCpu);
-
-/// <summary>Where ONNX Runtime spent a model's time, by operator (from its profiler).</summary>
-internal sealed record BenchProfile(string Model, string ProfilePath, IReadOnlyList<OperatorTime> Operators);
-
-/// <summary>Everything one <c>bench</c> run measured.</summary>
-internal sealed record BenchReport(IReadOnlyList<BenchResult> Runs, IReadOnlyList<BenchRatio> Ratios, IReadOnlyList<BenchProfile> Profiles);
-
-/// <summary>What a <c>bench</c> run measures: the same images, batch sizes and threads for every model.</summary>
-internal sealed record BenchSettings
-{
-    public required IReadOnlyList<string> Files { get; init; }
-    public required IReadOnlyList<string> Models { get; init; }
-    public required IReadOnlyList<int> BatchSizes { get; init; }
-    public int Repeat { get; init; } = 1;
-    public int Warmup { get; init; } = 3;
-    public int? Iterations { get; init; }
-    /// <summary>Times each measurement is repeated, models taking turns; figures are medians.</summary>
-    public int Rounds { get; init; } = 1;
-    /// <summary>When set, ONNX Runtime profiles every model into this folder and the report sums time by operator.</summary>
-    public string? ProfileDirectory { get; init; }
-}
-
-/// <summary>
-/// <c>bench</c>: model-only throughput (preprocessed tensors, fixed batch), preprocessing throughput
-/// on one core, and end-to-end pipeline throughput on real files, at the same batch size in one run;
-/// with <c>--compare</c>, the same for further models side by side, and their ratios to the first.
-/// </summary>
-internal sealed class BenchCommand(CliConsole console, BenchSettings settings, Func<string, ImageClassifier> load,
-    Func<ImageClassifier, int, ScoringPipelineOptions> pipelineOptions, int intraOpThreads)
+internal static class BenchCommand
 {
     public static Command Create(CliConsole console)
     {
@@ -119,7 +62,7 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
                 files = files.Take(max).ToList();
             if (files.Count == 0)
                 throw new CommandFailedException($"no files in {parse.GetValue(images)}");
-            var settings = new BenchSettings
+            var settings = new ThroughputBenchmarkOptions
             {
                 Files = files,
                 Models = [model.ModelPath(parse), .. parse.GetValue(compare) ?? []],
@@ -128,22 +71,18 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
                 Warmup = parse.GetValue(warmup),
                 Iterations = parse.GetValue(iterations),
                 Rounds = parse.GetValue(rounds),
+                IntraOpThreads = parse.GetValue(model.Threads) ?? Environment.ProcessorCount,
                 ProfileDirectory = parse.GetValue(profile) is { } dir ? Directory.CreateDirectory(dir).FullName : null,
             };
-            ImageClassifier Load(string path)
-            {
-                // Every model gets the same device, threads and preprocessing overrides.
-                model.ModelPathOverride = path;
-                if (settings.ProfileDirectory is not { } dir)
-                    return model.Load(parse, console);
-                return ImageClassifier.Load(path,
+            // Every model gets the same device, threads and preprocessing overrides.
+            ImageClassifier Load(string path) => settings.ProfileDirectory is not { } dir
+                ? model.Load(parse, console, modelPath: path)
+                : ImageClassifier.Load(path,
                     model.Inference(parse) with { Warning = console.Warn, ProfilePrefix = Path.Combine(dir, Path.GetFileNameWithoutExtension(path)) },
                     model.Preprocessing(parse), model.LabelTable(parse));
-            }
-            var bench = new BenchCommand(console, settings, Load,
-                (classifier, batch) => pipeline.Create(parse, classifier) with { BatchSize = batch },
-                parse.GetValue(model.Threads) ?? Environment.ProcessorCount);
-            var report = await bench.RunAsync(ct);
+            var benchmark = new ThroughputBenchmark(settings, Load,
+                (classifier, batch) => pipeline.Create(parse, classifier) with { BatchSize = batch }, console.Warn);
+            var report = await benchmark.RunAsync(ct);
             if (parse.GetValue(json))
                 console.Out.WriteLine(ToJson(report));
             else
@@ -164,175 +103,6 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
         ? JsonSerializer.Serialize(report.Runs[0], JsonOptions)
         : JsonSerializer.Serialize(report, JsonOptions);
 
-    public async Task<BenchReport> RunAsync(CancellationToken ct)
-    {
-        var encoded = settings.Files.Select(File.ReadAllBytes).ToList();
-        var models = new List<(ImageClassifier Classifier, List<float[]> Tensors, double PerCore)>();
-        try
-        {
-            foreach (var path in settings.Models)
-            {
-                var classifier = load(path);
-                models.Add((classifier, [], 0));
-                var (tensors, perCore) = Preprocess(classifier.Preprocessing, encoded);
-                models[^1] = (classifier, tensors, perCore);
-            }
-            var runs = new List<BenchResult>();
-            foreach (var requested in settings.BatchSizes)
-                runs.AddRange(await MeasureAsync(models, requested, ct));
-            var ratios = new List<BenchRatio>();
-            foreach (var run in runs.Where(r => r.Model != runs[0].Model))
-            {
-                var baseline = runs.First(b => b.Model == runs[0].Model && b.RequestedBatchSize == run.RequestedBatchSize);
-                ratios.Add(new BenchRatio(run.Model, baseline.Model, run.RequestedBatchSize,
-                    Math.Round(run.ModelOnlyImgS / baseline.ModelOnlyImgS, 3), Math.Round(run.EndToEndImgS / baseline.EndToEndImgS, 3),
-                    Math.Round(baseline.ModelOnlyCpuMsPerImage / run.ModelOnlyCpuMsPerImage, 3)));
-            }
-            var profiles = new List<BenchProfile>();
-            if (settings.ProfileDirectory is not null)
-                foreach (var (classifier, _, _) in models)
-                {
-                    var path = classifier.EndProfiling();
-                    profiles.Add(new BenchProfile(classifier.ModelId, path, OperatorProfile.Summarize(path)));
-                }
-            return new BenchReport(runs, ratios, profiles);
-        }
-        finally
-        {
-            foreach (var model in models)
-                model.Classifier.Dispose();
-        }
-    }
-
-    /// <summary>Decode + resize + crop + normalize on one core, sequentially: the tensors for model-only runs and the rate.</summary>
-    private static (List<float[]> Tensors, double PerCore) Preprocess(PreprocessingSettings preprocessing, List<byte[]> encoded)
-    {
-        var preprocessor = new ImagePreprocessor(preprocessing);
-        var tensors = new List<float[]>();
-        var clock = Stopwatch.StartNew();
-        foreach (var bytes in encoded)
-        {
-            var tensor = new float[preprocessing.TensorLength];
-            try
-            {
-                preprocessor.Preprocess(bytes, tensor);
-                tensors.Add(tensor);
-            }
-            catch (ImageRejectedException)
-            {
-                // Counted by the end-to-end pass as error rows; model-only needs only decodable images.
-            }
-        }
-        if (tensors.Count == 0)
-            throw new CommandFailedException("none of the images could be decoded");
-        return (tensors, tensors.Count / clock.Elapsed.TotalSeconds);
-    }
-
-    /// <summary>
-    /// Every model at one batch size. With several models and rounds, the models take turns
-    /// (A, B, A, B, …) and each figure is the median over its rounds, so a load that comes and goes
-    /// on a shared machine falls on all of them alike.
-    /// </summary>
-    private async Task<List<BenchResult>> MeasureAsync(List<(ImageClassifier Classifier, List<float[]> Tensors, double PerCore)> models, int requested, CancellationToken ct)
-    {
-        var batches = new int[models.Count];
-        var inputs = new float[models.Count][];
-        var outputs = new float[models.Count][];
-        for (var m = 0; m < models.Count; m++)
-        {
-            var (classifier, tensors, _) = models[m];
-            var batch = batches[m] = classifier.FixedBatchSize ?? requested;
-            if (batch != requested)
-                console.Warn($"{classifier.ModelId} has a fixed batch size of {batch}: --batch-size {requested} cannot apply, measuring batch {batch}");
-            var length = classifier.TensorLength;
-            inputs[m] = new float[batch * length];
-            for (var i = 0; i < batch; i++)
-                tensors[i % tensors.Count].CopyTo(inputs[m], i * length);
-            outputs[m] = new float[batch * classifier.ClassCount];
-            for (var i = 0; i < settings.Warmup; i++)
-                classifier.Predict(inputs[m], batch, outputs[m]);
-        }
-
-        var iterations = batches.Select(b => settings.Iterations ?? Math.Max(4, (settings.Files.Count * settings.Repeat + b - 1) / b)).ToArray();
-        var modelOnly = models.Select(_ => new List<double>()).ToArray();
-        var cpuPerImage = models.Select(_ => new List<double>()).ToArray();
-        using var self = Process.GetCurrentProcess();
-        var latencies = models.Select(_ => new List<double>()).ToArray();
-        for (var round = 0; round < settings.Rounds; round++)
-            for (var m = 0; m < models.Count; m++)
-            {
-                // Model only: a fixed batch of real preprocessed tensors, timed batch by batch.
-                // Process CPU time counts the work, not the waiting for a core (ORT threads do not spin).
-                self.Refresh();
-                var cpuBefore = self.TotalProcessorTime;
-                var clock = Stopwatch.StartNew();
-                for (var i = 0; i < iterations[m]; i++)
-                {
-                    ct.ThrowIfCancellationRequested();
-                    var start = Stopwatch.GetTimestamp();
-                    models[m].Classifier.Predict(inputs[m], batches[m], outputs[m]);
-                    latencies[m].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-                }
-                modelOnly[m].Add(iterations[m] * batches[m] / clock.Elapsed.TotalSeconds);
-                self.Refresh();
-                cpuPerImage[m].Add((self.TotalProcessorTime - cpuBefore).TotalMilliseconds / (iterations[m] * batches[m]));
-            }
-
-        var endToEnd = models.Select(_ => new List<double>()).ToArray();
-        var scored = new long[models.Count];
-        var errors = new long[models.Count];
-        var options = new ScoringPipelineOptions[models.Count];
-        for (var round = 0; round < settings.Rounds; round++)
-            for (var m = 0; m < models.Count; m++)
-            {
-                // End to end: the scoring pipeline over the files (bytes read from disk each time).
-                options[m] = pipelineOptions(models[m].Classifier, batches[m]);
-                var pipeline = new ScoringPipeline(models[m].Classifier, options[m]);
-                var clock = Stopwatch.StartNew();
-                long count = 0, failed = 0;
-                await foreach (var result in pipeline.RunAsync(Inputs(settings.Files, settings.Repeat), ct))
-                {
-                    count++;
-                    if (result.Error is not null)
-                        failed++;
-                }
-                endToEnd[m].Add(count / clock.Elapsed.TotalSeconds);
-                (scored[m], errors[m]) = (count, failed);
-            }
-
-        using var process = Process.GetCurrentProcess();
-        process.Refresh();
-        var results = new List<BenchResult>();
-        for (var m = 0; m < models.Count; m++)
-        {
-            var (classifier, _, perCore) = models[m];
-            latencies[m].Sort();
-            var (mo, e2e) = (Median(modelOnly[m]), Median(endToEnd[m]));
-            results.Add(new BenchResult(
-                classifier.ModelId, classifier.Metadata.Architecture, classifier.ExecutionProvider, batches[m], requested,
-                Environment.ProcessorCount, intraOpThreads, options[m].DecodeWorkers, settings.Files.Count,
-                Math.Round(mo, 2), Math.Round(Median(cpuPerImage[m]), 1), Math.Round(e2e, 2), Math.Round(e2e / mo, 3), Math.Round(perCore, 2),
-                iterations[m] * settings.Rounds, scored[m], errors[m],
-                new BenchLatency(Math.Round(Percentile(latencies[m], 0.50), 2), Math.Round(Percentile(latencies[m], 0.95), 2), Math.Round(Percentile(latencies[m], 0.99), 2)),
-                process.PeakWorkingSet64, GC.GetGCMemoryInfo().HeapSizeBytes, GC.GetTotalAllocatedBytes()));
-        }
-        return results;
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return Percentile(sorted, 0.5);
-    }
-
-    private static async IAsyncEnumerable<ImageInput> Inputs(IReadOnlyList<string> files, int repeats)
-    {
-        await Task.Yield();
-        for (var r = 0; r < repeats; r++)
-            foreach (var file in files)
-                yield return new ImageInput(r == 0 ? file : $"{file}#{r}", async ct => await File.ReadAllBytesAsync(file, ct));
-    }
-
     private static int[]? ParseSizes(System.CommandLine.Parsing.ArgumentResult result)
     {
         var sizes = new List<int>();
@@ -346,16 +116,6 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
             sizes.Add(n);
         }
         return [.. sizes];
-    }
-
-    internal static double Percentile(List<double> sorted, double p)
-    {
-        if (sorted.Count == 0)
-            return double.NaN;
-        var rank = p * (sorted.Count - 1);
-        var low = (int)Math.Floor(rank);
-        var high = (int)Math.Ceiling(rank);
-        return sorted[low] + (sorted[high] - sorted[low]) * (rank - low);
     }
 
     private static string F(double value, string format = "0.##") => value.ToString(format, CultureInfo.InvariantCulture);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using ConvNeXt.Batch.Cli.Output;
 using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Jobs;
 using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
@@ -31,7 +32,7 @@ internal sealed record DemoSettings
 internal sealed record DemoUpload(int Images, string? From);
 
 /// <summary>What one <c>demo</c> run did: the upload, the scoring of the drop zone, the validation run.</summary>
-internal sealed record DemoResult(DemoUpload Upload, ScoreCommand.ScoreSummary Scoring, ValidationRunReport Validation);
+internal sealed record DemoResult(DemoUpload Upload, ScoreSummary Scoring, ValidationRunReport Validation);
 
 /// <summary>
 /// <c>demo</c>: the quick-start job against a storage account (Azurite from scripts/quickstart.sh):
@@ -39,10 +40,10 @@ internal sealed record DemoResult(DemoUpload Upload, ScoreCommand.ScoreSummary S
 /// <c>Predictions</c> (the ScoreImages service) → a validation run (the validation service) → print the
 /// predictions and the run's metrics, as <c>results</c> shows them.
 /// </summary>
-internal sealed class DemoCommand(CliConsole console, StorageAccount account, ScoringEngine engine, ScoringOptions scoring, DemoSettings settings)
+internal sealed class DemoCommand(CliConsole console, QuickstartJob job, ScoringEngine engine, DemoSettings settings)
 {
     public const string WeightsEnvironmentVariable = "CONVNEXT_WEIGHTS";
-    internal const string SamplesPrefix = "samples/";
+    internal const string SamplesPrefix = QuickstartJob.SamplesPrefix;
 
     public static Command Create(CliConsole console)
     {
@@ -97,7 +98,11 @@ internal sealed class DemoCommand(CliConsole console, StorageAccount account, Sc
             using var engine = new ScoringEngine(classifier, options); // owns (and disposes) the classifier
             var account = await storage.OpenAsync(parse, ct);
 
-            var demo = new DemoCommand(console, account, engine, options, settings);
+            var job = new QuickstartJob(account, new ImageUploader(account), new BlobScoringService(account, engine, options),
+                new ValidationRunService(account, engine, new BlobImageReader(account, options), new ValidationOptions { ChunkSize = settings.ChunkSize },
+                    new ValidationDefaultsOptions()),
+                new ValidationQueries(account), new QuickstartJobOptions { BlobsPerCall = Math.Max(options.BatchSize * 2, 16) });
+            var demo = new DemoCommand(console, job, engine, settings);
             var result = await demo.RunAsync(ct);
             string[] connection = storage.Configured(parse) is { } cs ? ["--connection-string", cs] : [];
             await demo.ShowAsync(result, connection, ct);
@@ -114,16 +119,19 @@ internal sealed class DemoCommand(CliConsole console, StorageAccount account, Sc
     /// <summary>Upload, score, validate: the job, with a summary line after each step.</summary>
     public async Task<DemoResult> RunAsync(CancellationToken ct)
     {
-        await account.EnsureTablesAsync(ct);
         var upload = await UploadAsync(ct);
 
         Step($"scoring blob://{ContainerNames.Images} into table {TableNames.Predictions}");
-        var summary = await ScoreAsync(ct);
+        ScoreSummary summary;
+        using (var progress = new ProgressLine(console.Error, console.ShowProgress, "img", null, "scoring"))
+            summary = await job.ScoreDropZoneAsync(p => Report(progress, p), ct);
         // The same summary line as score's.
         console.Info($"{summary} → table {TableNames.Predictions}");
 
         Step($"validation run over blob://{ContainerNames.Validation}/{SamplesPrefix} (labels from the file names)");
-        var report = await ValidateAsync(ct);
+        ValidationRunReport report;
+        using (var progress = new ProgressLine(console.Error, console.ShowProgress, "img", null, "validating"))
+            report = await job.ValidateSamplesAsync(await engine.GetLabelsAsync(ct), p => Report(progress, p), ct);
         console.Info(string.Create(CultureInfo.InvariantCulture,
             $"validation run {report.Run.RunId}: {report.Run.ImageCount} images, top-1 {report.Run.Top1 * 100:F1} %, top-5 {report.Run.Top5 * 100:F1} %"));
         return new DemoResult(upload, summary, report);
@@ -148,55 +156,15 @@ internal sealed class DemoCommand(CliConsole console, StorageAccount account, Sc
         {
             Step($"uploading {files.Count} images from {from} to blob://{ContainerNames.Images} and blob://{ContainerNames.Validation}/{SamplesPrefix}");
         }
-        var uploader = new ImageUploader(account);
         using var progress = new ProgressLine(console.Error, console.ShowProgress, "img", files.Count * 2, "uploading");
-        var drop = files.Select(f => new UploadItem(f, Path.GetFileName(f))).ToList();
-        var samples = files.Select(f => new UploadItem(f, SamplesPrefix + Path.GetFileName(f))).ToList();
-        await uploader.UploadAsync(ContainerNames.Images, drop, progress, ct);
-        await uploader.UploadAsync(ContainerNames.Validation, samples, progress.From(files.Count), ct);
+        await job.UploadAsync(files, progress, ct);
         return new DemoUpload(files.Count, from);
     }
 
-    /// <summary>Scores the drop zone exactly as the ScoreImages function does, a few batches per call so the progress line moves.</summary>
-    internal async Task<ScoreCommand.ScoreSummary> ScoreAsync(CancellationToken ct)
+    private static void Report(ProgressLine progress, ScoreProgress counts)
     {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var blobs = new List<BlobReference>();
-        await foreach (var item in account.Container(ContainerNames.Images).GetBlobsAsync(cancellationToken: ct))
-            blobs.Add(new BlobReference(ContainerNames.Images, item.Name, item.Properties.ETag?.ToString(), item.Properties.ContentLength));
-        var service = new BlobScoringService(account, engine, scoring);
-        long done = 0, failed = 0;
-        using var progress = new ProgressLine(console.Error, console.ShowProgress, "img", blobs.Count, "scoring");
-        foreach (var slice in blobs.Chunk(Math.Max(scoring.BatchSize * 2, 16)))
-        {
-            var result = await service.ScoreAsync(slice, ct);
-            done += result.Outcomes.Count;
-            failed += result.Failed;
-            progress.Report(done, failed);
-        }
-        return new ScoreCommand.ScoreSummary(done, failed, clock.Elapsed);
-    }
-
-    /// <summary>A validation run over <c>validation/samples/</c>, chunk by chunk as Service Bus would deliver them.</summary>
-    internal async Task<ValidationRunReport> ValidateAsync(CancellationToken ct)
-    {
-        var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring),
-            new ValidationOptions { ChunkSize = settings.ChunkSize }, new ValidationDefaultsOptions());
-        var plan = await service.CreateRunAsync(
-            new ValidationRunRequest { Container = ContainerNames.Validation, Prefix = SamplesPrefix, Labels = "names" }, "local", ct);
-        using (var progress = new ProgressLine(console.Error, console.ShowProgress, "img", plan.Run.ExpectedImageCount, "validating"))
-        {
-            long done = 0, failed = 0;
-            foreach (var chunk in plan.Chunks)
-            {
-                var outcome = await service.ScoreChunkAsync(chunk, "local", ct);
-                done += outcome.Scored + outcome.Failed;
-                failed += outcome.Failed;
-                progress.Report(done, failed);
-            }
-        }
-        return await new ValidationQueries(account).GetRunAsync(plan.Run.RunId, ct, await engine.GetLabelsAsync(ct))
-            ?? throw new CommandFailedException($"validation run {plan.Run.RunId} vanished");
+        progress.SetTotal(counts.Total);
+        progress.Report(counts.Done, counts.Errors);
     }
 
     /// <summary>What a user would look at next, printed by the commands that show it (so the printed command lines work).</summary>

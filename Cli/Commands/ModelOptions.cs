@@ -132,11 +132,11 @@ internal sealed class ModelOptions
         IntraOpThreads = parse.GetValue(Threads) ?? Environment.ProcessorCount,
     };
 
-    /// <summary>Loads the model with the overrides; warns loudly when its weights are untrained.</summary>
-    public ImageClassifier Load(ParseResult parse, CliConsole console, ClassLabels? labels = null, bool useLabelsOption = true)
+    /// <summary>Loads the model (or <paramref name="modelPath"/>) with the overrides; warns loudly when its weights are untrained.</summary>
+    public ImageClassifier Load(ParseResult parse, CliConsole console, ClassLabels? labels = null, bool useLabelsOption = true, string? modelPath = null)
     {
         var options = Inference(parse) with { Warning = console.Warn };
-        var classifier = ImageClassifier.Load(ModelPath(parse), options, Preprocessing(parse), labels ?? (useLabelsOption ? LabelTable(parse) : null));
+        var classifier = ImageClassifier.Load(modelPath ?? ModelPath(parse), options, Preprocessing(parse), labels ?? (useLabelsOption ? LabelTable(parse) : null));
         if (classifier.Metadata.Trained == false)
             console.Warn($"UNTRAINED WEIGHTS: {classifier.ModelId} was built from random weights; its predictions are meaningless.");
         if (classifier.Labels is null)

@@ -6,14 +6,13 @@ using System.Text.Json.Nodes;
 using Azure.Storage.Blobs;
 using ConvNeXt.Batch.Cli.Sources;
 using ConvNeXt.Batch.Service.Contracts;
-using ConvNeXt.Batch.Service.Queries;
+using ConvNeXt.Batch.Service.Jobs;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Validation;
 using ConvNeXt.Batch.Scoring.Evaluation;
 using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Labels;
-using ConvNeXt.Batch.Scoring.Pipeline;
 using Spectre.Console;
 
 namespace ConvNeXt.Batch.Cli.Commands;
@@ -26,9 +25,6 @@ namespace ConvNeXt.Batch.Cli.Commands;
 /// </summary>
 internal static class ValidateCommand
 {
-    /// <summary>The numbers both modes report, so that they can be compared.</summary>
-    internal sealed record Metrics(long Count, long Errors, double Top1, double Top5, double MeanConfidence);
-
     public static Command Create(CliConsole console)
     {
         var dataset = new Argument<string>("DATASET")
@@ -70,24 +66,17 @@ internal static class ValidateCommand
         groundTruth.Validators.Clear();
 
         var job = new Inputs(dataset, groundTruth, json, perClass, confused, record, container, chunkSize, quiet, model, pipelineOptions, storage);
-        command.SetAction((parse, ct) => new ValidationJob(console, job, parse).RunAsync(ct));
+        command.SetAction((parse, ct) => new Invocation(console, job, parse).RunAsync(ct));
         return command;
     }
 
-    /// <summary>The options of the command, for <see cref="ValidationJob"/> to read.</summary>
+    /// <summary>The options of the command, for <see cref="Invocation"/> to read.</summary>
     internal sealed record Inputs(Argument<string> Dataset, Option<string?> GroundTruth, Option<bool> Json, Option<string?> PerClass,
         Option<int> Confused, Option<bool> Record, Option<string> Container, Option<int> ChunkSize, Option<bool> Quiet,
         ModelOptions Model, PipelineOptions Pipeline, StorageConnectionOption Storage);
 
-    internal sealed record PerClassRow(int Index, long Images, long Top1Correct, long Top5Correct);
-
-    internal sealed record ConfusedRow(int Actual, int Predicted, long Count);
-
-    /// <summary>What one validation measured, whichever way it ran (locally, or recorded through the validation service).</summary>
-    internal sealed record ValidationOutcome(Metrics Metrics, IReadOnlyList<PerClassRow> PerClass, IReadOnlyList<ConfusedRow> Confused, string? RunId);
-
-    /// <summary>One <c>validate</c> invocation: resolve labels, measure (locally or recorded), report.</summary>
-    private sealed class ValidationJob(CliConsole console, Inputs inputs, ParseResult parse)
+    /// <summary>One <c>validate</c> invocation: resolve labels, measure (a <see cref="ValidationJob"/>, locally or recorded), report.</summary>
+    private sealed class Invocation(CliConsole console, Inputs inputs, ParseResult parse)
     {
         private string DatasetValue => parse.GetValue(inputs.Dataset)!;
         private bool Remote => DatasetValue.StartsWith("blob://", StringComparison.OrdinalIgnoreCase);
@@ -95,20 +84,27 @@ internal static class ValidateCommand
         public async Task<int> RunAsync(CancellationToken ct)
         {
             var (truth, classTable) = ResolveLabels();
-            using var classifier = inputs.Model.Load(parse, console, classTable, useLabelsOption: false);
+            var classifier = inputs.Model.Load(parse, console, classTable, useLabelsOption: false);
+            var scoring = inputs.Pipeline.Scoring(parse);
+            using var engine = new ScoringEngine(classifier, scoring); // owns (and disposes) the classifier
             var labels = classifier.Labels
                 ?? throw new CommandFailedException("the model carries no class labels: give --labels LOC_synset_mapping.txt");
+            var job = new ValidationJob(engine, new ValidationJobOptions
+            {
+                Pipeline = inputs.Pipeline.Create(parse, classifier),
+                Confused = parse.GetValue(inputs.Confused),
+            });
             var recording = parse.GetValue(inputs.Record) || parse.GetValue(inputs.Storage.ConnectionString) is not null;
             var outcome = recording
-                ? await RecordAsync(classifier, labels, truth, ct)
-                : await EvaluateAsync(classifier, labels, truth, ct);
+                ? await RecordAsync(job, engine, scoring, labels, truth, ct)
+                : await EvaluateAsync(job, labels, truth, ct);
 
             if (parse.GetValue(inputs.PerClass) is { } csvPath)
                 await WritePerClassAsync(csvPath, outcome.PerClass, labels, console, ct);
             if (parse.GetValue(inputs.Json))
                 console.Out.WriteLine(ToJson(classifier, outcome, labels).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else
-                WriteReport(console, classifier, DatasetValue, outcome.Metrics, classifier.Metadata.ReferenceAccuracy, outcome.Confused, labels, outcome.RunId);
+                WriteReport(console, classifier, DatasetValue, outcome, classifier.Metadata.ReferenceAccuracy, labels);
             return CommandTree.Success;
         }
 
@@ -137,21 +133,16 @@ internal static class ValidateCommand
             return (truth, classTable);
         }
 
-        private async Task<ValidationOutcome> EvaluateAsync(ImageClassifier classifier, ClassLabels labels, string? truth, CancellationToken ct)
+        private async Task<ValidationOutcome> EvaluateAsync(ValidationJob job, ClassLabels labels, string? truth, CancellationToken ct)
         {
             var data = OpenDataset(DatasetValue, labels, truth, console);
-            var pipeline = new ScoringPipeline(classifier, inputs.Pipeline.Create(parse, classifier));
             using var progress = new Output.ProgressLine(console.Error, console.ShowProgress && !parse.GetValue(inputs.Quiet), "img", data.Images.Count);
             long done = 0;
-            var counts = await pipeline.EvaluateAsync(data, _ => progress.Report(++done), ct);
-            return new ValidationOutcome(
-                new Metrics(counts.Images + counts.Errors, counts.Errors, counts.Top1 * 100, counts.Top5 * 100, counts.MeanConfidence),
-                counts.PerClass().Select(c => new PerClassRow(c.Index, c.Images, c.Top1Correct, c.Top5Correct)).ToList(),
-                counts.MostConfused(parse.GetValue(inputs.Confused)).Select(p => new ConfusedRow(p.Actual, p.Predicted, p.Count)).ToList(),
-                null);
+            return await job.EvaluateAsync(data, () => progress.Report(++done), ct);
         }
 
-        private async Task<ValidationOutcome> RecordAsync(ImageClassifier classifier, ClassLabels labels, string? truth, CancellationToken ct)
+        private async Task<ValidationOutcome> RecordAsync(ValidationJob job, ScoringEngine engine, ScoringOptions scoring, ClassLabels labels, string? truth,
+            CancellationToken ct)
         {
             var account = await inputs.Storage.OpenAsync(parse, ct);
             var chunkSize = parse.GetValue(inputs.ChunkSize);
@@ -159,31 +150,21 @@ internal static class ValidateCommand
                 ? RemoteRequest(DatasetValue, truth, chunkSize)
                 : await UploadAsync(account, OpenDataset(DatasetValue, labels, truth, console), parse.GetValue(inputs.Container)!, chunkSize, console,
                     console.ShowProgress && !parse.GetValue(inputs.Quiet), ct);
-            var scoring = inputs.Pipeline.Scoring(parse);
-            using var engine = new ScoringEngine(classifier, scoring);
             var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = chunkSize },
                 new ValidationDefaultsOptions { Container = request.Container ?? ContainerNames.Validation });
-            ValidationRunReport report;
             try
             {
-                report = await service.RunLocallyAsync(request, ct);
+                return await job.RecordAsync(service, request, ct);
             }
             catch (DatasetException e)
             {
                 throw new CommandFailedException(e.Message, e);
             }
-            var run = report.Run;
-            // The run's ImageCount is every labelled image (scored + failed), like validate's count.
-            return new ValidationOutcome(
-                new Metrics(run.ImageCount ?? 0, run.ErrorCount ?? 0, (run.Top1 ?? 0) * 100, (run.Top5 ?? 0) * 100, run.MeanConfidence ?? 0),
-                report.PerClass.Select(c => new PerClassRow(c.Index, c.Count, c.Top1Correct, c.Top5Correct)).ToList(),
-                report.MostConfused.Take(parse.GetValue(inputs.Confused)).Select(p => new ConfusedRow(p.TrueIndex, p.PredictedIndex, p.Count)).ToList(),
-                run.RunId);
         }
 
         private JsonObject ToJson(ImageClassifier classifier, ValidationOutcome outcome, ClassLabels labels)
         {
-            var metrics = outcome.Metrics;
+            var metrics = outcome;
             var reference = classifier.Metadata.ReferenceAccuracy;
             return new JsonObject
             {
@@ -253,7 +234,7 @@ internal static class ValidateCommand
             progress, ct);
     }
 
-    private static async Task WritePerClassAsync(string path, IEnumerable<PerClassRow> rows,
+    private static async Task WritePerClassAsync(string path, IEnumerable<ClassAccuracy> rows,
         ClassLabels labels, CliConsole console, CancellationToken ct)
     {
         await using var writer = new StreamWriter(Output.OutputFile.Open(path), new UTF8Encoding(false));
@@ -276,9 +257,10 @@ internal static class ValidateCommand
         csv.Flush();
     }
 
-    private static void WriteReport(CliConsole console, ImageClassifier classifier, string dataset, Metrics m,
-        Scoring.Models.ReferenceAccuracy? reference, IReadOnlyList<ConfusedRow> confused, ClassLabels labels, string? runId)
+    private static void WriteReport(CliConsole console, ImageClassifier classifier, string dataset, ValidationOutcome m,
+        Scoring.Models.ReferenceAccuracy? reference, ClassLabels labels)
     {
+        var (confused, runId) = (m.Confused, m.RunId);
         var table = new Table { Border = TableBorder.Rounded, Title = new TableTitle(Markup.Escape($"{classifier.ModelId} on {dataset}")) };
         table.AddColumn("metric").AddColumn(new TableColumn("measured").RightAligned()).AddColumn(new TableColumn("reference").RightAligned()).AddColumn(new TableColumn("Δ points").RightAligned());
         string P(double v) => v.ToString("F2", CultureInfo.InvariantCulture) + " %";

@@ -1,8 +1,3 @@
-using System.Runtime.CompilerServices;
-using ConvNeXt.Batch.Service.Services;
-using ConvNeXt.Batch.Service.Storage;
-using ConvNeXt.Batch.Scoring.Pipeline;
-
 namespace ConvNeXt.Batch.Cli.Sources;
 
 /// <summary>Where <c>score</c> reads images from: a local folder or a blob container (optionally a prefix).</summary>
@@ -32,32 +27,6 @@ public sealed record FolderImageSource(string Folder) : ImageSource
         Directory.EnumerateFiles(Folder, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System })
             .Where(f => !Path.GetFileName(f).StartsWith('.'))
             .Order(StringComparer.Ordinal);
-
-    public async IAsyncEnumerable<ImageInput> InputsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        await Task.Yield();
-        foreach (var file in Files())
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var id = Path.GetRelativePath(Folder, file).Replace('\\', '/');
-            yield return new ImageInput(id, async ct => await File.ReadAllBytesAsync(file, ct)) { State = file };
-        }
-    }
 }
 
-public sealed record BlobImageSource(string Container, string Prefix) : ImageSource
-{
-    /// <summary>
-    /// Every blob under the prefix, read through the service's one blob reader (size limit, retries,
-    /// deleted blobs); the input's state is its <see cref="BlobWork"/>, which says what went wrong.
-    /// </summary>
-    public async IAsyncEnumerable<ImageInput> InputsAsync(StorageAccount storage, BlobImageReader reader,
-        [EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        await foreach (var blob in BlobListing.ListAsync(storage, Container, Prefix, cancellationToken))
-        {
-            var work = new BlobWork(blob);
-            yield return new ImageInput(blob.Name, ct => reader.ReadAsync(work, ct)) { State = work };
-        }
-    }
-}
+public sealed record BlobImageSource(string Container, string Prefix) : ImageSource;

@@ -17,8 +17,8 @@ namespace ConvNeXt.Batch.Scoring.Onnx;
 public static class ConvNeXtOnnxBuilder
 {
     public const int Opset = OnnxModelFile.Opset;
-    public const string InputName = "pixel_values";
-    public const string OutputName = "logits";
+    public const string InputName = GraphWriter.InputName;
+    public const string OutputName = GraphWriter.OutputName;
 
     public static byte[] Build(ConvNeXtWeights weights, ModelBuildOptions? options = null) =>
         BuildModel(weights, options ?? new ModelBuildOptions()).ToByteArray();
@@ -68,28 +68,17 @@ public static class ConvNeXtOnnxBuilder
             return g.Initializer(name, t.Shape, t.Data, transpose);
         }
 
-        // Channels-last LayerNorm (eps 1e-6); statistics in float32 even when the graph is float16.
-        string LayerNorm(string x, string prefix) => g.Node("LayerNormalization",
-            [x, Param(prefix + ".weight"), Param(prefix + ".bias")], null,
-            Attr("axis", -1L), Attr("epsilon", ConvNeXtSpec.LayerNormEpsilon), Attr("stash_type", 1L));
-        string ToChannelsLast(string x) => g.Node("Transpose", [x], null, Attr("perm", 0, 2, 3, 1));
-        string ToChannelsFirst(string x) => g.Node("Transpose", [x], null, Attr("perm", 0, 3, 1, 2));
-        string Conv(string x, string prefix, int kernel, int stride, int pad = 0, int group = 1) => g.Node("Conv",
-            [x, Param(prefix + ".weight"), Param(prefix + ".bias")], null,
-            Attr("kernel_shape", kernel, kernel), Attr("strides", stride, stride), Attr("pads", pad, pad, pad, pad),
-            Attr("dilations", 1, 1), Attr("group", (long)group));
-        string Linear(string x, string prefix) =>
-            g.Node("Add", [g.Node("MatMul", [x, Param(prefix + ".weight", transpose: true)]), Param(prefix + ".bias")]);
-        // Exact GELU, x·½·(1 + erf(x/√2)), in the form ONNX Runtime fuses into one Gelu kernel.
-        string Gelu(string x) => g.Node("Mul", [
-            g.Node("Mul", [x, g.Node("Add", [g.Node("Erf", [g.Node("Div", [x, g.Scalar(MathF.Sqrt(2f))])]), g.Scalar(1f)])]),
-            g.Scalar(0.5f)]);
+        string LayerNorm(string x, string prefix) =>
+            g.LayerNorm(x, Param(prefix + ".weight"), Param(prefix + ".bias"), ConvNeXtSpec.LayerNormEpsilon);
+        string Conv(string x, string prefix, int kernel, int stride, int pad = 0, int group = 1) =>
+            g.Conv(x, Param(prefix + ".weight"), Param(prefix + ".bias"), kernel, kernel, stride, pad, pad, group);
+        string Linear(string x, string prefix) => g.Linear(x, Param(prefix + ".weight", transpose: true), Param(prefix + ".bias"));
 
         // The residual stream is channels-last [N,H,W,C], so LayerNorm(axis -1) and the MLP's MatMuls
         // need no layout change; only the convolutions run in NCHW. ONNX Runtime folds every
         // Transpose around a Conv into its NCHWc reorders, leaving no Transpose in the optimised graph.
         string ChannelsFirstConv(string x, string prefix, int kernel, int stride, int pad = 0, int group = 1) =>
-            ToChannelsLast(Conv(ToChannelsFirst(x), prefix, kernel, stride, pad, group));
+            g.ToChannelsLast(Conv(g.ToChannelsFirst(x), prefix, kernel, stride, pad, group));
 
         // Block: depthwise 7×7 conv → LayerNorm → Linear C→4C → GELU → Linear 4C→C → × layer scale → + input
         string Block(string x, int stage, int index)
@@ -97,17 +86,15 @@ public static class ConvNeXtOnnxBuilder
             var p = $"stages.{stage}.blocks.{index}";
             var y = ChannelsFirstConv(x, p + ".conv_dw", kernel: 7, stride: 1, pad: 3, group: spec.Dims[stage]);
             y = LayerNorm(y, p + ".norm");
-            y = Linear(Gelu(Linear(y, p + ".mlp.fc1")), p + ".mlp.fc2");
+            y = Linear(g.Gelu(Linear(y, p + ".mlp.fc1")), p + ".mlp.fc2");
             y = g.Node("Mul", [y, Param(p + ".gamma")]);
             return g.Node("Add", [x, y]);
         }
 
-        var x = InputName;
-        if (fp16)
-            x = g.Node("Cast", [x], null, Attr("to", (long)DataType.Float16));
+        var x = g.PixelValues();
 
         // Stem: 4×4 stride-4 patchify conv → LayerNorm
-        x = LayerNorm(ToChannelsLast(Conv(x, "stem.0", kernel: 4, stride: 4)), "stem.1");
+        x = LayerNorm(g.ToChannelsLast(Conv(x, "stem.0", kernel: 4, stride: 4)), "stem.1");
 
         // Stages: downsample (LayerNorm → 2×2 stride-2 conv) from the second on, then the blocks
         for (var s = 0; s < spec.StageCount; s++)
@@ -121,9 +108,7 @@ public static class ConvNeXtOnnxBuilder
         // Head: global average pool → LayerNorm → Linear
         x = g.Node("ReduceMean", [x], null, Attr("axes", 1, 2), Attr("keepdims", 0L));
         x = LayerNorm(x, "head.norm");
-        x = g.Node("Gemm", [x, Param("head.fc.weight"), Param("head.fc.bias")], fp16 ? null : OutputName, Attr("transB", 1L));
-        if (fp16)
-            g.Node("Cast", [x], OutputName, Attr("to", (long)DataType.Float));
+        g.Logits(x, Param("head.fc.weight"), Param("head.fc.bias"));
 
         return OnnxModelFile.Create(g.Graph, options.ImageSize, weights.Classes,
             $"{spec} with a {weights.Classes}-class head, {weights.WeightsFormatName} weights", Metadata(weights, options));

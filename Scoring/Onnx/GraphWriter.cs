@@ -9,10 +9,17 @@ namespace ConvNeXt.Batch.Scoring.Onnx;
 /// <summary>
 /// Appends nodes and initializers to a <see cref="GraphProto"/>, in one element type for all
 /// floating-point parameters. Constants that are not parameters (scalars of the GELU formula) are
-/// Constant nodes, so that the initializers are exactly the model's parameters.
+/// Constant nodes, so that the initializers are exactly the model's parameters. Besides the ONNX
+/// primitives it writes the pieces every classifier graph here shares: the <c>pixel_values</c> →
+/// <c>logits</c> interface, GELU, channels-last LayerNorm, layout transposes.
 /// </summary>
 internal sealed class GraphWriter(GraphProto graph, DataType floatType)
 {
+    /// <summary>The graph input, [batch,3,H,W] float32.</summary>
+    public const string InputName = "pixel_values";
+    /// <summary>The graph output, [batch,classes] float32.</summary>
+    public const string OutputName = "logits";
+
     private readonly Dictionary<(float[] Data, int Rows), ByteString> _encoded =
         new(new ArrayIdentity());
     private int _next;
@@ -64,6 +71,57 @@ internal sealed class GraphWriter(GraphProto graph, DataType floatType)
         tensor.Dims.Add(values.Length);
         tensor.Int64Data.AddRange(values);
         return Node("Constant", [], $"const_{_next}", Attr("value", tensor));
+    }
+
+    /// <summary>The pixel values in the graph's float type (a float16 graph casts its float32 input).</summary>
+    public string PixelValues() => FloatType == DataType.Float16
+        ? Node("Cast", [InputName], null, Attr("to", (long)DataType.Float16))
+        : InputName;
+
+    /// <summary>The classifier's last layer, x·Wᵀ + b, written as the float32 <c>logits</c> output.</summary>
+    public void Logits(string x, string weight, string bias)
+    {
+        var fp16 = FloatType == DataType.Float16;
+        x = Node("Gemm", [x, weight, bias], fp16 ? null : OutputName, Attr("transB", 1L));
+        if (fp16)
+            Node("Cast", [x], OutputName, Attr("to", (long)DataType.Float));
+    }
+
+    /// <summary>A 2-D convolution (NCHW) with a bias; padding is the same on both sides of an axis.</summary>
+    public string Conv(string x, string weight, string bias, int kernelH, int kernelW, int stride, int padH, int padW, int group) =>
+        Node("Conv", [x, weight, bias], null,
+            Attr("kernel_shape", kernelH, kernelW), Attr("strides", stride, stride), Attr("pads", padH, padW, padH, padW),
+            Attr("dilations", 1, 1), Attr("group", (long)group));
+
+    /// <summary>Exact GELU, x·½·(1 + erf(x/√2)), in the form ONNX Runtime fuses into one Gelu kernel.</summary>
+    public string Gelu(string x) => Node("Mul", [
+        Node("Mul", [x, Node("Add", [Node("Erf", [Node("Div", [x, Scalar(MathF.Sqrt(2f))])]), Scalar(1f)])]),
+        Scalar(0.5f)]);
+
+    /// <summary>LayerNorm over the last axis; statistics in float32 even when the graph is float16.</summary>
+    public string LayerNorm(string x, string weight, string bias, float epsilon) => Node("LayerNormalization",
+        [x, weight, bias], null, Attr("axis", -1L), Attr("epsilon", epsilon), Attr("stash_type", 1L));
+
+    /// <summary>Affine layer on the last axis, x·Wᵀ + b, as MatMul + Add (ONNX Runtime fuses a following GELU).</summary>
+    public string Linear(string x, string transposedWeight, string bias) =>
+        Node("Add", [Node("MatMul", [x, transposedWeight]), bias]);
+
+    /// <summary>NCHW → NHWC.</summary>
+    public string ToChannelsLast(string x) => Node("Transpose", [x], null, Attr("perm", 0, 2, 3, 1));
+
+    /// <summary>NHWC → NCHW.</summary>
+    public string ToChannelsFirst(string x) => Node("Transpose", [x], null, Attr("perm", 0, 3, 1, 2));
+
+    /// <summary>Splits the channel axis (1) into parts of the given sizes; one output name per part.</summary>
+    public string[] SplitChannels(string x, long[] sizes)
+    {
+        var name = Node("Split", [x, Int64s(sizes)], null, Attr("axis", 1L));
+        // Node names a node's only output; a Split has one output per part.
+        var node = Graph.Node[^1];
+        node.Output.Clear();
+        var outputs = Enumerable.Range(0, sizes.Length).Select(i => $"{name}_{i}").ToArray();
+        node.Output.AddRange(outputs);
+        return outputs;
     }
 
     public static AttributeProto Attr(string name, long value) =>

@@ -32,6 +32,7 @@ public enum InceptionChannelLayout
 /// into the 1×1 fc1 after the mixer; the layer scale goes into fc2. Folding is done in float64, so
 /// the graph computes the same function as the checkpoint up to float32 rounding.
 /// Input <c>pixel_values</c> [batch,3,H,W] float32 (H, W multiples of 32), output <c>logits</c> [batch,classes] float32.
+/// The graph follows timm's <c>inception_next.py</c> module by module (see <see cref="MetaNeXtGraph"/>).
 /// </summary>
 public static class InceptionNeXtOnnxBuilder
 {
@@ -71,50 +72,141 @@ public static class InceptionNeXtOnnxBuilder
     internal static ModelProto BuildModel(InceptionNeXtWeights weights, ModelBuildOptions options, GraphLayout layout)
     {
         var spec = weights.Spec;
-        var fp16 = options.Precision == ModelPrecision.Fp16;
-        var g = new GraphWriter(new GraphProto { Name = spec.Id }, fp16 ? DataType.Float16 : DataType.Float);
-        var channelsLast = layout.Channels == InceptionChannelLayout.ChannelsLast;
+        var floatType = options.Precision == ModelPrecision.Fp16 ? DataType.Float16 : DataType.Float;
+        var graph = new MetaNeXtGraph(new GraphWriter(new GraphProto { Name = spec.Id }, floatType), weights, layout);
+        graph.Forward();
+        return OnnxModelFile.Create(graph.Writer.Graph, options.ImageSize, weights.Classes,
+            $"{spec} with a {weights.Classes}-class head, {weights.WeightsFormatName} weights, BatchNorm folded",
+            Metadata(weights, options));
+    }
 
-        double[] D(string name) => Array.ConvertAll(weights[name].Data, v => (double)v);
-        string P(string name, int[] shape, double[] data, bool transpose = false) =>
-            g.Initializer(name, shape, Array.ConvertAll(data, v => (float)v), transpose);
+    /// <summary>Which side of a convolution a BatchNorm sits on.</summary>
+    private enum BatchNormSide
+    {
+        /// <summary>On the conv's outputs: W' = s[o]·W, b' = s[o]·b + t[o].</summary>
+        After,
+        /// <summary>
+        /// On the conv's inputs: W' = W·s[i], b' = b + Σ W·t[i]. Exact only when the conv has no padding
+        /// (every input it sees went through the BatchNorm), as for the 2×2 downsample and 1×1 fc1.
+        /// </summary>
+        Before,
+    }
 
-        // BatchNorm (eval) as y = s·x + t per channel.
-        (double[] Scale, double[] Shift) BatchNorm(string prefix)
+    /// <summary>
+    /// Folds an eval-mode BatchNorm (y = s·x + t per channel, with s = γ/√(var + ε), t = β − mean·s)
+    /// into a convolution's weight [out, in, k…] and bias [out], in place.
+    /// </summary>
+    private static void FoldBatchNorm(InceptionNeXtWeights weights, string prefix, double[] weight, double[] bias, BatchNormSide side)
+    {
+        var (gamma, beta, mean, variance) = (Doubles(weights, prefix + ".weight"), Doubles(weights, prefix + ".bias"),
+            Doubles(weights, prefix + ".running_mean"), Doubles(weights, prefix + ".running_var"));
+        var scale = new double[gamma.Length];
+        var shift = new double[gamma.Length];
+        for (var c = 0; c < gamma.Length; c++)
         {
-            var (gamma, beta, mean, variance) = (D(prefix + ".weight"), D(prefix + ".bias"), D(prefix + ".running_mean"), D(prefix + ".running_var"));
-            var scale = new double[gamma.Length];
-            var shift = new double[gamma.Length];
-            for (var c = 0; c < gamma.Length; c++)
+            scale[c] = gamma[c] / Math.Sqrt(variance[c] + InceptionNeXtSpec.BatchNormEpsilon);
+            shift[c] = beta[c] - mean[c] * scale[c];
+        }
+        var outputs = bias.Length;
+        if (side == BatchNormSide.After)
+        {
+            var per = weight.Length / outputs;
+            for (var o = 0; o < outputs; o++)
             {
-                scale[c] = gamma[c] / Math.Sqrt(variance[c] + InceptionNeXtSpec.BatchNormEpsilon);
-                shift[c] = beta[c] - mean[c] * scale[c];
+                for (var k = 0; k < per; k++)
+                    weight[o * per + k] *= scale[o];
+                bias[o] = bias[o] * scale[o] + shift[o];
             }
-            return (scale, shift);
+            return;
+        }
+        var inputs = scale.Length;
+        var area = weight.Length / (outputs * inputs);
+        for (var o = 0; o < outputs; o++)
+            for (var i = 0; i < inputs; i++)
+                for (var k = 0; k < area; k++)
+                {
+                    var at = (o * inputs + i) * area + k;
+                    bias[o] += weight[at] * shift[i];
+                    weight[at] *= scale[i];
+                }
+    }
+
+    private static double[] Doubles(InceptionNeXtWeights weights, string name) => Array.ConvertAll(weights[name].Data, v => (double)v);
+
+    /// <summary>
+    /// The network in timm's modules (<c>inception_next.py</c>): <c>MetaNeXt</c> = stem → stages → head,
+    /// a <c>MetaNeXtStage</c> = downsample → blocks, a <c>MetaNeXtBlock</c> = token mixer
+    /// (<c>InceptionDWConv2d</c>) → BatchNorm → <c>ConvMlp</c> → layer scale → + input.
+    /// </summary>
+    private sealed class MetaNeXtGraph(GraphWriter writer, InceptionNeXtWeights weights, GraphLayout layout)
+    {
+        private readonly InceptionNeXtSpec _spec = weights.Spec;
+        private readonly bool _channelsLast = layout.Channels == InceptionChannelLayout.ChannelsLast;
+
+        public GraphWriter Writer { get; } = writer;
+
+        public void Forward()
+        {
+            var x = Stem(Writer.PixelValues());
+            for (var stage = 0; stage < _spec.StageCount; stage++)
+                x = Stage(x, stage);
+            Head(x);
         }
 
-        string Conv(string x, string name, int[] shape, double[] w, double[] b, int kh, int kw, int stride, int padH, int padW, int group) =>
-            g.Node("Conv", [x, P(name + ".weight", shape, w), P(name + ".bias", [shape[0]], b)], null,
-                Attr("kernel_shape", kh, kw), Attr("strides", stride, stride), Attr("pads", padH, padW, padH, padW),
-                Attr("dilations", 1, 1), Attr("group", (long)group));
-        string Gelu(string x) => g.Node("Mul", [
-            g.Node("Mul", [x, g.Node("Add", [g.Node("Erf", [g.Node("Div", [x, g.Scalar(MathF.Sqrt(2f))])]), g.Scalar(1f)])]),
-            g.Scalar(0.5f)]);
-        // 1×1 conv / linear layer from a [out, in] matrix: Conv on NCHW, MatMul + Add on channels-last or 2-D input.
-        string Pointwise(string x, string name, int outputs, int inputs, double[] w, double[] b, bool matMul) => matMul
-            ? g.Node("Add", [g.Node("MatMul", [x, P(name + ".weight", [outputs, inputs], w, transpose: true)]), P(name + ".bias", [outputs], b)])
-            : Conv(x, name, [outputs, inputs, 1, 1], w, b, 1, 1, 1, 0, 0, 1);
+        /// <summary>4×4 stride-4 conv → BatchNorm, folded into the conv.</summary>
+        private string Stem(string x)
+        {
+            var (w, b) = (D("stem.0.weight"), D("stem.0.bias"));
+            FoldBatchNorm(weights, "stem.1", w, b, BatchNormSide.After);
+            return Conv(x, "stem.0", [_spec.Dims[0], 3, 4, 4], w, b, 4, 4, 4, 0, 0, 1);
+        }
 
-        string Mixer(string x, string p, int c)
+        /// <summary>Downsample from the second stage on, then the blocks; NCHW in, the block layout out.</summary>
+        private string Stage(string x, int stage)
+        {
+            if (stage > 0)
+                x = Downsample(_channelsLast ? Writer.ToChannelsFirst(x) : x, stage);
+            if (_channelsLast)
+                x = Writer.ToChannelsLast(x);
+            for (var j = 0; j < _spec.Depths[stage]; j++)
+                x = Block(x, stage, j);
+            return x;
+        }
+
+        /// <summary>BatchNorm → 2×2 stride-2 conv without padding, the BatchNorm folded into the conv.</summary>
+        private string Downsample(string x, int stage)
+        {
+            var name = $"stages.{stage}.downsample.1";
+            var (w, b) = (D(name + ".weight"), D(name + ".bias"));
+            FoldBatchNorm(weights, $"stages.{stage}.downsample.0", w, b, BatchNormSide.Before);
+            return Conv(x, name, [_spec.Dims[stage], _spec.Dims[stage - 1], 2, 2], w, b, 2, 2, 2, 0, 0, 1);
+        }
+
+        /// <summary>Token mixer → BatchNorm → MLP → × layer scale → + input.</summary>
+        private string Block(string x, int stage, int index)
+        {
+            var p = $"stages.{stage}.blocks.{index}.";
+            var c = _spec.Dims[stage];
+            var y = TokenMixer(_channelsLast ? Writer.ToChannelsFirst(x) : x, p + "token_mixer", c);
+            if (_channelsLast)
+                y = Writer.ToChannelsLast(y);
+            return Writer.Node("Add", [x, Mlp(y, p, c, _spec.MlpRatios[stage] * c)]);
+        }
+
+        /// <summary>
+        /// Inception depthwise convolution: the channels split into an identity part and three groups
+        /// convolved by a 3×3 square, a 1×11 band and an 11×1 band kernel, concatenated back.
+        /// </summary>
+        private string TokenMixer(string x, string p, int c)
         {
             var gc = InceptionNeXtSpec.BranchChannels(c);
             var id = c - 3 * gc;
             const int sq = InceptionNeXtSpec.SquareKernel, band = InceptionNeXtSpec.BandKernel;
-            var (hw, w, h) = (p + "token_mixer.dwconv_hw", p + "token_mixer.dwconv_w", p + "token_mixer.dwconv_h");
+            var (hw, w, h) = (p + ".dwconv_hw", p + ".dwconv_w", p + ".dwconv_h");
             if (layout.Mixer == InceptionMixerLayout.Branches)
             {
-                var parts = SplitChannels(x, [id, gc, gc, gc]);
-                return g.Node("Concat", [
+                var parts = Writer.SplitChannels(x, [id, gc, gc, gc]);
+                return Writer.Node("Concat", [
                     parts[0],
                     Conv(parts[1], hw, [gc, 1, sq, sq], D(hw + ".weight"), D(hw + ".bias"), sq, sq, 1, sq / 2, sq / 2, gc),
                     Conv(parts[2], w, [gc, 1, 1, band], D(w + ".weight"), D(w + ".bias"), 1, band, 1, 0, band / 2, gc),
@@ -138,117 +230,52 @@ public static class InceptionNeXtOnnxBuilder
             Place(hw, 0, sq, sq);
             Place(w, 1, 1, band);
             Place(h, 2, band, 1);
-            var split = SplitChannels(x, [id, 3 * gc]);
-            return g.Node("Concat", [split[0], Conv(split[1], p + "token_mixer.merged", [3 * gc, 1, band, band], kernel, bias, band, band, 1, band / 2, band / 2, 3 * gc)],
+            var split = Writer.SplitChannels(x, [id, 3 * gc]);
+            return Writer.Node("Concat", [split[0], Conv(split[1], p + ".merged", [3 * gc, 1, band, band], kernel, bias, band, band, 1, band / 2, band / 2, 3 * gc)],
                 null, Attr("axis", 1L));
         }
 
-        string[] SplitChannels(string x, long[] sizes)
+        /// <summary>fc1 (C→hidden) → GELU → fc2 (hidden→C), with the block's BatchNorm folded into fc1 and its layer scale into fc2.</summary>
+        private string Mlp(string x, string p, int c, int hidden)
         {
-            var name = g.Node("Split", [x, g.Int64s(sizes)], null, Attr("axis", 1L));
-            // GraphWriter names a node's only output; a Split has one output per part.
-            var node = g.Graph.Node[^1];
-            node.Output.Clear();
-            var outputs = Enumerable.Range(0, sizes.Length).Select(i => $"{name}_{i}").ToArray();
-            node.Output.AddRange(outputs);
-            return outputs;
-        }
-
-        // Block: mixer → BatchNorm → fc1 → GELU → fc2 → × layer scale → + input; BatchNorm folded into
-        // fc1 (fc1(s·y + t) = (W·diag s)·y + (b + W·t)), the layer scale into fc2.
-        string Block(string x, int stage, int index)
-        {
-            var p = $"stages.{stage}.blocks.{index}.";
-            var c = spec.Dims[stage];
-            var hidden = spec.MlpRatios[stage] * c;
-            var y = Mixer(channelsLast ? g.Node("Transpose", [x], null, Attr("perm", 0, 3, 1, 2)) : x, p, c);
-            if (channelsLast)
-                y = g.Node("Transpose", [y], null, Attr("perm", 0, 2, 3, 1));
-
-            var (s, t) = BatchNorm(p + "norm");
-            var w1 = D(p + "mlp.fc1.weight");
-            var b1 = D(p + "mlp.fc1.bias");
-            for (var o = 0; o < hidden; o++)
-                for (var i = 0; i < c; i++)
-                {
-                    b1[o] += w1[o * c + i] * t[i];
-                    w1[o * c + i] *= s[i];
-                }
+            var (w1, b1) = (D(p + "mlp.fc1.weight"), D(p + "mlp.fc1.bias"));
+            FoldBatchNorm(weights, p + "norm", w1, b1, BatchNormSide.Before);
             var gamma = D(p + "gamma");
-            var w2 = D(p + "mlp.fc2.weight");
-            var b2 = D(p + "mlp.fc2.bias");
+            var (w2, b2) = (D(p + "mlp.fc2.weight"), D(p + "mlp.fc2.bias"));
             for (var o = 0; o < c; o++)
             {
                 b2[o] *= gamma[o];
                 for (var i = 0; i < hidden; i++)
                     w2[o * hidden + i] *= gamma[o];
             }
-            y = Pointwise(Gelu(Pointwise(y, p + "mlp.fc1", hidden, c, w1, b1, channelsLast)), p + "mlp.fc2", c, hidden, w2, b2, channelsLast);
-            return g.Node("Add", [x, y]);
+            return Pointwise(Writer.Gelu(Pointwise(x, p + "mlp.fc1", hidden, c, w1, b1)), p + "mlp.fc2", c, hidden, w2, b2);
         }
 
-        var x = ConvNeXtOnnxBuilder.InputName;
-        if (fp16)
-            x = g.Node("Cast", [x], null, Attr("to", (long)DataType.Float16));
-
-        // Stem: 4×4 stride-4 conv → BatchNorm, folded: W' = s[o]·W, b' = s[o]·b + t[o].
+        /// <summary>Global average pool → fc1 (C→3C) → GELU → LayerNorm → fc2 (the logits).</summary>
+        private void Head(string x)
         {
-            var (s, t) = BatchNorm("stem.1");
-            var w = D("stem.0.weight");
-            var b = D("stem.0.bias");
-            var per = w.Length / b.Length;
-            for (var o = 0; o < b.Length; o++)
-            {
-                for (var k = 0; k < per; k++)
-                    w[o * per + k] *= s[o];
-                b[o] = b[o] * s[o] + t[o];
-            }
-            x = Conv(x, "stem.0", [spec.Dims[0], 3, 4, 4], w, b, 4, 4, 4, 0, 0, 1);
+            var last = _spec.Dims[^1];
+            var hidden = InceptionNeXtSpec.HeadRatio * last;
+            x = Writer.Node("ReduceMean", [x], null, Attr("axes", _channelsLast ? [1, 2] : [2, 3]), Attr("keepdims", 0L));
+            x = Writer.Node("Gemm", [x, Param("head.fc1.weight", [hidden, last]), Param("head.fc1.bias", [hidden])], null, Attr("transB", 1L));
+            x = Writer.LayerNorm(Writer.Gelu(x), Param("head.norm.weight", [hidden]), Param("head.norm.bias", [hidden]), InceptionNeXtSpec.HeadLayerNormEpsilon);
+            Writer.Logits(x, Param("head.fc2.weight", [weights.Classes, hidden]), Param("head.fc2.bias", [weights.Classes]));
         }
 
-        for (var stage = 0; stage < spec.StageCount; stage++)
-        {
-            if (stage > 0)
-            {
-                // Downsample: BatchNorm → 2×2 stride-2 conv without padding, so every input the conv sees
-                // went through the BatchNorm and the fold is exact: W' = W·s[i], b' = b + Σ W·t[i].
-                var (s, t) = BatchNorm($"stages.{stage}.downsample.0");
-                var name = $"stages.{stage}.downsample.1";
-                var w = D(name + ".weight");
-                var b = D(name + ".bias");
-                var (cOut, cIn) = (spec.Dims[stage], spec.Dims[stage - 1]);
-                for (var o = 0; o < cOut; o++)
-                    for (var i = 0; i < cIn; i++)
-                        for (var k = 0; k < 4; k++)
-                        {
-                            var at = (o * cIn + i) * 4 + k;
-                            b[o] += w[at] * t[i];
-                            w[at] *= s[i];
-                        }
-                if (channelsLast)
-                    x = g.Node("Transpose", [x], null, Attr("perm", 0, 3, 1, 2));
-                x = Conv(x, name, [cOut, cIn, 2, 2], w, b, 2, 2, 2, 0, 0, 1);
-            }
-            if (channelsLast)
-                x = g.Node("Transpose", [x], null, Attr("perm", 0, 2, 3, 1));
-            for (var j = 0; j < spec.Depths[stage]; j++)
-                x = Block(x, stage, j);
-        }
+        /// <summary>A 1×1 conv from an [out, in] matrix: Conv on NCHW, MatMul + Add on the channels-last stream.</summary>
+        private string Pointwise(string x, string name, int outputs, int inputs, double[] w, double[] b) => _channelsLast
+            ? Writer.Linear(x, P(name + ".weight", [outputs, inputs], w, transpose: true), P(name + ".bias", [outputs], b))
+            : Conv(x, name, [outputs, inputs, 1, 1], w, b, 1, 1, 1, 0, 0, 1);
 
-        // Head: global average pool → fc1 (C→3C) → GELU → LayerNorm (eps 1e-6) → fc2.
-        var last = spec.Dims[^1];
-        var headHidden = InceptionNeXtSpec.HeadRatio * last;
-        x = g.Node("ReduceMean", [x], null, Attr("axes", channelsLast ? [1, 2] : [2, 3]), Attr("keepdims", 0L));
-        x = g.Node("Gemm", [x, P("head.fc1.weight", [headHidden, last], D("head.fc1.weight")), P("head.fc1.bias", [headHidden], D("head.fc1.bias"))], null, Attr("transB", 1L));
-        x = g.Node("LayerNormalization", [Gelu(x), P("head.norm.weight", [headHidden], D("head.norm.weight")), P("head.norm.bias", [headHidden], D("head.norm.bias"))], null,
-            Attr("axis", -1L), Attr("epsilon", InceptionNeXtSpec.HeadLayerNormEpsilon), Attr("stash_type", 1L));
-        x = g.Node("Gemm", [x, P("head.fc2.weight", [weights.Classes, headHidden], D("head.fc2.weight")), P("head.fc2.bias", [weights.Classes], D("head.fc2.bias"))],
-            fp16 ? null : ConvNeXtOnnxBuilder.OutputName, Attr("transB", 1L));
-        if (fp16)
-            g.Node("Cast", [x], ConvNeXtOnnxBuilder.OutputName, Attr("to", (long)DataType.Float));
+        private string Conv(string x, string name, int[] shape, double[] w, double[] b, int kh, int kw, int stride, int padH, int padW, int group) =>
+            Writer.Conv(x, P(name + ".weight", shape, w), P(name + ".bias", [shape[0]], b), kh, kw, stride, padH, padW, group);
 
-        return OnnxModelFile.Create(g.Graph, options.ImageSize, weights.Classes,
-            $"{spec} with a {weights.Classes}-class head, {weights.WeightsFormatName} weights, BatchNorm folded",
-            Metadata(weights, options));
+        private double[] D(string name) => Doubles(weights, name);
+
+        private string P(string name, int[] shape, double[] data, bool transpose = false) =>
+            Writer.Initializer(name, shape, Array.ConvertAll(data, v => (float)v), transpose);
+
+        /// <summary>A checkpoint tensor as it is (no fold), through the same float64 round trip as the folded ones.</summary>
+        private string Param(string name, int[] shape) => P(name, shape, D(name));
     }
 }

@@ -31,9 +31,9 @@ public static class OnnxModelFile
     /// <summary>Wraps a graph that reads <c>pixel_values</c> and writes <c>logits</c> into a model with its metadata.</summary>
     internal static ModelProto Create(GraphProto graph, int? imageSize, int classes, string docString, ModelMetadata metadata)
     {
-        graph.Input.Add(TensorValue(ConvNeXtOnnxBuilder.InputName, DataType.Float,
+        graph.Input.Add(TensorValue(GraphWriter.InputName, DataType.Float,
             Dim("batch"), Dim(3), imageSize is { } h ? Dim(h) : Dim("height"), imageSize is { } w ? Dim(w) : Dim("width")));
-        graph.Output.Add(TensorValue(ConvNeXtOnnxBuilder.OutputName, DataType.Float, Dim("batch"), Dim(classes)));
+        graph.Output.Add(TensorValue(GraphWriter.OutputName, DataType.Float, Dim("batch"), Dim(classes)));
         var model = new ModelProto
         {
             IrVersion = IrVersion,

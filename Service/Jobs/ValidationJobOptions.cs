@@ -1,0 +1,13 @@
+using ConvNeXt.Batch.Scoring.Pipeline;
+
+namespace ConvNeXt.Batch.Service.Jobs;
+
+/// <summary>How a <see cref="ValidationJob"/> runs.</summary>
+public sealed record ValidationJobOptions
+{
+    /// <summary>The pipeline of a validation in this process (a recorded run uses the validation service's).</summary>
+    public required ScoringPipelineOptions Pipeline { get; init; }
+
+    /// <summary>How many most-confused class pairs to report.</summary>
+    public int Confused { get; init; } = 10;
+}
