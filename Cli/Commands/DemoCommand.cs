@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using ConvNeXt.Batch.Cli.Output;
 using ConvNeXt.Batch.Service.Contracts;
-using ConvNeXt.Batch.Service.Jobs;
+using ConvNeXt.Batch.Service.Local;
 using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
@@ -40,10 +40,10 @@ internal sealed record DemoResult(DemoUpload Upload, ScoreSummary Scoring, Valid
 /// <c>Predictions</c> (the ScoreImages service) → a validation run (the validation service) → print the
 /// predictions and the run's metrics, as <c>results</c> shows them.
 /// </summary>
-internal sealed class DemoCommand(CliConsole console, QuickstartJob job, ScoringEngine engine, DemoSettings settings)
+internal sealed class DemoCommand(CliConsole console, Quickstart job, ScoringEngine engine, DemoSettings settings)
 {
     public const string WeightsEnvironmentVariable = "CONVNEXT_WEIGHTS";
-    internal const string SamplesPrefix = QuickstartJob.SamplesPrefix;
+    internal const string SamplesPrefix = Quickstart.SamplesPrefix;
 
     public static Command Create(CliConsole console)
     {
@@ -98,10 +98,10 @@ internal sealed class DemoCommand(CliConsole console, QuickstartJob job, Scoring
             using var engine = new ScoringEngine(classifier, options); // owns (and disposes) the classifier
             var account = await storage.OpenAsync(parse, ct);
 
-            var job = new QuickstartJob(account, new ImageUploader(account), new BlobScoringService(account, engine, options),
+            var job = new Quickstart(account, new ImageUploader(account), new BlobScoringService(account, engine, options),
                 new ValidationRunService(account, engine, new BlobImageReader(account, options), new ValidationOptions { ChunkSize = settings.ChunkSize },
                     new ValidationDefaultsOptions()),
-                new ValidationQueries(account), new QuickstartJobOptions { BlobsPerCall = Math.Max(options.BatchSize * 2, 16) });
+                new ValidationQueries(account), new QuickstartOptions { BlobsPerCall = Math.Max(options.BatchSize * 2, 16) });
             var demo = new DemoCommand(console, job, engine, settings);
             var result = await demo.RunAsync(ct);
             string[] connection = storage.Configured(parse) is { } cs ? ["--connection-string", cs] : [];

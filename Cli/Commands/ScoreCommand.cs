@@ -1,7 +1,7 @@
 using System.CommandLine;
 using ConvNeXt.Batch.Cli.Output;
 using ConvNeXt.Batch.Cli.Sources;
-using ConvNeXt.Batch.Service.Jobs;
+using ConvNeXt.Batch.Service.Local;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
 
@@ -9,7 +9,7 @@ namespace ConvNeXt.Batch.Cli.Commands;
 
 /// <summary>
 /// <c>score SOURCE</c>: every image of a folder or container → one record each. The command parses its
-/// options and prints; a <see cref="ScoreJob"/> does the scoring and writes the rows.
+/// options and prints; a <see cref="LocalScoreRun"/> does the scoring and writes the rows.
 /// </summary>
 internal static class ScoreCommand
 {
@@ -64,7 +64,7 @@ internal static class ScoreCommand
             string where;
             using (var progress = new ProgressLine(console.Error, console.ShowProgress && !parse.GetValue(quiet), "img"))
             {
-                var options = new ScoreJobOptions
+                var options = new LocalScoreRunOptions
                 {
                     Pipeline = pipelineOptions.Create(parse, await engine.GetClassifierAsync(ct)),
                     Scoring = scoring,
@@ -79,9 +79,9 @@ internal static class ScoreCommand
                 };
                 (summary, where) = imageSource switch
                 {
-                    BlobImageSource blobs => (await new ScoreJob(engine, options, await OpenContainerAsync(storage, parse, blobs, ct))
+                    BlobImageSource blobs => (await new LocalScoreRun(engine, options, await OpenContainerAsync(storage, parse, blobs, ct))
                         .ScoreContainerAsync(blobs.Container, blobs.Prefix, ct), $"blob://{blobs.Container}/{blobs.Prefix}"),
-                    FolderImageSource folder => (await new ScoreJob(engine, options, tableName is null ? null : await storage.OpenAsync(parse, ct))
+                    FolderImageSource folder => (await new LocalScoreRun(engine, options, tableName is null ? null : await storage.OpenAsync(parse, ct))
                         .ScoreFilesAsync(folder.Folder, folder.Files().ToList(), ct), folder.Folder),
                     _ => throw new InvalidOperationException(),
                 };

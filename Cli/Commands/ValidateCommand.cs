@@ -6,7 +6,7 @@ using System.Text.Json.Nodes;
 using Azure.Storage.Blobs;
 using ConvNeXt.Batch.Cli.Sources;
 using ConvNeXt.Batch.Service.Contracts;
-using ConvNeXt.Batch.Service.Jobs;
+using ConvNeXt.Batch.Service.Local;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Validation;
@@ -75,7 +75,7 @@ internal static class ValidateCommand
         Option<int> Confused, Option<bool> Record, Option<string> Container, Option<int> ChunkSize, Option<bool> Quiet,
         ModelOptions Model, PipelineOptions Pipeline, StorageConnectionOption Storage);
 
-    /// <summary>One <c>validate</c> invocation: resolve labels, measure (a <see cref="ValidationJob"/>, locally or recorded), report.</summary>
+    /// <summary>One <c>validate</c> invocation: resolve labels, measure (a <see cref="LocalValidation"/>, locally or recorded), report.</summary>
     private sealed class Invocation(CliConsole console, Inputs inputs, ParseResult parse)
     {
         private string DatasetValue => parse.GetValue(inputs.Dataset)!;
@@ -89,7 +89,7 @@ internal static class ValidateCommand
             using var engine = new ScoringEngine(classifier, scoring); // owns (and disposes) the classifier
             var labels = classifier.Labels
                 ?? throw new CommandFailedException("the model carries no class labels: give --labels LOC_synset_mapping.txt");
-            var job = new ValidationJob(engine, new ValidationJobOptions
+            var job = new LocalValidation(engine, new LocalValidationOptions
             {
                 Pipeline = inputs.Pipeline.Create(parse, classifier),
                 Confused = parse.GetValue(inputs.Confused),
@@ -133,7 +133,7 @@ internal static class ValidateCommand
             return (truth, classTable);
         }
 
-        private async Task<ValidationOutcome> EvaluateAsync(ValidationJob job, ClassLabels labels, string? truth, CancellationToken ct)
+        private async Task<ValidationOutcome> EvaluateAsync(LocalValidation job, ClassLabels labels, string? truth, CancellationToken ct)
         {
             var data = OpenDataset(DatasetValue, labels, truth, console);
             using var progress = new Output.ProgressLine(console.Error, console.ShowProgress && !parse.GetValue(inputs.Quiet), "img", data.Images.Count);
@@ -141,7 +141,7 @@ internal static class ValidateCommand
             return await job.EvaluateAsync(data, () => progress.Report(++done), ct);
         }
 
-        private async Task<ValidationOutcome> RecordAsync(ValidationJob job, ScoringEngine engine, ScoringOptions scoring, ClassLabels labels, string? truth,
+        private async Task<ValidationOutcome> RecordAsync(LocalValidation job, ScoringEngine engine, ScoringOptions scoring, ClassLabels labels, string? truth,
             CancellationToken ct)
         {
             var account = await inputs.Storage.OpenAsync(parse, ct);

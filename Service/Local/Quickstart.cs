@@ -5,7 +5,7 @@ using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Uploads;
 using ConvNeXt.Batch.Scoring.Labels;
 
-namespace ConvNeXt.Batch.Service.Jobs;
+namespace ConvNeXt.Batch.Service.Local;
 
 /// <summary>
 /// The quick start's storage work (the CLI's <c>demo</c>), each step as the cloud path does it: sample
@@ -13,8 +13,8 @@ namespace ConvNeXt.Batch.Service.Jobs;
 /// into <c>Predictions</c> by the ScoreImages service; a validation run over the samples, chunk by
 /// chunk as Service Bus would deliver them.
 /// </summary>
-public sealed class QuickstartJob(StorageAccount storage, ImageUploader uploader, BlobScoringService scoring,
-    ValidationRunService validation, ValidationQueries queries, QuickstartJobOptions options)
+public sealed class Quickstart(StorageAccount storage, ImageUploader uploader, BlobScoringService scoring,
+    ValidationRunService validation, ValidationQueries queries, QuickstartOptions options)
 {
     /// <summary>Where the samples go in the validation container.</summary>
     public const string SamplesPrefix = "samples/";
@@ -32,7 +32,7 @@ public sealed class QuickstartJob(StorageAccount storage, ImageUploader uploader
         await uploader.UploadAsync(options.ValidationContainer, samples, progress is null ? null : new Offset(progress, files.Count), cancellationToken);
     }
 
-    /// <summary>Scores every blob of the drop zone exactly as the ScoreImages function does, <see cref="QuickstartJobOptions.BlobsPerCall"/> per call.</summary>
+    /// <summary>Scores every blob of the drop zone exactly as the ScoreImages function does, <see cref="QuickstartOptions.BlobsPerCall"/> per call.</summary>
     public async Task<ScoreSummary> ScoreDropZoneAsync(Action<ScoreProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();

@@ -1,9 +1,9 @@
 using ConvNeXt.Batch.Scoring.Pipeline;
 
-namespace ConvNeXt.Batch.Service.Jobs;
+namespace ConvNeXt.Batch.Service.Local;
 
-/// <summary>How a <see cref="ValidationJob"/> runs.</summary>
-public sealed record ValidationJobOptions
+/// <summary>How a <see cref="LocalValidation"/> runs.</summary>
+public sealed record LocalValidationOptions
 {
     /// <summary>The pipeline of a validation in this process (a recorded run uses the validation service's).</summary>
     public required ScoringPipelineOptions Pipeline { get; init; }

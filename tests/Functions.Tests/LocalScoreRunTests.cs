@@ -3,7 +3,7 @@ using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Labels;
 using ConvNeXt.Batch.Scoring.Pipeline;
 using ConvNeXt.Batch.Scoring.Preprocessing;
-using ConvNeXt.Batch.Service.Jobs;
+using ConvNeXt.Batch.Service.Local;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
 
@@ -11,7 +11,7 @@ namespace ConvNeXt.Batch.Functions.Tests;
 
 /// <summary>The CLI's <c>score</c> work: a folder or a container, into a table and/or a sink, on real Azurite and SqueezeNet.</summary>
 [Collection(FunctionsCollection.Name)]
-public sealed class ScoreJobTests(FunctionsFixture fixture) : IDisposable
+public sealed class LocalScoreRunTests(FunctionsFixture fixture) : IDisposable
 {
     private static readonly string[] Samples = Directory.GetFiles(Repository.ImagenetSamples, "*.JPEG")
         .Order(StringComparer.Ordinal).Where((_, i) => i % 100 == 3).Take(3).ToArray();
@@ -31,7 +31,7 @@ public sealed class ScoreJobTests(FunctionsFixture fixture) : IDisposable
 
     private StorageAccount Account() => new(new StorageOptions { ConnectionString = fixture.ConnectionString });
 
-    private ScoreJobOptions Options(string? table) => new()
+    private LocalScoreRunOptions Options(string? table) => new()
     {
         Pipeline = new ScoringPipelineOptions { BatchSize = 1, DecodeWorkers = 2 },
         Table = table,
@@ -43,7 +43,7 @@ public sealed class ScoreJobTests(FunctionsFixture fixture) : IDisposable
         Progress = _progress.Add,
     };
 
-    private static string NewTable() => "ScoreJob" + Guid.NewGuid().ToString("N")[..12];
+    private static string NewTable() => "LocalScoreRun" + Guid.NewGuid().ToString("N")[..12];
 
     private async Task<List<PredictionEntity>> TableRowsAsync(string table)
     {
@@ -65,7 +65,7 @@ public sealed class ScoreJobTests(FunctionsFixture fixture) : IDisposable
         var files = Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
         var table = NewTable();
 
-        var summary = await new ScoreJob(_engine, Options(table), Account()).ScoreFilesAsync(folder, files);
+        var summary = await new LocalScoreRun(_engine, Options(table), Account()).ScoreFilesAsync(folder, files);
 
         Assert.Equal((4, 1, 1, "notes.txt"), (summary.Images, summary.Errors, summary.NotImages, summary.FirstNotImage));
         Assert.Equal(["0.jpg", "1.jpg", "broken.png", "sub/2.jpg"], _rows.Select(r => r.Source));
@@ -84,7 +84,7 @@ public sealed class ScoreJobTests(FunctionsFixture fixture) : IDisposable
     {
         File.Copy(Samples[0], Path.Combine(_folder, "a.jpg"));
 
-        var summary = await new ScoreJob(_engine, Options(null)).ScoreFilesAsync(_folder, [Path.Combine(_folder, "a.jpg")]);
+        var summary = await new LocalScoreRun(_engine, Options(null)).ScoreFilesAsync(_folder, [Path.Combine(_folder, "a.jpg")]);
 
         Assert.Equal((1, 0), (summary.Images, summary.Errors));
         Assert.Equal("a.jpg", Assert.Single(_rows).Source);
@@ -99,7 +99,7 @@ public sealed class ScoreJobTests(FunctionsFixture fixture) : IDisposable
         await fixture.UploadAsync("images", $"{prefix}readme.md", "# not an image"u8.ToArray());
         await fixture.UploadAsync("images", $"other-{Guid.NewGuid():N}.jpg", await File.ReadAllBytesAsync(Samples[0]));
 
-        var summary = await new ScoreJob(_engine, Options(null), Account()).ScoreContainerAsync("images", prefix);
+        var summary = await new LocalScoreRun(_engine, Options(null), Account()).ScoreContainerAsync("images", prefix);
 
         Assert.Equal((3, 0, 1, $"{prefix}readme.md"), (summary.Images, summary.Errors, summary.NotImages, summary.FirstNotImage));
         Assert.Equal([$"{prefix}0.jpg", $"{prefix}1.jpg", $"{prefix}2.jpg"], _rows.Select(r => r.Source));
@@ -113,7 +113,7 @@ public sealed class ScoreJobTests(FunctionsFixture fixture) : IDisposable
         foreach (var (sample, i) in Samples.Take(2).Select((s, i) => (s, i)))
             await fixture.UploadAsync("images", $"{prefix}{i}.jpg", await File.ReadAllBytesAsync(sample));
         var table = NewTable();
-        var job = new ScoreJob(_engine, Options(table), Account());
+        var job = new LocalScoreRun(_engine, Options(table), Account());
 
         var first = await job.ScoreContainerAsync("images", prefix);
         var second = await job.ScoreContainerAsync("images", prefix);

@@ -1,10 +1,10 @@
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Scoring.Pipeline;
 
-namespace ConvNeXt.Batch.Service.Jobs;
+namespace ConvNeXt.Batch.Service.Local;
 
-/// <summary>How a <see cref="ScoreJob"/> runs and where its rows go.</summary>
-public sealed record ScoreJobOptions
+/// <summary>How a <see cref="LocalScoreRun"/> runs and where its rows go.</summary>
+public sealed record LocalScoreRunOptions
 {
     /// <summary>The pipeline for folders, and for containers scored without a table.</summary>
     public required ScoringPipelineOptions Pipeline { get; init; }

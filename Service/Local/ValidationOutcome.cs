@@ -1,6 +1,6 @@
 using ConvNeXt.Batch.Scoring.Evaluation;
 
-namespace ConvNeXt.Batch.Service.Jobs;
+namespace ConvNeXt.Batch.Service.Local;
 
 /// <summary>
 /// What one validation measured, whichever way it ran (in this process, or recorded through the

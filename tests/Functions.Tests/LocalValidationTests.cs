@@ -4,7 +4,7 @@ using ConvNeXt.Batch.Scoring.Labels;
 using ConvNeXt.Batch.Scoring.Pipeline;
 using ConvNeXt.Batch.Scoring.Preprocessing;
 using ConvNeXt.Batch.Service.Contracts;
-using ConvNeXt.Batch.Service.Jobs;
+using ConvNeXt.Batch.Service.Local;
 using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
@@ -13,9 +13,9 @@ using ConvNeXt.Batch.Service.Validation;
 
 namespace ConvNeXt.Batch.Functions.Tests;
 
-/// <summary>The CLI's <c>validate</c> and <c>demo</c> work (<see cref="ValidationJob"/>, <see cref="QuickstartJob"/>) on real Azurite and SqueezeNet.</summary>
+/// <summary>The CLI's <c>validate</c> and <c>demo</c> work (<see cref="LocalValidation"/>, <see cref="Quickstart"/>) on real Azurite and SqueezeNet.</summary>
 [Collection(FunctionsCollection.Name)]
-public sealed class ValidationJobTests(FunctionsFixture fixture) : IDisposable
+public sealed class LocalValidationTests(FunctionsFixture fixture) : IDisposable
 {
     private static readonly ClassLabels Labels = ClassLabels.Load(Repository.LabelsFile);
 
@@ -45,7 +45,7 @@ public sealed class ValidationJobTests(FunctionsFixture fixture) : IDisposable
     public async Task A_recorded_run_measures_what_a_local_run_measures()
     {
         var data = LabelledDataset.Open(LabelledFolder(), Labels);
-        var job = new ValidationJob(_engine, new ValidationJobOptions
+        var job = new LocalValidation(_engine, new LocalValidationOptions
         {
             Pipeline = new ScoringPipelineOptions { BatchSize = 4, DecodeWorkers = 2 },
             Confused = 100, // every pair: with one image per class all counts tie, and ties may be ordered differently
@@ -83,7 +83,7 @@ public sealed class ValidationJobTests(FunctionsFixture fixture) : IDisposable
         await account.EnsureTablesAsync();
         var runs = new ValidationRunService(account, _engine, new BlobImageReader(account, new ScoringOptions()), new ValidationOptions(),
             new ValidationDefaultsOptions());
-        var job = new ValidationJob(_engine, new ValidationJobOptions { Pipeline = new ScoringPipelineOptions() });
+        var job = new LocalValidation(_engine, new LocalValidationOptions { Pipeline = new ScoringPipelineOptions() });
 
         await Assert.ThrowsAsync<DatasetException>(() => job.RecordAsync(runs,
             new ValidationRunRequest { Container = "validation", Prefix = "nothing-here/", Labels = "labels/no-such-list.txt" }));
@@ -95,9 +95,9 @@ public sealed class ValidationJobTests(FunctionsFixture fixture) : IDisposable
         var files = Directory.GetFiles(LabelledFolder()).Where(f => !f.Contains("broken", StringComparison.Ordinal)).Order(StringComparer.Ordinal).Take(4).ToList();
         var account = Account();
         var scoring = new ScoringOptions();
-        var job = new QuickstartJob(account, new ImageUploader(account), new BlobScoringService(account, _engine, scoring),
+        var job = new Quickstart(account, new ImageUploader(account), new BlobScoringService(account, _engine, scoring),
             new ValidationRunService(account, _engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = 2 }, new ValidationDefaultsOptions()),
-            new ValidationQueries(account), new QuickstartJobOptions
+            new ValidationQueries(account), new QuickstartOptions
             {
                 BlobsPerCall = 3,
                 // Containers of its own: scoring the shared drop zone would write rows other tests look for.

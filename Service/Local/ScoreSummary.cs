@@ -1,8 +1,8 @@
 using System.Globalization;
 
-namespace ConvNeXt.Batch.Service.Jobs;
+namespace ConvNeXt.Batch.Service.Local;
 
-/// <summary>What a <see cref="ScoreJob"/> did.</summary>
+/// <summary>What a <see cref="LocalScoreRun"/> did.</summary>
 /// <param name="Unchanged">Blobs whose stored row already holds this blob version and model (not scored again).</param>
 public sealed record ScoreSummary(long Images, long Errors, TimeSpan Elapsed, long Unchanged = 0)
 {

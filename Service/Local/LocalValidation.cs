@@ -3,14 +3,14 @@ using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Scoring.Evaluation;
 using ConvNeXt.Batch.Scoring.Pipeline;
 
-namespace ConvNeXt.Batch.Service.Jobs;
+namespace ConvNeXt.Batch.Service.Local;
 
 /// <summary>
 /// Top-1 / top-5 of the engine's model on a labelled dataset, either in this process over a local
 /// folder, or recorded: a whole validation run through <see cref="ValidationRunService"/>, landing in
 /// the validation tables like a cloud run. Both report the same <see cref="ValidationOutcome"/>.
 /// </summary>
-public sealed class ValidationJob(ScoringEngine engine, ValidationJobOptions options)
+public sealed class LocalValidation(ScoringEngine engine, LocalValidationOptions options)
 {
     /// <summary>Scores every labelled image of <paramref name="data"/> here; <paramref name="scored"/> is told after each.</summary>
     public async Task<ValidationOutcome> EvaluateAsync(LabelledDataset data, Action? scored = null, CancellationToken cancellationToken = default)

@@ -6,17 +6,17 @@ using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Evaluation;
 using ConvNeXt.Batch.Scoring.Pipeline;
 
-namespace ConvNeXt.Batch.Service.Jobs;
+namespace ConvNeXt.Batch.Service.Local;
 
 /// <summary>
 /// Scores every image of a local folder or a blob container, once: each result goes to
-/// <see cref="ScoreJobOptions.RowReady"/> and, with <see cref="ScoreJobOptions.Table"/>, into a table.
+/// <see cref="LocalScoreRunOptions.RowReady"/> and, with <see cref="LocalScoreRunOptions.Table"/>, into a table.
 /// A container scored into a table goes through <see cref="BlobScoringService"/> (the one writer of a
 /// container's rows: the unchanged-blob skip, size limit, deleted-blob rows and retries). Files and
 /// blobs that are not images by extension are left out and counted.
 /// </summary>
 /// <param name="storage">The account of the container or table; <c>null</c> for a folder scored without a table.</param>
-public sealed class ScoreJob(ScoringEngine engine, ScoreJobOptions options, StorageAccount? storage = null)
+public sealed class LocalScoreRun(ScoringEngine engine, LocalScoreRunOptions options, StorageAccount? storage = null)
 {
     /// <summary>
     /// Scores <paramref name="files"/> of <paramref name="folder"/>, each named by its path relative to
@@ -135,7 +135,7 @@ public sealed class ScoreJob(ScoringEngine engine, ScoreJobOptions options, Stor
     }
 
     private StorageAccount Storage() =>
-        storage ?? throw new InvalidOperationException("a container or a table needs the storage account given to the ScoreJob");
+        storage ?? throw new InvalidOperationException("a container or a table needs the storage account given to the LocalScoreRun");
 
     private static ScoredRow ToRow(ScoredImage scored) => new(scored.Id, PredictedClass.From(scored.Top), scored.Error);
 
