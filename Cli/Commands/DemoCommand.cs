@@ -9,6 +9,7 @@ using ConvNeXt.Batch.Service.Uploads;
 using ConvNeXt.Batch.Service.Validation;
 using ConvNeXt.Batch.Scoring.Labels;
 using NetVips;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
@@ -39,8 +40,12 @@ internal sealed record DemoResult(DemoUpload Upload, ScoreCommand.ScoreSummary S
 /// <c>Predictions</c> (the ScoreImages service) → a validation run (the validation service) → print the
 /// predictions and the run's metrics, as <c>results</c> shows them.
 /// </summary>
-internal sealed class DemoCommand(CliConsole console, StorageAccount account, ScoringEngine engine, ScoringOptions scoring, DemoSettings settings)
+internal sealed class DemoCommand(CliConsole console, IServiceProvider services, DemoSettings settings)
 {
+    private readonly StorageAccount account = services.GetRequiredService<StorageAccount>();
+    private readonly ScoringEngine engine = services.GetRequiredService<ScoringEngine>();
+    private readonly ScoringOptions scoring = services.GetRequiredService<ScoringOptions>();
+
     public const string WeightsEnvironmentVariable = "CONVNEXT_WEIGHTS";
     internal const string SamplesPrefix = "samples/";
 
@@ -93,11 +98,13 @@ internal sealed class DemoCommand(CliConsole console, StorageAccount account, Sc
                 classTable = settings.LabelsFile is { } beside ? ClassLabels.Load(beside)
                     : throw new UsageException("the model carries no class labels, which the demo's validation run needs: give --labels LOC_synset_mapping.txt");
             var classifier = model.Load(parse, console, classTable);
-            var options = pipelineOptions.Scoring(parse);
-            using var engine = new ScoringEngine(classifier, options); // owns (and disposes) the classifier
             var account = await storage.OpenAsync(parse, ct);
+            var serviceSettings = pipelineOptions.Settings(parse);
+            serviceSettings["Validation:ChunkSize"] = CommandServices.Setting(settings.ChunkSize);
+            // The engine owns (and disposes) the classifier.
+            await using var services = CommandServices.Build(account, storage.Resolve(parse), serviceSettings, classifier);
 
-            var demo = new DemoCommand(console, account, engine, options, settings);
+            var demo = new DemoCommand(console, services, settings);
             var result = await demo.RunAsync(ct);
             string[] connection = storage.Configured(parse) is { } cs ? ["--connection-string", cs] : [];
             await demo.ShowAsync(result, connection, ct);
@@ -164,7 +171,7 @@ internal sealed class DemoCommand(CliConsole console, StorageAccount account, Sc
         var blobs = new List<BlobReference>();
         await foreach (var item in account.Container(ContainerNames.Images).GetBlobsAsync(cancellationToken: ct))
             blobs.Add(new BlobReference(ContainerNames.Images, item.Name, item.Properties.ETag?.ToString(), item.Properties.ContentLength));
-        var service = new BlobScoringService(account, engine, scoring);
+        var service = services.GetRequiredService<BlobScoringService>();
         long done = 0, failed = 0;
         using var progress = new ProgressLine(console.Error, console.ShowProgress, "img", blobs.Count, "scoring");
         foreach (var slice in blobs.Chunk(Math.Max(scoring.BatchSize * 2, 16)))
@@ -180,8 +187,7 @@ internal sealed class DemoCommand(CliConsole console, StorageAccount account, Sc
     /// <summary>A validation run over <c>validation/samples/</c>, chunk by chunk as Service Bus would deliver them.</summary>
     internal async Task<ValidationRunReport> ValidateAsync(CancellationToken ct)
     {
-        var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring),
-            new ValidationOptions { ChunkSize = settings.ChunkSize }, new ValidationDefaultsOptions());
+        var service = services.GetRequiredService<ValidationRunService>();
         var plan = await service.CreateRunAsync(
             new ValidationRunRequest { Container = ContainerNames.Validation, Prefix = SamplesPrefix, Labels = "names" }, "local", ct);
         using (var progress = new ProgressLine(console.Error, console.ShowProgress, "img", plan.Run.ExpectedImageCount, "validating"))
@@ -195,7 +201,7 @@ internal sealed class DemoCommand(CliConsole console, StorageAccount account, Sc
                 progress.Report(done, failed);
             }
         }
-        return await new ValidationQueries(account).GetRunAsync(plan.Run.RunId, ct, await engine.GetLabelsAsync(ct))
+        return await services.GetRequiredService<ValidationQueries>().GetRunAsync(plan.Run.RunId, ct, await engine.GetLabelsAsync(ct))
             ?? throw new CommandFailedException($"validation run {plan.Run.RunId} vanished");
     }
 

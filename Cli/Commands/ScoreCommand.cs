@@ -8,6 +8,7 @@ using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Pipeline;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
@@ -31,6 +32,14 @@ internal sealed class PipelineOptions
         command.Options.Add(MaxWaitMilliseconds);
         command.Options.Add(DecodeWorkers);
     }
+
+    /// <summary>The same knobs as the storage services' settings (<see cref="Service.Services.ScoringOptions"/>), for <see cref="CommandServices"/>.</summary>
+    public Dictionary<string, string?> Settings(ParseResult parse) => new()
+    {
+        ["Scoring:BatchSize"] = CommandServices.Setting(parse.GetValue(BatchSize)),
+        ["Scoring:MaxWaitMilliseconds"] = CommandServices.Setting(parse.GetValue(MaxWaitMilliseconds)),
+        ["Scoring:DecodeWorkers"] = CommandServices.Setting(parse.GetValue(DecodeWorkers) ?? Environment.ProcessorCount),
+    };
 
     /// <summary>The same knobs for the storage services (watch, recorded validation).</summary>
     public Service.Services.ScoringOptions Scoring(ParseResult parse) => new()
@@ -115,13 +124,15 @@ internal static class ScoreCommand
                     // Rows of a container have one writer, the service ScoreImages runs on: the same
                     // unchanged-blob skip, size limit, deleted-blob rows and retries.
                     where = $"blob://{blobs.Container}/{blobs.Prefix}";
-                    summary = await ScoreContainerIntoTableAsync(console, await OpenContainerAsync(storage, parse, blobs, ct), classifier,
-                        pipelineOptions.Scoring(parse), blobs, tableName, fileWriter, quietProgress, ct);
+                    // Not disposed here: the engine would dispose the classifier, which the caller owns.
+                    var services = CommandServices.Build(await OpenContainerAsync(storage, parse, blobs, ct), storage.Resolve(parse),
+                        pipelineOptions.Settings(parse), classifier);
+                    summary = await ScoreContainerIntoTableAsync(console, services.GetRequiredService<BlobScoringService>(), blobs, tableName, fileWriter, quietProgress, ct);
                     break;
                 case BlobImageSource blobs:
                     where = $"blob://{blobs.Container}/{blobs.Prefix}";
                     var account = await OpenContainerAsync(storage, parse, blobs, ct);
-                    var reader = new BlobImageReader(account, pipelineOptions.Scoring(parse));
+                    var reader = CommandServices.Build(account, storage.Resolve(parse), pipelineOptions.Settings(parse)).GetRequiredService<BlobImageReader>();
                     var blobInputs = Where(blobs.InputsAsync(account, reader, ct), i =>
                     {
                         if (Scoring.Evaluation.LabelledDataset.IsImageFile(i.Id))
@@ -187,13 +198,11 @@ internal static class ScoreCommand
     }
 
     /// <summary><c>score blob://… --table NAME</c>: the scoring service writes the rows; the file (if any) gets each row as it lands.</summary>
-    private static async Task<ScoreSummary> ScoreContainerIntoTableAsync(CliConsole console, StorageAccount account, ImageClassifier classifier,
-        ScoringOptions scoring, BlobImageSource blobs, string tableName, PredictionWriter? fileWriter, bool quiet, CancellationToken ct)
+    private static async Task<ScoreSummary> ScoreContainerIntoTableAsync(CliConsole console, BlobScoringService service,
+        BlobImageSource blobs, string tableName, PredictionWriter? fileWriter, bool quiet, CancellationToken ct)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
         using var progress = new ProgressLine(console.Error, console.ShowProgress && !quiet, "img", null);
-        var engine = new ScoringEngine(classifier, scoring); // not disposed here: the caller owns the classifier
-        var service = new BlobScoringService(account, engine, scoring);
         var result = await service.ScoreContainerAsync(blobs.Container, new ContainerScoringOptions
         {
             Prefix = blobs.Prefix.Length == 0 ? null : blobs.Prefix,

@@ -62,24 +62,21 @@ internal static class ServeCommand
         {
             var account = await storage.OpenAsync(parse, ct);
             var classifier = model.Load(parse, console);
-            using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
-            var scoring = pipelineOptions.Scoring(parse);
-            var validationOptions = new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) };
-            var queries = new ValidationQueries(account, new StalledRuns(account, validationOptions));
-            var runs = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), validationOptions,
-                new ValidationDefaultsOptions { Container = parse.GetValue(validationContainer)! }, queries: queries);
-            var api = new ServiceApi(new PredictionQueries(account), queries, runs, engine, account);
-            var queue = new ChunkQueue(runs, console.Info);
-            var reportOptions = new Service.Reports.ReportOptions();
-            var reports = new Service.Reports.ReportApi(new Service.Reports.ReportService(account, reportOptions, queries),
-                new Service.Reports.ThumbnailService(account, reportOptions), engine);
+            var settings = pipelineOptions.Settings(parse);
+            settings["Validation:ChunkSize"] = CommandServices.Setting(parse.GetValue(chunkSize));
+            settings["ValidationDefaults:Container"] = parse.GetValue(validationContainer);
+            // The services are built and checked here (a bad setting is a usage error before anything listens); the
+            // web host resolves the API from them.
+            await using var services = CommandServices.Build(account, storage.Resolve(parse), settings, classifier,
+                s => s.AddSingleton(sp => new ChunkQueue(sp.GetRequiredService<ValidationRunService>(), console.Info)));
+            var queue = services.GetRequiredService<ChunkQueue>();
 
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
             builder.WebHost.UseUrls(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{parse.GetValue(port)}"));
-            builder.Services.AddSingleton(api);
+            builder.Services.AddSingleton(services.GetRequiredService<ServiceApi>());
             builder.Services.AddSingleton(queue);
-            builder.Services.AddSingleton(reports);
+            builder.Services.AddSingleton(services.GetRequiredService<Service.Reports.ReportApi>());
             await using var app = builder.Build();
             Map(app);
 
@@ -90,7 +87,7 @@ internal static class ServeCommand
                 var name = parse.GetValue(watch) ?? ContainerNames.Images;
                 var images = account.Container(name);
                 await account.Resilience.ExecuteAsync(async c => await images.CreateIfNotExistsAsync(cancellationToken: c), ct);
-                var watcher = new ContainerWatcher(new BlobScoringService(account, engine, pipelineOptions.Scoring(parse)), name, null);
+                var watcher = new ContainerWatcher(services.GetRequiredService<BlobScoringService>(), name, null);
                 background.Add(watcher.RunAsync(TimeSpan.FromSeconds(parse.GetValue(interval)), p => console.Info($"{name}: {p.Describe()}"), stop.Token));
                 console.Info($"watching blob://{name}/ every {parse.GetValue(interval).ToString(CultureInfo.InvariantCulture)} s");
             }

@@ -15,6 +15,7 @@ using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Labels;
 using ConvNeXt.Batch.Scoring.Pipeline;
 using Spectre.Console;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
@@ -159,10 +160,11 @@ internal static class ValidateCommand
                 ? RemoteRequest(DatasetValue, truth, chunkSize)
                 : await UploadAsync(account, OpenDataset(DatasetValue, labels, truth, console), parse.GetValue(inputs.Container)!, chunkSize, console,
                     console.ShowProgress && !parse.GetValue(inputs.Quiet), ct);
-            var scoring = inputs.Pipeline.Scoring(parse);
-            using var engine = new ScoringEngine(classifier, scoring);
-            var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = chunkSize },
-                new ValidationDefaultsOptions { Container = request.Container ?? ContainerNames.Validation });
+            var settings = inputs.Pipeline.Settings(parse);
+            settings["Validation:ChunkSize"] = CommandServices.Setting(chunkSize);
+            settings["ValidationDefaults:Container"] = request.Container ?? ContainerNames.Validation;
+            await using var services = CommandServices.Build(account, inputs.Storage.Resolve(parse), settings, classifier);
+            var service = services.GetRequiredService<ValidationRunService>();
             ValidationRunReport report;
             try
             {

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Azure.Monitor.OpenTelemetry.Exporter;
 using ConvNeXt.Batch.Service.Api;
+using ConvNeXt.Batch.Service.Composition;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Observability;
@@ -43,41 +44,9 @@ public static class HandlerApplication
 
     public static void AddServices(IServiceCollection services, IConfiguration configuration, ILoggingBuilder? logging = null)
     {
-        T Bind<T>(string section) where T : new()
-        {
-            var value = new T();
-            configuration.GetSection(section).Bind(value);
-            return value;
-        }
-        services.AddSingleton(Bind<StorageOptions>(StorageOptions.Section));
-        services.AddSingleton(Bind<ModelOptions>(ModelOptions.Section));
-        services.AddSingleton(Bind<ScoringOptions>(ScoringOptions.Section));
-        services.AddSingleton(Bind<ValidationOptions>(ValidationOptions.Section));
-        services.AddSingleton(Bind<ValidationDefaultsOptions>(ValidationDefaultsOptions.Section));
-        services.AddSingleton(Bind<HandlerOptions>(HandlerOptions.Section));
-        services.AddSingleton(sp => new StorageAccount(sp.GetRequiredService<StorageOptions>()));
-        services.AddSingleton(sp => new ScoringMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
-        services.AddSingleton(sp => new ScoringEngine(sp.GetRequiredService<ModelOptions>(), sp.GetRequiredService<ScoringOptions>(),
-            sp.GetRequiredService<StorageAccount>(), sp.GetService<ILogger<ScoringEngine>>()));
-        services.AddSingleton(sp => new BlobImageReader(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringOptions>()));
-        services.AddSingleton(sp => new BlobScoringService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
-            sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<BlobScoringService>>(),
-            sp.GetRequiredService<BlobImageReader>()));
-        services.AddSingleton(sp => new StalledRuns(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ValidationOptions>()));
-        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<StalledRuns>(),
-            sp.GetService<ILogger<ValidationQueries>>()));
-        services.AddSingleton(sp => new ValidationRunService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
-            sp.GetRequiredService<BlobImageReader>(), sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(),
-            sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<ValidationRunService>>(), sp.GetRequiredService<ValidationQueries>()));
-        services.AddSingleton(sp => new PredictionQueries(sp.GetRequiredService<StorageAccount>()));
-        services.AddSingleton(Bind<Service.Reports.ReportOptions>(Service.Reports.ReportOptions.Section));
-        services.AddSingleton(sp => new Service.Reports.ReportService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>(),
-            sp.GetRequiredService<ValidationQueries>()));
-        services.AddSingleton(sp => new Service.Reports.ThumbnailService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>()));
-        services.AddSingleton(sp => new ServiceApi(sp.GetRequiredService<PredictionQueries>(), sp.GetRequiredService<ValidationQueries>(),
-            sp.GetRequiredService<ValidationRunService>(), sp.GetRequiredService<ScoringEngine>(), sp.GetRequiredService<StorageAccount>()));
-        services.AddSingleton(sp => new Service.Reports.ReportApi(sp.GetRequiredService<Service.Reports.ReportService>(),
-            sp.GetRequiredService<Service.Reports.ThumbnailService>(), sp.GetRequiredService<ScoringEngine>()));
+        services.AddConvNeXtBatch(configuration);
+        services.AddSettings<HandlerOptions>(configuration, HandlerOptions.Section, o =>
+            (o.ScoredContainers ?? []).Select(c => BlobNames.ContainerProblem(c) is { } problem ? $"Handler__ScoredContainers: {problem}" : null));
         services.AddSingleton<FunctionInvocations>();
         services.ConfigureHttpJsonOptions(o =>
         {

@@ -31,7 +31,7 @@ public sealed record ReportResponse(int StatusCode, string ContentType, byte[] B
 /// the key the request was authorized with, and writes the <see cref="ReportResponse"/>. Links inside the pages carry
 /// that key as <c>code</c>, because a browser sends no header with an <c>&lt;img&gt;</c> request or a link.
 /// </summary>
-public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails, ScoringEngine? engine = null)
+public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails, ScoringEngine engine)
 {
     public const string RunReportRoute = "/api/validation-runs/{id}/report";
     public const string HistoryRoute = "/api/reports/history";
@@ -43,7 +43,7 @@ public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails
 
     public async Task<ReportResponse> RunReportAsync(string id, string? key, CancellationToken cancellationToken = default)
     {
-        var labels = engine is { IsLoaded: true } ? (await engine.GetClassifierAsync(cancellationToken)).Labels : null;
+        var labels = engine.IsLoaded ? (await engine.GetClassifierAsync(cancellationToken)).Labels : null;
         var html = await reports.ValidationRunAsync(id, new RouteImageLinks(ThumbnailBase, key), labels, cancellationToken);
         return html is null ? ReportResponse.Problem(404, "not found") : ReportResponse.Html(html);
     }

@@ -9,12 +9,12 @@ namespace ConvNeXt.Batch.Service.Reports;
 /// Builds the report pages (HTML) from the result tables. Both hosts call it: the API serves the pages with
 /// thumbnails through its authorized route, the CLI writes a self-contained file with the images embedded.
 /// </summary>
-/// <param name="runs">The host's run queries (with its stalled-run check); a plain one when not given.</param>
-public sealed class ReportService(StorageAccount storage, ReportOptions? options = null, ValidationQueries? runs = null)
+/// <param name="runs">The host's run queries (with its stalled-run check).</param>
+public sealed class ReportService(StorageAccount storage, ReportOptions options, ValidationQueries runs, PredictionQueries predictions)
 {
-    private readonly ReportOptions _options = options ?? new ReportOptions();
-    private readonly ValidationQueries _runs = runs ?? new ValidationQueries(storage);
-    private readonly PredictionQueries _predictions = new(storage);
+    private readonly ReportOptions _options = options;
+    private readonly ValidationQueries _runs = runs;
+    private readonly PredictionQueries _predictions = predictions;
 
     public ReportOptions Options => _options;
 

@@ -79,14 +79,14 @@ public sealed class BlobScoringService
     private readonly ILogger _logger;
     private readonly BlobImageReader _reader;
 
-    public BlobScoringService(StorageAccount storage, ScoringEngine engine, ScoringOptions options,
-        ScoringMetrics? metrics = null, ILogger<BlobScoringService>? logger = null, BlobImageReader? reader = null)
+    public BlobScoringService(StorageAccount storage, ScoringEngine engine, ScoringOptions options, ScoringMetrics metrics, BlobImageReader reader,
+        ILogger<BlobScoringService>? logger = null)
     {
         _storage = storage;
-        _reader = reader ?? new BlobImageReader(storage, options);
+        _reader = reader;
         _engine = engine;
         _options = options;
-        _metrics = metrics ?? new ScoringMetrics();
+        _metrics = metrics;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 

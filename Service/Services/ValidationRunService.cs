@@ -46,17 +46,17 @@ public sealed class ValidationRunService
     private readonly ILogger _logger;
 
     /// <param name="reader">Reads the images (with the configured size limit); the same reader event scoring uses.</param>
-    public ValidationRunService(StorageAccount storage, ScoringEngine engine, BlobImageReader reader, ValidationOptions options,
-        ValidationDefaultsOptions defaults, ScoringMetrics? metrics = null, ILogger<ValidationRunService>? logger = null, ValidationQueries? queries = null)
+    public ValidationRunService(StorageAccount storage, ScoringEngine engine, BlobImageReader reader, BlobDataset dataset, ValidationQueries queries,
+        ValidationOptions options, ValidationDefaultsOptions defaults, ScoringMetrics metrics, ILogger<ValidationRunService>? logger = null)
     {
         _storage = storage;
         _engine = engine;
         _reader = reader;
         _options = options;
         _defaults = defaults;
-        _dataset = new BlobDataset(storage);
-        _queries = queries ?? new ValidationQueries(storage, new StalledRuns(storage, options));
-        _metrics = metrics ?? new ScoringMetrics();
+        _dataset = dataset;
+        _queries = queries;
+        _metrics = metrics;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 

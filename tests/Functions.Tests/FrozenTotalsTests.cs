@@ -50,9 +50,9 @@ public class FrozenTotalsTests(FunctionsFixture fixture) : IAsyncLifetime
                         options.AddPolicy(Fault, HttpPipelinePosition.PerRetry);
                 },
             });
-            Service = new ValidationRunService(Account, fixture.Services.GetRequiredService<ScoringEngine>(), new BlobImageReader(Account, new ScoringOptions()),
-                new ValidationOptions(), new ValidationDefaultsOptions());
-            Queries = new ValidationQueries(Account);
+            var services = ServiceGraph.For(Account, fixture.Services.GetRequiredService<ScoringEngine>());
+            Service = services.GetRequiredService<ValidationRunService>();
+            Queries = services.GetRequiredService<ValidationQueries>();
         }
 
         public async Task<ValidationRunPlan> CreateAsync(string runId, int chunkSize)
