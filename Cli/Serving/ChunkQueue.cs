@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using ConvNeXt.Batch.Api;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
@@ -12,7 +13,7 @@ namespace ConvNeXt.Batch.Cli.Serving;
 /// Service Bus, a chunk that fails for a transient reason (storage) is delivered again, up to
 /// <see cref="MaxDeliveries"/> times; a chunk that cannot be used is dropped with a warning.
 /// </summary>
-internal sealed class ChunkQueue(ValidationRunService runs, Action<string> log)
+internal sealed class ChunkQueue(ValidationRunService runs, Action<string> log) : IValidationChunkSink
 {
     public const int MaxDeliveries = 5;
 
@@ -21,6 +22,8 @@ internal sealed class ChunkQueue(ValidationRunService runs, Action<string> log)
 
     /// <summary>Chunks enqueued and not yet finished (scored, dropped or dead-lettered).</summary>
     public int Pending => Volatile.Read(ref _pending);
+
+    public void Send(ValidationRunPlan plan) => Enqueue(plan.Chunks);
 
     public void Enqueue(IEnumerable<ValidationChunkMessage> chunks)
     {

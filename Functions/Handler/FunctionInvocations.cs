@@ -151,10 +151,10 @@ public sealed class FunctionInvocations(
         try
         {
             if (request.Binding(RequestBinding) is not { } reqElement)
-                return Results.Json(WithHttp(response, 400, new { error = "no 'req' in the invocation data" }));
+                return Results.Json(WithHttp(response, 400, new ApiProblem("no 'req' in the invocation data")));
             var req = HttpTriggerRequest.Parse(reqElement);
             if (!FunctionKeys.IsAuthorized(handlerOptions.FunctionKey, req.Header(FunctionKeys.HeaderName), req.QueryValue(FunctionKeys.QueryName)))
-                return Results.Json(WithHttp(response, 401, new { error = "a function key is required" }));
+                return Results.Json(WithHttp(response, 401, new ApiProblem("a function key is required")));
             var created = await api.CreateValidationRunAsync(req.Body, "http", ct);
             if (created.Value is { } plan)
             {
@@ -220,7 +220,7 @@ public sealed class FunctionInvocations(
     private static List<string> ChunkOutputs(ValidationRunPlan plan) =>
         plan.Chunks.Select(c => JsonSerializer.Serialize(c, ContractJson.Options)).ToList();
 
-    private static InvocationResponse WithHttp(InvocationResponse response, int status, object body)
+    private static InvocationResponse WithHttp(InvocationResponse response, int status, object? body)
     {
         response.Outputs[ResponseBinding] = new HttpOutput { StatusCode = status, Body = JsonSerializer.Serialize(body, ContractJson.Options) };
         return response;

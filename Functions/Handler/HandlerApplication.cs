@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Azure.Monitor.OpenTelemetry.Exporter;
-using ConvNeXt.Batch.Service.Api;
+using ConvNeXt.Batch.Api;
 using ConvNeXt.Batch.Service.Composition;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Models;
@@ -47,6 +47,9 @@ public static class HandlerApplication
         services.AddConvNeXtBatch(configuration);
         services.AddSettings<HandlerOptions>(configuration, HandlerOptions.Section, o =>
             (o.ScoredContainers ?? []).Select(c => BlobNames.ContainerProblem(c) is { } problem ? $"Handler__ScoredContainers: {problem}" : null));
+        // Direct requests to the API check the function key (see HandlerOptions.FunctionKey); POST /api/validation-runs
+        // is the CreateValidationRun function, whose output binding sends the chunks, so no chunk sink is registered.
+        services.AddSingleton<IApiAccess, FunctionKeyAccess>();
         services.AddSingleton<FunctionInvocations>();
         services.ConfigureHttpJsonOptions(o =>
         {
@@ -58,23 +61,6 @@ public static class HandlerApplication
 
     public static void Map(WebApplication app)
     {
-        // Function key check for HTTP functions reached directly (see HandlerOptions.FunctionKey).
-        app.Use(async (context, next) =>
-        {
-            var path = context.Request.Path;
-            if (path.StartsWithSegments("/api") && !path.StartsWithSegments("/api/health"))
-            {
-                var key = context.RequestServices.GetRequiredService<HandlerOptions>().FunctionKey;
-                if (!FunctionKeys.IsAuthorized(key, context.Request.Headers[FunctionKeys.HeaderName], context.Request.Query[FunctionKeys.QueryName]))
-                {
-                    context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                    await context.Response.WriteAsJsonAsync(new { error = "a function key is required" });
-                    return;
-                }
-            }
-            await next(context);
-        });
-
         // Custom-handler invocations.
         app.MapPost("/ScoreImages", (HttpContext http, InvocationRequest request, FunctionInvocations f, CancellationToken ct) =>
             f.ScoreImagesAsync(http, request, ct));
@@ -85,24 +71,8 @@ public static class HandlerApplication
         app.MapPost("/StartValidationRun", (HttpContext http, InvocationRequest request, FunctionInvocations f, ValidationDefaultsOptions d, CancellationToken ct) =>
             f.StartValidationRunAsync(http, request, d, ct));
 
-        // Forwarded HTTP functions (the host passes the original request through); Service.Api answers them.
-        app.MapGet(ApiRoutes.Predictions, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
-            Write(await api.ListPredictionsAsync(QueryOf(r), ct)));
-        app.MapGet(ApiRoutes.Prediction, async (string container, string blob, ServiceApi api, CancellationToken ct) =>
-            Write(await api.GetPredictionAsync(container, blob, ct)));
-        app.MapGet(ApiRoutes.ValidationRuns, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
-            Write(await api.ListValidationRunsAsync(QueryOf(r), ct)));
-        app.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi api, CancellationToken ct) =>
-            Write(await api.GetValidationRunAsync(id, QueryOf(r), ct)));
-        app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(ct)));
-        ReportRoutes.Map(app);
+        // Forwarded HTTP functions (the host passes the original request through): the API every host maps.
+        app.MapConvNeXtBatchApi();
         app.MapGet("/", () => Results.Ok());
     }
-
-    /// <summary>The query string as Service.Api reads it.</summary>
-    public static ApiQuery QueryOf(HttpRequest request) =>
-        new(request.Query.Select(q => new KeyValuePair<string, string?>(q.Key, q.Value.ToString())));
-
-    /// <summary>An API answer as the HTTP response.</summary>
-    public static IResult Write(ApiResponse response) => Results.Json(response.Body, ContractJson.Options, statusCode: response.StatusCode);
 }
