@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using ConvNeXt.Batch.Service.Api;
 using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Messaging;
 using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Observability;
 using ConvNeXt.Batch.Service.Services;
@@ -124,9 +125,10 @@ public sealed class FunctionInvocations(
                     log.Information($"run {chunk.RunId} chunk {chunk.ChunkIndex}: {outcome.Scored} scored, {outcome.Failed} error rows" +
                                     (outcome.Finalized ? "; run finalized" : outcome.RunCompleted ? "; run already completed" : ""));
                 }
-                catch (InvalidChunkException e)
+                catch (Exception e) when (RedeliveryPolicy.Classify(e) == Redelivery.Complete)
                 {
-                    // Permanent: retrying cannot make it valid, so complete the message (no dead-letter churn).
+                    // Permanent: retrying cannot make it valid, so complete the message (no dead-letter churn); anything
+                    // else fails the invocation and Service Bus redelivers it (RedeliveryPolicy.MaxDeliveries).
                     metrics.MessagesRejected.Add(1);
                     log.Warning($"run {chunk.RunId} chunk {chunk.ChunkIndex} completed without scoring: {e.Message}");
                 }

@@ -101,7 +101,7 @@ public sealed class ReportService(StorageAccount storage, ReportOptions options,
             {
                 if (row.Status == RowStatus.Failed)
                 {
-                    var reason = row.ErrorReason ?? "Failed";
+                    var reason = row.ErrorReason ?? Scoring.Pipeline.FailureReason.Failed;
                     counts[reason] = counts.GetValueOrDefault(reason) + 1;
                 }
                 else if (row.Top1Index is { } predicted && images.TryGetValue((row.LabelIndex, predicted), out var shown) && shown.Count < _options.ImagesPerPair)

@@ -261,7 +261,7 @@ public sealed class ValidationRunService
                 storageFailure ??= work.StorageFailure;
                 continue;
             }
-            if (result.ErrorReason == InferenceFailedReason)
+            if (result.ErrorReason == FailureReason.InferenceFailed)
             {
                 // The images were decoded to the model's input size, so a failed batch is the device (out of
                 // memory, driver fault), not the images: retry the chunk rather than count them as errors.
@@ -283,7 +283,7 @@ public sealed class ValidationRunService
                 LabelWnid = labelInfo.Wnid,
                 LabelName = labelInfo.Name,
                 Status = result.Succeeded ? RowStatus.Scored : RowStatus.Failed,
-                ErrorReason = result.Succeeded ? null : BlobScoringService.FailureReason(work, result),
+                ErrorReason = result.Succeeded ? null : BlobScoringService.ReasonOf(work, result),
                 ErrorMessage = PredictionEntity.Truncate(result.Error),
                 Top1Index = best?.Index,
                 Top1Wnid = best?.Wnid,
@@ -479,8 +479,6 @@ public sealed class ValidationRunService
         scheduled
             ? "scheduled-" + at.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture)
             : at.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8];
-
-    private const string InferenceFailedReason = "InferenceFailed";
 
     /// <summary>Test seam: runs between a finalizer's read of the run row and its conditional write.</summary>
     internal Func<CancellationToken, Task>? BeforeFinalizeWrite { get; set; }
