@@ -109,7 +109,7 @@ internal sealed class BenchCommand(CliConsole console, BenchSettings settings, F
         {
             images, limit, repeat, warmup, iterations, batchSizes, compare, rounds, profile, json,
         };
-        var model = new ModelOptions(command);
+        var model = new ModelCommandOptions(command);
         var pipeline = new PipelineOptions(command);
 
         command.SetAction(async (parse, ct) =>

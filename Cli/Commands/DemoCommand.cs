@@ -72,7 +72,7 @@ internal sealed class DemoCommand(CliConsole console, IServiceProvider services,
         {
             images, count, all, workDir, weights,
         };
-        var model = new ModelOptions(command, modelRequired: false);
+        var model = new ModelCommandOptions(command, modelRequired: false);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
 
@@ -201,7 +201,7 @@ internal sealed class DemoCommand(CliConsole console, IServiceProvider services,
                 progress.Report(done, failed);
             }
         }
-        return await services.GetRequiredService<ValidationQueries>().GetRunAsync(plan.Run.RunId, ct, await engine.GetLabelsAsync(ct))
+        return await services.GetRequiredService<ValidationQueries>().GetRunAsync(plan.Run.RunId, await engine.GetLabelsAsync(ct), ct)
             ?? throw new CommandFailedException($"validation run {plan.Run.RunId} vanished");
     }
 

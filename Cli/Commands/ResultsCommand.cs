@@ -179,7 +179,7 @@ internal static class ResultsCommand
             var queries = services.GetRequiredService<ValidationQueries>();
             var runId = parse.GetValue(id)!;
             var table = parse.GetValue(labels) is { } labelFile ? ClassLabels.Load(labelFile) : null;
-            var report = await queries.GetRunAsync(runId, ct, table) ?? throw new CommandFailedException($"no validation run '{runId}'");
+            var report = await queries.GetRunAsync(runId, table, ct) ?? throw new CommandFailedException($"no validation run '{runId}'");
             var fmt = TabularOutput.Parse(parse.GetValue(format)!);
             var wrongRows = parse.GetValue(wrong) ? (await queries.ListWrongAsync(runId, Math.Min(parse.GetValue(top), 1000), null, ct)).Items : null;
             if (fmt == TabularFormat.Json)

@@ -91,7 +91,7 @@ internal static class ScoreCommand
         {
             source, output, table, container, prefix, quiet,
         };
-        var model = new ModelOptions(command);
+        var model = new ModelCommandOptions(command);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
         command.Validators.Add(r =>

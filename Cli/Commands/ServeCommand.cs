@@ -55,7 +55,7 @@ internal static class ServeCommand
         {
             port, watch, interval, validationContainer, chunkSize,
         };
-        var model = new ModelOptions(command);
+        var model = new ModelCommandOptions(command);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
 

@@ -55,7 +55,7 @@ internal static class ValidateCommand
         {
             dataset, groundTruth, json, perClass, confused, record, container, chunkSize, quiet,
         };
-        var model = new ModelOptions(command);
+        var model = new ModelCommandOptions(command);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
         command.Validators.Add(r =>
@@ -78,7 +78,7 @@ internal static class ValidateCommand
     /// <summary>The options of the command, for <see cref="ValidationJob"/> to read.</summary>
     internal sealed record Inputs(Argument<string> Dataset, Option<string?> GroundTruth, Option<bool> Json, Option<string?> PerClass,
         Option<int> Confused, Option<bool> Record, Option<string> Container, Option<int> ChunkSize, Option<bool> Quiet,
-        ModelOptions Model, PipelineOptions Pipeline, StorageConnectionOption Storage);
+        ModelCommandOptions Model, PipelineOptions Pipeline, StorageConnectionOption Storage);
 
     internal sealed record PerClassRow(int Index, long Images, long Top1Correct, long Top5Correct);
 

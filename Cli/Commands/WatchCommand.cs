@@ -29,7 +29,7 @@ internal static class WatchCommand
         {
             container, prefix, interval, once,
         };
-        var model = new ModelOptions(command);
+        var model = new ModelCommandOptions(command);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
 

@@ -107,7 +107,7 @@ public sealed class ValidationQueries(StorageAccount storage, StalledRuns stalle
     }
 
     /// <param name="labels">Names the classes in the per-class table when given (the CLI passes the model's labels).</param>
-    public async Task<ValidationRunReport?> GetRunAsync(string runId, CancellationToken cancellationToken = default, Scoring.Labels.ClassLabels? labels = null)
+    public async Task<ValidationRunReport?> GetRunAsync(string runId, Scoring.Labels.ClassLabels? labels = null, CancellationToken cancellationToken = default)
     {
         await storage.EnsureTablesAsync(cancellationToken);
         var row = await storage.Resilience.ExecuteAsync(async ct =>

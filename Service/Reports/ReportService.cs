@@ -22,7 +22,7 @@ public sealed class ReportService(StorageAccount storage, ReportOptions options,
     /// <param name="labels">Names the classes (the model's label table) when given; else names come from the image rows.</param>
     public async Task<string?> ValidationRunAsync(string runId, IImageLinks images, ClassLabels? labels = null, CancellationToken cancellationToken = default)
     {
-        var report = await _runs.GetRunAsync(runId, cancellationToken, labels);
+        var report = await _runs.GetRunAsync(runId, labels, cancellationToken);
         if (report is null)
             return null;
         var confused = report.MostConfused.Take(_options.ConfusedPairs).ToList();

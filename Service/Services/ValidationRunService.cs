@@ -470,7 +470,7 @@ public sealed class ValidationRunService
         var plan = await CreateRunAsync(request, "local", cancellationToken);
         foreach (var chunk in plan.Chunks)
             await ScoreChunkAsync(chunk, "local", cancellationToken);
-        return await _queries.GetRunAsync(plan.Run.RunId, cancellationToken, await _engine.GetLabelsAsync(cancellationToken))
+        return await _queries.GetRunAsync(plan.Run.RunId, await _engine.GetLabelsAsync(cancellationToken), cancellationToken)
             ?? throw new InvalidOperationException($"run {plan.Run.RunId} vanished");
     }
 

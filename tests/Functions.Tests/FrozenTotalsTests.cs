@@ -74,7 +74,7 @@ public class FrozenTotalsTests(FunctionsFixture fixture) : IAsyncLifetime
         public async Task<(ValidationRunReport Report, TableTrafficSnapshot Traffic)> GetAsync(string runId, ClassLabels? labels = null)
         {
             var before = Traffic.Snapshot();
-            var report = (await Queries.GetRunAsync(runId, default, labels))!;
+            var report = (await Queries.GetRunAsync(runId, labels))!;
             return (report, Traffic.Snapshot() - before);
         }
     }
