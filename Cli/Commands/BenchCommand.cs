@@ -52,7 +52,7 @@ internal static class BenchCommand
         {
             images, limit, repeat, warmup, iterations, batchSizes, compare, rounds, profile, json,
         };
-        var model = new ModelOptions(command);
+        var model = new ModelCommandOptions(command);
         var pipeline = new PipelineOptions(command);
 
         command.SetAction(async (parse, ct) =>

@@ -11,6 +11,8 @@ using ConvNeXt.Batch.Service.Validation;
 using ConvNeXt.Batch.Scoring.Labels;
 using NetVips;
 
+using Microsoft.Extensions.DependencyInjection;
+
 namespace ConvNeXt.Batch.Cli.Commands;
 
 /// <summary>What <c>demo</c> is asked to do.</summary>
@@ -68,7 +70,7 @@ internal sealed class DemoCommand(CliConsole console, Quickstart job, ScoringEng
         {
             images, count, all, workDir, weights,
         };
-        var model = new ModelOptions(command, modelRequired: false);
+        var model = new ModelCommandOptions(command, modelRequired: false);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
 
@@ -94,14 +96,15 @@ internal sealed class DemoCommand(CliConsole console, Quickstart job, ScoringEng
                 classTable = settings.LabelsFile is { } beside ? ClassLabels.Load(beside)
                     : throw new UsageException("the model carries no class labels, which the demo's validation run needs: give --labels LOC_synset_mapping.txt");
             var classifier = model.Load(parse, console, classTable);
-            var options = pipelineOptions.Scoring(parse);
-            using var engine = new ScoringEngine(classifier, options); // owns (and disposes) the classifier
             var account = await storage.OpenAsync(parse, ct);
-
-            var job = new Quickstart(account, new ImageUploader(account), new BlobScoringService(account, engine, options),
-                new ValidationRunService(account, engine, new BlobImageReader(account, options), new ValidationOptions { ChunkSize = settings.ChunkSize },
-                    new ValidationDefaultsOptions()),
-                new ValidationQueries(account), new QuickstartOptions { BlobsPerCall = Math.Max(options.BatchSize * 2, 16) });
+            var serviceSettings = pipelineOptions.Settings(parse);
+            serviceSettings["Validation:ChunkSize"] = CommandServices.Setting(settings.ChunkSize);
+            // The provider's engine owns (and disposes) the classifier.
+            await using var services = CommandServices.Build(account, storage.Resolve(parse), serviceSettings, classifier);
+            var engine = services.GetRequiredService<ScoringEngine>();
+            var job = new Quickstart(account, services.GetRequiredService<ImageUploader>(), services.GetRequiredService<BlobScoringService>(),
+                services.GetRequiredService<ValidationRunService>(), services.GetRequiredService<ValidationQueries>(),
+                new QuickstartOptions { BlobsPerCall = Math.Max(services.GetRequiredService<ScoringOptions>().BatchSize * 2, 16) });
             var demo = new DemoCommand(console, job, engine, settings);
             var result = await demo.RunAsync(ct);
             string[] connection = storage.Configured(parse) is { } cs ? ["--connection-string", cs] : [];

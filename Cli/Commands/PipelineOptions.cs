@@ -25,12 +25,12 @@ internal sealed class PipelineOptions
         command.Options.Add(DecodeWorkers);
     }
 
-    /// <summary>The same knobs for the storage services (watch, recorded validation).</summary>
-    public Service.Services.ScoringOptions Scoring(ParseResult parse) => new()
+    /// <summary>The same knobs as the storage services' settings (<see cref="Service.Services.ScoringOptions"/>), for <see cref="CommandServices"/>.</summary>
+    public Dictionary<string, string?> Settings(ParseResult parse) => new()
     {
-        BatchSize = parse.GetValue(BatchSize),
-        MaxWaitMilliseconds = parse.GetValue(MaxWaitMilliseconds),
-        DecodeWorkers = parse.GetValue(DecodeWorkers) ?? Environment.ProcessorCount,
+        ["Scoring:BatchSize"] = CommandServices.Setting(parse.GetValue(BatchSize)),
+        ["Scoring:MaxWaitMilliseconds"] = CommandServices.Setting(parse.GetValue(MaxWaitMilliseconds)),
+        ["Scoring:DecodeWorkers"] = CommandServices.Setting(parse.GetValue(DecodeWorkers) ?? Environment.ProcessorCount),
     };
 
     public ScoringPipelineOptions Create(ParseResult parse, ImageClassifier classifier)

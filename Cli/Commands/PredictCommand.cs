@@ -17,7 +17,7 @@ internal static class PredictCommand
         var top = new Option<int>("--top") { Description = "Classes per image", DefaultValueFactory = _ => 5, HelpName = "K" };
         OptionParsing.Positive(top);
         var command = new Command("predict", "Classify images and print the top classes of each") { images, json, top };
-        var model = new ModelOptions(command);
+        var model = new ModelCommandOptions(command);
         command.SetAction(async (parse, ct) =>
         {
             using var classifier = model.Load(parse, console);

@@ -4,6 +4,7 @@ using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Reports;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Labels;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
@@ -52,7 +53,8 @@ internal static class ResultsCommand
         });
         command.SetAction(async (parse, ct) =>
         {
-            var queries = new PredictionQueries(await storage.OpenAsync(parse, ct));
+            await using var services = CommandServices.Build(await storage.OpenAsync(parse, ct), storage.Resolve(parse), new Dictionary<string, string?>());
+            var queries = services.GetRequiredService<PredictionQueries>();
             var wanted = parse.GetValue(top);
             var rows = new List<PredictionRecord>();
             string? token = null;
@@ -120,7 +122,8 @@ internal static class ResultsCommand
         var storage = new StorageConnectionOption(command);
         command.SetAction(async (parse, ct) =>
         {
-            var page = await new ValidationQueries(await storage.OpenAsync(parse, ct)).ListRunsAsync(Math.Min(parse.GetValue(top), 1000), null, ct);
+            await using var services = CommandServices.Build(await storage.OpenAsync(parse, ct), storage.Resolve(parse), new Dictionary<string, string?>());
+            var page = await services.GetRequiredService<ValidationQueries>().ListRunsAsync(Math.Min(parse.GetValue(top), 1000), null, ct);
             TabularOutput.Write(console, TabularOutput.Parse(parse.GetValue(format)!), "Validation runs", page.Items, RunColumns);
             return CommandTree.Success;
         });
@@ -139,12 +142,18 @@ internal static class ResultsCommand
         {
             var account = Account(storage, parse);
             var runId = parse.GetValue(id)!;
-            var run = await new ValidationQueries(account).GetRunSummaryAsync(runId, ct) ?? throw new CommandFailedException($"no validation run '{runId}'");
+            ValidationRunSummary run;
+            await using (var lookup = CommandServices.Build(account, storage.Resolve(parse), new Dictionary<string, string?>()))
+                run = await lookup.GetRequiredService<ValidationQueries>().GetRunSummaryAsync(runId, ct)
+                      ?? throw new CommandFailedException($"no validation run '{runId}'");
+            // The operator holds the account's connection string: the run's own dataset container is the one to read
+            // (set after binding: the binder would append it to the default containers).
+            await using var services = CommandServices.Build(account, storage.Resolve(parse), new Dictionary<string, string?>(),
+                configure: s => s.PostConfigure<ReportOptions>(o => o.ThumbnailContainers = [run.DatasetContainer]));
             var table = parse.GetValue(labels) is { } labelFile ? ClassLabels.Load(labelFile) : null;
-            // The operator holds the account's connection string: the run's own dataset container is the one to read.
-            var options = new ReportOptions { ThumbnailContainers = [run.DatasetContainer] };
             console.Info($"reading run {runId} and its misclassified images from {run.DatasetContainer} ...");
-            var html = await new ReportService(account, options).ValidationRunAsync(runId, new EmbeddedImageLinks(new ThumbnailService(account, options)), table, ct)
+            var html = await services.GetRequiredService<ReportService>().ValidationRunAsync(runId,
+                           new EmbeddedImageLinks(services.GetRequiredService<ThumbnailService>()), table, ct)
                 ?? throw new CommandFailedException($"no validation run '{runId}'");
             var path = parse.GetValue(output)!;
             await using (var file = new StreamWriter(OutputFile.Open(path), new System.Text.UTF8Encoding(false)))
@@ -166,10 +175,11 @@ internal static class ResultsCommand
         var storage = new StorageConnectionOption(command);
         command.SetAction(async (parse, ct) =>
         {
-            var queries = new ValidationQueries(await storage.OpenAsync(parse, ct));
+            await using var services = CommandServices.Build(await storage.OpenAsync(parse, ct), storage.Resolve(parse), new Dictionary<string, string?>());
+            var queries = services.GetRequiredService<ValidationQueries>();
             var runId = parse.GetValue(id)!;
             var table = parse.GetValue(labels) is { } labelFile ? ClassLabels.Load(labelFile) : null;
-            var report = await queries.GetRunAsync(runId, ct, table) ?? throw new CommandFailedException($"no validation run '{runId}'");
+            var report = await queries.GetRunAsync(runId, table, ct) ?? throw new CommandFailedException($"no validation run '{runId}'");
             var fmt = TabularOutput.Parse(parse.GetValue(format)!);
             var wrongRows = parse.GetValue(wrong) ? (await queries.ListWrongAsync(runId, Math.Min(parse.GetValue(top), 1000), null, ct)).Items : null;
             if (fmt == TabularFormat.Json)

@@ -4,6 +4,7 @@ using ConvNeXt.Batch.Cli.Sources;
 using ConvNeXt.Batch.Service.Local;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
@@ -37,7 +38,7 @@ internal static class ScoreCommand
         {
             source, output, table, container, prefix, quiet,
         };
-        var model = new ModelOptions(command);
+        var model = new ModelCommandOptions(command);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
         command.Validators.Add(r =>
@@ -58,8 +59,24 @@ internal static class ScoreCommand
             // The output first: a path that cannot be written fails before the model loads.
             await using var fileWriter = parse.GetValue(output) is { } path ? PredictionWriter.Create(path)
                 : tableName is null ? PredictionWriter.JsonLines(console.Out) : null;
-            var scoring = pipelineOptions.Scoring(parse);
-            using var engine = new ScoringEngine(model.Load(parse, console), scoring); // owns (and disposes) the classifier
+            var classifier = model.Load(parse, console);
+            StorageAccount? account;
+            try
+            {
+                // A folder without --table needs no account; a container or a table does.
+                account = imageSource is BlobImageSource blobSource ? await OpenContainerAsync(storage, parse, blobSource, ct)
+                    : tableName is null ? null : await storage.OpenAsync(parse, ct);
+            }
+            catch
+            {
+                classifier.Dispose();
+                throw;
+            }
+            // The provider's engine owns (and disposes) the classifier.
+            await using var services = CommandServices.Build(account, account is null ? null : storage.Resolve(parse),
+                pipelineOptions.Settings(parse), classifier);
+            var engine = services.GetRequiredService<ScoringEngine>();
+            var scoring = services.GetRequiredService<ScoringOptions>();
             ScoreSummary summary;
             string where;
             using (var progress = new ProgressLine(console.Error, console.ShowProgress && !parse.GetValue(quiet), "img"))
@@ -79,9 +96,9 @@ internal static class ScoreCommand
                 };
                 (summary, where) = imageSource switch
                 {
-                    BlobImageSource blobs => (await new LocalScoreRun(engine, options, await OpenContainerAsync(storage, parse, blobs, ct))
+                    BlobImageSource blobs => (await new LocalScoreRun(engine, options, account, services.GetRequiredService<BlobScoringService>())
                         .ScoreContainerAsync(blobs.Container, blobs.Prefix, ct), $"blob://{blobs.Container}/{blobs.Prefix}"),
-                    FolderImageSource folder => (await new LocalScoreRun(engine, options, tableName is null ? null : await storage.OpenAsync(parse, ct))
+                    FolderImageSource folder => (await new LocalScoreRun(engine, options, account)
                         .ScoreFilesAsync(folder.Folder, folder.Files().ToList(), ct), folder.Folder),
                     _ => throw new InvalidOperationException(),
                 };

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using ConvNeXt.Batch.Api;
 using ConvNeXt.Batch.Cli.Serving;
 using ConvNeXt.Batch.Service.Api;
 using ConvNeXt.Batch.Service.Contracts;
@@ -54,7 +55,7 @@ internal static class ServeCommand
         {
             port, watch, interval, validationContainer, chunkSize,
         };
-        var model = new ModelOptions(command);
+        var model = new ModelCommandOptions(command);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
 
@@ -62,24 +63,21 @@ internal static class ServeCommand
         {
             var account = await storage.OpenAsync(parse, ct);
             var classifier = model.Load(parse, console);
-            using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
-            var scoring = pipelineOptions.Scoring(parse);
-            var validationOptions = new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) };
-            var queries = new ValidationQueries(account, new StalledRuns(account, validationOptions));
-            var runs = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), validationOptions,
-                new ValidationDefaultsOptions { Container = parse.GetValue(validationContainer)! }, queries: queries);
-            var api = new ServiceApi(new PredictionQueries(account), queries, runs, engine, account);
-            var queue = new ChunkQueue(runs, console.Info);
-            var reportOptions = new Service.Reports.ReportOptions();
-            var reports = new Service.Reports.ReportApi(new Service.Reports.ReportService(account, reportOptions, queries),
-                new Service.Reports.ThumbnailService(account, reportOptions), engine);
+            var settings = pipelineOptions.Settings(parse);
+            settings["Validation:ChunkSize"] = CommandServices.Setting(parse.GetValue(chunkSize));
+            settings["ValidationDefaults:Container"] = parse.GetValue(validationContainer);
+            // The services are built and checked here (a bad setting is a usage error before anything listens); the
+            // web host resolves the API from them.
+            await using var services = CommandServices.Build(account, storage.Resolve(parse), settings, classifier,
+                s => s.AddSingleton(sp => new ChunkQueue(sp.GetRequiredService<ValidationRunService>(), console.Info)));
+            var queue = services.GetRequiredService<ChunkQueue>();
 
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
             builder.WebHost.UseUrls(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{parse.GetValue(port)}"));
-            builder.Services.AddSingleton(api);
-            builder.Services.AddSingleton(queue);
-            builder.Services.AddSingleton(reports);
+            builder.Services.AddSingleton(services.GetRequiredService<ServiceApi>());
+            builder.Services.AddSingleton<IValidationChunkSink>(queue);
+            builder.Services.AddSingleton(services.GetRequiredService<ReportApi>());
             await using var app = builder.Build();
             Map(app);
 
@@ -90,7 +88,7 @@ internal static class ServeCommand
                 var name = parse.GetValue(watch) ?? ContainerNames.Images;
                 var images = account.Container(name);
                 await account.Resilience.ExecuteAsync(async c => await images.CreateIfNotExistsAsync(cancellationToken: c), ct);
-                var watcher = new ContainerWatcher(new BlobScoringService(account, engine, pipelineOptions.Scoring(parse)), name, null);
+                var watcher = new ContainerWatcher(services.GetRequiredService<BlobScoringService>(), name, null);
                 background.Add(watcher.RunAsync(TimeSpan.FromSeconds(parse.GetValue(interval)), p => console.Info($"{name}: {p.Describe()}"), stop.Token));
                 console.Info($"watching blob://{name}/ every {parse.GetValue(interval).ToString(CultureInfo.InvariantCulture)} s");
             }
@@ -131,19 +129,9 @@ internal static class ServeCommand
         return command;
     }
 
-    private static async Task<IResult> WriteAsync(HttpContext http, Service.Reports.ReportResponse response)
-    {
-        http.Response.StatusCode = response.StatusCode;
-        http.Response.ContentType = response.ContentType;
-        foreach (var (name, value) in response.Headers)
-            http.Response.Headers[name] = value;
-        await http.Response.Body.WriteAsync(response.Body, http.RequestAborted);
-        return Results.Empty;
-    }
-
     internal static void Map(WebApplication app)
     {
-        // Anything the routes below do not answer (unknown path, wrong method) gets a JSON problem, not an empty body.
+        // Anything the API's routes do not answer (unknown path, wrong method) gets a JSON problem, not an empty body.
         app.UseStatusCodePages(async context =>
         {
             var http = context.HttpContext;
@@ -157,53 +145,7 @@ internal static class ServeCommand
             };
             await http.Response.WriteAsJsonAsync(new ApiProblem(message), ContractJson.Options);
         });
-
-        // A failure the API does not classify (storage down, model missing) is a 503/500 with its reason, not an empty 500.
-        app.Use(async (context, next) =>
-        {
-            try
-            {
-                await next(context);
-            }
-            catch (Exception e) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
-            {
-                var unavailable = StorageFailures.IsTransient(e) || e is StorageUnavailableException;
-                context.Response.StatusCode = unavailable ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status500InternalServerError;
-                await context.Response.WriteAsJsonAsync(new ApiProblem(
-                    unavailable ? $"storage unavailable: {CommandTree.OneLine(e.Message)}" : CommandTree.OneLine(e.Message)), ContractJson.Options);
-            }
-        });
-
-        app.MapGet(ApiRoutes.Predictions, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
-            Write(await api.ListPredictionsAsync(QueryOf(r), ct)));
-        app.MapGet(ApiRoutes.Prediction, async (string container, string blob, ServiceApi api, CancellationToken ct) =>
-            Write(await api.GetPredictionAsync(container, blob, ct)));
-        app.MapGet(ApiRoutes.ValidationRuns, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
-            Write(await api.ListValidationRunsAsync(QueryOf(r), ct)));
-        app.MapPost(ApiRoutes.ValidationRuns, async (HttpRequest r, ServiceApi api, ChunkQueue queue, CancellationToken ct) =>
-        {
-            using var reader = new StreamReader(r.Body);
-            var created = await api.CreateValidationRunAsync(await reader.ReadToEndAsync(ct), "http", ct);
-            if (created.Value is { } plan)
-                queue.Enqueue(plan.Chunks);
-            return Write(created.Response);
-        });
-        app.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi api, CancellationToken ct) =>
-            Write(await api.GetValidationRunAsync(id, QueryOf(r), ct)));
-        app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(ct)));
-        // The report pages, as the Functions handler serves them (no function key locally).
-        app.MapGet(Service.Reports.ReportApi.RunReportRoute, async (string id, HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
-            await WriteAsync(http, await reports.RunReportAsync(id, null, ct)));
-        app.MapGet(Service.Reports.ReportApi.HistoryRoute, async (HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
-            await WriteAsync(http, await reports.HistoryAsync(name => http.Request.Query[name], null, ct)));
-        app.MapGet(Service.Reports.ReportApi.PredictionsRoute, async (HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
-            await WriteAsync(http, await reports.PredictionsAsync(name => http.Request.Query[name], null, ct)));
-        app.MapGet(Service.Reports.ReportApi.ThumbnailRoute, async (string container, string blob, HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
-            await WriteAsync(http, await reports.ThumbnailAsync(container, blob, ct)));
+        // The same routes as the Functions handler's; no key check on 127.0.0.1, and POST /api/validation-runs feeds the chunk queue.
+        app.MapConvNeXtBatchApi();
     }
-
-    private static ApiQuery QueryOf(HttpRequest request) =>
-        new(request.Query.Select(q => new KeyValuePair<string, string?>(q.Key, q.Value.ToString())));
-
-    private static IResult Write(ApiResponse response) => Results.Json(response.Body, ContractJson.Options, statusCode: response.StatusCode);
 }

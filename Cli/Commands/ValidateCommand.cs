@@ -15,6 +15,8 @@ using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Labels;
 using Spectre.Console;
 
+using Microsoft.Extensions.DependencyInjection;
+
 namespace ConvNeXt.Batch.Cli.Commands;
 
 /// <summary>
@@ -50,7 +52,7 @@ internal static class ValidateCommand
         {
             dataset, groundTruth, json, perClass, confused, record, container, chunkSize, quiet,
         };
-        var model = new ModelOptions(command);
+        var model = new ModelCommandOptions(command);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
         command.Validators.Add(r =>
@@ -73,7 +75,7 @@ internal static class ValidateCommand
     /// <summary>The options of the command, for <see cref="Invocation"/> to read.</summary>
     internal sealed record Inputs(Argument<string> Dataset, Option<string?> GroundTruth, Option<bool> Json, Option<string?> PerClass,
         Option<int> Confused, Option<bool> Record, Option<string> Container, Option<int> ChunkSize, Option<bool> Quiet,
-        ModelOptions Model, PipelineOptions Pipeline, StorageConnectionOption Storage);
+        ModelCommandOptions Model, PipelineOptions Pipeline, StorageConnectionOption Storage);
 
     /// <summary>One <c>validate</c> invocation: resolve labels, measure (a <see cref="LocalValidation"/>, locally or recorded), report.</summary>
     private sealed class Invocation(CliConsole console, Inputs inputs, ParseResult parse)
@@ -85,8 +87,9 @@ internal static class ValidateCommand
         {
             var (truth, classTable) = ResolveLabels();
             var classifier = inputs.Model.Load(parse, console, classTable, useLabelsOption: false);
-            var scoring = inputs.Pipeline.Scoring(parse);
-            using var engine = new ScoringEngine(classifier, scoring); // owns (and disposes) the classifier
+            // The provider's engine owns (and disposes) the classifier.
+            await using var services = CommandServices.Build(null, null, inputs.Pipeline.Settings(parse), classifier);
+            var engine = services.GetRequiredService<ScoringEngine>();
             var labels = classifier.Labels
                 ?? throw new CommandFailedException("the model carries no class labels: give --labels LOC_synset_mapping.txt");
             var job = new LocalValidation(engine, new LocalValidationOptions
@@ -96,7 +99,7 @@ internal static class ValidateCommand
             });
             var recording = parse.GetValue(inputs.Record) || parse.GetValue(inputs.Storage.ConnectionString) is not null;
             var outcome = recording
-                ? await RecordAsync(job, engine, scoring, labels, truth, ct)
+                ? await RecordAsync(job, engine, labels, truth, ct)
                 : await EvaluateAsync(job, labels, truth, ct);
 
             if (parse.GetValue(inputs.PerClass) is { } csvPath)
@@ -141,7 +144,7 @@ internal static class ValidateCommand
             return await job.EvaluateAsync(data, () => progress.Report(++done), ct);
         }
 
-        private async Task<ValidationOutcome> RecordAsync(LocalValidation job, ScoringEngine engine, ScoringOptions scoring, ClassLabels labels, string? truth,
+        private async Task<ValidationOutcome> RecordAsync(LocalValidation job, ScoringEngine engine, ClassLabels labels, string? truth,
             CancellationToken ct)
         {
             var account = await inputs.Storage.OpenAsync(parse, ct);
@@ -150,8 +153,12 @@ internal static class ValidateCommand
                 ? RemoteRequest(DatasetValue, truth, chunkSize)
                 : await UploadAsync(account, OpenDataset(DatasetValue, labels, truth, console), parse.GetValue(inputs.Container)!, chunkSize, console,
                     console.ShowProgress && !parse.GetValue(inputs.Quiet), ct);
-            var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = chunkSize },
-                new ValidationDefaultsOptions { Container = request.Container ?? ContainerNames.Validation });
+            var settings = inputs.Pipeline.Settings(parse);
+            settings["Validation:ChunkSize"] = CommandServices.Setting(chunkSize);
+            settings["ValidationDefaults:Container"] = request.Container ?? ContainerNames.Validation;
+            // The engine stays the one this command made (an instance registration: the provider does not dispose it).
+            await using var services = CommandServices.Build(account, inputs.Storage.Resolve(parse), settings, configure: s => s.AddSingleton(engine));
+            var service = services.GetRequiredService<ValidationRunService>();
             try
             {
                 return await job.RecordAsync(service, request, ct);

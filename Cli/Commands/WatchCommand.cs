@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Cli.Serving;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ConvNeXt.Batch.Cli.Commands;
 
@@ -28,7 +29,7 @@ internal static class WatchCommand
         {
             container, prefix, interval, once,
         };
-        var model = new ModelOptions(command);
+        var model = new ModelCommandOptions(command);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
 
@@ -49,8 +50,8 @@ internal static class WatchCommand
                 console.Warn($"container '{containerName}' did not exist: created it; waiting for blobs");
             }
             var classifier = model.Load(parse, console);
-            using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
-            var watcher = new ContainerWatcher(new BlobScoringService(account, engine, pipelineOptions.Scoring(parse)), containerName, parse.GetValue(prefix));
+            await using var services = CommandServices.Build(account, storage.Resolve(parse), pipelineOptions.Settings(parse), classifier);
+            var watcher = new ContainerWatcher(services.GetRequiredService<BlobScoringService>(), containerName, parse.GetValue(prefix));
 
             try
             {

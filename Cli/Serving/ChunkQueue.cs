@@ -1,26 +1,36 @@
 using System.Threading.Channels;
+using ConvNeXt.Batch.Api;
 using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Messaging;
 using ConvNeXt.Batch.Service.Services;
-using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Validation;
 
 namespace ConvNeXt.Batch.Cli.Serving;
 
 /// <summary>
 /// The local stand-in for the <c>validation-chunks</c> Service Bus queue and the ScoreValidationChunk
-/// function: chunks of runs created through the API are scored in this process, one at a time. Like
-/// Service Bus, a chunk that fails for a transient reason (storage) is delivered again, up to
-/// <see cref="MaxDeliveries"/> times; a chunk that cannot be used is dropped with a warning.
+/// function: chunks of runs created through the API are scored in this process, one at a time, under the
+/// handler's <see cref="RedeliveryPolicy"/>: a chunk that cannot be used is dropped with a warning; any other
+/// failure is delivered again, up to <see cref="RedeliveryPolicy.MaxDeliveries"/> times, then dead-lettered.
 /// </summary>
-internal sealed class ChunkQueue(ValidationRunService runs, Action<string> log)
+/// <param name="score">Scores one delivery of a chunk (<see cref="ValidationRunService.ScoreChunkAsync"/>).</param>
+internal sealed class ChunkQueue(Func<ValidationChunkMessage, string, CancellationToken, Task<ChunkOutcome>> score, Action<string> log) : IValidationChunkSink
 {
-    public const int MaxDeliveries = 5;
+    public ChunkQueue(ValidationRunService runs, Action<string> log)
+        : this(runs.ScoreChunkAsync, log)
+    {
+    }
+
+    /// <summary>Longest pause between two deliveries of one chunk (the pause grows by a second per delivery).</summary>
+    internal TimeSpan DelayUnit { get; init; } = TimeSpan.FromSeconds(1);
 
     private readonly Channel<ValidationChunkMessage> _chunks = Channel.CreateUnbounded<ValidationChunkMessage>();
     private int _pending;
 
     /// <summary>Chunks enqueued and not yet finished (scored, dropped or dead-lettered).</summary>
     public int Pending => Volatile.Read(ref _pending);
+
+    public void Send(ValidationRunPlan plan) => Enqueue(plan.Chunks);
 
     public void Enqueue(IEnumerable<ValidationChunkMessage> chunks)
     {
@@ -52,20 +62,20 @@ internal sealed class ChunkQueue(ValidationRunService runs, Action<string> log)
         {
             try
             {
-                var outcome = await runs.ScoreChunkAsync(chunk, $"serve-{chunk.RunId}-{chunk.ChunkIndex}-{delivery}", cancellationToken);
+                var outcome = await score(chunk, $"serve-{chunk.RunId}-{chunk.ChunkIndex}-{delivery}", cancellationToken);
                 log($"run {chunk.RunId} chunk {chunk.ChunkIndex}: {outcome.Scored} scored, {outcome.Failed} error rows" +
                     (outcome.Finalized ? "; run finalized" : ""));
                 return;
             }
-            catch (DatasetException e)
+            catch (Exception e) when (e is not OperationCanceledException && RedeliveryPolicy.Classify(e) == Redelivery.Complete)
             {
                 log($"warning: run {chunk.RunId} chunk {chunk.ChunkIndex} dropped: {e.Message}");
                 return;
             }
-            catch (Exception e) when (e is not OperationCanceledException && delivery < MaxDeliveries && (StorageFailures.IsTransient(e) || e is StorageUnavailableException))
+            catch (Exception e) when (e is not OperationCanceledException && RedeliveryPolicy.DeliverAgain(e, delivery))
             {
                 log($"warning: run {chunk.RunId} chunk {chunk.ChunkIndex} delivery {delivery} failed ({e.Message}); retrying");
-                await Task.Delay(TimeSpan.FromSeconds(delivery), cancellationToken);
+                await Task.Delay(DelayUnit * delivery, cancellationToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using ConvNeXt.Batch.Service.Api;
 using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Messaging;
 using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Observability;
 using ConvNeXt.Batch.Service.Services;
@@ -124,9 +125,10 @@ public sealed class FunctionInvocations(
                     log.Information($"run {chunk.RunId} chunk {chunk.ChunkIndex}: {outcome.Scored} scored, {outcome.Failed} error rows" +
                                     (outcome.Finalized ? "; run finalized" : outcome.RunCompleted ? "; run already completed" : ""));
                 }
-                catch (InvalidChunkException e)
+                catch (Exception e) when (RedeliveryPolicy.Classify(e) == Redelivery.Complete)
                 {
-                    // Permanent: retrying cannot make it valid, so complete the message (no dead-letter churn).
+                    // Permanent: retrying cannot make it valid, so complete the message (no dead-letter churn); anything
+                    // else fails the invocation and Service Bus redelivers it (RedeliveryPolicy.MaxDeliveries).
                     metrics.MessagesRejected.Add(1);
                     log.Warning($"run {chunk.RunId} chunk {chunk.ChunkIndex} completed without scoring: {e.Message}");
                 }
@@ -151,10 +153,10 @@ public sealed class FunctionInvocations(
         try
         {
             if (request.Binding(RequestBinding) is not { } reqElement)
-                return Results.Json(WithHttp(response, 400, new { error = "no 'req' in the invocation data" }));
+                return Results.Json(WithHttp(response, 400, new ApiProblem("no 'req' in the invocation data")));
             var req = HttpTriggerRequest.Parse(reqElement);
             if (!FunctionKeys.IsAuthorized(handlerOptions.FunctionKey, req.Header(FunctionKeys.HeaderName), req.QueryValue(FunctionKeys.QueryName)))
-                return Results.Json(WithHttp(response, 401, new { error = "a function key is required" }));
+                return Results.Json(WithHttp(response, 401, new ApiProblem("a function key is required")));
             var created = await api.CreateValidationRunAsync(req.Body, "http", ct);
             if (created.Value is { } plan)
             {
@@ -220,7 +222,7 @@ public sealed class FunctionInvocations(
     private static List<string> ChunkOutputs(ValidationRunPlan plan) =>
         plan.Chunks.Select(c => JsonSerializer.Serialize(c, ContractJson.Options)).ToList();
 
-    private static InvocationResponse WithHttp(InvocationResponse response, int status, object body)
+    private static InvocationResponse WithHttp(InvocationResponse response, int status, object? body)
     {
         response.Outputs[ResponseBinding] = new HttpOutput { StatusCode = status, Body = JsonSerializer.Serialize(body, ContractJson.Options) };
         return response;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Azure.Monitor.OpenTelemetry.Exporter;
-using ConvNeXt.Batch.Service.Api;
+using ConvNeXt.Batch.Api;
+using ConvNeXt.Batch.Service.Composition;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Observability;
@@ -43,41 +44,12 @@ public static class HandlerApplication
 
     public static void AddServices(IServiceCollection services, IConfiguration configuration, ILoggingBuilder? logging = null)
     {
-        T Bind<T>(string section) where T : new()
-        {
-            var value = new T();
-            configuration.GetSection(section).Bind(value);
-            return value;
-        }
-        services.AddSingleton(Bind<StorageOptions>(StorageOptions.Section));
-        services.AddSingleton(Bind<ModelOptions>(ModelOptions.Section));
-        services.AddSingleton(Bind<ScoringOptions>(ScoringOptions.Section));
-        services.AddSingleton(Bind<ValidationOptions>(ValidationOptions.Section));
-        services.AddSingleton(Bind<ValidationDefaultsOptions>(ValidationDefaultsOptions.Section));
-        services.AddSingleton(Bind<HandlerOptions>(HandlerOptions.Section));
-        services.AddSingleton(sp => new StorageAccount(sp.GetRequiredService<StorageOptions>()));
-        services.AddSingleton(sp => new ScoringMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
-        services.AddSingleton(sp => new ScoringEngine(sp.GetRequiredService<ModelOptions>(), sp.GetRequiredService<ScoringOptions>(),
-            sp.GetRequiredService<StorageAccount>(), sp.GetService<ILogger<ScoringEngine>>()));
-        services.AddSingleton(sp => new BlobImageReader(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringOptions>()));
-        services.AddSingleton(sp => new BlobScoringService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
-            sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<BlobScoringService>>(),
-            sp.GetRequiredService<BlobImageReader>()));
-        services.AddSingleton(sp => new StalledRuns(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ValidationOptions>()));
-        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<StalledRuns>(),
-            sp.GetService<ILogger<ValidationQueries>>()));
-        services.AddSingleton(sp => new ValidationRunService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
-            sp.GetRequiredService<BlobImageReader>(), sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(),
-            sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<ValidationRunService>>(), sp.GetRequiredService<ValidationQueries>()));
-        services.AddSingleton(sp => new PredictionQueries(sp.GetRequiredService<StorageAccount>()));
-        services.AddSingleton(Bind<Service.Reports.ReportOptions>(Service.Reports.ReportOptions.Section));
-        services.AddSingleton(sp => new Service.Reports.ReportService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>(),
-            sp.GetRequiredService<ValidationQueries>()));
-        services.AddSingleton(sp => new Service.Reports.ThumbnailService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>()));
-        services.AddSingleton(sp => new ServiceApi(sp.GetRequiredService<PredictionQueries>(), sp.GetRequiredService<ValidationQueries>(),
-            sp.GetRequiredService<ValidationRunService>(), sp.GetRequiredService<ScoringEngine>(), sp.GetRequiredService<StorageAccount>()));
-        services.AddSingleton(sp => new Service.Reports.ReportApi(sp.GetRequiredService<Service.Reports.ReportService>(),
-            sp.GetRequiredService<Service.Reports.ThumbnailService>(), sp.GetRequiredService<ScoringEngine>()));
+        services.AddConvNeXtBatch(configuration);
+        services.AddSettings<HandlerOptions>(configuration, HandlerOptions.Section, o =>
+            (o.ScoredContainers ?? []).Select(c => BlobNames.ContainerProblem(c) is { } problem ? $"Handler__ScoredContainers: {problem}" : null));
+        // Direct requests to the API check the function key (see HandlerOptions.FunctionKey); POST /api/validation-runs
+        // is the CreateValidationRun function, whose output binding sends the chunks, so no chunk sink is registered.
+        services.AddSingleton<IApiAccess, FunctionKeyAccess>();
         services.AddSingleton<FunctionInvocations>();
         services.ConfigureHttpJsonOptions(o =>
         {
@@ -89,23 +61,6 @@ public static class HandlerApplication
 
     public static void Map(WebApplication app)
     {
-        // Function key check for HTTP functions reached directly (see HandlerOptions.FunctionKey).
-        app.Use(async (context, next) =>
-        {
-            var path = context.Request.Path;
-            if (path.StartsWithSegments("/api") && !path.StartsWithSegments("/api/health"))
-            {
-                var key = context.RequestServices.GetRequiredService<HandlerOptions>().FunctionKey;
-                if (!FunctionKeys.IsAuthorized(key, context.Request.Headers[FunctionKeys.HeaderName], context.Request.Query[FunctionKeys.QueryName]))
-                {
-                    context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                    await context.Response.WriteAsJsonAsync(new { error = "a function key is required" });
-                    return;
-                }
-            }
-            await next(context);
-        });
-
         // Custom-handler invocations.
         app.MapPost("/ScoreImages", (HttpContext http, InvocationRequest request, FunctionInvocations f, CancellationToken ct) =>
             f.ScoreImagesAsync(http, request, ct));
@@ -116,24 +71,8 @@ public static class HandlerApplication
         app.MapPost("/StartValidationRun", (HttpContext http, InvocationRequest request, FunctionInvocations f, ValidationDefaultsOptions d, CancellationToken ct) =>
             f.StartValidationRunAsync(http, request, d, ct));
 
-        // Forwarded HTTP functions (the host passes the original request through); Service.Api answers them.
-        app.MapGet(ApiRoutes.Predictions, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
-            Write(await api.ListPredictionsAsync(QueryOf(r), ct)));
-        app.MapGet(ApiRoutes.Prediction, async (string container, string blob, ServiceApi api, CancellationToken ct) =>
-            Write(await api.GetPredictionAsync(container, blob, ct)));
-        app.MapGet(ApiRoutes.ValidationRuns, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
-            Write(await api.ListValidationRunsAsync(QueryOf(r), ct)));
-        app.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi api, CancellationToken ct) =>
-            Write(await api.GetValidationRunAsync(id, QueryOf(r), ct)));
-        app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(ct)));
-        ReportRoutes.Map(app);
+        // Forwarded HTTP functions (the host passes the original request through): the API every host maps.
+        app.MapConvNeXtBatchApi();
         app.MapGet("/", () => Results.Ok());
     }
-
-    /// <summary>The query string as Service.Api reads it.</summary>
-    public static ApiQuery QueryOf(HttpRequest request) =>
-        new(request.Query.Select(q => new KeyValuePair<string, string?>(q.Key, q.Value.ToString())));
-
-    /// <summary>An API answer as the HTTP response.</summary>
-    public static IResult Write(ApiResponse response) => Results.Json(response.Body, ContractJson.Options, statusCode: response.StatusCode);
 }

@@ -201,7 +201,7 @@ public sealed class ScoringPipeline
                 {
                     await EmitAsync(new ScoredImage(item.Input.Id, null, $"could not read the image: {item.Error.Message}")
                     {
-                        ErrorReason = "ReadFailed", Label = item.Input.Label, State = item.Input.State, ReadTime = item.ReadTime,
+                        ErrorReason = FailureReason.ReadFailed, Label = item.Input.Label, State = item.Input.State, ReadTime = item.ReadTime,
                     }).ConfigureAwait(false);
                     continue;
                 }
@@ -337,11 +337,11 @@ public sealed class ScoringPipeline
                     var slot = batch.Slots[i];
                     ScoredImage result;
                     if (slot.Rejection is { } rejection)
-                        result = new ScoredImage(slot.Input.Id, null, rejection.Message) { ErrorReason = rejection.Reason.ToString() };
+                        result = new ScoredImage(slot.Input.Id, null, rejection.Message) { ErrorReason = FailureReason.Of(rejection.Reason) };
                     else if (slot.Failure is { } error)
-                        result = new ScoredImage(slot.Input.Id, null, $"preprocessing failed: {error.Message}") { ErrorReason = "Undecodable" };
+                        result = new ScoredImage(slot.Input.Id, null, $"preprocessing failed: {error.Message}") { ErrorReason = FailureReason.Undecodable };
                     else if (failure is not null)
-                        result = new ScoredImage(slot.Input.Id, null, $"inference failed: {failure.Message}") { ErrorReason = "InferenceFailed" };
+                        result = new ScoredImage(slot.Input.Id, null, $"inference failed: {failure.Message}") { ErrorReason = FailureReason.InferenceFailed };
                     else
                         result = new ScoredImage(slot.Input.Id,
                             classifier.TopK(probabilities.AsSpan(slot.Row * classifier.ClassCount, classifier.ClassCount), _options.TopK), null);

@@ -1,11 +1,18 @@
+using System.Text;
+using ConvNeXt.Batch.Service.Reports;
+
 namespace ConvNeXt.Batch.Service.Api;
 
 /// <summary>
-/// What an HTTP route answers, without any web framework: a status code and a body the host writes
-/// as JSON with <see cref="Contracts.ContractJson.Options"/>. Every non-2xx body is an <see cref="ApiProblem"/>.
+/// What an HTTP route answers, without any web framework: a status code and either a body the host writes as JSON
+/// with <see cref="Contracts.ContractJson.Options"/>, or <see cref="Content"/> written as it is (a report page, a
+/// thumbnail). Every non-2xx body is an <see cref="ApiProblem"/>.
 /// </summary>
-public sealed record ApiResponse(int StatusCode, object Body)
+public sealed record ApiResponse(int StatusCode, object? Body)
 {
+    /// <summary>Bytes written as they are, with their content type and headers, instead of a JSON body.</summary>
+    public ApiContent? Content { get; init; }
+
     public bool IsSuccess => StatusCode is >= 200 and < 300;
 
     public static ApiResponse Ok(object body) => new(200, body);
@@ -15,10 +22,23 @@ public sealed record ApiResponse(int StatusCode, object Body)
     public static ApiResponse Problem(int statusCode, string error) => new(statusCode, new ApiProblem(error));
 
     public static ApiResponse NotFound(string error = "not found") => Problem(404, error);
+
+    public static ApiResponse Html(string html) => new(200, null)
+    {
+        Content = new ApiContent("text/html; charset=utf-8", Encoding.UTF8.GetBytes(html), new Dictionary<string, string>
+        {
+            ["Content-Security-Policy"] = HtmlReport.ContentSecurityPolicy,
+            ["X-Content-Type-Options"] = "nosniff",
+            ["Cache-Control"] = "no-store", // live tables
+        }),
+    };
+
+    public static ApiResponse Jpeg(byte[] jpeg) => new(200, null)
+    {
+        Content = new ApiContent("image/jpeg", jpeg, new Dictionary<string, string>
+        {
+            ["X-Content-Type-Options"] = "nosniff",
+            ["Cache-Control"] = "private, max-age=300",
+        }),
+    };
 }
-
-/// <summary>The body of every error answer: <c>{ "error": "..." }</c>.</summary>
-public sealed record ApiProblem(string Error);
-
-/// <summary>An answer that also carries what the host must do next (e.g. the chunk messages of a new run).</summary>
-public sealed record ApiResponse<T>(ApiResponse Response, T? Value) where T : class;

@@ -1,6 +1,6 @@
 namespace ConvNeXt.Batch.Service.Api;
 
-/// <summary>The HTTP API's routes, shared by every host that serves it (Functions handler, <c>convnext-batch serve</c>).</summary>
+/// <summary>The HTTP API's routes, one table for every host that serves it (Functions handler, <c>convnext-batch serve</c>).</summary>
 public static class ApiRoutes
 {
     public const string Predictions = "/api/predictions";
@@ -8,4 +8,11 @@ public static class ApiRoutes
     public const string ValidationRuns = "/api/validation-runs";
     public const string ValidationRun = "/api/validation-runs/{id}";
     public const string Health = "/api/health";
+    public const string RunReport = "/api/validation-runs/{id}/report";
+    public const string History = "/api/reports/history";
+    public const string PredictionsReport = "/api/predictions/report";
+    public const string Thumbnail = "/api/thumbnails/{container}/{**blob}";
+
+    /// <summary>Where thumbnails are linked from the report pages (<see cref="Thumbnail"/> without its parameters).</summary>
+    public const string Thumbnails = "/api/thumbnails";
 }

@@ -49,8 +49,8 @@ public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries 
             if (query.Flag("wrong"))
                 return await validations.GetRunSummaryAsync(id, cancellationToken) is null ? null
                     : await validations.ListWrongAsync(id, query.Int("top"), query["continuationToken"], cancellationToken);
-            return await validations.GetRunAsync(id, cancellationToken,
-                engine.IsLoaded ? (await engine.GetClassifierAsync(cancellationToken)).Labels : null);
+            return await validations.GetRunAsync(id,
+                engine.IsLoaded ? (await engine.GetClassifierAsync(cancellationToken)).Labels : null, cancellationToken);
         });
 
     /// <summary>

@@ -16,7 +16,7 @@ namespace ConvNeXt.Batch.Service.Local;
 /// blobs that are not images by extension are left out and counted.
 /// </summary>
 /// <param name="storage">The account of the container or table; <c>null</c> for a folder scored without a table.</param>
-public sealed class LocalScoreRun(ScoringEngine engine, LocalScoreRunOptions options, StorageAccount? storage = null)
+public sealed class LocalScoreRun(ScoringEngine engine, LocalScoreRunOptions options, StorageAccount? storage = null, BlobScoringService? containerScoring = null)
 {
     /// <summary>
     /// Scores <paramref name="files"/> of <paramref name="folder"/>, each named by its path relative to
@@ -78,7 +78,7 @@ public sealed class LocalScoreRun(ScoringEngine engine, LocalScoreRunOptions opt
         CancellationToken cancellationToken)
     {
         var started = Stopwatch.StartNew();
-        var service = new BlobScoringService(account, engine, options.Scoring);
+        var service = containerScoring ?? throw new InvalidOperationException("scoring a container into a table needs the BlobScoringService");
         var result = await service.ScoreContainerAsync(container, new ContainerScoringOptions
         {
             Prefix = prefix.Length == 0 ? null : prefix,

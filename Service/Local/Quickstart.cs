@@ -66,7 +66,7 @@ public sealed class Quickstart(StorageAccount storage, ImageUploader uploader, B
             failed += outcome.Failed;
             progress?.Invoke(new ScoreProgress(done, failed, plan.Run.ExpectedImageCount));
         }
-        return await queries.GetRunAsync(plan.Run.RunId, cancellationToken, labels)
+        return await queries.GetRunAsync(plan.Run.RunId, labels, cancellationToken)
             ?? throw new InvalidOperationException($"validation run {plan.Run.RunId} vanished");
     }
 

@@ -23,8 +23,8 @@ public sealed class ModelSource(StorageAccount? storage)
               "(`convnext-batch model info` prints it), or Model__AllowUnpinned=true to load whatever the blob holds";
 
     /// <param name="allowUnpinned">Load a blob model without a pinned SHA-256 (the caller reports it as unpinned).</param>
-    public async Task<string> ResolveAsync(string location, string? expectedSha256, string? cacheDirectory, CancellationToken cancellationToken = default,
-        bool allowUnpinned = false)
+    public async Task<string> ResolveAsync(string location, string? expectedSha256, string? cacheDirectory, bool allowUnpinned = false,
+        CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(location);
         string path;

@@ -8,13 +8,15 @@ namespace ConvNeXt.Batch.Service.Observability;
 /// </summary>
 public sealed class ScoringMetrics : IDisposable
 {
-    public const string MeterName = "ConvNeXt.Batch.Functions";
+    public const string MeterName = "ConvNeXt.Batch.Service";
 
     private readonly Meter _meter;
 
-    public ScoringMetrics(IMeterFactory? factory = null)
+    /// <param name="factory">The host's meter factory: one meter per process, registered once by <c>AddConvNeXtBatch</c>.</param>
+    public ScoringMetrics(IMeterFactory factory)
     {
-        _meter = factory?.Create(MeterName) ?? new Meter(MeterName);
+        ArgumentNullException.ThrowIfNull(factory);
+        _meter = factory.Create(MeterName);
         ImagesScored = _meter.CreateCounter<long>("convnext.images.scored", "{image}", "Images scored (prediction rows written)");
         ImagesFailed = _meter.CreateCounter<long>("convnext.images.failed", "{image}", "Images that became error rows");
         InvocationErrors = _meter.CreateCounter<long>("convnext.invocation.errors", "{invocation}", "Invocations failed for redelivery");

@@ -83,9 +83,9 @@ public sealed record ValidationPredictionRecord(
 /// applies the stall check (<see cref="StalledRuns"/>), so a run nobody sweeps still shows as failed; a completed
 /// run is read from its row and its frozen totals (<see cref="FrozenTotals"/>), not its chunk rows.
 /// </summary>
-public sealed class ValidationQueries(StorageAccount storage, StalledRuns? stalled = null, ILogger<ValidationQueries>? logger = null)
+public sealed class ValidationQueries(StorageAccount storage, StalledRuns stalled, ILogger<ValidationQueries>? logger = null)
 {
-    private readonly StalledRuns _stalled = stalled ?? new StalledRuns(storage, new ValidationOptions());
+    private readonly StalledRuns _stalled = stalled;
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
 
     public async Task<ResultPage<ValidationRunSummary>> ListRunsAsync(int? top = null, string? continuationToken = null, CancellationToken cancellationToken = default)
@@ -107,7 +107,7 @@ public sealed class ValidationQueries(StorageAccount storage, StalledRuns? stall
     }
 
     /// <param name="labels">Names the classes in the per-class table when given (the CLI passes the model's labels).</param>
-    public async Task<ValidationRunReport?> GetRunAsync(string runId, CancellationToken cancellationToken = default, Scoring.Labels.ClassLabels? labels = null)
+    public async Task<ValidationRunReport?> GetRunAsync(string runId, Scoring.Labels.ClassLabels? labels = null, CancellationToken cancellationToken = default)
     {
         await storage.EnsureTablesAsync(cancellationToken);
         var row = await storage.Resilience.ExecuteAsync(async ct =>

@@ -9,12 +9,12 @@ namespace ConvNeXt.Batch.Service.Reports;
 /// Builds the report pages (HTML) from the result tables. Both hosts call it: the API serves the pages with
 /// thumbnails through its authorized route, the CLI writes a self-contained file with the images embedded.
 /// </summary>
-/// <param name="runs">The host's run queries (with its stalled-run check); a plain one when not given.</param>
-public sealed class ReportService(StorageAccount storage, ReportOptions? options = null, ValidationQueries? runs = null)
+/// <param name="runs">The host's run queries (with its stalled-run check).</param>
+public sealed class ReportService(StorageAccount storage, ReportOptions options, ValidationQueries runs, PredictionQueries predictions)
 {
-    private readonly ReportOptions _options = options ?? new ReportOptions();
-    private readonly ValidationQueries _runs = runs ?? new ValidationQueries(storage);
-    private readonly PredictionQueries _predictions = new(storage);
+    private readonly ReportOptions _options = options;
+    private readonly ValidationQueries _runs = runs;
+    private readonly PredictionQueries _predictions = predictions;
 
     public ReportOptions Options => _options;
 
@@ -22,7 +22,7 @@ public sealed class ReportService(StorageAccount storage, ReportOptions? options
     /// <param name="labels">Names the classes (the model's label table) when given; else names come from the image rows.</param>
     public async Task<string?> ValidationRunAsync(string runId, IImageLinks images, ClassLabels? labels = null, CancellationToken cancellationToken = default)
     {
-        var report = await _runs.GetRunAsync(runId, cancellationToken, labels);
+        var report = await _runs.GetRunAsync(runId, labels, cancellationToken);
         if (report is null)
             return null;
         var confused = report.MostConfused.Take(_options.ConfusedPairs).ToList();
@@ -101,7 +101,7 @@ public sealed class ReportService(StorageAccount storage, ReportOptions? options
             {
                 if (row.Status == RowStatus.Failed)
                 {
-                    var reason = row.ErrorReason ?? "Failed";
+                    var reason = row.ErrorReason ?? Scoring.Pipeline.FailureReason.Failed;
                     counts[reason] = counts.GetValueOrDefault(reason) + 1;
                 }
                 else if (row.Top1Index is { } predicted && images.TryGetValue((row.LabelIndex, predicted), out var shown) && shown.Count < _options.ImagesPerPair)

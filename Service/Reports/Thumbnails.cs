@@ -13,9 +13,9 @@ public sealed class ThumbnailUnavailableException(string message) : Exception(me
 /// containers in <see cref="ReportOptions.ThumbnailContainers"/> are read, names are checked as untrusted,
 /// and the scoring limits on bytes and pixels apply before anything is decoded.
 /// </summary>
-public sealed class ThumbnailService(StorageAccount storage, ReportOptions? options = null, ImageLimits? limits = null)
+public sealed class ThumbnailService(StorageAccount storage, ReportOptions options, ImageLimits? limits = null)
 {
-    private readonly ReportOptions _options = options ?? new ReportOptions();
+    private readonly ReportOptions _options = options;
     private readonly ImageLimits _limits = limits ?? ImageLimits.Default;
 
     /// <summary>JPEG bytes of the thumbnail.</summary>

@@ -79,14 +79,14 @@ public sealed class BlobScoringService
     private readonly ILogger _logger;
     private readonly BlobImageReader _reader;
 
-    public BlobScoringService(StorageAccount storage, ScoringEngine engine, ScoringOptions options,
-        ScoringMetrics? metrics = null, ILogger<BlobScoringService>? logger = null, BlobImageReader? reader = null)
+    public BlobScoringService(StorageAccount storage, ScoringEngine engine, ScoringOptions options, ScoringMetrics metrics, BlobImageReader reader,
+        ILogger<BlobScoringService>? logger = null)
     {
         _storage = storage;
-        _reader = reader ?? new BlobImageReader(storage, options);
+        _reader = reader;
         _engine = engine;
         _options = options;
-        _metrics = metrics ?? new ScoringMetrics();
+        _metrics = metrics;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
@@ -188,12 +188,6 @@ public sealed class BlobScoringService
         }
     }
 
-    /// <summary>Results of an error whose cause will not change on a retry: a row holding one is final.</summary>
-    public static readonly IReadOnlySet<string> PermanentErrorReasons = new HashSet<string>(StringComparer.Ordinal)
-    {
-        "Empty", "Undecodable", "TooLarge", "TooManyPixels", "Unsupported",
-    };
-
     /// <summary>
     /// True when <paramref name="row"/> already holds the final answer for this blob version and model:
     /// a prediction, or an error with a permanent cause. Rows from transient causes (<c>ReadFailed</c>,
@@ -201,7 +195,7 @@ public sealed class BlobScoringService
     /// </summary>
     public static bool IsFinal(PredictionEntity row, string? etag, string modelSha256) =>
         SameETag(row.BlobETag, etag) && row.ModelSha256 == modelSha256 &&
-        (row.Status == RowStatus.Scored || row.Status == RowStatus.Failed && row.ErrorReason is { } reason && PermanentErrorReasons.Contains(reason));
+        FailureReason.IsFinal(row.Status == RowStatus.Scored, row.Status == RowStatus.Failed ? row.ErrorReason : null);
 
     /// <summary>For each blob, its existing row when that row is final (see <see cref="IsFinal"/>), else null.</summary>
     private async Task<PredictionEntity?[]> ReadExistingAsync(BlobReference[] blobs, ModelInfo model, string tableName, CancellationToken cancellationToken)
@@ -273,7 +267,7 @@ public sealed class BlobScoringService
     private static PredictionEntity ToRow(BlobWork work, ScoredImage result, ModelInfo model)
     {
         var row = PredictionEntity.From(work.Blob.Container, work.Blob.Name, result, model.ModelId, model.Sha256,
-            errorReason: FailureReason(work, result),
+            errorReason: ReasonOf(work, result),
             errorMessage: work.Missing ? "the blob was deleted before it could be read" : null);
         row.BlobETag = work.ETag ?? work.Blob.ETag;
         row.ContentLength = work.Blob.ContentLength;
@@ -282,8 +276,8 @@ public sealed class BlobScoringService
         return row;
     }
 
-    internal static string FailureReason(BlobWork work, ScoredImage result) =>
-        work.Missing ? "BlobNotFound" : work.TooLarge ? "TooLarge" : result.ErrorReason ?? "Failed";
+    internal static string ReasonOf(BlobWork work, ScoredImage result) =>
+        work.Missing ? FailureReason.BlobNotFound : work.TooLarge ? FailureReason.TooLarge : result.ErrorReason ?? FailureReason.Failed;
 
     internal static bool SameETag(string? a, string? b) =>
         a is not null && b is not null && string.Equals(a.Trim('"'), b.Trim('"'), StringComparison.Ordinal);

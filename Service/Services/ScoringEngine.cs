@@ -61,7 +61,7 @@ public sealed class ScoringEngine : IDisposable
                 throw new ModelIntegrityException("no model configured: set Model__Location to a local .onnx path or a blob path models/<file>.onnx");
             using var span = PipelineTracing.StartStage("model.load");
             span?.SetTag("convnext.model.location", _model.Location);
-            var path = await _source.ResolveAsync(_model.Location, _model.Sha256, _model.CacheDirectory, cancellationToken, _model.AllowUnpinned);
+            var path = await _source.ResolveAsync(_model.Location, _model.Sha256, _model.CacheDirectory, _model.AllowUnpinned, cancellationToken);
             if (ModelSource.UnpinnedReason(_model.Location, _model.Sha256) is { } unpinned)
                 _logger.LogWarning("loading an unpinned model: {Reason}", unpinned);
             var labels = await LoadLabelsAsync(cancellationToken);

@@ -46,17 +46,17 @@ public sealed class ValidationRunService
     private readonly ILogger _logger;
 
     /// <param name="reader">Reads the images (with the configured size limit); the same reader event scoring uses.</param>
-    public ValidationRunService(StorageAccount storage, ScoringEngine engine, BlobImageReader reader, ValidationOptions options,
-        ValidationDefaultsOptions defaults, ScoringMetrics? metrics = null, ILogger<ValidationRunService>? logger = null, ValidationQueries? queries = null)
+    public ValidationRunService(StorageAccount storage, ScoringEngine engine, BlobImageReader reader, BlobDataset dataset, ValidationQueries queries,
+        ValidationOptions options, ValidationDefaultsOptions defaults, ScoringMetrics metrics, ILogger<ValidationRunService>? logger = null)
     {
         _storage = storage;
         _engine = engine;
         _reader = reader;
         _options = options;
         _defaults = defaults;
-        _dataset = new BlobDataset(storage);
-        _queries = queries ?? new ValidationQueries(storage, new StalledRuns(storage, options));
-        _metrics = metrics ?? new ScoringMetrics();
+        _dataset = dataset;
+        _queries = queries;
+        _metrics = metrics;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
@@ -261,7 +261,7 @@ public sealed class ValidationRunService
                 storageFailure ??= work.StorageFailure;
                 continue;
             }
-            if (result.ErrorReason == InferenceFailedReason)
+            if (result.ErrorReason == FailureReason.InferenceFailed)
             {
                 // The images were decoded to the model's input size, so a failed batch is the device (out of
                 // memory, driver fault), not the images: retry the chunk rather than count them as errors.
@@ -283,7 +283,7 @@ public sealed class ValidationRunService
                 LabelWnid = labelInfo.Wnid,
                 LabelName = labelInfo.Name,
                 Status = result.Succeeded ? RowStatus.Scored : RowStatus.Failed,
-                ErrorReason = result.Succeeded ? null : BlobScoringService.FailureReason(work, result),
+                ErrorReason = result.Succeeded ? null : BlobScoringService.ReasonOf(work, result),
                 ErrorMessage = PredictionEntity.Truncate(result.Error),
                 Top1Index = best?.Index,
                 Top1Wnid = best?.Wnid,
@@ -470,7 +470,7 @@ public sealed class ValidationRunService
         var plan = await CreateRunAsync(request, "local", cancellationToken);
         foreach (var chunk in plan.Chunks)
             await ScoreChunkAsync(chunk, "local", cancellationToken);
-        return await _queries.GetRunAsync(plan.Run.RunId, cancellationToken, await _engine.GetLabelsAsync(cancellationToken))
+        return await _queries.GetRunAsync(plan.Run.RunId, await _engine.GetLabelsAsync(cancellationToken), cancellationToken)
             ?? throw new InvalidOperationException($"run {plan.Run.RunId} vanished");
     }
 
@@ -479,8 +479,6 @@ public sealed class ValidationRunService
         scheduled
             ? "scheduled-" + at.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture)
             : at.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8];
-
-    private const string InferenceFailedReason = "InferenceFailed";
 
     /// <summary>Test seam: runs between a finalizer's read of the run row and its conditional write.</summary>
     internal Func<CancellationToken, Task>? BeforeFinalizeWrite { get; set; }

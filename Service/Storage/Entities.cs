@@ -59,7 +59,7 @@ public sealed class PredictionEntity : ITableEntity
             RowKey = TableKeys.Escape(blobName),
             BlobName = blobName,
             Status = result.Succeeded ? RowStatus.Scored : RowStatus.Failed,
-            ErrorReason = result.Succeeded ? null : errorReason ?? result.ErrorReason ?? "Failed",
+            ErrorReason = result.Succeeded ? null : errorReason ?? result.ErrorReason ?? FailureReason.Failed,
             ErrorMessage = result.Succeeded ? null : Truncate(errorMessage ?? result.Error),
             ModelId = modelId,
             ModelSha256 = modelSha256,

@@ -77,7 +77,7 @@ public sealed class BlobDataset(StorageAccount storage)
         var (container, blobName) = ResolveBlobPath(datasetContainer, labelPath);
         if (BlobNames.Problem(blobName) is { } problem)
             throw new DatasetException($"label list path: {problem}");
-        return await LabelList.OpenAsync(storage, storage.Container(container).GetBlobClient(blobName), $"{container}/{blobName}", classCount, cancellationToken);
+        return await LabelList.OpenAsync(storage, storage.Container(container).GetBlobClient(blobName), $"{container}/{blobName}", classCount, cancellationToken: cancellationToken);
     }
 
     /// <summary><c>other-container/path</c> when the first segment names an existing-looking container; else a path in the dataset container.</summary>

@@ -53,8 +53,8 @@ internal sealed class LabelList : IAsyncDisposable
     /// line, before anything is listed) and whether the names are in order.
     /// </summary>
     /// <param name="beforeRead">Test seam: runs before each ranged read after the first pass (the list may be replaced there).</param>
-    public static async Task<LabelList> OpenAsync(StorageAccount storage, BlobClient blob, string path, int classCount, CancellationToken cancellationToken,
-        Func<Task>? beforeRead = null)
+    public static async Task<LabelList> OpenAsync(StorageAccount storage, BlobClient blob, string path, int classCount, Func<Task>? beforeRead = null,
+        CancellationToken cancellationToken = default)
     {
         BlobProperties properties;
         try

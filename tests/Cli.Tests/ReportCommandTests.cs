@@ -20,7 +20,8 @@ public class ReportCommandTests(AzuriteFixture azurite)
             ["validate", Repository.ImagenetVal100, "--ground-truth", Repository.Data("imagenet-labels", "val.txt"), "--json", "--quiet",
              "--container", "report-cli", "--chunk-size", "40", .. Storage, .. CliRunner.SqueezeNet])).Out).RootElement;
         var runId = recorded.GetProperty("run_id").GetString()!;
-        var run = (await new ValidationQueries(new StorageAccount(new StorageOptions { ConnectionString = azurite.ConnectionString })).GetRunSummaryAsync(runId))!;
+        var account = new StorageAccount(new StorageOptions { ConnectionString = azurite.ConnectionString });
+        var run = (await new ValidationQueries(account, new ConvNeXt.Batch.Service.Validation.StalledRuns(account, new())).GetRunSummaryAsync(runId))!;
         Assert.NotNull(run.Ece);
 
         var file = Path.Combine(CliRunner.TempDirectory(), "run.html");

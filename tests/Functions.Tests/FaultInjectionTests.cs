@@ -57,7 +57,8 @@ public class FaultInjectionTests(FunctionsFixture fixture)
         var chaos = new Chaos();
         var storage = ChaosStorage(chaos, 0.10, seed: 1234);
         var engine = fixture.Services.GetRequiredService<ScoringEngine>();
-        var service = new BlobScoringService(storage, engine, new ScoringOptions { BatchSize = 8, DecodeWorkers = 2 });
+        await using var services = ServiceGraph.For(storage, engine, new Dictionary<string, string?> { ["Scoring:BatchSize"] = "8", ["Scoring:DecodeWorkers"] = "2" });
+        var service = services.GetRequiredService<BlobScoringService>();
 
         var result = await service.ScoreAsync(names);
         Assert.True(chaos.Injected > 0, "no fault was injected");
@@ -81,7 +82,8 @@ public class FaultInjectionTests(FunctionsFixture fixture)
         var storage = ChaosStorage(chaos, 0.10, seed: 99);
         var engine = fixture.Services.GetRequiredService<ScoringEngine>();
         var request = new ValidationRunRequest { Container = "validation", Prefix = "val100/", Labels = "labels/val.txt", ChunkSize = 25 };
-        var underFaults = await new ValidationRunService(storage, engine, new BlobImageReader(storage, new ScoringOptions()), new ValidationOptions(), new ValidationDefaultsOptions()).RunLocallyAsync(request);
+        await using var services = ServiceGraph.For(storage, engine);
+        var underFaults = await services.GetRequiredService<ValidationRunService>().RunLocallyAsync(request);
         Assert.True(chaos.Injected > 0);
         var clean = await fixture.Services.GetRequiredService<ValidationRunService>().RunLocallyAsync(request);
         Assert.Equal((RunStatus.Completed, 100), (underFaults.Run.Status, underFaults.Run.ImageCount!.Value));

@@ -50,9 +50,9 @@ public class FrozenTotalsTests(FunctionsFixture fixture) : IAsyncLifetime
                         options.AddPolicy(Fault, HttpPipelinePosition.PerRetry);
                 },
             });
-            Service = new ValidationRunService(Account, fixture.Services.GetRequiredService<ScoringEngine>(), new BlobImageReader(Account, new ScoringOptions()),
-                new ValidationOptions(), new ValidationDefaultsOptions());
-            Queries = new ValidationQueries(Account);
+            var services = ServiceGraph.For(Account, fixture.Services.GetRequiredService<ScoringEngine>());
+            Service = services.GetRequiredService<ValidationRunService>();
+            Queries = services.GetRequiredService<ValidationQueries>();
         }
 
         public async Task<ValidationRunPlan> CreateAsync(string runId, int chunkSize)
@@ -74,7 +74,7 @@ public class FrozenTotalsTests(FunctionsFixture fixture) : IAsyncLifetime
         public async Task<(ValidationRunReport Report, TableTrafficSnapshot Traffic)> GetAsync(string runId, ClassLabels? labels = null)
         {
             var before = Traffic.Snapshot();
-            var report = (await Queries.GetRunAsync(runId, default, labels))!;
+            var report = (await Queries.GetRunAsync(runId, labels))!;
             return (report, Traffic.Snapshot() - before);
         }
     }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using ConvNeXt.Batch.Scoring.Evaluation;
 using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Labels;
@@ -57,8 +58,8 @@ public sealed class LocalValidationTests(FunctionsFixture fixture) : IDisposable
         var account = Account();
         await account.EnsureTablesAsync();
         var request = await new ImageUploader(account).UploadLabelledAsync(data, "validation", chunkSize: 4);
-        var runs = new ValidationRunService(account, _engine, new BlobImageReader(account, new ScoringOptions()), new ValidationOptions { ChunkSize = 4 },
-            new ValidationDefaultsOptions());
+        using var services = ServiceGraph.For(account, _engine, new Dictionary<string, string?> { ["Validation:ChunkSize"] = "4" });
+        var runs = services.GetRequiredService<ValidationRunService>();
         var recorded = await job.RecordAsync(runs, request);
 
         Assert.Equal((9, 1), (local.Count, local.Errors));
@@ -72,7 +73,7 @@ public sealed class LocalValidationTests(FunctionsFixture fixture) : IDisposable
         Assert.Equal(local.PerClass.Where(c => c.Images > 0).OrderBy(c => c.Index), recorded.PerClass.Where(c => c.Images > 0).OrderBy(c => c.Index));
         Assert.Equal(8, local.PerClass.Count(c => c.Images > 0));
         Assert.Equal(local.Confused.OrderBy(p => (p.Actual, p.Predicted)), recorded.Confused.OrderBy(p => (p.Actual, p.Predicted)));
-        var run = await new ValidationQueries(account).GetRunAsync(recorded.RunId!, default, Labels);
+        var run = await services.GetRequiredService<ValidationQueries>().GetRunAsync(recorded.RunId!, Labels);
         Assert.Equal(RunStatus.Completed, run!.Run.Status);
     }
 
@@ -81,8 +82,8 @@ public sealed class LocalValidationTests(FunctionsFixture fixture) : IDisposable
     {
         var account = Account();
         await account.EnsureTablesAsync();
-        var runs = new ValidationRunService(account, _engine, new BlobImageReader(account, new ScoringOptions()), new ValidationOptions(),
-            new ValidationDefaultsOptions());
+        using var services = ServiceGraph.For(account, _engine);
+        var runs = services.GetRequiredService<ValidationRunService>();
         var job = new LocalValidation(_engine, new LocalValidationOptions { Pipeline = new ScoringPipelineOptions() });
 
         await Assert.ThrowsAsync<DatasetException>(() => job.RecordAsync(runs,
@@ -94,10 +95,9 @@ public sealed class LocalValidationTests(FunctionsFixture fixture) : IDisposable
     {
         var files = Directory.GetFiles(LabelledFolder()).Where(f => !f.Contains("broken", StringComparison.Ordinal)).Order(StringComparer.Ordinal).Take(4).ToList();
         var account = Account();
-        var scoring = new ScoringOptions();
-        var job = new Quickstart(account, new ImageUploader(account), new BlobScoringService(account, _engine, scoring),
-            new ValidationRunService(account, _engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = 2 }, new ValidationDefaultsOptions()),
-            new ValidationQueries(account), new QuickstartOptions
+        using var services = ServiceGraph.For(account, _engine, new Dictionary<string, string?> { ["Validation:ChunkSize"] = "2" });
+        var job = new Quickstart(account, services.GetRequiredService<ImageUploader>(), services.GetRequiredService<BlobScoringService>(),
+            services.GetRequiredService<ValidationRunService>(), services.GetRequiredService<ValidationQueries>(), new QuickstartOptions
             {
                 BlobsPerCall = 3,
                 // Containers of its own: scoring the shared drop zone would write rows other tests look for.

@@ -160,9 +160,9 @@ public class ScoreImagesTests(FunctionsFixture fixture)
         // Count the GET requests the storage clients send (a download is a GET on the blob).
         var downloads = new System.Collections.Concurrent.ConcurrentBag<string>();
         using var observer = new RequestObserver(r => { if (r.Method == "GET") downloads.Add(r.Path); });
-        var service = new ConvNeXt.Batch.Service.Services.BlobScoringService(
-            new StorageAccount(new StorageOptions { ConnectionString = fixture.ConnectionString }), engine,
-            new ConvNeXt.Batch.Service.Services.ScoringOptions { MaxBlobBytes = 1000 });
+        await using var services = ServiceGraph.For(new StorageAccount(new StorageOptions { ConnectionString = fixture.ConnectionString }), engine,
+            new Dictionary<string, string?> { ["Scoring:MaxBlobBytes"] = "1000" });
+        var service = services.GetRequiredService<ConvNeXt.Batch.Service.Services.BlobScoringService>();
         var result = await service.ScoreAsync([
             new("images", "large/declared.jpg", ContentLength: bytes.Length),
             new("images", "large/undeclared.jpg", ContentLength: 10), // the event understates it: the download headers catch it

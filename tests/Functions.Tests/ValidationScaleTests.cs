@@ -29,8 +29,8 @@ public class ValidationScaleTests(FunctionsFixture fixture) : IAsyncLifetime
         // The handler's model and reader, over a storage account whose table traffic is counted.
         var traffic = new TableTraffic();
         var account = new StorageAccount(new StorageOptions { ConnectionString = fixture.ConnectionString, ConfigureClients = TableTraffic.Attach(traffic) });
-        var service = new ValidationRunService(account, fixture.Services.GetRequiredService<ScoringEngine>(), new BlobImageReader(account, new ScoringOptions()),
-            new ValidationOptions(), new ValidationDefaultsOptions());
+        await using var services = ServiceGraph.For(account, fixture.Services.GetRequiredService<ScoringEngine>());
+        var service = services.GetRequiredService<ValidationRunService>();
         await account.EnsureTablesAsync();
         var plan = await service.CreateRunAsync(new ValidationRunRequest
             { Container = "validation", Prefix = "val100/", Labels = "labels/val.txt", ChunkSize = 5, RunId = "constant-reads" }, "local");

@@ -1,7 +1,7 @@
 using ConvNeXt.Batch.Scoring.Evaluation;
 using ConvNeXt.Batch.Service.Validation;
 
-namespace ConvNeXt.Batch.Functions.Tests;
+namespace ConvNeXt.Batch.Service.Tests;
 
 /// <summary>The library's label-file sniffing, which <c>validate --labels</c> relies on to tell a class table from a ground truth.</summary>
 public class LabelFilesTests

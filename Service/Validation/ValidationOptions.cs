@@ -22,16 +22,3 @@ public sealed class ValidationOptions
     /// </summary>
     public long MaxFanOutBytes { get; set; } = 64L * 1024 * 1024;
 }
-
-/// <summary>Dataset of scheduled runs (<c>ValidationDefaults</c> section).</summary>
-public sealed class ValidationDefaultsOptions
-{
-    public const string Section = "ValidationDefaults";
-
-    public string Container { get; set; } = Storage.ContainerNames.Validation;
-    public string? Prefix { get; set; }
-    public string? Labels { get; set; }
-}
-
-/// <summary>A dataset that cannot be used (no images, no labels, unknown label source); maps to HTTP 400.</summary>
-public sealed class DatasetException(string message) : Exception(message);

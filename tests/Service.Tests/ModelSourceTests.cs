@@ -2,10 +2,10 @@ using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
 
-namespace ConvNeXt.Batch.Functions.Tests;
+namespace ConvNeXt.Batch.Service.Tests;
 
-[Collection(FunctionsCollection.Name)]
-public class ModelSourceTests(FunctionsFixture fixture)
+[Collection(StorageCollection.Name)]
+public class ModelSourceTests(StorageFixture fixture)
 {
     [Fact]
     public async Task A_blob_model_is_downloaded_once_into_the_cache_and_verified()

@@ -4,14 +4,14 @@ using ConvNeXt.Batch.Scoring.Evaluation;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Validation;
 
-namespace ConvNeXt.Batch.Functions.Tests;
+namespace ConvNeXt.Batch.Service.Tests;
 
 /// <summary>
 /// A run's label list is merged with the listing when its lines are in name order (nothing of it held), and read into a
 /// dictionary otherwise; either way every name gets the label <see cref="LabelledDataset.ParseValList"/> gives it.
 /// </summary>
-[Collection(FunctionsCollection.Name)]
-public class LabelListTests(FunctionsFixture fixture)
+[Collection(StorageCollection.Name)]
+public class LabelListTests(StorageFixture fixture)
 {
     private readonly StorageAccount _storage = new(new StorageOptions { ConnectionString = fixture.ConnectionString });
 
@@ -25,7 +25,7 @@ public class LabelListTests(FunctionsFixture fixture)
     }
 
     private Task<LabelList> OpenAsync(BlobClient blob, Func<Task>? beforeRead = null) =>
-        LabelList.OpenAsync(_storage, blob, $"labellists/{blob.Name}", 1000, default, beforeRead);
+        LabelList.OpenAsync(_storage, blob, $"labellists/{blob.Name}", 1000, beforeRead);
 
     private static string Name(int i) => $"ILSVRC2012_val_{i:D8}";
 

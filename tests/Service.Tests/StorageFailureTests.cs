@@ -7,15 +7,15 @@ using Azure.Storage.Blobs.Models;
 using ConvNeXt.Batch.Service.Storage;
 using Polly.Timeout;
 
-namespace ConvNeXt.Batch.Functions.Tests;
+namespace ConvNeXt.Batch.Service.Tests;
 
 /// <summary>
 /// Every class of storage failure, produced for real (a closed port, a server that never answers,
 /// canned 5xx/429 answers, Azurite's own 403/404/409/412), classified by <see cref="StorageFailures"/>
 /// and retried by the storage pipeline exactly when it is transient.
 /// </summary>
-[Collection(FunctionsCollection.Name)]
-public class StorageFailureTests(FunctionsFixture fixture)
+[Collection(StorageCollection.Name)]
+public class StorageFailureTests(StorageFixture fixture)
 {
     private static StorageResilienceOptions FastRetries(int retries = 2, TimeSpan? attemptTimeout = null) => new()
     {

@@ -10,7 +10,7 @@ namespace ConvNeXt.Batch.Cli.Commands;
 /// The options every model-using command shares: the model file, preprocessing overrides (for
 /// models whose ONNX file does not carry its preprocessing, e.g. SqueezeNet), device and labels.
 /// </summary>
-internal sealed class ModelOptions
+internal sealed class ModelCommandOptions
 {
     public const string ModelEnvironmentVariable = "CONVNEXT_MODEL";
 
@@ -41,7 +41,7 @@ internal sealed class ModelOptions
     public Option<int?> Threads { get; } = new("--threads") { Description = "ONNX Runtime intra-op threads (default: all cores)", HelpName = "N" };
     public Option<string?> Labels { get; } = new("--labels") { Description = "Class label table (LOC_synset_mapping.txt or synset_words.txt) when the model carries none", HelpName = "FILE" };
 
-    public ModelOptions(Command command, bool modelRequired = true)
+    public ModelCommandOptions(Command command, bool modelRequired = true)
     {
         PreprocessingPreset.AcceptOnlyFromAmong("timm", "mindcv", "torchvision", "caffe");
         ChannelOrder.AcceptOnlyFromAmong("rgb", "bgr");

@@ -1,0 +1,115 @@
+using ConvNeXt.Batch.Service.Api;
+using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Services;
+using ConvNeXt.Batch.Service.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ConvNeXt.Batch.Api;
+
+/// <summary>
+/// The one route table of the HTTP API, mapped by the Functions handler and by <c>convnext-batch serve</c>. What a request
+/// means is <see cref="ServiceApi"/>'s and <see cref="ReportApi"/>'s; here each route is bound, the host's
+/// <see cref="IApiAccess"/> is asked, and every answer and failure is written the same way on both hosts.
+/// </summary>
+public static class ApiEndpoints
+{
+    /// <summary>
+    /// Maps the API's routes. The host's services hold <see cref="ServiceApi"/> and <see cref="ReportApi"/>
+    /// (<c>AddConvNeXtBatch</c>), optionally an <see cref="IApiAccess"/> and an <see cref="IValidationChunkSink"/>.
+    /// </summary>
+    /// <returns>The group of API routes, for a host to add its own filters to.</returns>
+    public static RouteGroupBuilder MapConvNeXtBatchApi(this IEndpointRouteBuilder endpoints)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        var api = endpoints.MapGroup("");
+        api.AddEndpointFilter(ProblemsAsync);
+
+        api.MapGet(ApiRoutes.Health, async (ServiceApi s, CancellationToken ct) => Write(await s.HealthAsync(ct)));
+
+        var keyed = api.MapGroup("");
+        keyed.AddEndpointFilter(AuthorizeAsync);
+        keyed.MapGet(ApiRoutes.Predictions, async (HttpRequest r, ServiceApi s, CancellationToken ct) =>
+            Write(await s.ListPredictionsAsync(QueryOf(r), ct)));
+        keyed.MapGet(ApiRoutes.Prediction, async (string container, string blob, ServiceApi s, CancellationToken ct) =>
+            Write(await s.GetPredictionAsync(container, blob, ct)));
+        keyed.MapGet(ApiRoutes.ValidationRuns, async (HttpRequest r, ServiceApi s, CancellationToken ct) =>
+            Write(await s.ListValidationRunsAsync(QueryOf(r), ct)));
+        if (endpoints.ServiceProvider.GetService<IValidationChunkSink>() is not null)
+            keyed.MapPost(ApiRoutes.ValidationRuns, async (HttpRequest r, ServiceApi s, IValidationChunkSink sink, CancellationToken ct) =>
+            {
+                using var reader = new StreamReader(r.Body);
+                var created = await s.CreateValidationRunAsync(await reader.ReadToEndAsync(ct), "http", ct);
+                if (created.Value is { } plan)
+                    sink.Send(plan);
+                return Write(created.Response);
+            });
+        keyed.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi s, CancellationToken ct) =>
+            Write(await s.GetValidationRunAsync(id, QueryOf(r), ct)));
+        keyed.MapGet(ApiRoutes.RunReport, async (string id, HttpRequest r, ReportApi reports, CancellationToken ct) =>
+            Write(await reports.RunReportAsync(id, LinkKey(r), ct)));
+        keyed.MapGet(ApiRoutes.History, async (HttpRequest r, ReportApi reports, CancellationToken ct) =>
+            Write(await reports.HistoryAsync(QueryOf(r), LinkKey(r), ct)));
+        keyed.MapGet(ApiRoutes.PredictionsReport, async (HttpRequest r, ReportApi reports, CancellationToken ct) =>
+            Write(await reports.PredictionsAsync(QueryOf(r), LinkKey(r), ct)));
+        keyed.MapGet(ApiRoutes.Thumbnail, async (string container, string blob, ReportApi reports, CancellationToken ct) =>
+            Write(await reports.ThumbnailAsync(container, blob, ct)));
+        return api;
+    }
+
+    /// <summary>The query string as <see cref="ServiceApi"/> and <see cref="ReportApi"/> read it.</summary>
+    public static ApiQuery QueryOf(HttpRequest request) =>
+        new(request.Query.Select(q => new KeyValuePair<string, string?>(q.Key, q.Value.ToString())));
+
+    /// <summary>An answer as the HTTP response: JSON with the contract's options, or its content as it is.</summary>
+    public static IResult Write(ApiResponse response) =>
+        response.Content is { } content
+            ? new ContentResult(response.StatusCode, content)
+            : Results.Json(response.Body, ContractJson.Options, statusCode: response.StatusCode);
+
+    /// <summary>A problem answer (<see cref="ApiProblem"/>), as every route writes one.</summary>
+    public static IResult Problem(int statusCode, string error) => Write(ApiResponse.Problem(statusCode, error));
+
+    private static string? LinkKey(HttpRequest request) => request.HttpContext.RequestServices.GetService<IApiAccess>()?.LinkKey(request);
+
+    private static async ValueTask<object?> AuthorizeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var request = context.HttpContext.Request;
+        if (context.HttpContext.RequestServices.GetService<IApiAccess>() is { } access && !access.IsAuthorized(request))
+            return Problem(StatusCodes.Status401Unauthorized, "a function key is required");
+        return await next(context);
+    }
+
+    /// <summary>A failure the API does not classify (storage down, model missing) is a 503/500 with its reason, not an empty 500.</summary>
+    private static async ValueTask<object?> ProblemsAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        try
+        {
+            return await next(context);
+        }
+        catch (Exception e) when (!http.Response.HasStarted && !http.RequestAborted.IsCancellationRequested)
+        {
+            var unavailable = StorageFailures.IsTransient(e) || e is StorageUnavailableException;
+            var message = string.Join(' ', e.Message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            return unavailable
+                ? Problem(StatusCodes.Status503ServiceUnavailable, $"storage unavailable: {message}")
+                : Problem(StatusCodes.Status500InternalServerError, message);
+        }
+    }
+
+    /// <summary>Bytes with their content type and headers (a report page, a thumbnail).</summary>
+    private sealed class ContentResult(int statusCode, ApiContent content) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.StatusCode = statusCode;
+            httpContext.Response.ContentType = content.ContentType;
+            foreach (var (name, value) in content.Headers)
+                httpContext.Response.Headers[name] = value;
+            await httpContext.Response.Body.WriteAsync(content.Bytes, httpContext.RequestAborted);
+        }
+    }
+}

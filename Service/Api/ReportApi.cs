@@ -1,0 +1,85 @@
+using System.Globalization;
+using ConvNeXt.Batch.Service.Queries;
+using ConvNeXt.Batch.Service.Reports;
+using ConvNeXt.Batch.Service.Services;
+
+namespace ConvNeXt.Batch.Service.Api;
+
+/// <summary>
+/// The report routes (<see cref="ApiRoutes.RunReport"/>, <see cref="ApiRoutes.History"/>, <see cref="ApiRoutes.PredictionsReport"/>,
+/// <see cref="ApiRoutes.Thumbnail"/>) as plain calls, like <see cref="ServiceApi"/>: the host passes the query and the key the
+/// request was authorized with, and writes the <see cref="ApiResponse"/>. Links inside the pages carry that key as <c>code</c>,
+/// because a browser sends no header with an <c>&lt;img&gt;</c> request or a link.
+/// </summary>
+public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails, ScoringEngine engine)
+{
+    public const string KeyParameter = "code";
+
+    public async Task<ApiResponse> RunReportAsync(string id, string? key, CancellationToken cancellationToken = default)
+    {
+        var labels = engine.IsLoaded ? (await engine.GetClassifierAsync(cancellationToken)).Labels : null;
+        var html = await reports.ValidationRunAsync(id, new RouteImageLinks(ApiRoutes.Thumbnails, key), labels, cancellationToken);
+        return html is null ? ApiResponse.NotFound() : ApiResponse.Html(html);
+    }
+
+    public async Task<ApiResponse> HistoryAsync(ApiQuery query, string? key, CancellationToken cancellationToken = default) =>
+        ApiResponse.Html(await reports.HistoryAsync(id => $"/api/validation-runs/{Uri.EscapeDataString(id)}/report{KeyQuery(key, '?')}",
+            query["container"], query["prefix"], cancellationToken));
+
+    public async Task<ApiResponse> PredictionsAsync(ApiQuery query, string? key, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var filters = new PredictionQuery
+            {
+                Container = query["container"], Prefix = query["prefix"], Status = query["status"], Wnid = query["class"],
+                ConfidenceBelow = Number(query["below"], "below"), Top = query.Int("top"), ContinuationToken = query["continuationToken"],
+            };
+            var hidden = key is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [KeyParameter] = key };
+            return ApiResponse.Html(await reports.PredictionsAsync(filters, new RouteImageLinks(ApiRoutes.Thumbnails, key), q => PredictionsLink(q, key), hidden, cancellationToken));
+        }
+        catch (ArgumentException e)
+        {
+            return ApiResponse.Problem(400, e.Message);
+        }
+    }
+
+    public async Task<ApiResponse> ThumbnailAsync(string container, string blob, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return ApiResponse.Jpeg(await thumbnails.GetAsync(container, blob, cancellationToken));
+        }
+        catch (ThumbnailUnavailableException e)
+        {
+            return ApiResponse.NotFound(e.Message);
+        }
+    }
+
+    private static string KeyQuery(string? key, char separator) =>
+        key is null ? "" : $"{separator}{KeyParameter}={Uri.EscapeDataString(key)}";
+
+    private static double? Number(string? value, string name) =>
+        value is null ? null
+        : double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number) ? number
+        : throw new QueryArgumentException($"{name} must be a number");
+
+    private static string PredictionsLink(PredictionQuery q, string? key)
+    {
+        var parts = new List<string>();
+        void Add(string name, string? value)
+        {
+            if (!string.IsNullOrEmpty(value))
+                parts.Add($"{name}={Uri.EscapeDataString(value)}");
+        }
+        Add("container", q.Container);
+        Add("prefix", q.Prefix);
+        Add("status", q.Status);
+        Add("class", q.Wnid);
+        Add("below", q.ConfidenceBelow?.ToString(CultureInfo.InvariantCulture));
+        Add("top", q.Top?.ToString(CultureInfo.InvariantCulture));
+        Add("continuationToken", q.ContinuationToken);
+        Add(KeyParameter, key);
+        return ApiRoutes.PredictionsReport + "?" + string.Join('&', parts);
+    }
+}

@@ -1,0 +1,7 @@
+namespace ConvNeXt.Batch.Service.Tests;
+
+[CollectionDefinition(Name)]
+public sealed class StorageCollection : ICollectionFixture<StorageFixture>
+{
+    public const string Name = "Storage";
+}
