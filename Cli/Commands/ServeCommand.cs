@@ -4,7 +4,6 @@ using ConvNeXt.Batch.Api;
 using ConvNeXt.Batch.Cli.Serving;
 using ConvNeXt.Batch.Service.Api;
 using ConvNeXt.Batch.Service.Contracts;
-using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Validation;
@@ -18,7 +17,7 @@ namespace ConvNeXt.Batch.Cli.Commands;
 
 /// <summary>
 /// <c>serve</c>: the service's HTTP API on one machine, over a storage account (Azurite by default).
-/// Routes and answers come from <see cref="ServiceApi"/>, like the Functions handler's; what Service Bus
+/// Routes and answers are the shared API map's (<see cref="ApiEndpoints.MapConvNeXtBatchApi"/>), like the Functions handler's; what Service Bus
 /// and Event Grid do in Azure happens in this process (<see cref="ChunkQueue"/>, <see cref="ContainerWatcher"/>).
 /// </summary>
 internal static class ServeCommand

@@ -1,12 +1,5 @@
-using System.Text.Json;
-using Azure.Monitor.OpenTelemetry.Exporter;
 using ConvNeXt.Batch.Api;
 using ConvNeXt.Batch.Service.Composition;
-using ConvNeXt.Batch.Service.Contracts;
-using ConvNeXt.Batch.Service.Models;
-using ConvNeXt.Batch.Service.Observability;
-using ConvNeXt.Batch.Service.Queries;
-using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Validation;
 using Microsoft.AspNetCore.Builder;

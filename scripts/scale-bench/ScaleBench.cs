@@ -24,6 +24,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure.Storage.Blobs;
 using ConvNeXt.Batch.Functions.Handler;
+using ConvNeXt.Batch.Service.Composition;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Observability;
@@ -383,12 +384,17 @@ static class Child
         }
 
         // In process, as `convnext-batch validate --record` runs it (ValidationRunService.RunLocallyAsync, step by step).
-        var account = new StorageAccount(storage);
-        var scoring = new ScoringOptions();
-        using var engine = new ScoringEngine(new ModelOptions { Location = s.Model }, scoring, account);
+        // The services as every host composes them; the storage options carry the traffic counter.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Storage:ConnectionString"] = s.Connection, ["Model:Location"] = s.Model,
+            ["Validation:ChunkSize"] = s.ChunkSize.ToString(CultureInfo.InvariantCulture),
+        }).Build();
+        await using var provider = new ServiceCollection().AddConvNeXtBatch(configuration).AddSingleton(storage).BuildServiceProvider();
+        var account = provider.GetRequiredService<StorageAccount>();
+        var engine = provider.GetRequiredService<ScoringEngine>();
         await engine.GetModelInfoAsync();
-        var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = s.ChunkSize },
-            new ValidationDefaultsOptions());
+        var service = provider.GetRequiredService<ValidationRunService>();
         var r = new JsonObject();
         await account.EnsureTablesAsync();
         var t0 = Traffic.Json(traffic, spans);
@@ -411,7 +417,7 @@ static class Child
         }
         clock.Restart();
         var finalized = 0;
-        var queries = new ValidationQueries(account);
+        var queries = provider.GetRequiredService<ValidationQueries>();
         var labels = (await engine.GetClassifierAsync()).Labels;
         var scored = TimeSpan.Zero;
         var runningGetTraffic = new JsonObject();
@@ -422,7 +428,7 @@ static class Child
                 // Halfway: the GET of a run still running (it sums the chunk rows done so far).
                 scored += clock.Elapsed;
                 var g0 = Traffic.Json(traffic, spans);
-                var (runningGetSeconds, running) = await HandlerWay.TimeAsync(3, async () => (await queries.GetRunAsync(plan.Run.RunId, default, labels))!);
+                var (runningGetSeconds, running) = await HandlerWay.TimeAsync(3, async () => (await queries.GetRunAsync(plan.Run.RunId, labels))!);
                 r["runningGetSeconds"] = runningGetSeconds;
                 r["runningGetChunks"] = running.ChunksDone;
                 var g1 = Traffic.Json(traffic, spans);
@@ -443,7 +449,7 @@ static class Child
         r["chunkSpans"] = t2["chunkSpans"]!.DeepClone();
         r["memoryCreate"] = t1["memory"]!.DeepClone();
         r["memoryChunks"] = t2["memory"]!.DeepClone();
-        var (getSeconds, report) = await HandlerWay.TimeAsync(3, async () => (await queries.GetRunAsync(plan.Run.RunId, default, labels))!);
+        var (getSeconds, report) = await HandlerWay.TimeAsync(3, async () => (await queries.GetRunAsync(plan.Run.RunId, labels))!);
         r["getSeconds"] = getSeconds;
         r["getTable"] = Traffic.Delta(Traffic.Json(traffic, spans), t2, 3);
         r["status"] = report.Run.Status;
