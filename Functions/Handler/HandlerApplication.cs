@@ -63,12 +63,20 @@ public static class HandlerApplication
         services.AddSingleton(sp => new BlobScoringService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
             sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<BlobScoringService>>(),
             sp.GetRequiredService<BlobImageReader>()));
-        services.AddSingleton(sp => new StalledRuns(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ValidationOptions>()));
-        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<StalledRuns>(),
-            sp.GetService<ILogger<ValidationQueries>>()));
-        services.AddSingleton(sp => new ValidationRunService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
-            sp.GetRequiredService<BlobImageReader>(), sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(),
-            sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<ValidationRunService>>(), sp.GetRequiredService<ValidationQueries>()));
+        services.AddSingleton(sp => new StalledRuns(sp.GetRequiredService<ValidationOptions>(), sp.GetService<TimeProvider>()));
+        services.AddSingleton(sp => new ValidationRunStore(sp.GetRequiredService<StorageAccount>()));
+        services.AddSingleton(sp => new ValidationRunFinalizer(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ValidationRunStore>(),
+            sp.GetRequiredService<StalledRuns>(), sp.GetService<TimeProvider>(), sp.GetService<ILogger<ValidationRunFinalizer>>()));
+        services.AddSingleton(sp => new ValidationRunPlanner(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
+            sp.GetRequiredService<ValidationRunStore>(), sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(),
+            sp.GetService<TimeProvider>(), sp.GetService<ILogger<ValidationRunPlanner>>()));
+        services.AddSingleton(sp => new ValidationChunkScorer(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
+            sp.GetRequiredService<BlobImageReader>(), sp.GetRequiredService<ValidationRunStore>(), sp.GetRequiredService<ValidationRunFinalizer>(),
+            sp.GetRequiredService<ScoringMetrics>(), sp.GetService<TimeProvider>()));
+        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<ValidationRunStore>(), sp.GetRequiredService<StorageAccount>(),
+            sp.GetRequiredService<StalledRuns>(), sp.GetService<ILogger<ValidationQueries>>()));
+        services.AddSingleton(sp => new ValidationRunService(sp.GetRequiredService<ValidationRunPlanner>(), sp.GetRequiredService<ValidationChunkScorer>(),
+            sp.GetRequiredService<ValidationRunFinalizer>(), sp.GetRequiredService<ValidationQueries>(), sp.GetRequiredService<ScoringEngine>()));
         services.AddSingleton(sp => new PredictionQueries(sp.GetRequiredService<StorageAccount>()));
         services.AddSingleton(Bind<Service.Reports.ReportOptions>(Service.Reports.ReportOptions.Section));
         services.AddSingleton(sp => new Service.Reports.ReportService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>(),
