@@ -65,7 +65,7 @@ internal static class ServeCommand
             using var engine = new ScoringEngine(classifier, pipelineOptions.Scoring(parse));
             var scoring = pipelineOptions.Scoring(parse);
             var validationOptions = new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) };
-            var queries = new ValidationQueries(account, new StalledRuns(validationOptions));
+            var queries = new ValidationQueries(account, new StalledRuns(validationOptions, TimeProvider.System));
             var runs = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), validationOptions,
                 new ValidationDefaultsOptions { Container = parse.GetValue(validationContainer)! });
             var api = new ServiceApi(new PredictionQueries(account), queries, runs, engine, account);

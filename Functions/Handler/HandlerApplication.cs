@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 
 namespace ConvNeXt.Batch.Functions.Handler;
@@ -63,18 +64,19 @@ public static class HandlerApplication
         services.AddSingleton(sp => new BlobScoringService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
             sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<BlobScoringService>>(),
             sp.GetRequiredService<BlobImageReader>()));
-        services.AddSingleton(sp => new StalledRuns(sp.GetRequiredService<ValidationOptions>(), sp.GetService<TimeProvider>()));
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new StalledRuns(sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new ValidationRunStore(sp.GetRequiredService<StorageAccount>()));
         services.AddSingleton(sp => new ValidationRunFinalizer(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ValidationRunStore>(),
-            sp.GetRequiredService<StalledRuns>(), sp.GetService<TimeProvider>(), sp.GetService<ILogger<ValidationRunFinalizer>>()));
+            sp.GetRequiredService<StalledRuns>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ValidationRunFinalizer>>()));
         services.AddSingleton(sp => new ValidationRunPlanner(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
             sp.GetRequiredService<ValidationRunStore>(), sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(),
-            sp.GetService<TimeProvider>(), sp.GetService<ILogger<ValidationRunPlanner>>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ValidationRunPlanner>>()));
         services.AddSingleton(sp => new ValidationChunkScorer(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
             sp.GetRequiredService<BlobImageReader>(), sp.GetRequiredService<ValidationRunStore>(), sp.GetRequiredService<ValidationRunFinalizer>(),
-            sp.GetRequiredService<ScoringMetrics>(), sp.GetService<TimeProvider>()));
+            sp.GetRequiredService<ScoringMetrics>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<ValidationRunStore>(), sp.GetRequiredService<StorageAccount>(),
-            sp.GetRequiredService<StalledRuns>(), sp.GetService<ILogger<ValidationQueries>>()));
+            sp.GetRequiredService<StalledRuns>(), sp.GetRequiredService<ILogger<ValidationQueries>>()));
         services.AddSingleton(sp => new ValidationRunService(sp.GetRequiredService<ValidationRunPlanner>(), sp.GetRequiredService<ValidationChunkScorer>(),
             sp.GetRequiredService<ValidationRunFinalizer>(), sp.GetRequiredService<ValidationQueries>(), sp.GetRequiredService<ScoringEngine>()));
         services.AddSingleton(sp => new PredictionQueries(sp.GetRequiredService<StorageAccount>()));

@@ -86,13 +86,13 @@ public sealed record ValidationPredictionRecord(
 /// timer's sweep changes its row. Nothing here creates a table, so a read-only identity gets its reports. A completed run
 /// is read from its row and its frozen totals (<see cref="FrozenTotals"/>), not its chunk rows.
 /// </summary>
-public sealed class ValidationQueries(ValidationRunStore store, StorageAccount storage, StalledRuns stalled, ILogger<ValidationQueries>? logger = null)
+public sealed class ValidationQueries(ValidationRunStore store, StorageAccount storage, StalledRuns stalled, ILogger<ValidationQueries> logger)
 {
-    private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
+    private readonly ILogger _logger = logger;
 
     /// <summary>Queries on their own store, showing stalls after <paramref name="stalled"/>'s timeout (the default one when not given).</summary>
-    public ValidationQueries(StorageAccount storage, StalledRuns? stalled = null, ILogger<ValidationQueries>? logger = null)
-        : this(new ValidationRunStore(storage), storage, stalled ?? new StalledRuns(new ValidationOptions()), logger)
+    public ValidationQueries(StorageAccount storage, StalledRuns? stalled = null)
+        : this(new ValidationRunStore(storage), storage, stalled ?? new StalledRuns(new ValidationOptions(), TimeProvider.System), NullLogger<ValidationQueries>.Instance)
     {
     }
 

@@ -4,6 +4,7 @@ using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Validation;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ConvNeXt.Batch.Service.Services;
 
@@ -32,15 +33,18 @@ public sealed class ValidationRunService
     /// <summary>The parts wired on one store, for callers without a container (the CLI, benchmarks, tests).</summary>
     /// <param name="reader">Reads the images (with the configured size limit); the same reader event scoring uses.</param>
     public ValidationRunService(StorageAccount storage, ScoringEngine engine, BlobImageReader reader, ValidationOptions options,
-        ValidationDefaultsOptions defaults, ScoringMetrics? metrics = null, ILoggerFactory? loggers = null, TimeProvider? time = null)
+        ValidationDefaultsOptions defaults, ScoringMetrics? metrics = null, ILoggerFactory? loggers = null)
     {
+        // The one place these parts get defaults (the system clock, no logging): callers without a container.
+        var time = TimeProvider.System;
+        loggers ??= NullLoggerFactory.Instance;
         var store = new ValidationRunStore(storage);
         var stalled = new StalledRuns(options, time);
         _engine = engine;
-        Finalizer = new ValidationRunFinalizer(storage, store, stalled, time, loggers?.CreateLogger<ValidationRunFinalizer>());
-        Planner = new ValidationRunPlanner(storage, engine, store, options, defaults, time, loggers?.CreateLogger<ValidationRunPlanner>());
+        Finalizer = new ValidationRunFinalizer(storage, store, stalled, time, loggers.CreateLogger<ValidationRunFinalizer>());
+        Planner = new ValidationRunPlanner(storage, engine, store, options, defaults, time, loggers.CreateLogger<ValidationRunPlanner>());
         Scorer = new ValidationChunkScorer(storage, engine, reader, store, Finalizer, metrics ?? new ScoringMetrics(), time);
-        _queries = new ValidationQueries(store, storage, stalled);
+        _queries = new ValidationQueries(store, storage, stalled, loggers.CreateLogger<ValidationQueries>());
     }
 
     public ValidationRunPlanner Planner { get; }

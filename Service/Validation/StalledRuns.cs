@@ -5,13 +5,12 @@ namespace ConvNeXt.Batch.Service.Validation;
 /// <see cref="ValidationOptions.StallTimeout"/>. Reads show such a run as <see cref="Storage.RunStatus.Stalled"/> and
 /// write nothing; only the timer's sweep (<see cref="ValidationRunFinalizer.SweepAsync"/>) changes its row.
 /// </summary>
-public sealed class StalledRuns(ValidationOptions options, TimeProvider? time = null)
+public sealed class StalledRuns(ValidationOptions options, TimeProvider time)
 {
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     public TimeSpan Timeout => options.StallTimeout;
 
-    public DateTimeOffset Now => _time.GetUtcNow();
+    public DateTimeOffset Now => time.GetUtcNow();
 
     /// <summary>False for a run younger than the timeout, which cannot have stalled: the sweep's test on the row alone.</summary>
     public bool MayHaveStalled(Storage.ValidationRunEntity run) =>

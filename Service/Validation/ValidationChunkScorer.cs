@@ -18,9 +18,8 @@ namespace ConvNeXt.Batch.Service.Validation;
 /// writes nothing and fails the delivery, so it is redelivered; only an image's own fault becomes an error row.
 /// </summary>
 public sealed class ValidationChunkScorer(StorageAccount storage, ScoringEngine engine, BlobImageReader reader, ValidationRunStore store,
-    ValidationRunFinalizer finalizer, ScoringMetrics metrics, TimeProvider? time = null)
+    ValidationRunFinalizer finalizer, ScoringMetrics metrics, TimeProvider time)
 {
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     private const string InferenceFailedReason = "InferenceFailed";
 
@@ -159,7 +158,7 @@ public sealed class ValidationChunkScorer(StorageAccount storage, ScoringEngine 
             ScoredCount = scored.Rows.Count(r => r.Status == RowStatus.Scored),
             ErrorCount = scored.Rows.Count(r => r.Status == RowStatus.Failed),
             CountsJson = scored.Counts.ToJson(),
-            ScoredAt = _time.GetUtcNow(),
+            ScoredAt = time.GetUtcNow(),
         };
         await storage.Resilience.ExecuteAsync(async ct =>
             { await storage.Table(TableNames.ValidationChunks).UpsertEntityAsync(summary, TableUpdateMode.Replace, ct); }, cancellationToken);

@@ -1,6 +1,5 @@
 using ConvNeXt.Batch.Service.Storage;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ConvNeXt.Batch.Service.Validation;
 
@@ -9,14 +8,12 @@ namespace ConvNeXt.Batch.Service.Validation;
 /// chunk rows when the last one is in (exactly once: the write that sets the last bit wins under the row's ETag), or
 /// marks it <see cref="RunStatus.Failed"/> with a reason. Totals are recomputed each time, never incremented.
 /// </summary>
-public sealed class ValidationRunFinalizer(StorageAccount storage, ValidationRunStore store, StalledRuns stalled, TimeProvider? time = null,
-    ILogger<ValidationRunFinalizer>? logger = null)
+public sealed class ValidationRunFinalizer(StorageAccount storage, ValidationRunStore store, StalledRuns stalled, TimeProvider time,
+    ILogger<ValidationRunFinalizer> logger)
 {
     /// <summary>What the sweep records as the finalizer of a run it completes.</summary>
     public const string SweepFinalizer = "stall-sweep";
 
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
-    private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
 
     /// <summary>
     /// Records a chunk (whose rows are all written) as done on its run, and completes the run when it was the last one
@@ -43,13 +40,13 @@ public sealed class ValidationRunFinalizer(StorageAccount storage, ValidationRun
             {
                 totals = await CompleteAsync(run, invocationId, ct);
                 if (totals is null)
-                    _logger.LogWarning("validation run {RunId}: every chunk is marked done but chunk rows are missing; not finalized", runId);
+                    logger.LogWarning("validation run {RunId}: every chunk is marked done but chunk rows are missing; not finalized", runId);
             }
             return totals is not null || !alreadyDone;
         }, cancellationToken);
         if (run is null)
         {
-            _logger.LogWarning("validation run {RunId} has no run row; chunk kept, run not finalized", runId);
+            logger.LogWarning("validation run {RunId} has no run row; chunk kept, run not finalized", runId);
             return (false, false);
         }
         if (legacy)
@@ -82,7 +79,7 @@ public sealed class ValidationRunFinalizer(StorageAccount storage, ValidationRun
         }, cancellationToken);
         if (run is null)
         {
-            _logger.LogWarning("validation run {RunId} has no run row; chunk kept, run not finalized", runId);
+            logger.LogWarning("validation run {RunId} has no run row; chunk kept, run not finalized", runId);
             return (false, false);
         }
         if (written)
@@ -153,11 +150,11 @@ public sealed class ValidationRunFinalizer(StorageAccount storage, ValidationRun
                 run.FailedChunks = string.Join(',', failed.Append(index).Distinct().Order());
             run.Status = RunStatus.Failed;
             run.FailureReason = reason;
-            run.FinishedAt ??= _time.GetUtcNow();
+            run.FinishedAt ??= time.GetUtcNow();
             return ValueTask.FromResult(true);
         }, cancellationToken);
         if (written)
-            _logger.LogWarning("validation run {RunId} failed: {Reason}", runId, reason);
+            logger.LogWarning("validation run {RunId} failed: {Reason}", runId, reason);
         return written;
     }
 
@@ -175,7 +172,7 @@ public sealed class ValidationRunFinalizer(StorageAccount storage, ValidationRun
         (run.TotalsBlob, run.TotalsSha256) = await FrozenTotals.WriteAsync(storage, run.RowKey, chunks.Counts, cancellationToken);
         var totals = RunTotals.From(chunks.Counts);
         run.Status = RunStatus.Completed;
-        run.FinishedAt = _time.GetUtcNow();
+        run.FinishedAt = time.GetUtcNow();
         run.FinalizedBy = invocationId ?? Guid.NewGuid().ToString("N");
         run.ImageCount = checked((int)chunks.Images);
         run.ScoredCount = checked((int)chunks.Scored);
@@ -190,6 +187,6 @@ public sealed class ValidationRunFinalizer(StorageAccount storage, ValidationRun
     }
 
     private void LogCompleted(ValidationRunEntity run, RunTotals totals) =>
-        _logger.LogInformation("validation run {RunId} completed: top-1 {Top1:P2}, top-5 {Top5:P2} over {Images} images",
+        logger.LogInformation("validation run {RunId} completed: top-1 {Top1:P2}, top-5 {Top5:P2} over {Images} images",
             run.RowKey, totals.Top1, totals.Top5, run.ImageCount);
 }

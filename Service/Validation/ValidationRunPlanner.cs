@@ -7,7 +7,6 @@ using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ConvNeXt.Batch.Service.Validation;
 
@@ -17,10 +16,8 @@ namespace ConvNeXt.Batch.Service.Validation;
 /// same run and returns only the chunks it still misses.
 /// </summary>
 public sealed class ValidationRunPlanner(StorageAccount storage, ScoringEngine engine, ValidationRunStore store, ValidationOptions options,
-    ValidationDefaultsOptions defaults, TimeProvider? time = null, ILogger<ValidationRunPlanner>? logger = null)
+    ValidationDefaultsOptions defaults, TimeProvider time, ILogger<ValidationRunPlanner> logger)
 {
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
-    private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
     private readonly BlobDataset _dataset = new(storage);
 
     /// <summary>A request with its defaults applied and checked.</summary>
@@ -64,8 +61,8 @@ public sealed class ValidationRunPlanner(StorageAccount storage, ScoringEngine e
         }
         var done = created ? _ => false : await DoneAsync(row, cancellationToken);
         var chunks = Messages(row, plan).Where(c => !done(c.ChunkIndex)).ToList();
-        using (_logger.BeginScope(new Dictionary<string, object> { ["RunId"] = r.RunId }))
-            _logger.LogInformation("validation run {RunId} ({Status}): {Images} images of {Container}/{Prefix} in {Chunks} chunks, {Sending} to send, model {ModelId}",
+        using (logger.BeginScope(new Dictionary<string, object> { ["RunId"] = r.RunId }))
+            logger.LogInformation("validation run {RunId} ({Status}): {Images} images of {Container}/{Prefix} in {Chunks} chunks, {Sending} to send, model {ModelId}",
                 r.RunId, row.Status, plan.ImageCount, r.Container, r.Prefix, plan.Chunks.Count, chunks.Count, model.ModelId);
         return new ValidationRunPlan(ValidationRunSummary.From(row), chunks, created);
     }
@@ -88,7 +85,7 @@ public sealed class ValidationRunPlanner(StorageAccount storage, ScoringEngine e
             throw new DatasetException("chunkSize must be between 1 and 1000");
         if (BlobNames.ContainerProblem(container) is { } containerProblem)
             throw new DatasetException(containerProblem);
-        var runId = string.IsNullOrWhiteSpace(request.RunId) ? NewRunId(_time.GetUtcNow()) : request.RunId;
+        var runId = string.IsNullOrWhiteSpace(request.RunId) ? NewRunId(time.GetUtcNow()) : request.RunId;
         if (RunIds.Problem(runId) is { } runIdProblem)
             throw new DatasetException(runIdProblem);
         return new Request(runId, container, prefix, labels, chunkSize);
@@ -127,7 +124,7 @@ public sealed class ValidationRunPlanner(StorageAccount storage, ScoringEngine e
         ReferenceTop1 = model.ReferenceTop1,
         ReferenceTop5 = model.ReferenceTop5,
         ReferenceSource = model.ReferenceSource,
-        CreatedAt = _time.GetUtcNow(),
+        CreatedAt = time.GetUtcNow(),
         ChunkSigningKey = ChunkRules.NewKey(),
         DatasetSha256 = plan.Sha256,
         PlanBlob = planBlob,
@@ -181,7 +178,7 @@ public sealed class ValidationRunPlanner(StorageAccount storage, ScoringEngine e
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            _logger.LogWarning("plan {PlanBlob} of a run created concurrently was not deleted: {Reason}", planBlob, e.Message);
+            logger.LogWarning("plan {PlanBlob} of a run created concurrently was not deleted: {Reason}", planBlob, e.Message);
         }
     }
 

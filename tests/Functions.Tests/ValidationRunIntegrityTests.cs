@@ -123,7 +123,7 @@ public class ValidationRunIntegrityTests(FunctionsFixture fixture) : IAsyncLifet
         var refused = await Assert.ThrowsAsync<RequestFailedException>(() => readOnly.Table("ReadOnlyProbe").CreateIfNotExistsAsync());
         Assert.Equal(403, refused.Status);
 
-        var queries = new ValidationQueries(readOnly, new StalledRuns(new ValidationOptions()));
+        var queries = new ValidationQueries(readOnly, new StalledRuns(new ValidationOptions(), TimeProvider.System));
         var report = (await queries.GetRunAsync("read-only"))!;
         Assert.Equal((RunStatus.Completed, 3, 1), (report.Run.Status, report.Run.ImageCount, report.ChunksDone));
         Assert.Contains((await queries.ListRunsAsync(top: 1000)).Items, r => r.RunId == "read-only");
