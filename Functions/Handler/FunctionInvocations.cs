@@ -22,7 +22,6 @@ namespace ConvNeXt.Batch.Functions.Handler;
 public sealed class FunctionInvocations(
     BlobScoringService scoring,
     ValidationRunService validation,
-    StalledRuns stalledRuns,
     ScoringMetrics metrics,
     ServiceApi api,
     HandlerOptions handlerOptions,
@@ -189,12 +188,12 @@ public sealed class FunctionInvocations(
         {
             try
             {
-                foreach (var failed in await stalledRuns.SweepAsync(ct))
-                    log.Warning($"run {failed} marked Failed: no progress for {stalledRuns.Timeout}");
+                foreach (var line in await validation.Finalizer.SweepAsync(ct))
+                    log.Warning(line);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                // The sweep is housekeeping (reads check again); it must not keep the scheduled run from starting.
+                // The sweep is housekeeping (the next timer sweeps again); it must not keep the scheduled run from starting.
                 log.Error(e, "stalled-run sweep failed");
             }
             var occurrence = ScheduledOccurrence(request);

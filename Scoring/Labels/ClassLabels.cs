@@ -32,6 +32,23 @@ public sealed class ClassLabels
     public bool TryGetIndex(string wnid, out int index) => _byWnid.TryGetValue(wnid, out index);
 
     /// <summary>
+    /// SHA-256 (lower-case hex) of the table as the model uses it: one <c>index\twnid\tname\n</c> line per class in index
+    /// order. Two tables that name any class differently, or order them differently, have different digests.
+    /// </summary>
+    public string Sha256 => _sha256 ??= Digest(_labels);
+
+    private string? _sha256;
+
+    private static string Digest(ClassLabel[] labels)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var label in labels)
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(
+                string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{label.Index}\t{label.Wnid}\t{label.Name}\n")));
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    /// <summary>
     /// Reads <c>LOC_synset_mapping.txt</c> (<c>n01440764 : tench, Tinca tinca</c>) or
     /// <c>synset_words.txt</c> (<c>n01440764 tench, Tinca tinca</c>).
     /// </summary>

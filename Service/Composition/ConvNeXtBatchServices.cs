@@ -9,6 +9,7 @@ using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Validation;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -79,13 +80,20 @@ public static class ConvNeXtBatchServices
         services.AddSingleton(sp => new BlobScoringService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
             sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetRequiredService<BlobImageReader>(),
             sp.GetRequiredService<ILogger<BlobScoringService>>()));
-        services.AddSingleton<StalledRuns>();
-        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<StalledRuns>(),
-            sp.GetRequiredService<ILogger<ValidationQueries>>()));
-        services.AddSingleton(sp => new ValidationRunService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
-            sp.GetRequiredService<BlobImageReader>(), sp.GetRequiredService<BlobDataset>(), sp.GetRequiredService<ValidationQueries>(),
-            sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(), sp.GetRequiredService<ScoringMetrics>(),
-            sp.GetRequiredService<ILogger<ValidationRunService>>()));
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new StalledRuns(sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new ValidationRunStore(sp.GetRequiredService<StorageAccount>()));
+        services.AddSingleton(sp => new ValidationRunFinalizer(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ValidationRunStore>(),
+            sp.GetRequiredService<StalledRuns>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ValidationRunFinalizer>>()));
+        services.AddSingleton(sp => new ValidationRunPlanner(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
+            sp.GetRequiredService<ValidationRunStore>(), sp.GetRequiredService<ValidationOptions>(), sp.GetRequiredService<ValidationDefaultsOptions>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ValidationRunPlanner>>()));
+        services.AddSingleton(sp => new ValidationChunkScorer(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
+            sp.GetRequiredService<BlobImageReader>(), sp.GetRequiredService<ValidationRunStore>(), sp.GetRequiredService<ValidationRunFinalizer>(),
+            sp.GetRequiredService<ScoringMetrics>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new ValidationQueries(sp.GetRequiredService<ValidationRunStore>(), sp.GetRequiredService<StorageAccount>(),
+            sp.GetRequiredService<StalledRuns>(), sp.GetRequiredService<ILogger<ValidationQueries>>()));
+        services.AddSingleton<ValidationRunService>();
         services.AddSingleton<PredictionQueries>();
         services.AddSingleton<Uploads.ImageUploader>();
         services.AddSingleton<ReportService>();

@@ -33,12 +33,13 @@ public sealed record ValidationRunSummary(
     string? ReferenceSource,
     string? FinalizedBy,
     double? Ece = null,
-    string? FailureReason = null)
+    string? FailureReason = null,
+    string? LabelsSha256 = null)
 {
     internal static ValidationRunSummary From(ValidationRunEntity e) => new(
         e.RowKey, e.Status, e.Trigger, e.ModelId, e.ModelSha256, e.DatasetContainer, e.DatasetPrefix, e.LabelSource,
         e.ExpectedImageCount, e.ChunkCount, e.ChunkSize, e.CreatedAt, e.FinishedAt, e.ImageCount, e.ScoredCount, e.ErrorCount,
-        e.Top1, e.Top5, e.MeanConfidence, e.ReferenceTop1, e.ReferenceTop5, e.ReferenceSource, e.FinalizedBy, e.Ece, e.FailureReason);
+        e.Top1, e.Top5, e.MeanConfidence, e.ReferenceTop1, e.ReferenceTop5, e.ReferenceSource, e.FinalizedBy, e.Ece, e.FailureReason, e.LabelsSha256);
 }
 
 public sealed record ClassAccuracy(int Index, string? Wnid, string? Name, long Count, long Top1Correct, long Top5Correct)
@@ -79,45 +80,29 @@ public sealed record ValidationPredictionRecord(
 }
 
 /// <summary>
-/// Reads <c>ValidationRuns</c>, <c>ValidationChunks</c> and <c>ValidationPredictions</c>. Reading one run also
-/// applies the stall check (<see cref="StalledRuns"/>), so a run nobody sweeps still shows as failed; a completed
-/// run is read from its row and its frozen totals (<see cref="FrozenTotals"/>), not its chunk rows.
+/// Reads <c>ValidationRuns</c> (through the <see cref="ValidationRunStore"/>), <c>ValidationChunks</c> and
+/// <c>ValidationPredictions</c>, and never writes: a run that stopped making progress is shown as
+/// <see cref="RunStatus.Stalled"/> with the reason (<see cref="StalledRuns"/>, with the configured timeout), and only the
+/// timer's sweep changes its row. Nothing here creates a table, so a read-only identity gets its reports. A completed run
+/// is read from its row and its frozen totals (<see cref="FrozenTotals"/>), not its chunk rows.
 /// </summary>
-public sealed class ValidationQueries(StorageAccount storage, StalledRuns stalled, ILogger<ValidationQueries>? logger = null)
+public sealed class ValidationQueries(ValidationRunStore store, StorageAccount storage, StalledRuns stalled, ILogger<ValidationQueries> logger)
 {
-    private readonly StalledRuns _stalled = stalled;
-    private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
+    private readonly ILogger _logger = logger;
 
-    public async Task<ResultPage<ValidationRunSummary>> ListRunsAsync(int? top = null, string? continuationToken = null, CancellationToken cancellationToken = default)
-    {
-        await storage.EnsureTablesAsync(cancellationToken);
-        return await KeysetPaging.QueryAsync<ValidationRunEntity, ValidationRunSummary>(
-            storage.Table(TableNames.ValidationRuns), storage.Resilience,
-            TableClient.CreateQueryFilter($"PartitionKey eq {ValidationRunEntity.PartitionKeyValue}"),
-            KeysetPaging.Top(top), continuationToken, ValidationRunSummary.From, cancellationToken);
-    }
+    public Task<ResultPage<ValidationRunSummary>> ListRunsAsync(int? top = null, string? continuationToken = null, CancellationToken cancellationToken = default) =>
+        store.ListAsync(KeysetPaging.Top(top), continuationToken, cancellationToken);
 
-    public async Task<ValidationRunSummary?> GetRunSummaryAsync(string runId, CancellationToken cancellationToken = default)
-    {
-        await storage.EnsureTablesAsync(cancellationToken);
-        var row = await storage.Resilience.ExecuteAsync(async ct =>
-            await storage.Table(TableNames.ValidationRuns).GetEntityIfExistsAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, runId, cancellationToken: ct),
-            cancellationToken);
-        return row.HasValue ? ValidationRunSummary.From(row.Value!) : null;
-    }
+    public async Task<ValidationRunSummary?> GetRunSummaryAsync(string runId, CancellationToken cancellationToken = default) =>
+        await store.ReadAsync(runId, cancellationToken) is { } row ? ValidationRunSummary.From(row) : null;
 
     /// <param name="labels">Names the classes in the per-class table when given (the CLI passes the model's labels).</param>
     public async Task<ValidationRunReport?> GetRunAsync(string runId, Scoring.Labels.ClassLabels? labels = null, CancellationToken cancellationToken = default)
     {
-        await storage.EnsureTablesAsync(cancellationToken);
-        var row = await storage.Resilience.ExecuteAsync(async ct =>
-            await storage.Table(TableNames.ValidationRuns).GetEntityIfExistsAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, runId, cancellationToken: ct),
-            cancellationToken);
-        if (!row.HasValue)
+        if (await store.ReadAsync(runId, cancellationToken) is not { } row)
             return null;
-        var (entity, totals, chunksDone, failedChunks) = await FrozenAsync(row.Value!, labels, cancellationToken)
-                                                         ?? await SummedAsync(row.Value!, labels, cancellationToken);
-        var run = ValidationRunSummary.From(entity);
+        var (run, totals, chunksDone, failedChunks) = await FrozenAsync(row, labels, cancellationToken)
+                                                      ?? await SummedAsync(row, labels, cancellationToken);
         ReferenceComparison? comparison = null;
         if (run.Status == RunStatus.Completed && run.ReferenceTop1 is { } r1 && run.ReferenceTop5 is { } r5 && run.Top1 is { } t1 && run.Top5 is { } t5)
         {
@@ -134,23 +119,38 @@ public sealed class ValidationQueries(StorageAccount storage, StalledRuns stalle
     /// A completed run read from its frozen totals: one blob, whatever the number of chunks (every chunk is done and
     /// none failed, or it would not have completed). Null when it has none to believe: then the chunk rows are summed.
     /// </summary>
-    private async Task<(ValidationRunEntity Run, RunTotals Totals, int ChunksDone, int ChunksFailed)?> FrozenAsync(ValidationRunEntity run,
+    private async Task<(ValidationRunSummary Run, RunTotals Totals, int ChunksDone, int ChunksFailed)?> FrozenAsync(ValidationRunEntity run,
         Scoring.Labels.ClassLabels? labels, CancellationToken cancellationToken)
     {
         var (json, problem) = await FrozenTotals.ReadAsync(storage, run, cancellationToken);
         if (problem is not null)
             _logger.LogWarning("validation run {RunId}: frozen totals {TotalsBlob} not used ({Problem}); summing its chunk rows", run.RowKey, run.TotalsBlob, problem);
-        return json is null ? null : (run, RunTotals.FromJson(json, labels), run.ChunkCount, 0);
+        return json is null ? null : (ValidationRunSummary.From(run), RunTotals.FromJson(json, labels), run.ChunkCount, 0);
     }
 
-    /// <summary>A run read from the sum of its chunk rows (running, failed, or completed before totals were frozen), after the stall check.</summary>
-    private async Task<(ValidationRunEntity Run, RunTotals Totals, int ChunksDone, int ChunksFailed)> SummedAsync(ValidationRunEntity row,
+    /// <summary>A run read from the sum of its chunk rows (running, failed, or completed before totals were frozen), shown stalled when it is.</summary>
+    private async Task<(ValidationRunSummary Run, RunTotals Totals, int ChunksDone, int ChunksFailed)> SummedAsync(ValidationRunEntity row,
         Scoring.Labels.ClassLabels? labels, CancellationToken cancellationToken)
     {
-        var chunks = await ChunkRowSum.ReadAsync(storage, row.RowKey, row.ChunkCount, cancellationToken: cancellationToken);
-        var run = await _stalled.FailIfStalledAsync(row, chunks, cancellationToken);
-        var failedChunks = FailedChunkIndexes(run.FailedChunks).Count(i => !chunks.IsDone(i));
+        var chunks = await ReadChunksAsync(row, cancellationToken);
+        var run = ValidationRunSummary.From(row);
+        if (stalled.Reason(row, chunks) is { } reason)
+            run = run with { Status = RunStatus.Stalled, FailureReason = reason };
+        var failedChunks = FailedChunkIndexes(row.FailedChunks).Count(i => !chunks.IsDone(i));
         return (run, RunTotals.From(chunks.Counts, labels), chunks.Done, failedChunks);
+    }
+
+    /// <summary>The run's chunk rows summed; none when the table does not exist yet (nothing is created on a read).</summary>
+    private async Task<ChunkRowSum> ReadChunksAsync(ValidationRunEntity row, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ChunkRowSum.ReadAsync(storage, row.RowKey, row.ChunkCount, cancellationToken: cancellationToken);
+        }
+        catch (Azure.RequestFailedException e) when (StorageAccount.IsTableNotFound(e))
+        {
+            return ChunkRowSum.None(row.ChunkCount);
+        }
     }
 
     internal static IReadOnlySet<int> FailedChunkIndexes(string? list) =>
@@ -171,9 +171,15 @@ public sealed class ValidationQueries(StorageAccount storage, StalledRuns stalle
     private async Task<ResultPage<ValidationPredictionRecord>> QueryPredictionsAsync(string filter, int? top, string? continuationToken,
         CancellationToken cancellationToken)
     {
-        await storage.EnsureTablesAsync(cancellationToken);
-        return await KeysetPaging.QueryAsync<ValidationPredictionEntity, ValidationPredictionRecord>(
-            storage.Table(TableNames.ValidationPredictions), storage.Resilience,
-            filter, KeysetPaging.Top(top), continuationToken, ValidationPredictionRecord.From, cancellationToken);
+        try
+        {
+            return await KeysetPaging.QueryAsync<ValidationPredictionEntity, ValidationPredictionRecord>(
+                storage.Table(TableNames.ValidationPredictions), storage.Resilience,
+                filter, KeysetPaging.Top(top), continuationToken, ValidationPredictionRecord.From, cancellationToken);
+        }
+        catch (Azure.RequestFailedException e) when (StorageAccount.IsTableNotFound(e))
+        {
+            return new ResultPage<ValidationPredictionRecord>([], null);
+        }
     }
 }

@@ -93,6 +93,20 @@ public sealed class ReportService(StorageAccount storage, ReportOptions options,
         var wanted = new List<string> { TableClient.CreateQueryFilter($"Status eq {RowStatus.Failed}") };
         wanted.AddRange(pairs.Select(p => TableClient.CreateQueryFilter($"LabelIndex eq {p.True} and Top1Index eq {p.Predicted}")));
         var filter = $"{TableClient.CreateQueryFilter($"PartitionKey eq {runId}")} and ({string.Join(" or ", wanted.Select(w => $"({w})"))})";
+        try
+        {
+            return await ScanAsync(table, filter, pairs, cancellationToken);
+        }
+        catch (Azure.RequestFailedException e) when (StorageAccount.IsTableNotFound(e))
+        {
+            // No image row was ever written (a run that scored nothing): a report only reads, so the table is not created.
+            return ([], pairs.Distinct().ToDictionary(p => p, _ => new List<ValidationPredictionEntity>()));
+        }
+    }
+
+    private async Task<(IReadOnlyList<ReasonCount> Errors, Dictionary<(int True, int Predicted), List<ValidationPredictionEntity>> Pairs)> ScanAsync(
+        TableClient table, string filter, IReadOnlyList<(int True, int Predicted)> pairs, CancellationToken cancellationToken)
+    {
         return await storage.Resilience.ExecuteAsync(async ct =>
         {
             var counts = new Dictionary<string, long>(StringComparer.Ordinal);

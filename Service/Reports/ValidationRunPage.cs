@@ -46,6 +46,8 @@ public static class ValidationRunPage
             .Append($" · chunks {report.ChunksDone}/{run.ChunkCount}</p>");
         if (run.Status == Storage.RunStatus.Failed)
             html.Append($"<p class=\"bad\" id=\"run-failure\">This run failed: {E(run.FailureReason ?? "no reason recorded")}. The figures cover the chunks scored before it stopped.</p>");
+        else if (run.Status == Storage.RunStatus.Stalled)
+            html.Append($"<p class=\"bad\" id=\"run-failure\">This run has stalled: {E(run.FailureReason ?? "no progress")}. The timer's sweep will end it; the figures cover the chunks scored so far.</p>");
         else if (run.Status != Storage.RunStatus.Completed)
             html.Append("<p class=\"bad\">This run is not complete: the figures cover the chunks scored so far.</p>");
 

@@ -16,6 +16,9 @@ public sealed record ModelInfo(string ModelId, string Sha256, string ExecutionPr
 {
     /// <summary>Why the loaded model is not pinned to a SHA-256 (a blob model with Model__AllowUnpinned), or null.</summary>
     public string? UnpinnedReason { get; init; }
+
+    /// <summary>SHA-256 of the label table the model scores with (<see cref="Scoring.Labels.ClassLabels.Sha256"/>); null when it has none.</summary>
+    public string? LabelsSha256 { get; init; }
 }
 
 /// <summary>
@@ -90,6 +93,7 @@ public sealed class ScoringEngine : IDisposable
             reference?.Top1, reference?.Top5, reference?.Source)
         {
             UnpinnedReason = ModelSource.UnpinnedReason(_model.Location, _model.Sha256),
+            LabelsSha256 = c.Labels?.Sha256,
         };
     }
 

@@ -16,6 +16,12 @@ public static class RunStatus
     public const string Running = "Running";
     public const string Completed = "Completed";
     public const string Failed = "Failed";
+
+    /// <summary>
+    /// Shown on read for a run whose row says <see cref="Running"/> but that made no progress for longer than the stall
+    /// timeout; never stored: the timer's sweep finalizes such a run or marks it <see cref="Failed"/>.
+    /// </summary>
+    public const string Stalled = "Stalled";
 }
 
 /// <summary>
@@ -91,6 +97,8 @@ public sealed class ValidationRunEntity : ITableEntity
     public string? Trigger { get; set; }
     public string? ModelId { get; set; }
     public string? ModelSha256 { get; set; }
+    /// <summary>SHA-256 of the model's label table (<see cref="Scoring.Labels.ClassLabels.Sha256"/>): with <see cref="ModelSha256"/>, the model's identity.</summary>
+    public string? LabelsSha256 { get; set; }
     public string DatasetContainer { get; set; } = "";
     public string? DatasetPrefix { get; set; }
     public string? LabelSource { get; set; }
@@ -105,7 +113,7 @@ public sealed class ValidationRunEntity : ITableEntity
     public string? FinalizedBy { get; set; }
     /// <summary>Key of the chunk signatures (base64, 32 random bytes); never leaves storage.</summary>
     public string? ChunkSigningKey { get; set; }
-    /// <summary>SHA-256 of the run's plan blob (its (blob, label) lines in order): a re-created run must name the same dataset.</summary>
+    /// <summary>The dataset digest (<see cref="Validation.RunPlanSummary"/>): each (blob, label) line in order with the blob's ETag; a re-created run must name the same dataset.</summary>
     public string? DatasetSha256 { get; set; }
     /// <summary>The run's plan in container <c>validation-runs</c> (<see cref="Validation.RunPlan"/>); chunk messages are ranges of it.</summary>
     public string? PlanBlob { get; set; }
@@ -177,4 +185,33 @@ public sealed class ValidationPredictionEntity : ITableEntity
     public string? TopJson { get; set; }
     public bool Correct1 { get; set; }
     public bool Correct5 { get; set; }
+
+    /// <summary>The row of one image of chunk <paramref name="chunkIndex"/> of run <paramref name="runId"/>, labelled <paramref name="label"/>.</summary>
+    /// <param name="errorReason">Why it failed, when it did (the reader's reason before the pipeline's).</param>
+    public static ValidationPredictionEntity From(string runId, int chunkIndex, string blobName, Scoring.Labels.ClassLabel label, ScoredImage result,
+        string? errorReason)
+    {
+        var top = PredictedClass.From(result.Top);
+        var best = top is { Count: > 0 } ? top[0] : null;
+        return new ValidationPredictionEntity
+        {
+            PartitionKey = runId,
+            RowKey = TableKeys.Escape(blobName),
+            BlobName = blobName,
+            ChunkIndex = chunkIndex,
+            LabelIndex = label.Index,
+            LabelWnid = label.Wnid,
+            LabelName = label.Name,
+            Status = result.Succeeded ? RowStatus.Scored : RowStatus.Failed,
+            ErrorReason = result.Succeeded ? null : errorReason,
+            ErrorMessage = PredictionEntity.Truncate(result.Error),
+            Top1Index = best?.Index,
+            Top1Wnid = best?.Wnid,
+            Top1Name = best?.Name,
+            Top1Probability = best?.Probability,
+            TopJson = top is null ? null : PredictedClass.ToJson(top),
+            Correct1 = best?.Index == label.Index,
+            Correct5 = top?.Any(t => t.Index == label.Index) == true,
+        };
+    }
 }

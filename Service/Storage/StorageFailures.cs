@@ -67,7 +67,9 @@ public static class StorageFailures
     /// 408, 429 and 5xx (except 501/505, which no retry changes) are transient.
     /// 403 is permanent: the identity lacks a role or the key is wrong; retrying the same request within
     /// seconds gets the same answer, and a failed invocation would only fill the dead-letter queue. (A blob
-    /// read that gets 403 becomes a <c>ReadFailed</c> row, which the next delivery or re-score retries.)
+    /// read that gets 403 becomes a <c>ReadFailed</c> row, which the next delivery or re-score retries. A
+    /// validation chunk, whose rows are summed into a run, instead fails its delivery on a 403 of an image or
+    /// of its plan: see <c>ValidationChunkScorer</c> and <c>RunPlan.ReadChunkAsync</c>.)
     /// 404 is permanent: the blob was deleted (a <c>BlobNotFound</c> row) or a table is missing (the table
     /// writer creates it and retries once).
     /// 409 is permanent (already exists, lease held) except <c>TableBeingDeleted</c> /

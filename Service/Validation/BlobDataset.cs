@@ -19,11 +19,11 @@ public sealed class BlobDataset(StorageAccount storage)
     public const string FoldersSource = "folders";
 
     /// <summary>
-    /// The images with their class index, streamed in the listing's order (the service lists by name), a page at a
+    /// The images with their class index and the ETag they were listed with, streamed in the listing's order (the service lists by name), a page at a
     /// time; a label list is merged with the listing when its lines are in name order (<see cref="LabelList"/>). Images without a label, or none at all, are an
     /// error raised after the last item, so a caller writing as it goes must not commit before the enumeration ends.
     /// </summary>
-    public async IAsyncEnumerable<LabelledBlob> ListAsync(string container, string? prefix, string labelSource, ClassLabels classes,
+    public async IAsyncEnumerable<(LabelledBlob Item, string? ETag)> ListAsync(string container, string? prefix, string labelSource, ClassLabels classes,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(labelSource);
@@ -35,7 +35,7 @@ public sealed class BlobDataset(StorageAccount storage)
         await using var names = ListImageNamesAsync(container, prefix, cancellationToken).GetAsyncEnumerator(cancellationToken);
         while (await names.MoveNextAsync())
         {
-            var name = names.Current;
+            var name = names.Current.Name;
             images++;
             var index = list is not null
                 ? await list.LabelOfAsync(LabelledDataset.StripExtension(name), cancellationToken)
@@ -43,7 +43,7 @@ public sealed class BlobDataset(StorageAccount storage)
                     ? FolderWnid(name, prefix) is { } wnid && classes.TryGetIndex(wnid, out var folderIndex) ? folderIndex : null
                     : LabelledDataset.TryLabelFromWnidPrefix(name, classes, out var nameIndex) ? nameIndex : null;
             if (index is { } label)
-                yield return new LabelledBlob(name, label);
+                yield return (new LabelledBlob(name, label), names.Current.ETag);
             else if (unlabelled++ == 0)
                 firstUnlabelled = name;
         }
@@ -53,7 +53,7 @@ public sealed class BlobDataset(StorageAccount storage)
             throw new DatasetException($"{unlabelled} image(s) have no label from '{labelSource}', e.g. '{firstUnlabelled}'");
     }
 
-    private async IAsyncEnumerable<string> ListImageNamesAsync(string container, string? prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<BlobReference> ListImageNamesAsync(string container, string? prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var blobs = BlobListing.ListAsync(storage, container, prefix, cancellationToken).GetAsyncEnumerator(cancellationToken);
         while (true)
@@ -68,7 +68,7 @@ public sealed class BlobDataset(StorageAccount storage)
                 throw new DatasetException($"container '{container}' does not exist");
             }
             if (LabelledDataset.IsImageFile(blobs.Current.Name))
-                yield return blobs.Current.Name;
+                yield return blobs.Current;
         }
     }
 

@@ -14,6 +14,15 @@ public static class ChunkProgress
 
     public static byte[] Empty(int chunkCount) => new byte[(chunkCount + 7) / 8];
 
+    /// <summary>Every chunk of <c>0..chunkCount-1</c> done.</summary>
+    public static byte[] Full(int chunkCount)
+    {
+        var bits = Empty(chunkCount);
+        for (var i = 0; i < chunkCount; i++)
+            bits[i / 8] |= (byte)(1 << (i % 8));
+        return bits;
+    }
+
     public static bool Contains(byte[] bits, int chunkIndex) =>
         chunkIndex >= 0 && chunkIndex / 8 < bits.Length && (bits[chunkIndex / 8] & (1 << (chunkIndex % 8))) != 0;
 

@@ -34,6 +34,9 @@ public sealed class ChunkRowSum
 
     public bool IsDone(int chunkIndex) => chunkIndex >= 0 && chunkIndex < _done.Length && _done[chunkIndex];
 
+    /// <summary>No chunk row in (a run whose chunk table does not exist yet).</summary>
+    public static ChunkRowSum None(int chunkCount) => new(chunkCount);
+
     /// <summary>Reads and sums the chunk rows of run <paramref name="runId"/> (chunks 0..<paramref name="chunkCount"/>-1).</summary>
     /// <param name="withCounts">
     /// False when only which chunks are done and when matters (the stall sweep, a re-created run): the rows' counts are

@@ -59,7 +59,9 @@ public static class ChunkRules
             return $"{chunk.Plan.Count} items, more than the run's chunk size {run.ChunkSize}";
         if (run.PlanBlob is null)
             return "the run has no plan blob (created by an older version)";
-        if (run.ChunkSigningKey is null || !Verify(chunk, run.ChunkSigningKey))
+        if (KeyProblem(run.ChunkSigningKey) is { } key)
+            return $"the run's chunk signing key {key}";
+        if (!Verify(chunk, run.ChunkSigningKey!))
             return "signature does not match the run (the range, count or digest is not one the run planned)";
         return null;
     }
@@ -86,8 +88,27 @@ public static class ChunkRules
         return null;
     }
 
+    /// <summary>Bytes of a signing key: <see cref="NewKey"/> makes these many, and a shorter one is not one it made.</summary>
+    public const int KeyBytes = 32;
+
     /// <summary>A fresh signing key for a new run.</summary>
-    public static string NewKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+    public static string NewKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(KeyBytes));
+
+    /// <summary>
+    /// Null when <paramref name="key"/> can sign: base64 of <see cref="KeyBytes"/> bytes. A run row whose key is missing,
+    /// empty or damaged must not sign or verify anything (an HMAC under an empty key is one anybody can compute).
+    /// </summary>
+    public static string? KeyProblem(string? key)
+    {
+        if (key is null)
+            return "is missing";
+        if (key.Length == 0)
+            return "is empty";
+        var bytes = new byte[key.Length];
+        if (!Convert.TryFromBase64String(key, bytes, out var length))
+            return "is not base64";
+        return length < KeyBytes ? $"has {length} bytes, fewer than {KeyBytes}" : null;
+    }
 
     /// <summary>The message with its signature under <paramref name="key"/>.</summary>
     public static ValidationChunkMessage Sign(ValidationChunkMessage chunk, string key) => chunk with { Signature = Signature(chunk, key) };
@@ -110,11 +131,16 @@ public static class ChunkRules
     }
 }
 
-/// <summary>Run ids: 1–100 letters, digits, '-', '_' or '.' (they are table keys and appear in URLs).</summary>
+/// <summary>
+/// Run ids: 1–100 letters, digits, '-', '_' or '.', but not <c>.</c> or <c>..</c> (they are table keys, appear in URLs,
+/// and are the first segment of the run's blobs, where those two would name the container's root or leave it).
+/// </summary>
 public static class RunIds
 {
     public static string? Problem(string? runId) =>
         string.IsNullOrEmpty(runId) || runId.Length > 100 || !runId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')
             ? "a run id is 1-100 characters of letters, digits, '-', '_' or '.'"
-            : null;
+            : runId is "." or ".."
+                ? "a run id cannot be '.' or '..'"
+                : null;
 }

@@ -9,7 +9,10 @@ using ConvNeXt.Batch.Service.Storage;
 
 namespace ConvNeXt.Batch.Service.Validation;
 
-/// <summary>What a plan holds: each chunk's byte range, the image count and the SHA-256 of the whole plan (the dataset digest).</summary>
+/// <summary>
+/// What a plan holds: each chunk's byte range, the image count, and the dataset digest: the SHA-256 of every plan line each
+/// followed by its blob's ETag as listed, so a dataset whose images were rewritten under the same names has another digest.
+/// </summary>
 public sealed record RunPlanSummary(IReadOnlyList<ChunkRange> Chunks, int ImageCount, string Sha256, long Bytes);
 
 /// <summary>
@@ -38,7 +41,7 @@ public static class RunPlan
 
     /// <summary>
     /// Reads chunk <paramref name="range"/> of plan <paramref name="planBlob"/> and returns its items. Storage outages
-    /// propagate (transient: the delivery is retried); a plan that is gone, shorter than the range, or whose bytes
+    /// propagate and a 403 is a <see cref="Services.StorageUnavailableException"/> (transient: the delivery is retried); a plan that is gone, shorter than the range, or whose bytes
     /// differ from the signed digest is an <see cref="InvalidChunkException"/> (permanent).
     /// </summary>
     public static async Task<IReadOnlyList<LabelledBlob>> ReadChunkAsync(StorageAccount storage, string planBlob, ChunkRange range,
@@ -51,6 +54,12 @@ public static class RunPlan
             bytes = await storage.Resilience.ExecuteAsync(async ct =>
                 (await blob.DownloadContentAsync(new BlobDownloadOptions { Range = new HttpRange(range.Offset, range.Length) }, ct)).Value.Content.ToArray(),
                 cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 403)
+        {
+            // The run's own plan, which this identity must be able to read: a refusal is a role still propagating
+            // after a deploy (or revoked), not a property of the chunk. Redeliver.
+            throw new Services.StorageUnavailableException($"the run's plan cannot be read now (storage answered 403 {e.ErrorCode})", e);
         }
         catch (RequestFailedException e) when (StorageFailures.Classify(e, cancellationToken) == StorageFailureKind.Permanent)
         {
@@ -84,7 +93,7 @@ public sealed class RunPlanWriter(int chunkSize, BlockBlobClient? blob, StorageA
     /// <summary>Bytes per staged block: few requests, and a bounded buffer whatever the dataset's size.</summary>
     public const int BlockBytes = 4 * 1024 * 1024;
 
-    private readonly IncrementalHash _plan = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly IncrementalHash _dataset = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private readonly IncrementalHash _chunk = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private readonly MemoryStream _block = new();
     private readonly List<ChunkRange> _chunks = [];
@@ -94,10 +103,12 @@ public sealed class RunPlanWriter(int chunkSize, BlockBlobClient? blob, StorageA
     private int _chunkCount;
     private int _images;
 
-    public async Task AddAsync(LabelledBlob item, CancellationToken cancellationToken = default)
+    /// <param name="etag">The blob's ETag as listed: part of the dataset digest, not of the plan line.</param>
+    public async Task AddAsync(LabelledBlob item, string? etag, CancellationToken cancellationToken = default)
     {
         var line = RunPlan.Line(item);
-        _plan.AppendData(line);
+        _dataset.AppendData(line);
+        _dataset.AppendData(Encoding.UTF8.GetBytes((etag ?? "").Trim('"') + "\n"));
         _chunk.AppendData(line);
         _block.Write(line);
         _offset += line.Length;
@@ -115,7 +126,7 @@ public sealed class RunPlanWriter(int chunkSize, BlockBlobClient? blob, StorageA
             CloseChunk();
         if (_block.Length > 0)
             await StageAsync(cancellationToken);
-        return new RunPlanSummary(_chunks, _images, Convert.ToHexStringLower(_plan.GetHashAndReset()), _offset);
+        return new RunPlanSummary(_chunks, _images, Convert.ToHexStringLower(_dataset.GetHashAndReset()), _offset);
     }
 
     /// <summary>Makes the staged blocks the plan blob, in one request.</summary>

@@ -1,73 +1,33 @@
-using Azure;
-using Azure.Data.Tables;
-using ConvNeXt.Batch.Service.Storage;
-
 namespace ConvNeXt.Batch.Service.Validation;
 
 /// <summary>
-/// Marks runs that stopped making progress as <see cref="RunStatus.Failed"/>: a run whose last finished
-/// chunk (or its creation) is older than <see cref="ValidationOptions.StallTimeout"/> while chunks are
-/// missing will never complete by itself (a chunk was dead-lettered or never sent). Used by the timer
-/// sweep and on every read of a run. A late chunk can still complete a stalled run.
+/// Decides whether a running run has stalled: no chunk finished (nor the run created) for longer than
+/// <see cref="ValidationOptions.StallTimeout"/>. Reads show such a run as <see cref="Storage.RunStatus.Stalled"/> and
+/// write nothing; only the timer's sweep (<see cref="ValidationRunFinalizer.SweepAsync"/>) changes its row.
 /// </summary>
-public sealed class StalledRuns(StorageAccount storage, ValidationOptions options, TimeProvider? time = null)
+public sealed class StalledRuns(ValidationOptions options, TimeProvider time)
 {
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     public TimeSpan Timeout => options.StallTimeout;
 
-    /// <summary>The run as it is after the check: unchanged, or failed with a reason when it stalled.</summary>
-    public async Task<ValidationRunEntity> FailIfStalledAsync(ValidationRunEntity run, ChunkRowSum chunks, CancellationToken cancellationToken = default)
+    public DateTimeOffset Now => time.GetUtcNow();
+
+    /// <summary>False for a run younger than the timeout, which cannot have stalled: the sweep's test on the row alone.</summary>
+    public bool MayHaveStalled(Storage.ValidationRunEntity run) =>
+        run.Status == Storage.RunStatus.Running && Now - run.CreatedAt > options.StallTimeout;
+
+    /// <summary>Why <paramref name="run"/> has stalled, or null when it has not (or is not running).</summary>
+    public string? Reason(Storage.ValidationRunEntity run, ChunkRowSum chunks)
     {
-        if (run.Status != RunStatus.Running || chunks.Complete)
-            return run;
+        if (run.Status != Storage.RunStatus.Running)
+            return null;
         var lastProgress = chunks.LastScoredAt is { } scored && scored > run.CreatedAt ? scored : run.CreatedAt;
-        var idle = _time.GetUtcNow() - lastProgress;
+        var idle = Now - lastProgress;
         if (idle <= options.StallTimeout)
-            return run;
-
-        run.Status = RunStatus.Failed;
-        run.FinishedAt = _time.GetUtcNow();
-        run.FailureReason = $"stalled: no chunk finished for {Math.Round(idle.TotalMinutes, 1)} min (limit {options.StallTimeout}); " +
-                            $"{chunks.Done} of {run.ChunkCount} chunks done";
-        try
-        {
-            // Only if nothing changed since the read: a chunk that finalized the run meanwhile wins.
-            await storage.Resilience.ExecuteAsync(async ct =>
-                { await storage.Table(TableNames.ValidationRuns).UpdateEntityAsync(run, run.ETag, TableUpdateMode.Replace, ct); }, cancellationToken);
-            return run;
-        }
-        catch (RequestFailedException e) when (e.Status == 412)
-        {
-            return (await storage.Table(TableNames.ValidationRuns).GetEntityAsync<ValidationRunEntity>(
-                ValidationRunEntity.PartitionKeyValue, run.RowKey, cancellationToken: cancellationToken)).Value;
-        }
-    }
-
-    /// <summary>Checks every running run; returns the ids of the runs it marked failed.</summary>
-    public async Task<IReadOnlyList<string>> SweepAsync(CancellationToken cancellationToken = default)
-    {
-        await storage.EnsureTablesAsync(cancellationToken);
-        var running = await storage.Resilience.ExecuteAsync(async ct =>
-        {
-            var list = new List<ValidationRunEntity>();
-            await foreach (var row in storage.Table(TableNames.ValidationRuns).QueryAsync<ValidationRunEntity>(
-                               TableClient.CreateQueryFilter($"PartitionKey eq {ValidationRunEntity.PartitionKeyValue} and Status eq {RunStatus.Running}"),
-                               cancellationToken: ct))
-                list.Add(row);
-            return list;
-        }, cancellationToken);
-        var failed = new List<string>();
-        foreach (var run in running)
-        {
-            // Cheap first test on the run row alone: a run younger than the timeout cannot have stalled.
-            if (_time.GetUtcNow() - run.CreatedAt <= options.StallTimeout)
-                continue;
-            var chunks = await ChunkRowSum.ReadAsync(storage, run.RowKey, run.ChunkCount, withCounts: false, cancellationToken);
-            var after = await FailIfStalledAsync(run, chunks, cancellationToken);
-            if (after.Status == RunStatus.Failed)
-                failed.Add(run.RowKey);
-        }
-        return failed;
+            return null;
+        var minutes = Math.Round(idle.TotalMinutes, 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return chunks.Complete
+            ? $"stalled: every chunk is in but the run was not finalized for {minutes} min (limit {options.StallTimeout})"
+            : $"stalled: no chunk finished for {minutes} min (limit {options.StallTimeout}); {chunks.Done} of {run.ChunkCount} chunks done";
     }
 }

@@ -21,7 +21,7 @@ public class ReportCommandTests(AzuriteFixture azurite)
              "--container", "report-cli", "--chunk-size", "40", .. Storage, .. CliRunner.SqueezeNet])).Out).RootElement;
         var runId = recorded.GetProperty("run_id").GetString()!;
         var account = new StorageAccount(new StorageOptions { ConnectionString = azurite.ConnectionString });
-        var run = (await new ValidationQueries(account, new ConvNeXt.Batch.Service.Validation.StalledRuns(account, new())).GetRunSummaryAsync(runId))!;
+        var run = ConvNeXt.Batch.Service.Queries.ValidationRunSummary.From((await new ConvNeXt.Batch.Service.Validation.ValidationRunStore(account).ReadAsync(runId))!);
         Assert.NotNull(run.Ece);
 
         var file = Path.Combine(CliRunner.TempDirectory(), "run.html");

@@ -43,7 +43,7 @@ public class ValidationRunFaultTests(FunctionsFixture fixture) : IAsyncLifetime
         await FunctionsFixture.InvokeAsync(client, "ScoreValidationChunk", HostPayloads.ServiceBusSingle(Message(chunk)));
 
     [Fact]
-    public async Task A_run_without_progress_is_failed_by_the_timer_sweep_and_on_read_and_a_late_chunk_still_completes_it()
+    public async Task A_run_without_progress_is_shown_stalled_on_read_failed_only_by_the_timer_sweep_and_a_late_chunk_still_completes_it()
     {
         // A handler whose runs stall after 2 s without a finished chunk.
         await using var app = await FunctionsFixture.StartHandlerAsync(fixture.ConnectionString, services =>
@@ -57,21 +57,28 @@ public class ValidationRunFaultTests(FunctionsFixture fixture) : IAsyncLifetime
         Assert.Equal(RunStatus.Running, (await GetReportAsync(client, "stall-read")).Run.Status);
         await Task.Delay(TimeSpan.FromSeconds(2.5));
 
-        // The timer sweeps: the run it never reads is failed in its row.
+        // A read shows the stall (with the handler's 2 s, not the default hour): chunks done / expected / failed and the
+        // reason. It writes nothing: the row still says Running, with the ETag it had.
+        var runs = new TableClient(fixture.ConnectionString, TableNames.ValidationRuns);
+        var before = (await runs.GetEntityAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, "stall-read")).Value;
+        var report = await GetReportAsync(client, "stall-read");
+        Assert.Equal((RunStatus.Stalled, 1, 2, 0), (report.Run.Status, report.ChunksDone, report.ChunksExpected, report.ChunksFailed));
+        Assert.StartsWith("stalled: no chunk finished", report.Run.FailureReason);
+        Assert.Contains("1 of 2 chunks done", report.Run.FailureReason);
+        Assert.Null(report.Run.Top1);
+        var after = (await runs.GetEntityAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, "stall-read")).Value;
+        Assert.Equal((RunStatus.Running, before.ETag), (after.Status, after.ETag));
+
+        // The timer sweeps: it marks both runs failed in their rows, with the reason.
         var (status, body) = await FunctionsFixture.InvokeAsync(client, "StartValidationRun",
             HostPayloads.Timer(new DateTime(2031, 5, 6, 7, 8, 0, DateTimeKind.Utc)));
         Assert.True(status == 200, body.ToJsonString());
         Assert.Contains(body["Logs"]!.AsArray(), l => l!.GetValue<string>().Contains("run stall-swept marked Failed"));
-        var row = (await new TableClient(fixture.ConnectionString, TableNames.ValidationRuns)
-            .GetEntityAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, "stall-swept")).Value;
+        Assert.Contains(body["Logs"]!.AsArray(), l => l!.GetValue<string>().Contains("run stall-read marked Failed"));
+        var row = (await runs.GetEntityAsync<ValidationRunEntity>(ValidationRunEntity.PartitionKeyValue, "stall-swept")).Value;
         Assert.Equal(RunStatus.Failed, row.Status);
         Assert.Contains("1 of 2 chunks done", row.FailureReason);
-
-        // Reading a run checks it too; the API shows chunks done / expected / failed and the reason.
-        var report = await GetReportAsync(client, "stall-read");
-        Assert.Equal((RunStatus.Failed, 1, 2, 0), (report.Run.Status, report.ChunksDone, report.ChunksExpected, report.ChunksFailed));
-        Assert.StartsWith("stalled: no chunk finished", report.Run.FailureReason);
-        Assert.Null(report.Run.Top1);
+        Assert.Equal(RunStatus.Failed, (await GetReportAsync(client, "stall-read")).Run.Status);
 
         // The dead-lettered chunk resubmitted later: the run completes after all, with true totals.
         var (late, lateBody) = await DeliverAsync(client, read[1]);
@@ -125,42 +132,61 @@ public class ValidationRunFaultTests(FunctionsFixture fixture) : IAsyncLifetime
     [Fact]
     public async Task The_last_chunk_delivered_twenty_times_at_once_has_exactly_one_finalizer_and_true_totals()
     {
-        var service = fixture.Services.GetRequiredService<ValidationRunService>();
         var (_, _, chunks) = await CreateAsync(fixture, $$"""{ {{Val100}}, "chunkSize":45, "runId":"twenty-finalizers" }""");
         Assert.Equal([45, 45, 10], chunks.Select(c => c.Plan.Count));
         Assert.Equal(200, (await DeliverAsync(fixture.Client, chunks[0])).Status);
         Assert.Equal(200, (await DeliverAsync(fixture.Client, chunks[1])).Status);
 
-        // Every delivery is held after it read the run as running with all chunks in, until all 20 are there:
-        // then all write at once with their ETag, so one wins and 19 must take the 412 path (re-read, see Completed).
+        // Every delivery is held at its conditional write of the run row (it read the run as running with all chunks in)
+        // until all 20 are there: then all write at once with their ETag, so one wins and 19 must take the 412 path
+        // (re-read, see Completed). The hold is in the storage client's own pipeline, not in the service.
         const int Deliveries = 20;
-        var arrived = 0;
-        var allThere = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        service.BeforeFinalizeWrite = async ct =>
+        var gate = new ConditionalRunWriteGate(Deliveries);
+        var account = new StorageAccount(new StorageOptions
         {
-            if (Interlocked.Increment(ref arrived) == Deliveries)
-                allThere.TrySetResult();
-            await allThere.Task.WaitAsync(TimeSpan.FromSeconds(120), ct);
-        };
-        try
-        {
-            var results = await Task.WhenAll(Enumerable.Range(0, Deliveries).Select(_ => Task.Run(() => DeliverAsync(fixture.Client, chunks[2]))));
-            Assert.All(results, r => Assert.True(r.Status == 200, r.Body.ToJsonString()));
-            var outcomes = results.Select(r => r.Body["ReturnValue"]![0]!).ToList();
-            Assert.Equal(Deliveries, arrived); // each of the 20 reached the conditional write
-            Assert.Equal(1, outcomes.Count(o => o["finalized"]!.GetValue<bool>()));
-            Assert.All(outcomes, o => Assert.True(o["runCompleted"]!.GetValue<bool>()));
-        }
-        finally
-        {
-            service.BeforeFinalizeWrite = null;
-        }
+            ConnectionString = fixture.ConnectionString,
+            ConfigureClients = o => o.AddPolicy(gate, Azure.Core.HttpPipelinePosition.PerCall),
+        });
+        using var services = ServiceGraph.For(account, fixture.Services.GetRequiredService<ScoringEngine>());
+        var service = services.GetRequiredService<ValidationRunService>();
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, Deliveries).Select(i => Task.Run(() => service.ScoreChunkAsync(chunks[2], $"delivery-{i}"))));
+        Assert.Equal(Deliveries, gate.Held); // each of the 20 reached the conditional write
+        Assert.Equal(1, outcomes.Count(o => o.Finalized));
+        Assert.All(outcomes, o => Assert.True(o.RunCompleted));
 
         var report = await GetReportAsync(fixture.Client, "twenty-finalizers");
         Assert.Equal((RunStatus.Completed, 3, 100, 100), (report.Run.Status, report.ChunksDone, report.Run.ImageCount, report.Run.ScoredCount));
         Assert.Equal((100, 3), await RowCountsAsync(fixture, "twenty-finalizers"));
-        var clean = await service.RunLocallyAsync(new ValidationRunRequest { Container = "validation", Prefix = "val100/", Labels = "labels/val.txt", ChunkSize = 100 });
+        var clean = await fixture.Services.GetRequiredService<ValidationRunService>().RunLocallyAsync(
+            new ValidationRunRequest { Container = "validation", Prefix = "val100/", Labels = "labels/val.txt", ChunkSize = 100 });
         Assert.Equal((clean.Run.Top1, clean.Run.Top5, clean.Run.MeanConfidence), (report.Run.Top1, report.Run.Top5, report.Run.MeanConfidence));
+    }
+
+    /// <summary>Holds the first <c>count</c> conditional writes (If-Match) of <c>ValidationRuns</c> rows until all have arrived.</summary>
+    private sealed class ConditionalRunWriteGate(int count) : Azure.Core.Pipeline.HttpPipelinePolicy
+    {
+        private readonly TaskCompletionSource _all = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _held;
+
+        public int Held => Volatile.Read(ref _held);
+
+        public override async ValueTask ProcessAsync(Azure.Core.HttpMessage message, ReadOnlyMemory<Azure.Core.Pipeline.HttpPipelinePolicy> pipeline)
+        {
+            if (IsConditionalRunWrite(message) && Interlocked.Increment(ref _held) is var arrived && arrived <= count)
+            {
+                if (arrived == count)
+                    _all.TrySetResult();
+                await _all.Task.WaitAsync(TimeSpan.FromSeconds(120));
+            }
+            await ProcessNextAsync(message, pipeline);
+        }
+
+        public override void Process(Azure.Core.HttpMessage message, ReadOnlyMemory<Azure.Core.Pipeline.HttpPipelinePolicy> pipeline) =>
+            ProcessAsync(message, pipeline).AsTask().GetAwaiter().GetResult();
+
+        private static bool IsConditionalRunWrite(Azure.Core.HttpMessage message) =>
+            message.Request.Method == Azure.Core.RequestMethod.Put && message.Request.Uri.Path.Contains($"/{TableNames.ValidationRuns}(", StringComparison.Ordinal) &&
+            message.Request.Headers.TryGetValue("If-Match", out var tag) && tag != "*";
     }
 
     [Fact]
