@@ -44,7 +44,7 @@ internal static class ServeCommand
         });
         var validationContainer = new Option<string>("--validation-container")
         {
-            Description = "Container of validation runs whose request names none",
+            Description = "Container of validation runs whose request names none; the only container a POSTed run may read",
             DefaultValueFactory = _ => ContainerNames.Validation, HelpName = "NAME",
         };
         var chunkSize = new Option<int>("--chunk-size") { Description = "Images per validation chunk", DefaultValueFactory = _ => 100, HelpName = "N" };
@@ -66,9 +66,9 @@ internal static class ServeCommand
             var scoring = pipelineOptions.Scoring(parse);
             var validationOptions = new ValidationOptions { ChunkSize = parse.GetValue(chunkSize) };
             var queries = new ValidationQueries(account, new StalledRuns(account, validationOptions));
-            var runs = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), validationOptions,
-                new ValidationDefaultsOptions { Container = parse.GetValue(validationContainer)! }, queries: queries);
-            var api = new ServiceApi(new PredictionQueries(account), queries, runs, engine, account);
+            var datasets = new ValidationDefaultsOptions { Container = parse.GetValue(validationContainer)! };
+            var runs = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), validationOptions, datasets, queries: queries);
+            var api = new ServiceApi(new PredictionQueries(account), queries, runs, engine, account, datasets);
             var queue = new ChunkQueue(runs, console.Info);
             var reportOptions = new Service.Reports.ReportOptions();
             var reports = new Service.Reports.ReportApi(new Service.Reports.ReportService(account, reportOptions, queries),

@@ -75,7 +75,8 @@ public static class HandlerApplication
             sp.GetRequiredService<ValidationQueries>()));
         services.AddSingleton(sp => new Service.Reports.ThumbnailService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>()));
         services.AddSingleton(sp => new ServiceApi(sp.GetRequiredService<PredictionQueries>(), sp.GetRequiredService<ValidationQueries>(),
-            sp.GetRequiredService<ValidationRunService>(), sp.GetRequiredService<ScoringEngine>(), sp.GetRequiredService<StorageAccount>()));
+            sp.GetRequiredService<ValidationRunService>(), sp.GetRequiredService<ScoringEngine>(), sp.GetRequiredService<StorageAccount>(),
+            sp.GetRequiredService<ValidationDefaultsOptions>()));
         services.AddSingleton(sp => new Service.Reports.ReportApi(sp.GetRequiredService<Service.Reports.ReportService>(),
             sp.GetRequiredService<Service.Reports.ThumbnailService>(), sp.GetRequiredService<ScoringEngine>()));
         services.AddSingleton<FunctionInvocations>();

@@ -178,7 +178,11 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
         foreach (var file in samples)
             await container.GetBlobClient("set/" + Path.GetFileName(file)).UploadAsync(file, overwrite: true);
 
-        await using var server = await StartAsync("--chunk-size", "3");
+        await using var server = await StartAsync("--chunk-size", "3", "--validation-container", "serve-validation");
+        var outside = await server.Http.PostAsync("/api/validation-runs",
+            new StringContent("""{"container":"validation","labels":"names"}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, outside.StatusCode);
+        Assert.StartsWith("container 'validation' is not a dataset container", await ProblemAsync(outside));
         var response = await server.Http.PostAsync("/api/validation-runs",
             new StringContent("""{"container":"serve-validation","prefix":"set/","labels":"names","runId":"serve-run-1"}""", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
