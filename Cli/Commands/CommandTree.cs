@@ -182,6 +182,7 @@ public static class CommandTree
 
     private static string Describe(Exception e) => e switch
     {
+        _ when Service.Storage.AzuriteApiVersion.Describe(e) is { } azurite => azurite,
         CommandFailedException => e.Message,
         AggregateException { InnerExceptions.Count: 1 } a => Describe(a.InnerExceptions[0]),
         FileNotFoundException f => $"file not found: {f.FileName ?? f.Message}",

@@ -158,6 +158,9 @@ internal static class ServeCommand
             await http.Response.WriteAsJsonAsync(new ApiProblem(message), ContractJson.Options);
         });
 
+        // Before any route: a page in the user's browser must not drive or read this server (Host, Origin, Content-Type).
+        app.UseMiddleware<LoopbackRequestGuard>();
+
         // A failure the API does not classify (storage down, model missing) is a 503/500 with its reason, not an empty 500.
         app.Use(async (context, next) =>
         {

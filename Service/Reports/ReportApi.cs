@@ -13,6 +13,8 @@ public sealed record ReportResponse(int StatusCode, string ContentType, byte[] B
         ["Content-Security-Policy"] = HtmlReport.ContentSecurityPolicy,
         ["X-Content-Type-Options"] = "nosniff",
         ["Cache-Control"] = "no-store", // live tables
+        // A page's own URL may carry an access key: no link or image request sends it on.
+        ["Referrer-Policy"] = "no-referrer",
     });
 
     public static ReportResponse Jpeg(byte[] jpeg) => new(200, "image/jpeg", jpeg, new Dictionary<string, string>

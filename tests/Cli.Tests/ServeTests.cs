@@ -80,7 +80,7 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
         Assert.Equal("Healthy", health.GetProperty("status").GetString());
         Assert.Equal(1000, health.GetProperty("classes").GetInt32());
 
-        var wrongMethod = await server.Http.PostAsync("/api/predictions", new StringContent("{}"));
+        var wrongMethod = await server.Http.PostAsync("/api/predictions", new StringContent("{}", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.MethodNotAllowed, wrongMethod.StatusCode);
         Assert.Contains("POST is not supported on /api/predictions", await ProblemAsync(wrongMethod));
 
@@ -118,6 +118,40 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
         var stopped = await server.StopAsync();
         Assert.Equal(0, stopped.ExitCode);
         Assert.Contains("serving the API on http://127.0.0.1:", stopped.Error);
+    }
+
+    /// <summary>What a web page in the user's browser could send: a rebound Host, a cross-origin or non-JSON POST.</summary>
+    [Fact]
+    public async Task Serve_refuses_requests_a_web_page_could_send()
+    {
+        Repository.RequireShared();
+        await using var server = await StartAsync();
+        var port = server.Http.BaseAddress!.Port;
+        async Task<(HttpStatusCode, string)> SendAsync(HttpMethod method, string? host = null, string? origin = null, string? contentType = null)
+        {
+            var request = new HttpRequestMessage(method, method == HttpMethod.Post ? "/api/validation-runs" : "/api/health");
+            if (host is not null)
+                request.Headers.Host = host;
+            if (origin is not null)
+                request.Headers.Add("Origin", origin);
+            if (method == HttpMethod.Post)
+                request.Content = contentType is null ? null : new StringContent("""{"container":"no-such-dataset"}""", Encoding.UTF8, contentType);
+            var response = await server.Http.SendAsync(request);
+            return (response.StatusCode, response.StatusCode == HttpStatusCode.OK ? "" : await ProblemAsync(response));
+        }
+
+        Assert.Equal((HttpStatusCode.MisdirectedRequest, "this server answers only requests to localhost, 127.0.0.1 or [::1] (the Host header names another host)"),
+            await SendAsync(HttpMethod.Get, host: $"rebound.example:{port}"));
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, host: $"localhost:{port}")).Item1);
+        Assert.Equal((HttpStatusCode.UnsupportedMediaType, "POST needs Content-Type: application/json"), await SendAsync(HttpMethod.Post, contentType: "text/plain"));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await SendAsync(HttpMethod.Post)).Item1);
+        Assert.Equal((HttpStatusCode.Forbidden, "POST from another origin is refused: a web page may not start work on this server"),
+            await SendAsync(HttpMethod.Post, origin: "https://attacker.example", contentType: "application/json"));
+        // Same origin, or no Origin (curl, the CLI): the request reaches the API, which answers for the body.
+        var (status, error) = await SendAsync(HttpMethod.Post, origin: $"http://127.0.0.1:{port}", contentType: "application/json");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.StartsWith("container 'no-such-dataset' is not a dataset container", error);
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(HttpMethod.Post, contentType: "application/json; charset=utf-8")).Item1);
     }
 
     /// <summary>SIGTERM (kill, docker stop) stops serve like Ctrl+C does; the web host used to swallow it and keep the process alive.</summary>
