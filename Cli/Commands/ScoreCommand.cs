@@ -92,6 +92,8 @@ internal static class ScoreCommand
                 r.AddError("give a SOURCE folder, blob://container, or --container NAME");
             else if (value is not null && r.GetValue(container) is not null)
                 r.AddError("give either SOURCE or --container, not both");
+            else if (value is not null && !value.StartsWith("blob://", StringComparison.OrdinalIgnoreCase) && File.Exists(value))
+                r.AddError($"{value} is a file; score takes a folder (or blob://container): for one image use 'predict {value}'");
             else if (value is not null && !value.StartsWith("blob://", StringComparison.OrdinalIgnoreCase) && !Directory.Exists(value))
                 r.AddError($"folder not found: {value}");
         });
@@ -213,7 +215,7 @@ internal static class ScoreCommand
         public double ImagesPerSecond => Images / Math.Max(Elapsed.TotalSeconds, 1e-9);
 
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-            $"scored {Images} images ({Errors} errors) in {Elapsed.TotalSeconds:F1} s: {ImagesPerSecond:F1} img/s") +
+            $"scored {Counted.Of(Images, "image")} ({Counted.Of(Errors, "error")}) in {Elapsed.TotalSeconds:F1} s: {ImagesPerSecond:F1} img/s") +
             (Unchanged > 0 ? $"; {Unchanged} unchanged since they were last scored, not scored again" : "");
     }
 

@@ -16,10 +16,10 @@ internal sealed class LoopbackRequestGuard(RequestDelegate next)
     public async Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        if (Problem(request) is { } (status, message))
+        if (Problem(request) is { } problem)
         {
-            context.Response.StatusCode = status;
-            await context.Response.WriteAsJsonAsync(new ApiProblem(message), ContractJson.Options, context.RequestAborted);
+            context.Response.StatusCode = problem.Status;
+            await context.Response.WriteAsJsonAsync(new ApiProblem(problem.Message), ContractJson.Options, context.RequestAborted);
             return;
         }
         await next(context);

@@ -78,7 +78,8 @@ public static class HandlerApplication
             sp.GetRequiredService<ValidationRunService>(), sp.GetRequiredService<ScoringEngine>(), sp.GetRequiredService<StorageAccount>(),
             sp.GetRequiredService<ValidationDefaultsOptions>()));
         services.AddSingleton(sp => new Service.Reports.ReportApi(sp.GetRequiredService<Service.Reports.ReportService>(),
-            sp.GetRequiredService<Service.Reports.ThumbnailService>(), sp.GetRequiredService<ScoringEngine>()));
+            sp.GetRequiredService<Service.Reports.ThumbnailService>(), sp.GetRequiredService<ScoringEngine>(),
+            Service.Reports.ReportLinkTokens.FromOptions(sp.GetRequiredService<Service.Reports.ReportOptions>())));
         services.AddSingleton<FunctionInvocations>();
         services.ConfigureHttpJsonOptions(o =>
         {
@@ -97,7 +98,9 @@ public static class HandlerApplication
             if (path.StartsWithSegments("/api") && !path.StartsWithSegments("/api/health"))
             {
                 var key = context.RequestServices.GetRequiredService<HandlerOptions>().FunctionKey;
-                if (!FunctionKeys.IsAuthorized(key, context.Request.Headers[FunctionKeys.HeaderName], context.Request.Query[FunctionKeys.QueryName]))
+                if (ThumbnailAccess.IsThumbnail(path)
+                        ? !ThumbnailAccess.IsAllowed(context.Request, key, context.RequestServices.GetRequiredService<Service.Reports.ReportApi>().Tokens)
+                        : !FunctionKeys.IsAuthorized(key, context.Request.Headers[FunctionKeys.HeaderName], context.Request.Query[FunctionKeys.QueryName]))
                 {
                     context.Response.StatusCode = StatusCodes.Status401Unauthorized;
                     await context.Response.WriteAsJsonAsync(new { error = "a function key is required" });

@@ -30,11 +30,15 @@ public sealed record ReportResponse(int StatusCode, string ContentType, byte[] B
 
 /// <summary>
 /// The report routes, framework-free: a host binds each route to a method, passes the query string's values and
-/// the key the request was authorized with, and writes the <see cref="ReportResponse"/>. Links inside the pages carry
-/// that key as <c>code</c>, because a browser sends no header with an <c>&lt;img&gt;</c> request or a link.
+/// the key the request was authorized with, and writes the <see cref="ReportResponse"/>. Links from page to page carry
+/// that key as <c>code</c>, because a browser sends no header with a link; thumbnail links carry a short-lived token
+/// for their one image instead (<see cref="ReportLinkTokens"/>), so the many image URLs a page makes hold no key.
 /// </summary>
-public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails, ScoringEngine? engine = null)
+public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails, ScoringEngine? engine = null, ReportLinkTokens? tokens = null)
 {
+    /// <summary>Signs this host's thumbnail links; the thumbnail route checks them.</summary>
+    public ReportLinkTokens Tokens { get; } = tokens ?? ReportLinkTokens.FromOptions(new ReportOptions());
+
     public const string RunReportRoute = "/api/validation-runs/{id}/report";
     public const string HistoryRoute = "/api/reports/history";
     public const string PredictionsRoute = "/api/predictions/report";
@@ -46,7 +50,7 @@ public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails
     public async Task<ReportResponse> RunReportAsync(string id, string? key, CancellationToken cancellationToken = default)
     {
         var labels = engine is { IsLoaded: true } ? (await engine.GetClassifierAsync(cancellationToken)).Labels : null;
-        var html = await reports.ValidationRunAsync(id, new RouteImageLinks(ThumbnailBase, key), labels, cancellationToken);
+        var html = await reports.ValidationRunAsync(id, new RouteImageLinks(ThumbnailBase, Tokens), labels, cancellationToken);
         return html is null ? ReportResponse.Problem(404, "not found") : ReportResponse.Html(html);
     }
 
@@ -65,7 +69,7 @@ public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails
                 ConfidenceBelow = Number(query("below"), "below"), Top = Integer(query("top"), "top"), ContinuationToken = Empty(query("continuationToken")),
             };
             var hidden = key is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [KeyParameter] = key };
-            return ReportResponse.Html(await reports.PredictionsAsync(filters, new RouteImageLinks(ThumbnailBase, key), q => PredictionsLink(q, key), hidden, cancellationToken));
+            return ReportResponse.Html(await reports.PredictionsAsync(filters, new RouteImageLinks(ThumbnailBase, Tokens), q => PredictionsLink(q, key), hidden, cancellationToken));
         }
         catch (ArgumentException e)
         {

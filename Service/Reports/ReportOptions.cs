@@ -31,4 +31,13 @@ public sealed class ReportOptions
 
     /// <summary>Rows per page of the predictions browser when the request names none.</summary>
     public int PageSize { get; set; } = 50;
+
+    /// <summary>
+    /// Base64 key (16 bytes or more) that signs thumbnail links (<see cref="ReportLinkTokens"/>); unset means a random
+    /// key per process. Set it when more than one instance serves reports.
+    /// </summary>
+    public string? LinkSigningKey { get; set; }
+
+    /// <summary>How long a page's thumbnail links stay valid.</summary>
+    public TimeSpan LinkLifetime { get; set; } = TimeSpan.FromMinutes(15);
 }

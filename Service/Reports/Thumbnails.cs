@@ -100,15 +100,18 @@ public interface IImageLinks
 }
 
 /// <summary>
-/// Thumbnails through <c>GET /api/thumbnails/{container}/{*blob}</c>, which checks the function key like every
-/// other API route; the page's own <c>code</c> (when it arrived with one) is carried into each link.
+/// Thumbnails through <c>GET /api/thumbnails/{container}/{*blob}</c>. Each link carries a short-lived token for that
+/// one image (<see cref="ReportLinkTokens"/>), never the function key: the route accepts either.
 /// </summary>
-public sealed class RouteImageLinks(string routeBase = "/api/thumbnails", string? functionKey = null) : IImageLinks
+public sealed class RouteImageLinks(string routeBase = "/api/thumbnails", ReportLinkTokens? tokens = null) : IImageLinks
 {
+    /// <summary>What a thumbnail token opens: the container and the blob name, as the route binds them.</summary>
+    public static string Scope(string container, string blob) => container + "/" + blob;
+
     public Task<string?> ThumbnailAsync(string container, string blob, CancellationToken cancellationToken)
     {
         var path = string.Join('/', blob.Split('/').Select(Uri.EscapeDataString));
-        var query = string.IsNullOrEmpty(functionKey) ? "" : "?code=" + Uri.EscapeDataString(functionKey);
+        var query = tokens is null ? "" : $"?{ReportLinkTokens.QueryName}={tokens.Issue(Scope(container, blob))}";
         return Task.FromResult<string?>($"{routeBase}/{Uri.EscapeDataString(container)}/{path}{query}");
     }
 }

@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json;
+
+namespace ConvNeXt.Batch.Cli.Tests;
+
+/// <summary>What a new user meets first: help without an error, completion, counts in words, JSON as written, the model's pin.</summary>
+public class FirstDayTests
+{
+    [Fact]
+    public async Task Bare_convnext_batch_prints_help()
+    {
+        var result = await CliRunner.RunAsync();
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("Usage:", result.Out);
+        Assert.Contains("completion", result.Out);
+        Assert.Empty(result.Error);
+    }
+
+    [Fact]
+    public async Task Completion_script_completes_commands_and_their_options_in_bash()
+    {
+        var script = (await CliRunner.RunOkAsync("completion", "bash")).Out;
+        var file = Path.Combine(CliRunner.TempDirectory(), "completion.bash");
+        await File.WriteAllTextAsync(file, script);
+        async Task<string> CompleteAsync(string words)
+        {
+            var start = new ProcessStartInfo("bash", ["-c", $"source '{file}'; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}}-1)); _convnext_batch; echo \"${{COMPREPLY[*]}}\""])
+                { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var process = Process.Start(start)!;
+            var output = await process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            Assert.True(process.ExitCode == 0, await process.StandardError.ReadToEndAsync());
+            return output.Trim();
+        }
+        Assert.Equal("serve", await CompleteAsync("convnext-batch ser"));
+        Assert.Equal("inspect", await CompleteAsync("convnext-batch model insp"));
+        Assert.Contains("--validation-container", (await CompleteAsync("convnext-batch serve --port 7071 --valid")).Split(' '));
+
+        var zsh = await CliRunner.RunOkAsync("completion", "zsh");
+        Assert.StartsWith("autoload -U +X bashcompinit && bashcompinit", zsh.Out);
+    }
+
+    [Fact]
+    public async Task Completion_for_an_unknown_shell_is_one_line_and_exit_2()
+    {
+        var result = await CliRunner.RunAsync("completion", "fish");
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith("error: Argument 'fish' not recognized. Must be one of:", Assert.Single(result.ErrorLines));
+    }
+
+    [Fact]
+    public async Task Quickstart_help_answers_at_once_without_setting_anything_up()
+    {
+        var start = new ProcessStartInfo("bash", [Path.Combine(Repository.Root, "scripts", "quickstart.sh"), "--help"])
+            { RedirectStandardOutput = true, RedirectStandardError = true };
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(start)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await process.WaitForExitAsync(guard.Token);
+        Assert.Equal(0, process.ExitCode);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+        Assert.StartsWith("One command on a fresh machine", output);
+        Assert.DoesNotContain("==>", output);
+    }
+
+    [Fact]
+    public async Task Model_inspect_shows_the_sha256_to_pin_and_json_keeps_apostrophes()
+    {
+        Repository.RequireShared();
+        var path = Path.Combine(CliRunner.TempDirectory(), "it's.onnx");
+        File.Copy(Repository.SqueezeNet, path);
+        var result = await CliRunner.RunOkAsync("model", "inspect", path, "--json");
+        Assert.Contains("it's.onnx", result.Out);
+        Assert.DoesNotContain("\\u0027", result.Out);
+        var sha = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(path)));
+        Assert.Equal(sha, JsonDocument.Parse(result.Out).RootElement.GetProperty("sha256").GetString());
+    }
+
+    [Fact]
+    public async Task One_image_is_counted_in_the_singular()
+    {
+        Repository.RequireShared();
+        var folder = CliRunner.TempDirectory();
+        File.Copy(Directory.GetFiles(Repository.ImagenetSamples).Order(StringComparer.Ordinal).First(), Path.Combine(folder, "one.JPEG"));
+        var result = await CliRunner.RunOkAsync(["score", folder, "--output", Path.Combine(folder, "out.jsonl"), "--quiet", .. CliRunner.SqueezeNet]);
+        Assert.Contains("scored 1 image (0 errors)", result.Error);
+    }
+}
