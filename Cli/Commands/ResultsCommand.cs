@@ -114,14 +114,15 @@ internal static class ResultsCommand
 
     internal static readonly IReadOnlyList<(string, Func<ValidationRunSummary, object?>)> RunColumns =
     [
+        // Most telling first: a narrow terminal leaves out the last columns (TabularOutput.Fit).
         ("run", r => r.RunId),
         ("status", r => r.Status),
-        ("model", r => r.ModelId),
-        ("dataset", r => $"{r.DatasetContainer}/{r.DatasetPrefix}"),
-        ("images", r => r.ImageCount ?? r.ExpectedImageCount),
-        ("errors", r => r.ErrorCount),
         ("top-1 %", r => TabularOutput.Percent(r.Top1 * 100)),
         ("top-5 %", r => TabularOutput.Percent(r.Top5 * 100)),
+        ("images", r => r.ImageCount ?? r.ExpectedImageCount),
+        ("errors", r => r.ErrorCount),
+        ("model", r => r.ModelId),
+        ("dataset", r => $"{r.DatasetContainer}/{r.DatasetPrefix}"),
         ("reference top-1 %", r => TabularOutput.Percent(r.ReferenceTop1)),
         ("ECE %", r => TabularOutput.Percent(r.Ece * 100)),
         ("created", r => r.CreatedAt),

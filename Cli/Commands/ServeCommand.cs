@@ -102,7 +102,11 @@ internal static class ServeCommand
             {
                 throw new CommandFailedException($"cannot listen on 127.0.0.1:{parse.GetValue(port)}: {e.Message} (choose another --port)", e);
             }
-            console.Info($"serving the API on http://127.0.0.1:{parse.GetValue(port)}/api (model {classifier.ModelId}; Ctrl+C to stop)");
+            var origin = $"http://127.0.0.1:{parse.GetValue(port)}";
+            console.Info($"serving the API on {origin}/api (model {classifier.ModelId}; Ctrl+C to stop)");
+            console.Info($"  start here:  {origin}/");
+            console.Info($"  run history: {origin}{Service.Reports.ReportApi.HistoryRoute}");
+            console.Info($"  predictions: {origin}{Service.Reports.ReportApi.PredictionsRoute}");
             if (storage.Configured(parse) is null)
                 console.Info("storage: local Azurite; an in-memory Azurite forgets every result when it stops");
             // Ctrl+C cancels ct; SIGTERM (kill, docker stop, systemd) reaches the web host's lifetime instead,
@@ -201,6 +205,8 @@ internal static class ServeCommand
             await WriteAsync(http, await reports.HistoryAsync(name => http.Request.Query[name], null, ct)));
         app.MapGet(Service.Reports.ReportApi.PredictionsRoute, async (HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
             await WriteAsync(http, await reports.PredictionsAsync(name => http.Request.Query[name], null, ct)));
+        app.MapGet(Service.Reports.ReportNavigation.HomeRoute, async (HttpContext http, Service.Reports.ReportApi reports) =>
+            await WriteAsync(http, reports.Home(null)));
         app.MapGet(Service.Reports.ReportApi.ThumbnailRoute, async (string container, string blob, HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
             await WriteAsync(http, await reports.ThumbnailAsync(container, blob, ct)));
     }

@@ -1,3 +1,4 @@
+using ConvNeXt.Batch.Service.Api;
 using ConvNeXt.Batch.Service.Contracts;
 using Microsoft.AspNetCore.Http;
 

@@ -56,5 +56,6 @@ public static class HtmlReport
         form.filters label{display:flex;flex-direction:column;font-size:12px;color:#555}
         ol.top5{margin:0;padding-left:18px;font-size:12px;min-width:280px}ol.top5 b{display:inline-block;min-width:52px;font-weight:600}td.blob{min-width:200px;max-width:280px;word-break:break-all}nav.pages a{margin-right:14px}
         details summary{cursor:pointer;margin:8px 0}footer{color:#888;font-size:11px;margin:28px 0 8px}
+        nav.site{display:flex;gap:16px;flex-wrap:wrap;border-bottom:1px solid #ddd;padding:4px 0 8px;margin-bottom:8px}nav.site a{white-space:nowrap}
         """;
 }

@@ -51,13 +51,16 @@ public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails
     {
         var labels = engine is { IsLoaded: true } ? (await engine.GetClassifierAsync(cancellationToken)).Labels : null;
         var html = await reports.ValidationRunAsync(id, new RouteImageLinks(ThumbnailBase, Tokens), labels, cancellationToken);
-        return html is null ? ReportResponse.Problem(404, "not found") : ReportResponse.Html(html);
+        return html is null ? ReportResponse.Problem(404, "not found") : ReportResponse.Html(ReportNavigation.WithBar(html, KeyQuery(key, '?')));
     }
+
+    /// <summary><c>GET /</c>: the landing page, linking every report and the API.</summary>
+    public ReportResponse Home(string? key) => ReportResponse.Html(ReportNavigation.Home(KeyQuery(key, '?')));
 
     /// <param name="query">The request's query string values by name (null when absent).</param>
     public async Task<ReportResponse> HistoryAsync(Func<string, string?> query, string? key, CancellationToken cancellationToken = default) =>
-        ReportResponse.Html(await reports.HistoryAsync(id => $"/api/validation-runs/{Uri.EscapeDataString(id)}/report{KeyQuery(key, '?')}",
-            Empty(query("container")), Empty(query("prefix")), cancellationToken));
+        ReportResponse.Html(ReportNavigation.WithBar(await reports.HistoryAsync(id => $"/api/validation-runs/{Uri.EscapeDataString(id)}/report{KeyQuery(key, '?')}",
+            Empty(query("container")), Empty(query("prefix")), cancellationToken), KeyQuery(key, '?')));
 
     public async Task<ReportResponse> PredictionsAsync(Func<string, string?> query, string? key, CancellationToken cancellationToken = default)
     {
@@ -69,7 +72,9 @@ public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails
                 ConfidenceBelow = Number(query("below"), "below"), Top = Integer(query("top"), "top"), ContinuationToken = Empty(query("continuationToken")),
             };
             var hidden = key is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [KeyParameter] = key };
-            return ReportResponse.Html(await reports.PredictionsAsync(filters, new RouteImageLinks(ThumbnailBase, Tokens), q => PredictionsLink(q, key), hidden, cancellationToken));
+            return ReportResponse.Html(ReportNavigation.WithBar(
+                await reports.PredictionsAsync(filters, new RouteImageLinks(ThumbnailBase, Tokens), q => PredictionsLink(q, key), hidden, cancellationToken),
+                KeyQuery(key, '?')));
         }
         catch (ArgumentException e)
         {

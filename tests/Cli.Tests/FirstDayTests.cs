@@ -87,4 +87,34 @@ public class FirstDayTests
         var result = await CliRunner.RunOkAsync(["score", folder, "--output", Path.Combine(folder, "out.jsonl"), "--quiet", .. CliRunner.SqueezeNet]);
         Assert.Contains("scored 1 image (0 errors)", result.Error);
     }
+
+    [Fact]
+    public async Task Predict_on_a_folder_and_score_on_a_file_say_what_the_input_is()
+    {
+        Repository.RequireShared();
+        var folder = CliRunner.TempDirectory();
+        var file = Path.Combine(folder, "one.JPEG");
+        File.Copy(Directory.GetFiles(Repository.ImagenetSamples).Order(StringComparer.Ordinal).First(), file);
+
+        var predict = await CliRunner.RunAsync("predict", folder, "--model", Repository.SqueezeNet);
+        Assert.Equal(2, predict.ExitCode);
+        Assert.Equal($"error: {folder} is a folder; predict takes image files: for a folder use 'score {folder}' (see 'convnext-batch predict --help')",
+            Assert.Single(predict.ErrorLines));
+
+        var score = await CliRunner.RunAsync("score", file, "--model", Repository.SqueezeNet);
+        Assert.Equal(2, score.ExitCode);
+        Assert.Equal($"error: {file} is a file; score takes a folder (or blob://container): for one image use 'predict {file}' (see 'convnext-batch score --help')",
+            Assert.Single(score.ErrorLines));
+    }
+
+    [Theory]
+    [InlineData("score", "--modle")]
+    [InlineData("predict", "--modle")]
+    public async Task A_mistyped_option_is_named_before_the_missing_one_it_caused(string command, string typo)
+    {
+        var folder = CliRunner.TempDirectory();
+        var result = await CliRunner.RunAsync(command, folder, typo, "m.onnx");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal($"error: unknown option '{typo}'; did you mean '--model'? (see 'convnext-batch {command} --help')", Assert.Single(result.ErrorLines));
+    }
 }

@@ -107,9 +107,19 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
             Assert.Equal($"{method.Method} is not supported on /api/validation-runs", await ProblemAsync(refused));
         }
 
+        // The front door: a page linking every report and the API, with the navigation bar every report page has.
         var root = await server.Http.GetAsync("/");
-        Assert.Equal(HttpStatusCode.NotFound, root.StatusCode);
-        Assert.StartsWith("no API route GET /", await ProblemAsync(root));
+        Assert.Equal(HttpStatusCode.OK, root.StatusCode);
+        Assert.Equal("text/html", root.Content.Headers.ContentType!.MediaType);
+        var home = await root.Content.ReadAsStringAsync();
+        foreach (var link in new[] { "/api/reports/history", "/api/predictions/report", "/api/validation-runs", "/api/health" })
+            Assert.Contains($"<a href=\"{link}\">", home);
+        Assert.Contains("<nav class=\"site\">", home);
+        var history = await (await server.Http.GetAsync("/api/reports/history")).Content.ReadAsStringAsync();
+        Assert.Contains("<nav class=\"site\"><a href=\"/\">Home</a>", history);
+        var unknownPage = await server.Http.GetAsync("/nope");
+        Assert.Equal(HttpStatusCode.NotFound, unknownPage.StatusCode);
+        Assert.StartsWith("no API route GET /nope", await ProblemAsync(unknownPage));
 
         var badBody = await server.Http.PostAsync("/api/validation-runs", new StringContent("{not json", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, badBody.StatusCode);
@@ -118,6 +128,8 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
         var stopped = await server.StopAsync();
         Assert.Equal(0, stopped.ExitCode);
         Assert.Contains("serving the API on http://127.0.0.1:", stopped.Error);
+        Assert.Contains($"  start here:  http://127.0.0.1:{server.Http.BaseAddress!.Port}/", stopped.Error);
+        Assert.Contains("  run history: http://127.0.0.1:", stopped.Error);
     }
 
     /// <summary>What a web page in the user's browser could send: a rebound Host, a cross-origin or non-JSON POST.</summary>

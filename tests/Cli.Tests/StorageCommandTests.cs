@@ -225,7 +225,7 @@ public class StorageCommandTests(AzuriteFixture azurite, AttoModelFixture atto) 
 
         Assert.Contains("forgets them when it stops", result.Out);
         Assert.Contains("results run ", result.Out);
-        Assert.Contains("6 row(s)", result.Out);          // results predictions
+        Assert.Contains("6 rows", result.Out);          // results predictions
         Assert.Contains("Completed", result.Out);         // results run
         Assert.Contains("UNTRAINED WEIGHTS", result.Error);
 
