@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using ConvNeXt.Batch.Scoring.Evaluation;
+using ProportionInterval = ConvNeXt.Batch.Scoring.Evaluation.ProportionInterval;
 using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Reports;
 
