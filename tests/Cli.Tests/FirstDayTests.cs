@@ -117,4 +117,31 @@ public class FirstDayTests
         Assert.Equal(2, result.ExitCode);
         Assert.Equal($"error: unknown option '{typo}'; did you mean '--model'? (see 'convnext-batch {command} --help')", Assert.Single(result.ErrorLines));
     }
+
+    [Fact]
+    public async Task Validate_leaves_out_one_unlabelled_file_with_a_warning()
+    {
+        Repository.RequireShared();
+        var folder = CliRunner.TempDirectory();
+        var samples = Directory.GetFiles(Repository.ImagenetSamples, "n*_*.JPEG").Order(StringComparer.Ordinal).Take(3).ToList();
+        foreach (var sample in samples)
+            File.Copy(sample, Path.Combine(folder, Path.GetFileName(sample)));
+        File.Copy(samples[0], Path.Combine(folder, "holiday.JPEG"));
+
+        var result = await CliRunner.RunAsync(["validate", folder, "--quiet", .. CliRunner.SqueezeNet]);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("warning: 1 image has no label in this layout (WnidPrefixed) and is left out, e.g. holiday.JPEG", result.ErrorLines);
+    }
+
+    [Fact]
+    public async Task A_comma_separated_ground_truth_names_the_formats_expected()
+    {
+        Repository.RequireShared();
+        var truth = Path.Combine(CliRunner.TempDirectory(), "truth.csv");
+        await File.WriteAllTextAsync(truth, "ILSVRC2012_val_00000001,65\nILSVRC2012_val_00000002,970\n");
+        var result = await CliRunner.RunAsync(["validate", Repository.ImagenetVal100, "--ground-truth", truth, "--quiet", .. CliRunner.SqueezeNet]);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal($"error: label file {truth} is comma-separated; expected '<file> <class index>' per line (val.txt) or one devkit class id per line (ILSVRC2012_validation_ground_truth.txt)",
+            Assert.Single(result.ErrorLines));
+    }
 }
