@@ -19,6 +19,16 @@ public class AzuriteHintTests
     }
 
     [Fact]
+    public async Task Health_names_the_api_version_refusal_and_its_fix()
+    {
+        await using var strict = await Azurite.StartAsync(checkApiVersion: true);
+        var account = new Service.Storage.StorageAccount(new Service.Storage.StorageOptions { ConnectionString = strict.ConnectionString });
+        var health = await Service.Storage.StorageHealth.CheckAsync(account);
+        Assert.EndsWith(Service.Storage.AzuriteApiVersion.Fix, health.Blob);
+        Assert.EndsWith(Service.Storage.AzuriteApiVersion.Fix, health.Table);
+    }
+
+    [Fact]
     public void Every_documented_azurite_line_skips_the_api_version_check()
     {
         foreach (var path in new[] { "README.md", "docs/cli.md", "Cli/Commands/StorageOptions.cs", "scripts/quickstart.sh" })
