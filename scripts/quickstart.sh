@@ -12,6 +12,15 @@
 #       --labels ../shared/data/imagenet-labels/LOC_synset_mapping.txt
 # Azurite runs in memory: every result vanishes when this script ends (see `convnext-batch serve` to keep one running).
 set -euo pipefail
+# --help answers before anything is installed, built or started.
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help)
+      sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+      echo "Other options are passed to 'convnext-batch demo' (see: convnext-batch demo --help)."
+      exit 0 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 root=$(pwd)
 

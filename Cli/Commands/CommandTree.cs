@@ -26,12 +26,16 @@ public static class CommandTree
             UploadCommand.Create(console),
             ServeCommand.Create(console),
         };
+        root.Subcommands.Add(CompletionCommand.Create(console, () => root));
         return root;
     }
 
     public static async Task<int> InvokeAsync(string[] args, CliConsole console, CancellationToken cancellationToken)
     {
         var root = Create(console);
+        // Bare convnext-batch: what it can do, not an error.
+        if (args.Length == 0)
+            args = ["--help"];
         ParseResult parse;
         try
         {
@@ -44,6 +48,14 @@ public static class CommandTree
             console.Error.WriteLine($"error: {conversion} (see '{CommandName(args)} --help')");
             return BadArguments;
         }
+        // A mistyped option first: the errors that follow from it ("--model is required") are not the user's mistake.
+        if (parse.Action is not System.CommandLine.Help.HelpAction
+            && (parse.UnmatchedTokens.FirstOrDefault(t => t.Length > 1 && t[0] == '-' && !char.IsAsciiDigit(t[1])) ?? UnknownOption(parse.CommandResult)) is { } mistyped)
+        {
+            var suggestion = OptionSuggestion.Closest(mistyped, parse.CommandResult.Command);
+            console.Error.WriteLine($"error: unknown option '{mistyped}'{(suggestion is null ? "" : $"; did you mean '{suggestion}'?")} (see '{CommandPath(parse)} --help')");
+            return BadArguments;
+        }
         // System.CommandLine's default prints every error plus the whole help text; scripts want
         // one line they can log, and a distinct exit code.
         if (parse.Action is ParseErrorAction || (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction))
@@ -54,11 +66,6 @@ public static class CommandTree
             var message = MistypedNumber(parse.CommandResult) ?? (parse.Errors.Count == 0 ? "missing command"
                 : (parse.Errors.FirstOrDefault(e => e.Message.Contains('\'')) ?? parse.Errors[0]).Message);
             console.Error.WriteLine($"error: {OneLine(ConversionError(message) ?? message)} (see '{CommandPath(parse)} --help')");
-            return BadArguments;
-        }
-        if (parse.Action is not System.CommandLine.Help.HelpAction && UnknownOption(parse.CommandResult) is { } unknown)
-        {
-            console.Error.WriteLine($"error: unknown option '{unknown}' (see '{CommandPath(parse)} --help')");
             return BadArguments;
         }
 
@@ -182,6 +189,7 @@ public static class CommandTree
 
     private static string Describe(Exception e) => e switch
     {
+        _ when Service.Storage.AzuriteApiVersion.Describe(e) is { } azurite => azurite,
         CommandFailedException => e.Message,
         AggregateException { InnerExceptions.Count: 1 } a => Describe(a.InnerExceptions[0]),
         FileNotFoundException f => $"file not found: {f.FileName ?? f.Message}",

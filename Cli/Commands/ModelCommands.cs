@@ -142,7 +142,7 @@ internal static class ModelCommands
             var info = OnnxModelInfo.Read(path);
             var description = Describe(path, info);
             if (parse.GetValue(json))
-                console.Out.WriteLine(description.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                console.Out.WriteLine(description.ToJsonString(TabularOutput.Json));
             else
                 WriteInspectTable(console, description);
             return Task.FromResult(CommandTree.Success);
@@ -171,6 +171,8 @@ internal static class ModelCommands
             ["gmacs"] = info.Macs is { } macs ? Math.Round(macs / 1e9, 2) : null,
             ["macs_image_size"] = info.MacsImageSize,
             ["file_bytes"] = info.FileBytes,
+            // What Model__Sha256 / MODEL_SHA256 pins.
+            ["sha256"] = Scoring.FileSha256.Compute(path),
             ["opset"] = info.Opset,
             ["inputs"] = Tensors(info.Inputs),
             ["outputs"] = Tensors(info.Outputs),

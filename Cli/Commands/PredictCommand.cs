@@ -17,6 +17,15 @@ internal static class PredictCommand
         var top = new Option<int>("--top") { Description = "Classes per image", DefaultValueFactory = _ => 5, HelpName = "K" };
         OptionParsing.Positive(top);
         var command = new Command("predict", "Classify images and print the top classes of each") { images, json, top };
+        images.Validators.Add(r =>
+        {
+            foreach (var path in r.Tokens.Select(t => t.Value))
+                if (Directory.Exists(path))
+                {
+                    r.AddError($"{path} is a folder; predict takes image files: for a folder use 'score {path}'");
+                    return;
+                }
+        });
         var model = new ModelCommandOptions(command);
         command.SetAction(async (parse, ct) =>
         {

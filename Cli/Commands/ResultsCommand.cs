@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using ConvNeXt.Batch.Cli.Output;
 using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Reports;
@@ -43,8 +44,9 @@ internal static class ResultsCommand
         var errors = new Option<bool>("--errors") { Description = "Only images that could not be scored" };
         var wnid = new Option<string?>("--wnid") { Description = "Only rows whose top-1 class is this WordNet id", HelpName = "WNID" };
         var top = TopOption(100);
+        var all = new Option<bool>("--all") { Description = "Every matching row (no --top limit)" };
         var format = FormatOption();
-        var command = new Command("predictions", "List rows of the Predictions table") { container, prefix, errors, wnid, top, format };
+        var command = new Command("predictions", "List rows of the Predictions table") { container, prefix, errors, wnid, top, all, format };
         var storage = new StorageConnectionOption(command);
         command.Validators.Add(r =>
         {
@@ -55,7 +57,7 @@ internal static class ResultsCommand
         {
             await using var services = CommandServices.Build(await storage.OpenAsync(parse, ct), storage.Resolve(parse), new Dictionary<string, string?>());
             var queries = services.GetRequiredService<PredictionQueries>();
-            var wanted = parse.GetValue(top);
+            var wanted = parse.GetValue(all) ? int.MaxValue : parse.GetValue(top);
             var rows = new List<PredictionRecord>();
             string? token = null;
             do
@@ -74,7 +76,8 @@ internal static class ResultsCommand
             }
             while (token is not null && rows.Count < wanted);
 
-            TabularOutput.Write(console, TabularOutput.Parse(parse.GetValue(format)!), "Predictions", rows,
+            var fmt = TabularOutput.Parse(parse.GetValue(format)!);
+            TabularOutput.Write(console, fmt, "Predictions", rows, fmt == TabularFormat.Csv ? PredictionCsvColumns :
             [
                 ("container", r => r.Container),
                 ("blob", r => r.Blob),
@@ -85,21 +88,43 @@ internal static class ResultsCommand
                 ("model", r => r.ModelId),
                 ("scored at", r => r.ScoredAt),
             ]);
+            // A limit that cut the list is said, never silent.
+            if (token is not null)
+                console.Info($"more rows: --all, or --top N above {wanted.ToString(CultureInfo.InvariantCulture)}");
             return CommandTree.Success;
         });
         return command;
     }
 
+    /// <summary>CSV rows carry the top-5 as <c>score</c>'s files do (<c>top1_index … top5_probability</c>).</summary>
+    private static readonly IReadOnlyList<(string, Func<PredictionRecord, object?>)> PredictionCsvColumns =
+    [
+        ("container", r => r.Container),
+        ("blob", r => r.Blob),
+        ("status", r => r.Status),
+        ("error", r => r.ErrorReason),
+        .. Enumerable.Range(0, 5).SelectMany(k => new (string, Func<PredictionRecord, object?>)[]
+        {
+            ($"top{k + 1}_index", r => k < r.Top.Count ? r.Top[k].Index : null),
+            ($"top{k + 1}_wnid", r => k < r.Top.Count ? r.Top[k].Wnid : null),
+            ($"top{k + 1}_name", r => k < r.Top.Count ? r.Top[k].Name : null),
+            ($"top{k + 1}_probability", r => k < r.Top.Count ? TabularOutput.Probability(r.Top[k].Probability) : null),
+        }),
+        ("model", r => r.ModelId),
+        ("scored_at", r => r.ScoredAt),
+    ];
+
     internal static readonly IReadOnlyList<(string, Func<ValidationRunSummary, object?>)> RunColumns =
     [
+        // Most telling first: a narrow terminal leaves out the last columns (TabularOutput.Fit).
         ("run", r => r.RunId),
         ("status", r => r.Status),
-        ("model", r => r.ModelId),
-        ("dataset", r => $"{r.DatasetContainer}/{r.DatasetPrefix}"),
-        ("images", r => r.ImageCount ?? r.ExpectedImageCount),
-        ("errors", r => r.ErrorCount),
         ("top-1 %", r => TabularOutput.Percent(r.Top1 * 100)),
         ("top-5 %", r => TabularOutput.Percent(r.Top5 * 100)),
+        ("images", r => r.ImageCount ?? r.ExpectedImageCount),
+        ("errors", r => r.ErrorCount),
+        ("model", r => r.ModelId),
+        ("dataset", r => $"{r.DatasetContainer}/{r.DatasetPrefix}"),
         ("reference top-1 %", r => TabularOutput.Percent(r.ReferenceTop1)),
         ("ECE %", r => TabularOutput.Percent(r.Ece * 100)),
         ("created", r => r.CreatedAt),

@@ -48,6 +48,8 @@ internal static class ScoreCommand
                 r.AddError("give a SOURCE folder, blob://container, or --container NAME");
             else if (value is not null && r.GetValue(container) is not null)
                 r.AddError("give either SOURCE or --container, not both");
+            else if (value is not null && !value.StartsWith("blob://", StringComparison.OrdinalIgnoreCase) && File.Exists(value))
+                r.AddError($"{value} is a file; score takes a folder (or blob://container): for one image use 'predict {value}'");
             else if (value is not null && !value.StartsWith("blob://", StringComparison.OrdinalIgnoreCase) && !Directory.Exists(value))
                 r.AddError($"folder not found: {value}");
         });

@@ -44,7 +44,7 @@ internal static class ServeCommand
         });
         var validationContainer = new Option<string>("--validation-container")
         {
-            Description = "Container of validation runs whose request names none",
+            Description = "Container of validation runs whose request names none; the only container a POSTed run may read",
             DefaultValueFactory = _ => ContainerNames.Validation, HelpName = "NAME",
         };
         var chunkSize = new Option<int>("--chunk-size") { Description = "Images per validation chunk", DefaultValueFactory = _ => 100, HelpName = "N" };
@@ -99,7 +99,11 @@ internal static class ServeCommand
             {
                 throw new CommandFailedException($"cannot listen on 127.0.0.1:{parse.GetValue(port)}: {e.Message} (choose another --port)", e);
             }
-            console.Info($"serving the API on http://127.0.0.1:{parse.GetValue(port)}/api (model {classifier.ModelId}; Ctrl+C to stop)");
+            var origin = $"http://127.0.0.1:{parse.GetValue(port)}";
+            console.Info($"serving the API on {origin}/api (model {classifier.ModelId}; Ctrl+C to stop)");
+            console.Info($"  start here:  {origin}/");
+            console.Info($"  run history: {origin}{ApiRoutes.History}");
+            console.Info($"  predictions: {origin}{ApiRoutes.PredictionsReport}");
             if (storage.Configured(parse) is null)
                 console.Info("storage: local Azurite; an in-memory Azurite forgets every result when it stops");
             // Ctrl+C cancels ct; SIGTERM (kill, docker stop, systemd) reaches the web host's lifetime instead,
@@ -144,7 +148,12 @@ internal static class ServeCommand
             };
             await http.Response.WriteAsJsonAsync(new ApiProblem(message), ContractJson.Options);
         });
+        // Before any route: a page in the user's browser must not drive or read this server (Host, Origin, Content-Type).
+        app.UseMiddleware<LoopbackRequestGuard>();
+
         // The same routes as the Functions handler's; no key check on 127.0.0.1, and POST /api/validation-runs feeds the chunk queue.
         app.MapConvNeXtBatchApi();
+        // The front door: a page linking every report and the API (the handler's "/" stays the host's probe).
+        app.MapGet(Service.Reports.ReportNavigation.HomeRoute, (ReportApi reports) => ApiEndpoints.Write(reports.Home(null)));
     }
 }

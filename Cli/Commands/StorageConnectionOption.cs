@@ -9,7 +9,7 @@ internal sealed class StorageConnectionOption
 {
     public const string EnvironmentVariable = "Storage__ConnectionString";
     public const string Azurite = "UseDevelopmentStorage=true";
-    public const string StartAzurite = "start Azurite (tools/azurite/node_modules/.bin/azurite --inMemoryPersistence, or scripts/quickstart.sh) or pass --connection-string";
+    public const string StartAzurite = "start Azurite (tools/azurite/node_modules/.bin/azurite --skipApiVersionCheck --loose --inMemoryPersistence, or scripts/quickstart.sh) or pass --connection-string";
 
     /// <summary>How long the reachability check waits for a TCP connection before saying the account is unreachable.</summary>
     internal static TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(3);

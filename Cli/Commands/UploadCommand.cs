@@ -1,3 +1,4 @@
+using ConvNeXt.Batch.Service.Local;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -58,7 +59,7 @@ internal static class UploadCommand
             using (var progress = new ProgressLine(console.Error, console.ShowProgress && !parse.GetValue(quiet), "img", plan.Images.Count))
                 result = await uploader.UploadAsync(name, plan.Images, progress, ct);
             console.Info(string.Create(CultureInfo.InvariantCulture,
-                $"uploaded {result.Uploaded} images ({result.Bytes / 1048576.0:F1} MiB) to blob://{name}/{blobPrefix} in {started.Elapsed.TotalSeconds:F1} s"));
+                $"uploaded {Service.Local.Counted.Of(result.Uploaded, "image")} ({result.Bytes / 1048576.0:F1} MiB) to blob://{name}/{blobPrefix} in {started.Elapsed.TotalSeconds:F1} s"));
             return CommandTree.Success;
         });
         return command;

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure.Storage.Blobs;
+using ConvNeXt.Batch.Cli.Output;
 using ConvNeXt.Batch.Cli.Sources;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Local;
@@ -212,7 +213,7 @@ internal static class ValidateCommand
             if (data.Images.Count == 0)
                 throw new CommandFailedException($"no labelled images in {folder}");
             if (data.Unlabelled.Count > 0)
-                console.Warn($"{data.Unlabelled.Count} image(s) have no label in this layout ({data.Layout}) and are left out, e.g. {data.Unlabelled[0]}");
+                console.Warn($"{Counted.Of(data.Unlabelled.Count, "image")} {(data.Unlabelled.Count == 1 ? "has" : "have")} no label in this layout ({data.Layout}) and {(data.Unlabelled.Count == 1 ? "is" : "are")} left out, e.g. {data.Unlabelled[0]}");
             // Images the layout never looked at (e.g. subfolders of a flat val.txt folder) are left out too: say so.
             var all = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Count(LabelledDataset.IsImageFile);
             var ignored = all - data.Images.Count - data.Unlabelled.Count;

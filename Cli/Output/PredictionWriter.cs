@@ -46,7 +46,11 @@ public abstract class PredictionWriter : IAsyncDisposable
     /// <summary>Writes JSON lines to any writer (e.g. standard output).</summary>
     public static PredictionWriter JsonLines(TextWriter writer) => new JsonLinesPredictionWriter(writer);
 
-    internal static readonly JsonSerializerOptions Json = new() { WriteIndented = false, Converters = { new PredictedClassConverter() } };
+    internal static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = false, Converters = { new PredictedClassConverter() },
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     /// <summary>Probabilities always with six decimals (0.376000, not 0.376 beside 0.9946 and 1), in every format that prints them.</summary>
     public static string FormatProbability(double probability) => probability.ToString("F6", CultureInfo.InvariantCulture);

@@ -1,3 +1,4 @@
+using ConvNeXt.Batch.Service.Local;
 using System.Diagnostics;
 using System.Globalization;
 
@@ -67,7 +68,7 @@ public sealed class ProgressLine : IDisposable, IProgress<long>
                     $"{Bar(_done / (double)total)} {_done}/{total} {_unit}  {rate:F1} {_unit}/s  ETA {Eta(total - _done, rate)}")
                 : string.Create(CultureInfo.InvariantCulture, $"{_done} {_unit}  {rate:F1} {_unit}/s"));
             if (_errors > 0)
-                line += string.Create(CultureInfo.InvariantCulture, $"  {_errors} errors");
+                line += string.Create(CultureInfo.InvariantCulture, $"  {Counted.Of(_errors, "error")}");
             var padded = line.PadRight(_width);
             _width = line.Length;
             _writer!.Write("\r" + padded);

@@ -1,3 +1,4 @@
+using ConvNeXt.Batch.Service.Local;
 using System.Globalization;
 using System.Text.Json;
 using ConvNeXt.Batch.Cli.Commands;
@@ -43,15 +44,35 @@ internal static class TabularOutput
                 }
                 break;
             default:
+                var cells = records.Select(r => columns.Select(c => Text(c.Value(r))).ToArray()).ToList();
+                var kept = Fit(columns.Select((c, i) => Math.Max(c.Header.Length, cells.Count == 0 ? 0 : cells.Max(row => row[i].Length))).ToArray(),
+                    console.Tables.Profile.Width);
                 var table = new Table { Border = TableBorder.Rounded, Title = new TableTitle(Markup.Escape(title)) };
-                foreach (var column in columns)
-                    table.AddColumn(Markup.Escape(column.Header));
-                foreach (var record in records)
-                    table.AddRow(columns.Select(c => Markup.Escape(Text(c.Value(record)))).ToArray());
+                // Ids, numbers and times are read whole: a column never wraps; columns are left out instead.
+                foreach (var i in kept)
+                    table.AddColumn(new TableColumn(Markup.Escape(columns[i].Header)) { NoWrap = true });
+                foreach (var row in cells)
+                    table.AddRow(kept.Select(i => Markup.Escape(row[i])).ToArray());
                 console.Tables.Write(table);
-                console.Out.WriteLine($"{records.Count} row(s)");
+                console.Out.WriteLine(Counted.Of(records.Count, "row"));
+                if (kept.Count < columns.Count)
+                    console.Info($"left out to fit {console.Tables.Profile.Width} columns: {string.Join(", ", Enumerable.Range(0, columns.Count).Except(kept).Select(i => columns[i].Header))} (--format csv or json has every column)");
                 break;
         }
+    }
+
+    /// <summary>
+    /// The columns (by index) that fit <paramref name="width"/> characters: the last ones are left out first (callers list
+    /// columns by value, most first), and the first column always stays.
+    /// </summary>
+    internal static List<int> Fit(int[] widths, int width)
+    {
+        var kept = Enumerable.Range(0, widths.Length).ToList();
+        // A rounded Spectre table: one border line plus a space either side of every cell.
+        static int Total(IEnumerable<int> w) => w.Sum(x => x + 3) + 1;
+        while (kept.Count > 1 && Total(kept.Select(i => widths[i])) > width)
+            kept.RemoveAt(kept.Count - 1);
+        return kept;
     }
 
     /// <summary>A probability column: six decimals, as the output files and JSON print it (never 0.376 beside 1).</summary>

@@ -178,9 +178,11 @@ public sealed class LabelledDataset
 
         var classFolders = Directory.EnumerateDirectories(root).Count(d => labels.TryGetIndex(System.IO.Path.GetFileName(d), out _));
         var flatImages = Directory.EnumerateFiles(root).Where(IsImageFile).ToList();
-        if (classFolders > 0 && flatImages.Count == 0)
+        var prefixed = flatImages.Count(f => TryLabelFromWnidPrefix(f, labels, out _));
+        // The layout most images follow; the few that do not are left out (Unlabelled, warned about), not the whole run.
+        if (classFolders > 0 && prefixed == 0)
             return DatasetLayout.ImageFolder;
-        if (flatImages.Count > 0 && classFolders == 0 && flatImages.All(f => TryLabelFromWnidPrefix(f, labels, out _)))
+        if (classFolders == 0 && prefixed > 0 && prefixed * 2 > flatImages.Count)
             return DatasetLayout.WnidPrefixed;
         throw new DatasetFormatException(
             $"cannot tell how {root} is labelled ({classFolders} class folders, {flatImages.Count} images at top level): " +
@@ -191,7 +193,12 @@ public sealed class LabelledDataset
     {
         foreach (var line in File.ReadLines(path))
             if (line.Trim() is { Length: > 0 } text)
+            {
+                if (text.Contains(',', StringComparison.Ordinal))
+                    throw new DatasetFormatException(
+                        $"label file {path} is comma-separated; expected '<file> <class index>' per line (val.txt) or one devkit class id per line (ILSVRC2012_validation_ground_truth.txt)");
                 return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out _);
+            }
         throw new DatasetFormatException($"label file {path} is empty");
     }
 

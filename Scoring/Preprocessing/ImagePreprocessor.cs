@@ -151,7 +151,7 @@ public sealed class ImagePreprocessor
     {
         var started = Stopwatch.GetTimestamp();
         var format = EncodedFormat.Detect(data);
-        using var image = SkiaFallbackDecoder.TryDecode(data, format ?? "image", Limits)
+        using var image = SkiaFallbackDecoder.TryDecode(data, format ?? "image", Limits, started)
             ?? throw new ImageRejectedException(ImageRejectionReason.Unsupported, format is null
                 ? $"not an image format this build can read (unrecognised signature {Convert.ToHexString(data[..Math.Min(8, data.Length)])})"
                 : $"{format} is not an image format this build can read");

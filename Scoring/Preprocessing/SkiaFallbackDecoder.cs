@@ -9,9 +9,14 @@ namespace ConvNeXt.Batch.Scoring.Preprocessing;
 /// </summary>
 internal static class SkiaFallbackDecoder
 {
+    /// <summary>Rows decoded between two looks at the clock.</summary>
+    private const int RowsPerCheck = 64;
+
     /// <summary>The decoded RGBA image, or null when Skia does not recognise the data either.</summary>
-    /// <exception cref="ImageRejectedException">Too many pixels, or recognised but corrupt.</exception>
-    public static Image? TryDecode(ReadOnlySpan<byte> data, string formatName, ImageLimits limits)
+    /// <param name="started">When decoding began (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>): the same
+    /// <see cref="ImageLimits.DecodeTimeout"/> as libvips' decoders bounds this one, checked while rows are decoded.</param>
+    /// <exception cref="ImageRejectedException">Too many pixels, recognised but corrupt, or past the decode timeout.</exception>
+    public static Image? TryDecode(ReadOnlySpan<byte> data, string formatName, ImageLimits limits, long started)
     {
         using var bytes = SKData.CreateCopy(data);
         using var codec = SKCodec.Create(bytes);
@@ -29,14 +34,45 @@ internal static class SkiaFallbackDecoder
         // colour management is skipped as for every other format.
         var target = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var buffer = new byte[target.BytesSize64];
-        SKCodecResult result;
+        void CheckClock()
+        {
+            if (limits.DecodeTimeout != Timeout.InfiniteTimeSpan && System.Diagnostics.Stopwatch.GetElapsedTime(started) > limits.DecodeTimeout)
+                throw new ImageRejectedException(ImageRejectionReason.Timeout,
+                    $"decoding took longer than {limits.DecodeTimeout.TotalMilliseconds:N0} ms ({width}×{height} {formatName})");
+        }
+        CheckClock();
         unsafe
         {
             fixed (byte* p = buffer)
-                result = codec.GetPixels(target, (IntPtr)p);
+            {
+                // Row by row where the codec allows it (BMP), so a slow decode stops at its deadline, not after it.
+                if (codec.StartScanlineDecode(target) == SKCodecResult.Success)
+                {
+                    var rowBytes = target.RowBytes;
+                    for (var row = 0; row < height; row += RowsPerCheck)
+                    {
+                        var count = Math.Min(RowsPerCheck, height - row);
+                        // Bottom-up files deliver their last row first: the codec says where each decoded row goes.
+                        var decoded = 0;
+                        for (var i = 0; i < count; i++)
+                        {
+                            var destination = codec.GetOutputScanline(row + i);
+                            decoded += codec.GetScanlines((IntPtr)(p + (long)destination * rowBytes), 1, rowBytes);
+                        }
+                        if (decoded < count)
+                            throw new ImageRejectedException(ImageRejectionReason.Undecodable, $"{formatName} data could not be decoded: {SKCodecResult.IncompleteInput}");
+                        CheckClock();
+                    }
+                }
+                else
+                {
+                    var result = codec.GetPixels(target, (IntPtr)p);
+                    if (result != SKCodecResult.Success)
+                        throw new ImageRejectedException(ImageRejectionReason.Undecodable, $"{formatName} data could not be decoded: {result}");
+                    CheckClock();
+                }
+            }
         }
-        if (result != SKCodecResult.Success)
-            throw new ImageRejectedException(ImageRejectionReason.Undecodable, $"{formatName} data could not be decoded: {result}");
         using var rgba = Image.NewFromMemory(buffer, width, height, 4, Enums.BandFormat.Uchar);
         // Copy detaches the image from the managed buffer, which the GC may then reclaim.
         return rgba.Copy(interpretation: Enums.Interpretation.Srgb).CopyMemory();

@@ -30,6 +30,8 @@ public sealed record ApiResponse(int StatusCode, object? Body)
             ["Content-Security-Policy"] = HtmlReport.ContentSecurityPolicy,
             ["X-Content-Type-Options"] = "nosniff",
             ["Cache-Control"] = "no-store", // live tables
+            // A page's own URL may carry an access key: no link or image request sends it on.
+            ["Referrer-Policy"] = "no-referrer",
         }),
     };
 

@@ -8,23 +8,30 @@ namespace ConvNeXt.Batch.Service.Api;
 /// <summary>
 /// The report routes (<see cref="ApiRoutes.RunReport"/>, <see cref="ApiRoutes.History"/>, <see cref="ApiRoutes.PredictionsReport"/>,
 /// <see cref="ApiRoutes.Thumbnail"/>) as plain calls, like <see cref="ServiceApi"/>: the host passes the query and the key the
-/// request was authorized with, and writes the <see cref="ApiResponse"/>. Links inside the pages carry that key as <c>code</c>,
-/// because a browser sends no header with an <c>&lt;img&gt;</c> request or a link.
+/// request was authorized with, and writes the <see cref="ApiResponse"/>. Links from page to page carry that key as <c>code</c>,
+/// because a browser sends no header with a link; thumbnail links carry a short-lived token for their one image instead
+/// (<see cref="ReportLinkTokens"/>), so the many image URLs a page makes hold no key.
 /// </summary>
-public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails, ScoringEngine engine)
+public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails, ScoringEngine engine, ReportLinkTokens tokens)
 {
     public const string KeyParameter = "code";
+
+    /// <summary>Signs this host's thumbnail links; the thumbnail route checks them.</summary>
+    public ReportLinkTokens Tokens { get; } = tokens;
+
+    /// <summary><c>GET /</c>: the landing page, linking every report and the API.</summary>
+    public ApiResponse Home(string? key) => ApiResponse.Html(ReportNavigation.Home(KeyQuery(key, '?')));
 
     public async Task<ApiResponse> RunReportAsync(string id, string? key, CancellationToken cancellationToken = default)
     {
         var labels = engine.IsLoaded ? (await engine.GetClassifierAsync(cancellationToken)).Labels : null;
-        var html = await reports.ValidationRunAsync(id, new RouteImageLinks(ApiRoutes.Thumbnails, key), labels, cancellationToken);
-        return html is null ? ApiResponse.NotFound() : ApiResponse.Html(html);
+        var html = await reports.ValidationRunAsync(id, new RouteImageLinks(ApiRoutes.Thumbnails, Tokens), labels, cancellationToken);
+        return html is null ? ApiResponse.NotFound() : ApiResponse.Html(ReportNavigation.WithBar(html, KeyQuery(key, '?')));
     }
 
     public async Task<ApiResponse> HistoryAsync(ApiQuery query, string? key, CancellationToken cancellationToken = default) =>
-        ApiResponse.Html(await reports.HistoryAsync(id => $"/api/validation-runs/{Uri.EscapeDataString(id)}/report{KeyQuery(key, '?')}",
-            query["container"], query["prefix"], cancellationToken));
+        ApiResponse.Html(ReportNavigation.WithBar(await reports.HistoryAsync(id => $"/api/validation-runs/{Uri.EscapeDataString(id)}/report{KeyQuery(key, '?')}",
+            query["container"], query["prefix"], cancellationToken), KeyQuery(key, '?')));
 
     public async Task<ApiResponse> PredictionsAsync(ApiQuery query, string? key, CancellationToken cancellationToken = default)
     {
@@ -36,7 +43,9 @@ public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails
                 ConfidenceBelow = Number(query["below"], "below"), Top = query.Int("top"), ContinuationToken = query["continuationToken"],
             };
             var hidden = key is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [KeyParameter] = key };
-            return ApiResponse.Html(await reports.PredictionsAsync(filters, new RouteImageLinks(ApiRoutes.Thumbnails, key), q => PredictionsLink(q, key), hidden, cancellationToken));
+            return ApiResponse.Html(ReportNavigation.WithBar(
+                await reports.PredictionsAsync(filters, new RouteImageLinks(ApiRoutes.Thumbnails, Tokens), q => PredictionsLink(q, key), hidden, cancellationToken),
+                KeyQuery(key, '?')));
         }
         catch (ArgumentException e)
         {

@@ -14,9 +14,12 @@ namespace ConvNeXt.Batch.Service.Api;
 /// routes (<see cref="ApiRoutes"/>), check keys and write the answer; what a request means lives here,
 /// so the Functions handler and <c>convnext-batch serve</c> answer the same.
 /// </summary>
+/// <param name="datasets">Which containers a requested run may read (<see cref="ValidationDefaultsOptions.AllowedContainers"/>); null = the defaults.</param>
 public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries validations, ValidationRunService runs, ScoringEngine engine,
-    StorageAccount storage)
+    StorageAccount storage, ValidationDefaultsOptions datasets)
 {
+    private readonly IReadOnlySet<string> _datasetContainers = datasets.AllowedContainers();
+
     /// <summary>
     /// <c>GET /api/predictions?container=&amp;prefix=&amp;status=&amp;wnid=&amp;top=&amp;continuationToken=</c>, or with
     /// <c>?container=&amp;blob=</c> one row. The query form names any blob exactly: the Functions host forwards a
@@ -72,6 +75,9 @@ public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries 
         }
         if (request.Container is { } requested && BlobNames.ContainerProblem(requested) is { } containerProblem)
             return new(ApiResponse.Problem(400, containerProblem), null);
+        if (request.Container is { } container && !_datasetContainers.Contains(container))
+            return new(ApiResponse.Problem(400,
+                $"container '{container}' is not a dataset container (allowed: {string.Join(", ", _datasetContainers.Order(StringComparer.Ordinal))}; setting ValidationDefaults__DatasetContainers)"), null);
         try
         {
             var plan = await runs.CreateRunAsync(request, trigger, cancellationToken);

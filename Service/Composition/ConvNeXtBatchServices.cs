@@ -68,7 +68,7 @@ public static class ConvNeXtBatchServices
             AtLeast(ReportOptions.Section, nameof(o.ConfusedPairs), o.ConfusedPairs, 0),
             AtLeast(ReportOptions.Section, nameof(o.ImagesPerPair), o.ImagesPerPair, 0),
             AtLeast(ReportOptions.Section, nameof(o.PageSize), o.PageSize, 1),
-            .. o.ThumbnailContainers.Select(c => BlobNames.ContainerProblem(c) is { } problem ? $"Reports__ThumbnailContainers: {problem}" : null),
+            .. (o.ThumbnailContainers ?? []).Select(c => BlobNames.ContainerProblem(c) is { } problem ? $"Reports__ThumbnailContainers: {problem}" : null),
         ]);
 
         services.AddSingleton(sp => new StorageAccount(sp.GetRequiredService<StorageOptions>()));
@@ -99,6 +99,7 @@ public static class ConvNeXtBatchServices
         services.AddSingleton<ReportService>();
         services.AddSingleton(sp => new ThumbnailService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ReportOptions>()));
         services.AddSingleton<ServiceApi>();
+        services.AddSingleton(sp => ReportLinkTokens.FromOptions(sp.GetRequiredService<ReportOptions>()));
         services.AddSingleton<ReportApi>();
         return services;
     }

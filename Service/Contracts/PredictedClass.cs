@@ -30,5 +30,7 @@ public static class ContractJson
     {
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         Converters = { new JsonStringEnumConverter() },
+        // Names and messages as written ("it's", "猫"), not \u0027: answers are application/json (nosniff), never inlined into HTML.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 }

@@ -15,6 +15,6 @@ public sealed record ScoreSummary(long Images, long Errors, TimeSpan Elapsed, lo
     public double ImagesPerSecond => Images / Math.Max(Elapsed.TotalSeconds, 1e-9);
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"scored {Images} images ({Errors} errors) in {Elapsed.TotalSeconds:F1} s: {ImagesPerSecond:F1} img/s") +
+        $"scored {Counted.Of(Images, "image")} ({Counted.Of(Errors, "error")}) in {Elapsed.TotalSeconds:F1} s: {ImagesPerSecond:F1} img/s") +
         (Unchanged > 0 ? $"; {Unchanged} unchanged since they were last scored, not scored again" : "");
 }

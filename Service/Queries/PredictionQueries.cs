@@ -66,7 +66,8 @@ public sealed class PredictionQueries(StorageAccount storage)
         await storage.EnsureTablesAsync(cancellationToken);
         var row = await storage.Resilience.ExecuteAsync(async ct =>
             await Table.GetEntityIfExistsAsync<PredictionEntity>(container, TableKeys.Escape(blobName), cancellationToken: ct), cancellationToken);
-        return row.HasValue ? PredictionRecord.From(row.Value!) : null;
+        // The key is a function of the name; the name column says whose row it is (a shortened long key is a hash).
+        return row.HasValue && string.Equals(row.Value!.BlobName, blobName, StringComparison.Ordinal) ? PredictionRecord.From(row.Value) : null;
     }
 
     /// <summary>Every clause goes through CreateQueryFilter: values are quoted and escaped, never spliced.</summary>

@@ -23,6 +23,22 @@ public static class HtmlReport
 
     public static string Number(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// A name that may wrap only after a separator (<c>/ _ - .</c>), never inside a token: CSS <c>break-all</c> split
+    /// <c>ILSVRC2012_val_00000001</c> mid-number.
+    /// </summary>
+    public static string Breakable(string? name)
+    {
+        var html = new StringBuilder();
+        foreach (var c in name ?? "")
+        {
+            html.Append(E(c.ToString()));
+            if (c is '/' or '_' or '-' or '.')
+                html.Append("<wbr>");
+        }
+        return html.ToString();
+    }
+
     public static string Time(DateTimeOffset? at) => at?.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture) ?? "";
 
     public static string Document(string title, string body)
@@ -50,11 +66,12 @@ public static class HtmlReport
         .ok{color:#2e7d32;font-weight:600}.bad{color:#c62828;font-weight:600}.muted{color:#777}
         figure.chart{background:#fff;border:1px solid #ddd;margin:10px 0;padding:6px;display:inline-block;vertical-align:top}
         figure.chart svg{display:block;max-width:100%;height:auto}figcaption{color:#555;font-size:12px;padding:4px 2px 0}
-        .thumbs{display:flex;gap:6px;flex-wrap:wrap;min-width:380px}.thumbs figure{margin:0;font-size:11px;max-width:120px;word-break:break-all}
+        .thumbs{display:flex;gap:6px;flex-wrap:wrap;min-width:380px}.thumbs figure{margin:0;font-size:11px;max-width:120px;overflow-wrap:normal;word-break:normal}
         img.thumb{display:block;max-width:112px;max-height:112px;border:1px solid #ccc;background:#eee}
         form.filters{display:flex;gap:10px;flex-wrap:wrap;align-items:end;background:#fff;border:1px solid #ddd;padding:8px;margin:8px 0}
         form.filters label{display:flex;flex-direction:column;font-size:12px;color:#555}
-        ol.top5{margin:0;padding-left:18px;font-size:12px;min-width:280px}ol.top5 b{display:inline-block;min-width:52px;font-weight:600}td.blob{min-width:200px;max-width:280px;word-break:break-all}nav.pages a{margin-right:14px}
+        ol.top5{margin:0;padding-left:18px;font-size:12px;min-width:280px}ol.top5 b{display:inline-block;min-width:52px;font-weight:600}td.blob{min-width:200px;max-width:280px;overflow-wrap:normal;word-break:normal}td.t{white-space:nowrap}nav.pages a{margin-right:14px}
         details summary{cursor:pointer;margin:8px 0}footer{color:#888;font-size:11px;margin:28px 0 8px}
+        nav.site{display:flex;gap:16px;flex-wrap:wrap;border-bottom:1px solid #ddd;padding:4px 0 8px;margin-bottom:8px}nav.site a{white-space:nowrap}
         """;
 }

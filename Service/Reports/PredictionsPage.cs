@@ -37,7 +37,7 @@ public static class PredictionsPage
             var p = row.Prediction;
             html.Append($"<tr class=\"prediction\" data-blob=\"{E(p.Blob)}\" data-status=\"{E(p.Status)}\"{(p.Top.Count > 0 ? $" data-top1=\"{Raw(p.Top[0].Probability)}\"" : "")}>")
                 .Append("<td>").Append(ValidationRunPage.Thumbnail(row.Thumbnail, p.Blob)).Append("</td>")
-                .Append($"<td class=\"blob\"><code>{E(p.Blob)}</code></td>")
+                .Append($"<td class=\"blob\"><code>{Breakable(p.Blob)}</code></td>")
                 .Append(p.Status == Storage.RowStatus.Scored ? "<td class=\"ok\">Scored</td>" : $"<td class=\"bad\">{E(p.ErrorReason ?? p.Status)}<br><span class=\"muted\">{E(p.ErrorMessage)}</span></td>")
                 .Append("<td><ol class=\"top5\">");
             foreach (var c in p.Top.Take(5))

@@ -115,6 +115,9 @@ public static partial class ReportCharts
         model.Axes.Add(new DateTimeAxis
         {
             Position = AxisPosition.Bottom, StringFormat = span > 2 ? "yyyy-MM-dd" : "MM-dd HH:mm",
+            // Ticks no closer than the label's resolution, or one date is printed under several ticks.
+            IntervalType = span > 2 ? DateTimeIntervalType.Days : DateTimeIntervalType.Minutes,
+            MinimumMajorStep = span > 2 ? 1 : 1.0 / (24 * 60), MinimumMinorStep = span > 2 ? 1 : 1.0 / (24 * 60),
             Minimum = DateTimeAxis.ToDouble(times.Min()) - span * 0.05, Maximum = DateTimeAxis.ToDouble(times.Max()) + span * 0.05,
             MajorGridlineStyle = LineStyle.Dot,
         });

@@ -7,8 +7,16 @@ public sealed class ReportOptions
 {
     public const string Section = "Reports";
 
-    /// <summary>Containers whose images may be shown as thumbnails (the scored and the validation containers).</summary>
-    public string[] ThumbnailContainers { get; set; } = [ContainerNames.Images, ContainerNames.Validation];
+    /// <summary>
+    /// Containers whose images may be shown as thumbnails; unset means <c>images</c> and <c>validation</c>
+    /// (<see cref="AllowedThumbnailContainers"/>). No array initializer: the configuration binder appends to one,
+    /// so <c>Reports__ThumbnailContainers__0=images</c> would still allow <c>validation</c>.
+    /// </summary>
+    public string[]? ThumbnailContainers { get; set; }
+
+    /// <summary>The configured containers, or <c>images</c> and <c>validation</c> when none is configured.</summary>
+    public IReadOnlySet<string> AllowedThumbnailContainers() => new HashSet<string>(
+        ThumbnailContainers is { Length: > 0 } configured ? configured : [ContainerNames.Images, ContainerNames.Validation], StringComparer.Ordinal);
 
     /// <summary>Longest side of a thumbnail, in pixels.</summary>
     public int ThumbnailSize { get; set; } = 112;
@@ -23,4 +31,13 @@ public sealed class ReportOptions
 
     /// <summary>Rows per page of the predictions browser when the request names none.</summary>
     public int PageSize { get; set; } = 50;
+
+    /// <summary>
+    /// Base64 key (16 bytes or more) that signs thumbnail links (<see cref="ReportLinkTokens"/>); unset means a random
+    /// key per process. Set it when more than one instance serves reports.
+    /// </summary>
+    public string? LinkSigningKey { get; set; }
+
+    /// <summary>How long a page's thumbnail links stay valid.</summary>
+    public TimeSpan LinkLifetime { get; set; } = TimeSpan.FromMinutes(15);
 }

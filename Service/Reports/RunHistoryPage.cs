@@ -89,7 +89,7 @@ public static class RunHistoryPage
                 foreach (var run in model.Runs.AsEnumerable().Reverse())
                 {
                     html.Append($"<tr class=\"run{(run.Flag is null ? "" : " flagged")}\" data-run=\"{E(run.Run.RunId)}\"><td><a href=\"{E(runLink(run.Run.RunId))}\">{E(run.Run.RunId)}</a></td>")
-                        .Append($"<td>{Time(run.Run.CreatedAt)}</td><td>{E(model.Name)}</td><td class=\"n\">{run.Run.ScoredCount}</td>")
+                        .Append($"<td class=\"t\">{Time(run.Run.CreatedAt)}</td><td>{E(model.Name)}</td><td class=\"n\">{run.Run.ScoredCount}</td>")
                         .Append($"<td class=\"n top1\" data-value=\"{Raw(run.Run.Top1!.Value)}\">{Percent(run.Top1.Estimate)}</td><td class=\"n\">{Percent(run.Top1.Lower)} – {Percent(run.Top1.Upper)}</td>")
                         .Append($"<td class=\"n top5\" data-value=\"{Raw(run.Run.Top5!.Value)}\">{Percent(run.Top5.Estimate)}</td><td class=\"n\">{Percent(run.Top5.Lower)} – {Percent(run.Top5.Upper)}</td>")
                         .Append($"<td class=\"n\">{(run.PublishedTop1 is { } p1 ? Percent(p1) : "–")} / {(run.PublishedTop5 is { } p5 ? Percent(p5) : "–")}</td>")

@@ -25,6 +25,16 @@ public sealed record ValidationRunPageData(
 /// <summary>Renders the validation run report: accuracy with intervals against the published figures, per-class accuracy, confusions, calibration, errors.</summary>
 public static class ValidationRunPage
 {
+    /// <summary>Fewest images per class (median) for the worst-classes chart to mean something (ImageNet val has 50).</summary>
+    public const int MinImagesPerClassForChart = 5;
+
+    /// <summary>Whether a chart of the worst classes says anything: not when most classes have a handful of images.</summary>
+    public static bool PerClassChartIsMeaningful(IReadOnlyList<ClassAccuracy> classes) =>
+        classes.Count > 0 && MedianCount(classes) >= MinImagesPerClassForChart;
+
+    private static long MedianCount(IReadOnlyList<ClassAccuracy> classes) =>
+        classes.Count == 0 ? 0 : classes.Select(c => c.Count).Order().ElementAt(classes.Count / 2);
+
     public static string Render(ValidationRunPageData data)
     {
         var report = data.Report;
@@ -63,10 +73,13 @@ public static class ValidationRunPage
         html.Append("<h2>Per-class accuracy</h2>");
         var ranked = report.PerClass.Where(c => c.Count > 0).OrderBy(c => c.Top1).ThenByDescending(c => c.Count).ThenBy(c => c.Index).ToList();
         var worst = ranked.Take(data.WorstClasses).ToList();
-        html.Append(Figure("per-class",
-            ReportCharts.PerClassAccuracy(worst.Select(c => new ChartBar($"{ClassName(c)} ({c.Top1Correct}/{c.Count})", c.Top1)).ToList(),
-                $"Worst {worst.Count} of {ranked.Count} classes by top-1 accuracy"),
-            "Worst classes first; the label shows right/images of the class."));
+        if (PerClassChartIsMeaningful(ranked))
+            html.Append(Figure("per-class",
+                ReportCharts.PerClassAccuracy(worst.Select(c => new ChartBar($"{ClassName(c)} ({c.Top1Correct}/{c.Count})", c.Top1)).ToList(),
+                    $"Worst {worst.Count} of {ranked.Count} classes by top-1 accuracy"),
+                "Worst classes first; the label shows right/images of the class."));
+        else
+            html.Append($"<p class=\"muted\" id=\"per-class-note\">No per-class chart: the classes have a median of {Number(MedianCount(ranked))} image(s) each, so a class's top-1 is mostly 0 % or 100 % and its worst classes say nothing. The table lists every class.</p>");
         html.Append($"<details><summary>All {ranked.Count} classes</summary><table id=\"per-class\"><tr><th>#</th><th>class</th><th>wnid</th><th>images</th><th>top-1</th><th>top-5</th></tr>");
         for (var i = 0; i < ranked.Count; i++)
         {
@@ -86,7 +99,7 @@ public static class ValidationRunPage
                 html.Append($"<tr class=\"pair\"><td>{E(pair.TrueName)}</td><td>{E(pair.PredictedName)}</td><td class=\"n\">{pair.Pair.Count}</td><td><div class=\"thumbs\">");
                 foreach (var image in pair.Images)
                     html.Append("<figure>").Append(Thumbnail(image.Source, image.Blob))
-                        .Append($"<figcaption>{E(Path.GetFileName(image.Blob))}{(image.Probability is { } p ? $" · p {p:0.00}" : "")}</figcaption></figure>");
+                        .Append($"<figcaption>{Breakable(Path.GetFileName(image.Blob))}{(image.Probability is { } p ? $" · p {p:0.00}" : "")}</figcaption></figure>");
                 html.Append("</div></td></tr>");
             }
             html.Append("</table>");

@@ -211,7 +211,7 @@ public sealed class BlobScoringService
                     return;
                 var row = await _storage.TableCallAsync(tableName, async (table, c) =>
                     await table.GetEntityIfExistsAsync<PredictionEntity>(blob.Container, TableKeys.Escape(blob.Name), cancellationToken: c), ct);
-                if (row.HasValue && IsFinal(row.Value!, blob.ETag, model.Sha256))
+                if (row.HasValue && string.Equals(row.Value!.BlobName, blob.Name, StringComparison.Ordinal) && IsFinal(row.Value, blob.ETag, model.Sha256))
                     result[i] = row.Value;
             });
         return result;

@@ -35,7 +35,7 @@ public static class StorageHealth
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
             // A permanent answer (403: no access) is as unhealthy as no answer; both are reported.
-            return $"{StorageFailures.Classify(e).ToString().ToLowerInvariant()} failure: {(e is OperationCanceledException ? $"no answer within {Timeout.TotalSeconds:F0} s" : e.Message.Split('\n')[0])}";
+            return $"{StorageFailures.Classify(e).ToString().ToLowerInvariant()} failure: {(e is OperationCanceledException ? $"no answer within {Timeout.TotalSeconds:F0} s" : AzuriteApiVersion.Describe(e) ?? e.Message.Split('\n')[0])}";
         }
     }
 }

@@ -5,14 +5,19 @@ namespace ConvNeXt.Batch.Service.Storage;
 
 /// <summary>
 /// Reversible escaping of arbitrary strings (blob names) into table keys. Table keys forbid
-/// <c>/ \ # ?</c> and control characters; those, and the escape character <c>%</c> itself, become
-/// <c>%XX</c>. Every other character is kept, so the escaping is a per-character code without
-/// prefixes: <c>Escape(a + b) == Escape(a) + Escape(b)</c>, which keeps prefix queries exact.
+/// <c>/ \ # ?</c> and control characters; those, the escape character <c>%</c> itself and the long-key
+/// marker <c>~</c> become <c>%XX</c>. Every other character is kept, so the escaping is a per-character code
+/// without prefixes: <c>Escape(a + b) == Escape(a) + Escape(b)</c>, which keeps prefix queries exact.
+/// The mapping is injective: a key holds a literal <c>~</c> only when it is a shortened long name
+/// (<c>prefix~sha256</c>), so no name can spell another's shortened key.
 /// </summary>
 public static class TableKeys
 {
     /// <summary>Table keys may be at most 1 KiB.</summary>
     public const int MaxKeyLength = 512;
+
+    /// <summary>Separates a long name's kept prefix from its hash; escaped everywhere else.</summary>
+    public const char LongKeyMarker = '~';
 
     private const int LongKeyPrefix = MaxKeyLength - 65 - 7;
 
@@ -43,13 +48,16 @@ public static class TableKeys
         var cut = LongKeyPrefix;
         if (char.IsHighSurrogate(escaped[cut - 1]))
             cut--;
-        return string.Concat(escaped.AsSpan(0, cut), "~", hash);
+        return string.Concat(escaped.AsSpan(0, cut), LongKeyMarker.ToString(), hash);
     }
 
     /// <summary>The name of a key made by <see cref="Escape"/> (for names short enough to be kept whole).</summary>
+    /// <exception cref="FormatException">The key is not an escaped name, or is a shortened long name.</exception>
     public static string Unescape(string key)
     {
         ArgumentNullException.ThrowIfNull(key);
+        if (key.Contains(LongKeyMarker))
+            throw new FormatException($"'{key}' is a shortened long name: the row's BlobName column holds the name");
         if (!key.Contains('%'))
             return key;
         var builder = new StringBuilder(key.Length);
@@ -88,5 +96,5 @@ public static class TableKeys
     public static string ChunkKey(int chunkIndex) => chunkIndex.ToString("D6", CultureInfo.InvariantCulture);
 
     private static bool NeedsEscape(char c) =>
-        c is '/' or '\\' or '#' or '?' or '%' || char.IsControl(c) || c is '\u007f';
+        c is '/' or '\\' or '#' or '?' or '%' or LongKeyMarker || char.IsControl(c) || c is '\u007f';
 }

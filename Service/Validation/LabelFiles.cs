@@ -23,6 +23,10 @@ public static class LabelFiles
         var options = new LabelledDatasetOptions { LabelFile = groundTruth };
         if (groundTruth is null)
             return options;
+        // A CSV is one entry per line to the split below, which would take it for devkit ids and ask for their map file.
+        if (FirstEntry(groundTruth) is [var only] && only.Contains(',', StringComparison.Ordinal))
+            throw new DatasetFormatException(
+                $"label file {groundTruth} is comma-separated; expected '<file> <class index>' per line (val.txt) or one devkit class id per line (ILSVRC2012_validation_ground_truth.txt)");
         return FirstEntry(groundTruth) is { Length: 1 }
             ? options with
             {

@@ -45,7 +45,8 @@ public class ReportCommandTests(AzuriteFixture azurite)
         Assert.All(page.RequestedUrls, u => Assert.True(u.StartsWith("file:", StringComparison.Ordinal) || u.StartsWith("data:", StringComparison.Ordinal), $"the file requested {u}"));
         Assert.Equal(run.Top1!.Value, double.Parse(page.Probe["top1"]!.GetValue<string>(), CultureInfo.InvariantCulture));
         Assert.Equal(run.Ece!.Value, double.Parse(page.Probe["ece"]!.GetValue<string>(), CultureInfo.InvariantCulture), 12);
-        Assert.Equal(3, page.Probe["charts"]!.GetValue<int>()); // per-class, confidence, reliability (val100 has no errors)
+        Assert.Equal(2, page.Probe["charts"]!.GetValue<int>()); // confidence, reliability (val100: one image per class, no per-class chart; no errors)
+        Assert.Contains("id=\"per-class-note\">No per-class chart: the classes have a median of 1 image(s) each", html);
         var thumbs = page.Probe["thumbs"]!.AsArray();
         Assert.NotEmpty(thumbs);
         Assert.All(thumbs, t => Assert.True(t!["data"]!.GetValue<bool>() && t["width"]!.GetValue<int>() > 0));

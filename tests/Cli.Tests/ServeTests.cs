@@ -80,7 +80,7 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
         Assert.Equal("Healthy", health.GetProperty("status").GetString());
         Assert.Equal(1000, health.GetProperty("classes").GetInt32());
 
-        var wrongMethod = await server.Http.PostAsync("/api/predictions", new StringContent("{}"));
+        var wrongMethod = await server.Http.PostAsync("/api/predictions", new StringContent("{}", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.MethodNotAllowed, wrongMethod.StatusCode);
         Assert.Contains("POST is not supported on /api/predictions", await ProblemAsync(wrongMethod));
 
@@ -107,9 +107,19 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
             Assert.Equal($"{method.Method} is not supported on /api/validation-runs", await ProblemAsync(refused));
         }
 
+        // The front door: a page linking every report and the API, with the navigation bar every report page has.
         var root = await server.Http.GetAsync("/");
-        Assert.Equal(HttpStatusCode.NotFound, root.StatusCode);
-        Assert.StartsWith("no API route GET /", await ProblemAsync(root));
+        Assert.Equal(HttpStatusCode.OK, root.StatusCode);
+        Assert.Equal("text/html", root.Content.Headers.ContentType!.MediaType);
+        var home = await root.Content.ReadAsStringAsync();
+        foreach (var link in new[] { "/api/reports/history", "/api/predictions/report", "/api/validation-runs", "/api/health" })
+            Assert.Contains($"<a href=\"{link}\">", home);
+        Assert.Contains("<nav class=\"site\">", home);
+        var history = await (await server.Http.GetAsync("/api/reports/history")).Content.ReadAsStringAsync();
+        Assert.Contains("<nav class=\"site\"><a href=\"/\">Home</a>", history);
+        var unknownPage = await server.Http.GetAsync("/nope");
+        Assert.Equal(HttpStatusCode.NotFound, unknownPage.StatusCode);
+        Assert.StartsWith("no API route GET /nope", await ProblemAsync(unknownPage));
 
         var badBody = await server.Http.PostAsync("/api/validation-runs", new StringContent("{not json", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, badBody.StatusCode);
@@ -118,6 +128,43 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
         var stopped = await server.StopAsync();
         Assert.Equal(0, stopped.ExitCode);
         Assert.Contains("serving the API on http://127.0.0.1:", stopped.Error);
+        Assert.Contains($"  start here:  http://127.0.0.1:{server.Http.BaseAddress!.Port}/", stopped.Error);
+        Assert.Contains("  run history: http://127.0.0.1:", stopped.Error);
+    }
+
+    /// <summary>What a web page in the user's browser could send: a rebound Host, a cross-origin or non-JSON POST.</summary>
+    [Fact]
+    public async Task Serve_refuses_requests_a_web_page_could_send()
+    {
+        Repository.RequireShared();
+        await using var server = await StartAsync();
+        var port = server.Http.BaseAddress!.Port;
+        async Task<(HttpStatusCode, string)> SendAsync(HttpMethod method, string? host = null, string? origin = null, string? contentType = null)
+        {
+            var request = new HttpRequestMessage(method, method == HttpMethod.Post ? "/api/validation-runs" : "/api/health");
+            if (host is not null)
+                request.Headers.Host = host;
+            if (origin is not null)
+                request.Headers.Add("Origin", origin);
+            if (method == HttpMethod.Post)
+                request.Content = contentType is null ? null : new StringContent("""{"container":"no-such-dataset"}""", Encoding.UTF8, contentType);
+            var response = await server.Http.SendAsync(request);
+            return (response.StatusCode, response.StatusCode == HttpStatusCode.OK ? "" : await ProblemAsync(response));
+        }
+
+        Assert.Equal((HttpStatusCode.MisdirectedRequest, "this server answers only requests to localhost, 127.0.0.1 or [::1] (the Host header names another host)"),
+            await SendAsync(HttpMethod.Get, host: $"rebound.example:{port}"));
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, host: $"localhost:{port}")).Item1);
+        Assert.Equal((HttpStatusCode.UnsupportedMediaType, "POST needs Content-Type: application/json"), await SendAsync(HttpMethod.Post, contentType: "text/plain"));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await SendAsync(HttpMethod.Post)).Item1);
+        Assert.Equal((HttpStatusCode.Forbidden, "POST from another origin is refused: a web page may not start work on this server"),
+            await SendAsync(HttpMethod.Post, origin: "https://attacker.example", contentType: "application/json"));
+        // Same origin, or no Origin (curl, the CLI): the request reaches the API, which answers for the body.
+        var (status, error) = await SendAsync(HttpMethod.Post, origin: $"http://127.0.0.1:{port}", contentType: "application/json");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.StartsWith("container 'no-such-dataset' is not a dataset container", error);
+        // StringContent sends "application/json; charset=utf-8": parameters do not matter.
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(HttpMethod.Post, contentType: "application/json")).Item1);
     }
 
     /// <summary>SIGTERM (kill, docker stop) stops serve like Ctrl+C does; the web host used to swallow it and keep the process alive.</summary>
@@ -178,7 +225,11 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
         foreach (var file in samples)
             await container.GetBlobClient("set/" + Path.GetFileName(file)).UploadAsync(file, overwrite: true);
 
-        await using var server = await StartAsync("--chunk-size", "3");
+        await using var server = await StartAsync("--chunk-size", "3", "--validation-container", "serve-validation");
+        var outside = await server.Http.PostAsync("/api/validation-runs",
+            new StringContent("""{"container":"validation","labels":"names"}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, outside.StatusCode);
+        Assert.StartsWith("container 'validation' is not a dataset container", await ProblemAsync(outside));
         var response = await server.Http.PostAsync("/api/validation-runs",
             new StringContent("""{"container":"serve-validation","prefix":"set/","labels":"names","runId":"serve-run-1"}""", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);

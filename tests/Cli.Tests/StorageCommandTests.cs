@@ -30,7 +30,7 @@ public class StorageCommandTests(AzuriteFixture azurite, AttoModelFixture atto) 
 
         var output = Path.Combine(CliRunner.TempDirectory(), "scores.jsonl");
         var score = await CliRunner.RunOkAsync(["score", "blob://score-src/photos/", "--table", "Predictions", "--output", output, .. Storage, .. CliRunner.SqueezeNet]);
-        Assert.Contains($"scored {PredictTests.WellKnown.Length + 1} images (1 errors)", score.Error);
+        Assert.Contains($"scored {PredictTests.WellKnown.Length + 1} images (1 error)", score.Error);
         Assert.Equal(PredictTests.WellKnown.Length + 1, File.ReadLines(output).Count());
 
         var json = await CliRunner.RunOkAsync(["results", "predictions", "--container", "score-src", "--prefix", "photos/", "--format", "json", .. Storage]);
@@ -46,14 +46,19 @@ public class StorageCommandTests(AzuriteFixture azurite, AttoModelFixture atto) 
 
         var csv = await CliRunner.RunOkAsync(["results", "predictions", "--container", "score-src", "--format", "csv", "--top", "3", .. Storage]);
         var lines = csv.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.StartsWith("container,blob,status", lines[0]);
+        Assert.StartsWith("container,blob,status,error,top1_index,top1_wnid,top1_name,top1_probability,top2_index", lines[0]);
+        Assert.Contains("top5_probability,model,scored_at", lines[0]);
         Assert.Equal(4, lines.Length); // header + --top 3
+        Assert.Equal("more rows: --all, or --top N above 3", Assert.Single(csv.ErrorLines));
+        var every = await CliRunner.RunOkAsync(["results", "predictions", "--container", "score-src", "--format", "csv", "--all", .. Storage]);
+        Assert.Equal(PredictTests.WellKnown.Length + 2, every.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Empty(every.ErrorLines);
         using (var reader = CsvHelper.CsvReader.FromText(csv.Out, new CsvHelper.CsvReaderOptions()))
         {
             reader.ReadHeader();
             while (reader.Read())
                 if (reader.GetString("status") == "Scored")
-                    Assert.Matches("^[01]\\.[0-9]{6}$", reader.GetString("p")); // one precision, as in the files
+                    Assert.Matches("^[01]\\.[0-9]{6}$", reader.GetString("top5_probability")); // one precision, as in the files
         }
 
         var table = await CliRunner.RunOkAsync(["results", "predictions", "--container", "score-src", "--errors", .. Storage]);
@@ -96,7 +101,7 @@ public class StorageCommandTests(AzuriteFixture azurite, AttoModelFixture atto) 
         // New content under one name: a new ETag, so that blob alone is scored again.
         await UploadSampleAsync(container, PredictTests.WellKnown[2], PredictTests.WellKnown[0]);
         var second = await CliRunner.RunOkAsync(score);
-        Assert.Contains("scored 1 images (0 errors)", second.Error);
+        Assert.Contains("scored 1 image (0 errors)", second.Error);
         Assert.Contains("; 1 unchanged since they were last scored", second.Error);
         var replaced = tables.GetTableClient("Audit2026").GetEntity<Azure.Data.Tables.TableEntity>("score-named", PredictTests.WellKnown[0]).Value;
         Assert.Equal(PredictTests.WellKnown[2].Split('_')[0], replaced.GetString("Top1Wnid"));
@@ -125,7 +130,7 @@ public class StorageCommandTests(AzuriteFixture azurite, AttoModelFixture atto) 
         await File.WriteAllBytesAsync(Path.Combine(folder, "broken.jpg"), [0xFF, 0xD8, 0xFF, 1, 2, 3]);
 
         var score = await CliRunner.RunOkAsync(["score", folder, "--table", "Predictions", "--quiet", .. Storage, .. CliRunner.SqueezeNet]);
-        Assert.Contains("scored 3 images (1 errors)", score.Error);
+        Assert.Contains("scored 3 images (1 error)", score.Error);
 
         var rows = JsonDocument.Parse((await CliRunner.RunOkAsync(["results", "predictions", "--container", "holiday", "--format", "json", .. Storage])).Out)
             .RootElement.EnumerateArray().ToList();
@@ -220,7 +225,7 @@ public class StorageCommandTests(AzuriteFixture azurite, AttoModelFixture atto) 
 
         Assert.Contains("forgets them when it stops", result.Out);
         Assert.Contains("results run ", result.Out);
-        Assert.Contains("6 row(s)", result.Out);          // results predictions
+        Assert.Contains("6 rows", result.Out);          // results predictions
         Assert.Contains("Completed", result.Out);         // results run
         Assert.Contains("UNTRAINED WEIGHTS", result.Error);
 

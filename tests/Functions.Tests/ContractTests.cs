@@ -54,6 +54,60 @@ public class TableKeysTests
         Assert.NotEqual(TableKeys.Escape("a/b"), TableKeys.Escape("a%2Fb"));
 
     [Fact]
+    public void A_name_cannot_spell_the_shortened_key_of_a_long_name()
+    {
+        // A long name's key is escaped[..440] + "~" + sha256: a 505-character name spelling exactly that must not share it.
+        var longName = new string('a', 600);
+        var key = TableKeys.Escape(longName);
+        Assert.Contains(TableKeys.LongKeyMarker, key);
+        Assert.NotEqual(key, TableKeys.Escape(key));
+        Assert.DoesNotContain(TableKeys.LongKeyMarker, TableKeys.Escape("x~y"));
+        Assert.Equal("x~y", TableKeys.Unescape(TableKeys.Escape("x~y")));
+    }
+
+    /// <summary>
+    /// Property over generated names from an alphabet rich in the characters the mapping treats specially
+    /// (escapes, the marker, hex digits), short and past the key limit, plus each long name's key spelled as a
+    /// name: distinct names give distinct keys, short ones round-trip, and every key fits a table key.
+    /// </summary>
+    [Fact]
+    public void Escape_is_injective_over_generated_names()
+    {
+        const string alphabet = "ab~%/#?\\2F7E0123456789ABCDEFé猫\u0001";
+        var random = new Random(25);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < 4000; i++)
+        {
+            var length = i % 4 == 0 ? random.Next(400, 1025) : random.Next(0, 40);
+            var chars = new char[length];
+            for (var j = 0; j < length; j++)
+                chars[j] = alphabet[random.Next(alphabet.Length)];
+            names.Add(new string(chars));
+        }
+        // Names that spell another's shortened key, or its escaped prefix followed by the marker.
+        foreach (var name in names.Where(n => TableKeys.Escape(n).Contains(TableKeys.LongKeyMarker)).ToList())
+        {
+            var key = TableKeys.Escape(name);
+            names.Add(key);
+            var marker = key.IndexOf(TableKeys.LongKeyMarker);
+            // The kept prefix may end inside an escape (%X): spell only its whole characters.
+            var whole = key.LastIndexOf('%', marker - 1) is var p && p >= marker - 2 ? p : marker;
+            names.Add(TableKeys.Unescape(key[..whole]) + key[whole..]);
+        }
+        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var name in names)
+        {
+            var key = TableKeys.Escape(name);
+            Assert.True(key.Length <= TableKeys.MaxKeyLength, $"key of {name.Length} chars is {key.Length} long");
+            Assert.DoesNotContain(key, c => c is '/' or '\\' or '#' or '?' || char.IsControl(c));
+            if (!key.Contains(TableKeys.LongKeyMarker))
+                Assert.Equal(name, TableKeys.Unescape(key));
+            Assert.True(owners.TryAdd(key, name), $"two names share the key {key}");
+        }
+        Assert.True(owners.Count > 3000);
+    }
+
+    [Fact]
     public void Chunk_keys_sort_numerically() =>
         Assert.True(string.CompareOrdinal(TableKeys.ChunkKey(9), TableKeys.ChunkKey(10)) < 0);
 

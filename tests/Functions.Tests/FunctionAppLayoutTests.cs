@@ -45,8 +45,10 @@ public class FunctionAppLayoutTests
         }
         Assert.Equal("%ValidationSchedule%", Binding("StartValidationRun", "timerTrigger")["schedule"]!.GetValue<string>());
         foreach (var f in new[] { "CreateValidationRun", "GetPredictions", "GetPrediction", "ListValidationRuns", "GetValidationRun",
-                     "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "GetThumbnail" })
+                     "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport" })
             Assert.Equal("function", Binding(f, "httpTrigger")["authLevel"]!.GetValue<string>());
+        // An <img> request carries no key: the handler checks the page's signed link (ThumbnailAccess).
+        Assert.Equal("anonymous", Binding("GetThumbnail", "httpTrigger")["authLevel"]!.GetValue<string>());
         Assert.Equal("predictions/{container}/{*blob}", Binding("GetPrediction", "httpTrigger")["route"]!.GetValue<string>());
     }
 

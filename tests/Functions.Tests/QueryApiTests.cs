@@ -65,6 +65,19 @@ public class QueryApiTests(FunctionsFixture fixture) : IAsyncLifetime
     private static string Q(string value) => Uri.EscapeDataString(value);
 
     [Fact]
+    public async Task A_row_under_a_names_key_but_for_another_name_is_not_answered()
+    {
+        // A row written before the key mapping was injective: its key is A's, its BlobName is B's.
+        var table = new TableClient(fixture.ConnectionString, TableNames.Predictions);
+        var row = Row(Container, "collide/b.jpg");
+        row.RowKey = TableKeys.Escape("collide/a.jpg");
+        await table.UpsertEntityAsync(row, TableUpdateMode.Replace);
+
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync($"/api/predictions?container={Container}&blob={Q("collide/a.jpg")}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync($"/api/predictions/{Container}/collide/a.jpg")).StatusCode);
+    }
+
+    [Fact]
     public async Task Every_hostile_name_is_found_by_its_own_path()
     {
         foreach (var name in HostileNames)

@@ -390,4 +390,18 @@ public class ValidationRunTests(FunctionsFixture fixture) : IAsyncLifetime
         Assert.Equal(400, status);
         Assert.Contains("'..'", error["error"]!.GetValue<string>());
     }
+
+    [Theory]
+    [InlineData("validation-runs")]
+    [InlineData("models")]
+    [InlineData("azure-webjobs-hosts")]
+    public async Task A_run_may_read_only_a_dataset_container(string container)
+    {
+        // Refused before anything is listed: the check is on the name, so the container need not exist.
+        var (status, error, chunks) = await CreateAsync(fixture, $$"""{"container":"{{container}}","prefix":"plan/","labels":"names"}""");
+        Assert.Equal(400, status);
+        Assert.Empty(chunks);
+        Assert.Equal($"container '{container}' is not a dataset container (allowed: validation; setting ValidationDefaults__DatasetContainers)",
+            error["error"]!.GetValue<string>());
+    }
 }

@@ -32,7 +32,10 @@ public sealed class Azurite : IAsyncDisposable
 
     public static string Executable => Path.Combine(Repository.Root, "tools", "azurite", "node_modules", ".bin", "azurite");
 
-    public static async Task<Azurite> StartAsync(CancellationToken cancellationToken = default)
+    public static Task<Azurite> StartAsync(CancellationToken cancellationToken = default) => StartAsync(checkApiVersion: false, cancellationToken);
+
+    /// <param name="checkApiVersion">Start it as the Azurite docs do, refusing API versions newer than its own (the SDK's).</param>
+    public static async Task<Azurite> StartAsync(bool checkApiVersion, CancellationToken cancellationToken = default)
     {
         if (!File.Exists(Executable))
             throw new InvalidOperationException($"Azurite is not installed at {Executable}: run scripts/setup.sh first");
@@ -42,7 +45,7 @@ public sealed class Azurite : IAsyncDisposable
         {
             ArgumentList =
             {
-                "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose",
+                "--inMemoryPersistence", "--disableTelemetry",
                 "--blobHost", "127.0.0.1", "--blobPort", blob.ToString(),
                 "--queueHost", "127.0.0.1", "--queuePort", queue.ToString(),
                 "--tableHost", "127.0.0.1", "--tablePort", table.ToString(),
@@ -51,6 +54,11 @@ public sealed class Azurite : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (!checkApiVersion)
+        {
+            start.ArgumentList.Add("--skipApiVersionCheck");
+            start.ArgumentList.Add("--loose");
+        }
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start Azurite");
         var errors = new System.Text.StringBuilder();
         process.OutputDataReceived += (_, e) => { lock (errors) errors.AppendLine(e.Data); };

@@ -84,6 +84,32 @@ public class ImageFormatTests
     }
 
     [Fact]
+    public void A_bmp_decode_stops_at_the_decode_timeout_inside_the_fallback_decoder()
+    {
+        // Large enough that its rows take time; the deadline is checked between rows, not only after the whole decode.
+        const int Side = 1500;
+        var bmp = Bmp24(new byte[Side * Side * 3], Side, Side);
+        var preprocessor = new ImagePreprocessor(Raw, new ImageLimits { DecodeTimeout = TimeSpan.FromTicks(1) });
+        var rejected = Assert.Throws<ImageRejectedException>(() => preprocessor.Preprocess(bmp, new float[preprocessor.TensorLength]));
+        Assert.Equal(ImageRejectionReason.Timeout, rejected.Reason);
+        Assert.Equal("decoding took longer than 0 ms (1500×1500 BMP)", rejected.Message);
+        Assert.Contains(nameof(SkiaFallbackDecoder), rejected.StackTrace);
+    }
+
+    [Fact]
+    public void A_large_bottom_up_bmp_decodes_row_by_row_to_the_right_rows()
+    {
+        // Taller than one batch of rows, with each row's value its index: a row put in the wrong place would show.
+        const int Width = 24, Height = 200;
+        var rgb = new byte[Width * Height * 3];
+        for (var y = 0; y < Height; y++)
+            rgb.AsSpan(y * Width * 3, Width * 3).Fill((byte)y);
+        var bmp = Bmp24(rgb, Width, Height);
+        using var png = Image.NewFromMemory(rgb, Width, Height, 3, Enums.BandFormat.Uchar);
+        Assert.Equal(Run(png.Copy(interpretation: Enums.Interpretation.Srgb).WriteToBuffer(".png")), Run(bmp));
+    }
+
+    [Fact]
     public void Bmp_header_claiming_too_many_pixels_is_rejected_before_decoding()
     {
         var bmp = Bmp24(new byte[4 * 4 * 3], 4, 4);

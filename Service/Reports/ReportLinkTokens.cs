@@ -1,0 +1,76 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace ConvNeXt.Batch.Service.Reports;
+
+/// <summary>
+/// Short-lived signed tokens that let a report page's thumbnail links work without the function key in their URLs
+/// (URLs end up in caches, histories and logs). A token names what it opens (<c>container/blob</c>) and when it
+/// expires: <c>{unix seconds}.{HMAC-SHA256 base64url}</c>. The signing key is <see cref="ReportOptions.LinkSigningKey"/>;
+/// without one, a random key per process (tokens then open images only on the instance whose page issued them).
+/// </summary>
+public sealed class ReportLinkTokens
+{
+    public const string QueryName = "t";
+
+    private readonly byte[] _key;
+    private readonly TimeSpan _lifetime;
+    private readonly TimeProvider _time;
+
+    public ReportLinkTokens(byte[] key, TimeSpan lifetime, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (key.Length < 16)
+            throw new ArgumentException("a link signing key needs at least 16 bytes", nameof(key));
+        if (lifetime <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(lifetime), "a link lifetime must be positive");
+        (_key, _lifetime, _time) = (key, lifetime, time ?? TimeProvider.System);
+    }
+
+    /// <exception cref="InvalidOperationException">The configured key is not base64 of at least 16 bytes (a start-up error).</exception>
+    public static ReportLinkTokens FromOptions(ReportOptions options, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        byte[] key;
+        if (string.IsNullOrWhiteSpace(options.LinkSigningKey))
+        {
+            key = RandomNumberGenerator.GetBytes(32);
+        }
+        else
+        {
+            try
+            {
+                key = Convert.FromBase64String(options.LinkSigningKey);
+            }
+            catch (FormatException)
+            {
+                throw new InvalidOperationException("Reports__LinkSigningKey is not base64");
+            }
+            if (key.Length < 16)
+                throw new InvalidOperationException("Reports__LinkSigningKey must be base64 of at least 16 bytes");
+        }
+        return new ReportLinkTokens(key, options.LinkLifetime, time);
+    }
+
+    /// <summary>A token for <paramref name="scope"/>, valid for the configured lifetime.</summary>
+    public string Issue(string scope)
+    {
+        var expires = _time.GetUtcNow().Add(_lifetime).ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        return expires + "." + Sign(scope, expires);
+    }
+
+    /// <summary>Whether <paramref name="token"/> was issued for <paramref name="scope"/> and has not expired.</summary>
+    public bool IsValid(string scope, string? token)
+    {
+        if (string.IsNullOrEmpty(token) || token.Split('.') is not [var expires, var signature]
+            || !long.TryParse(expires, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
+            || seconds < _time.GetUtcNow().ToUnixTimeSeconds())
+            return false;
+        return CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Sign(scope, expires)), Encoding.ASCII.GetBytes(signature));
+    }
+
+    private string Sign(string scope, string expires) =>
+        Convert.ToBase64String(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(expires + "\n" + scope)))
+            .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}

@@ -1,0 +1,50 @@
+using System.Text;
+
+namespace ConvNeXt.Batch.Service.Reports;
+
+/// <summary>
+/// The navigation bar every report page carries, and the landing page at <c>/</c> that lists the same places.
+/// One list: a page added elsewhere (models, jobs) adds its entry here and appears on every page.
+/// </summary>
+public static class ReportNavigation
+{
+    public const string HomeRoute = "/";
+
+    /// <summary>Label, path and what is there, in bar order.</summary>
+    public static IReadOnlyList<(string Label, string Path, string Description)> Entries { get; } =
+    [
+        ("Home", HomeRoute, "this page"),
+        ("Run history", Api.ApiRoutes.History, "top-1 and top-5 of every validation run, per dataset and model, with flagged drops"),
+        ("Predictions", Api.ApiRoutes.PredictionsReport, "browse scored images with thumbnails; filter by container, prefix, class, confidence"),
+        ("Runs (JSON)", "/api/validation-runs", "validation runs as the API lists them; each run's report is at /api/validation-runs/{id}/report"),
+        ("Health", "/api/health", "model, storage endpoints"),
+    ];
+
+    /// <param name="keyQuery">The query that carries the page's key (<c>?code=…</c>), or "" where none is needed.</param>
+    public static string Bar(string keyQuery)
+    {
+        var html = new StringBuilder("<nav class=\"site\">");
+        foreach (var (label, path, _) in Entries)
+            html.Append("<a href=\"").Append(HtmlReport.E(path + keyQuery)).Append("\">").Append(HtmlReport.E(label)).Append("</a>");
+        return html.Append("</nav>").ToString();
+    }
+
+    /// <summary>The page with the bar at the top of its body.</summary>
+    public static string WithBar(string page, string keyQuery)
+    {
+        ArgumentNullException.ThrowIfNull(page);
+        var body = page.IndexOf("<body>", StringComparison.Ordinal);
+        return body < 0 ? page : page.Insert(body + "<body>".Length, Bar(keyQuery));
+    }
+
+    /// <summary>The landing page: where everything is, as links.</summary>
+    public static string Home(string keyQuery)
+    {
+        var body = new StringBuilder("<h1>ConvNeXt.Batch</h1><p class=\"meta\">Batch scoring and validation runs. Reports and the API:</p><ul id=\"home-links\">");
+        foreach (var (label, path, description) in Entries.Skip(1))
+            body.Append("<li><a href=\"").Append(HtmlReport.E(path + keyQuery)).Append("\">").Append(HtmlReport.E(label)).Append("</a>: ")
+                .Append(HtmlReport.E(description)).Append("</li>");
+        body.Append("</ul>");
+        return WithBar(HtmlReport.Document("ConvNeXt.Batch", body.ToString()), keyQuery);
+    }
+}
