@@ -265,6 +265,7 @@ var apiFunctions = [
   'GetValidationRun'
   'GetValidationRunReport'
   'Health'
+  'HealthDetails'
   'ListValidationRuns'
   'StartValidationRun'
 ]

@@ -190,7 +190,8 @@ internal static class ServeCommand
         });
         app.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi api, CancellationToken ct) =>
             Write(await api.GetValidationRunAsync(id, QueryOf(r), ct)));
-        app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(ct)));
+        app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(details: false, ct)));
+        app.MapGet(ApiRoutes.HealthDetails, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(details: true, ct)));
         // The report pages, as the Functions handler serves them (no function key locally).
         app.MapGet(Service.Reports.ReportApi.RunReportRoute, async (string id, HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
             await WriteAsync(http, await reports.RunReportAsync(id, null, ct)));

@@ -75,7 +75,10 @@ public static class HandlerApplication
             sp.GetRequiredService<ValidationQueries>()));
         services.AddSingleton(sp => new Service.Reports.ThumbnailService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Reports.ReportOptions>()));
         services.AddSingleton(sp => new ServiceApi(sp.GetRequiredService<PredictionQueries>(), sp.GetRequiredService<ValidationQueries>(),
-            sp.GetRequiredService<ValidationRunService>(), sp.GetRequiredService<ScoringEngine>(), sp.GetRequiredService<StorageAccount>()));
+            sp.GetRequiredService<ValidationRunService>(), sp.GetRequiredService<ScoringEngine>(), sp.GetRequiredService<StorageAccount>(),
+            new ServiceHealth(sp.GetRequiredService<ScoringEngine>(), sp.GetRequiredService<StorageAccount>(),
+                configuration.GetValue<double?>("Health:CacheSeconds") is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
+                sp.GetService<ILogger<ServiceHealth>>())));
         services.AddSingleton(sp => new Service.Reports.ReportApi(sp.GetRequiredService<Service.Reports.ReportService>(),
             sp.GetRequiredService<Service.Reports.ThumbnailService>(), sp.GetRequiredService<ScoringEngine>()));
         services.AddSingleton<FunctionInvocations>();
@@ -93,7 +96,7 @@ public static class HandlerApplication
         app.Use(async (context, next) =>
         {
             var path = context.Request.Path;
-            if (path.StartsWithSegments("/api") && !path.StartsWithSegments("/api/health"))
+            if (path.StartsWithSegments("/api") && path != ApiRoutes.Health)
             {
                 var key = context.RequestServices.GetRequiredService<HandlerOptions>().FunctionKey;
                 if (!FunctionKeys.IsAuthorized(key, context.Request.Headers[FunctionKeys.HeaderName], context.Request.Query[FunctionKeys.QueryName]))
@@ -125,7 +128,8 @@ public static class HandlerApplication
             Write(await api.ListValidationRunsAsync(QueryOf(r), ct)));
         app.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi api, CancellationToken ct) =>
             Write(await api.GetValidationRunAsync(id, QueryOf(r), ct)));
-        app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(ct)));
+        app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(details: false, ct)));
+        app.MapGet(ApiRoutes.HealthDetails, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(details: true, ct)));
         ReportRoutes.Map(app);
         app.MapGet("/", () => Results.Ok());
     }

@@ -344,7 +344,8 @@ public sealed class ScoringPipeline
                         result = new ScoredImage(slot.Input.Id, null, $"inference failed: {failure.Message}") { ErrorReason = "InferenceFailed" };
                     else
                         result = new ScoredImage(slot.Input.Id,
-                            classifier.TopK(probabilities.AsSpan(slot.Row * classifier.ClassCount, classifier.ClassCount), _options.TopK), null);
+                            classifier.TopK(probabilities.AsSpan(slot.Row * classifier.ClassCount, classifier.ClassCount), _options.TopK), null)
+                        { ExecutionProvider = classifier.ExecutionProvider };
                     await EmitAsync(result with
                     {
                         Label = slot.Input.Label, State = slot.Input.State, ReadTime = slot.ReadTime,

@@ -8,4 +8,6 @@ public static class ApiRoutes
     public const string ValidationRuns = "/api/validation-runs";
     public const string ValidationRun = "/api/validation-runs/{id}";
     public const string Health = "/api/health";
+    /// <summary>The whole health report; a function key is required (the anonymous <see cref="Health"/> answers the status alone).</summary>
+    public const string HealthDetails = "/api/health/details";
 }

@@ -73,6 +73,7 @@ public sealed class ScoringEngine : IDisposable
             }, ParsePreprocessing(_model.Preprocessing), labels);
             _logger.LogInformation("loaded model {ModelId} sha256 {ModelSha256} on {ExecutionProvider}",
                 classifier.ModelId, classifier.ModelSha256, classifier.ExecutionProvider);
+            ExecutionProviderMetric.Record(classifier.ExecutionProvider, classifier.ModelId, classifier.ModelSha256);
             _classifier = classifier;
             return classifier;
         }
@@ -102,7 +103,18 @@ public sealed class ScoringEngine : IDisposable
     public async IAsyncEnumerable<ScoredImage> ScoreAsync(IAsyncEnumerable<ImageInput> inputs,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var classifier = await GetClassifierAsync(cancellationToken);
+        ImageClassifier classifier;
+        try
+        {
+            classifier = await GetClassifierAsync(cancellationToken);
+        }
+        catch (Exception) when (_scoring.LoadFailureDelaySeconds > 0 && !cancellationToken.IsCancellationRequested)
+        {
+            // The invocation fails (transient) either way; holding its messages a while first spreads the
+            // redeliveries of a model that cannot load over minutes instead of burning them in seconds.
+            await Task.Delay(TimeSpan.FromSeconds(_scoring.LoadFailureDelaySeconds), cancellationToken);
+            throw;
+        }
         var pipeline = new ScoringPipeline(classifier, new ScoringPipelineOptions
         {
             BatchSize = Math.Max(1, _scoring.BatchSize),
