@@ -58,7 +58,7 @@ public class CudaDeviceTests(FunctionsFixture fixture)
         Assert.True(status == 500, body.ToJsonString());
         Assert.Contains("CUDA execution provider unavailable", body.ToJsonString());
         var table = new Azure.Data.Tables.TableClient(fixture.ConnectionString, TableNames.Predictions);
-        Assert.Null((await table.GetEntityIfExistsAsync<PredictionEntity>("images", TableKeys.Escape("cuda/one.jpg"))).Value);
+        Assert.False((await table.GetEntityIfExistsAsync<PredictionEntity>("images", TableKeys.Escape("cuda/one.jpg"))).HasValue);
     }
 
     [Fact]
