@@ -407,4 +407,6 @@ output AZURE_SCORING_IDENTITY_CLIENT_ID string = identity.outputs.scoringClientI
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output AZURE_ALERT_RULES string[] = alerts.outputs.ruleNames
 output SCORING_PROFILE string = scoringProfile
+// azure.yaml passes this to the image build (ONNX_RUNTIME_FLAVOR): no CUDA in the cpu profile's image.
+output IMAGE_FLAVOR string = profile.device == 'cuda' ? 'gpu' : 'cpu'
 output MODEL_LOCATION string = model

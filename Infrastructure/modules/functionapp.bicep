@@ -193,6 +193,17 @@ var appSettings = [
     value: string(scoringMaxBatchBytes)
   }
   {
+    // A model (or CUDA) that cannot load fails each scoring invocation after this wait, so the
+    // deliveries of a queue are spread over minutes instead of dead-lettered within seconds.
+    name: 'Scoring__LoadFailureDelaySeconds'
+    value: '30'
+  }
+  {
+    // Health is checked at most once per this many seconds, however often it is asked.
+    name: 'Health__CacheSeconds'
+    value: '10'
+  }
+  {
     name: 'Telemetry__SamplingRatio'
     value: telemetrySamplingRatio
   }
