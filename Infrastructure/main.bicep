@@ -67,7 +67,7 @@ param modelSha256 string = ''
 @description('Most bytes of images one ScoreImages invocation downloads; the batch is cut to fit so it finishes inside half the Service Bus lock (README.md, "Message locks").')
 param scoringMaxBatchBytes int = 268435456
 
-@description('Fraction of traces the handler exports, 0 to 1 (Telemetry__SamplingRatio; a parent-based ratio sampler). Per-image spans stay off (Telemetry__ImageSpans).')
+@description('Fraction of traces the handler exports, 0 to 1 (Telemetry__SamplingRatio; a parent-based ratio sampler). Per-image spans stay off (Scoring__ImageSpans).')
 param telemetrySamplingRatio string = '0.1'
 
 @minValue(1)

@@ -209,7 +209,7 @@ var appSettings = [
   }
   {
     // A span per image (download, decode) multiplies telemetry volume by the batch size.
-    name: 'Telemetry__ImageSpans'
+    name: 'Scoring__ImageSpans'
     value: 'false'
   }
   {

@@ -210,7 +210,7 @@ public sealed class ScoringPipeline
                 slot.Input = item.Input;
                 slot.ReadTime = item.ReadTime;
                 var started = Stopwatch.GetTimestamp();
-                using var span = _options.Tracing?.StartActivity("decode");
+                using var span = _options.ImageSpans ? _options.Tracing?.StartActivity("decode") : null;
                 try
                 {
                     _owner._preprocessor.Preprocess(item.Bytes.Span, batch.Data.AsSpan(index * _tensorLength, _tensorLength));

@@ -18,7 +18,7 @@ public sealed class BlobImageReader(StorageAccount storage, ScoringOptions optio
     public async ValueTask<ReadOnlyMemory<byte>> ReadAsync(BlobWork work, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        using var span = PipelineTracing.StartStage("download", ActivityKind.Client);
+        using var span = options.ImageSpans ? PipelineTracing.StartStage("download", ActivityKind.Client) : null;
         span?.SetTag("convnext.blob", $"{work.Blob.Container}/{work.Blob.Name}");
         var client = storage.Container(work.Blob.Container).GetBlobClient(work.Blob.Name);
         try

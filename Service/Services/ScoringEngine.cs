@@ -123,6 +123,7 @@ public sealed class ScoringEngine : IDisposable
             ReadConcurrency = Math.Max(1, _scoring.DownloadConcurrency),
             TopK = 5,
             Tracing = PipelineTracing.Source,
+            ImageSpans = _scoring.ImageSpans,
         });
         using var span = PipelineTracing.StartStage("batch");
         var images = 0;

@@ -37,6 +37,11 @@ public sealed class ScoringOptions
         : MaxBlobBytes;
     /// <summary>Seconds a scoring invocation waits before failing when the model cannot load (0 = fail at once).</summary>
     public int LoadFailureDelaySeconds { get; set; }
+    /// <summary>
+    /// A span per image (download, decode) besides the per-batch ones. Off by default: with a batch of 32
+    /// it multiplies the trace volume (and the Application Insights bill) by about 30.
+    /// </summary>
+    public bool ImageSpans { get; set; }
     /// <summary>Skip blobs whose row already holds this blob version scored by this model (cheap redelivery).</summary>
     public bool SkipUnchanged { get; set; } = true;
 }

@@ -62,6 +62,30 @@ public class CudaDeviceTests(FunctionsFixture fixture)
     }
 
     [Fact]
+    public async Task The_execution_provider_is_a_metric_and_on_every_scored_result()
+    {
+        var measurements = new List<(int Value, string? Provider)>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == ConvNeXt.Batch.Service.Observability.ExecutionProviderMetric.Name)
+                l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<int>((_, value, tags, _) =>
+            measurements.Add((value, tags.ToArray().FirstOrDefault(t => t.Key == "execution_provider").Value as string)));
+        listener.Start();
+        var engine = fixture.Services.GetRequiredService<ScoringEngine>();
+        await engine.GetClassifierAsync();
+        listener.RecordObservableInstruments();
+        Assert.Contains((1, "cpu"), measurements);
+
+        var image = new Scoring.Pipeline.ImageInput("one", _ => ValueTask.FromResult<ReadOnlyMemory<byte>>(
+            File.ReadAllBytes(Directory.GetFiles(Repository.ImagenetSamples, "*.JPEG").Order(StringComparer.Ordinal).First())));
+        await foreach (var result in engine.ScoreAsync(new[] { image }.ToAsyncEnumerable()))
+            Assert.Equal("cpu", result.ExecutionProvider);
+    }
+
+    [Fact]
     public async Task Health_is_checked_at_most_once_per_cache_period()
     {
         var engine = fixture.Services.GetRequiredService<ScoringEngine>();

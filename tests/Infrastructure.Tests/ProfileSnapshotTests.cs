@@ -234,7 +234,7 @@ public sealed partial class ProfileSnapshotTests(ProfileSnapshots snapshots) : I
         Assert.Equal(256L * 1024 * 1024, budget);
         Assert.Equal(8L * 1024 * 1024, budget / batch);
         Assert.Equal("0.1", env["Telemetry__SamplingRatio"]);
-        Assert.Equal("false", env["Telemetry__ImageSpans"]);
+        Assert.Equal("false", env["Scoring__ImageSpans"]);
         Assert.Equal("10", env["Health__CacheSeconds"]);
         Assert.True(int.Parse(env["Scoring__LoadFailureDelaySeconds"], System.Globalization.CultureInfo.InvariantCulture) > 0);
     }
