@@ -161,6 +161,8 @@ resource logRules 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [
       description: rule.description
       severity: 2
       enabled: true
+      // A new workspace has no rows in these tables yet; validation would refuse the rule until it has.
+      skipQueryValidation: true
       scopes: [
         logAnalyticsWorkspaceId
       ]

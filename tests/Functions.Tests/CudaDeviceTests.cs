@@ -86,6 +86,25 @@ public class CudaDeviceTests(FunctionsFixture fixture)
     }
 
     [Fact]
+    public async Task A_model_that_cannot_load_fails_scoring_after_the_configured_delay_and_health_at_once()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "convnext-missing-" + Guid.NewGuid().ToString("N")[..8] + ".onnx");
+        using var engine = new ScoringEngine(new Service.Models.ModelOptions { Location = missing },
+            new ScoringOptions { LoadFailureDelaySeconds = 1 }, storage: null);
+        var image = new Scoring.Pipeline.ImageInput("one", _ => ValueTask.FromResult<ReadOnlyMemory<byte>>(new byte[] { 1 }));
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        await Assert.ThrowsAnyAsync<Exception>(async () => { await foreach (var _ in engine.ScoreAsync(new[] { image }.ToAsyncEnumerable())) { } });
+        // The invocation holds its messages a while before failing, so redeliveries are spread out...
+        Assert.True(started.Elapsed >= TimeSpan.FromSeconds(0.9), $"failed after {started.Elapsed}");
+
+        // ...while a health check learns of the failure at once.
+        started.Restart();
+        await Assert.ThrowsAnyAsync<Exception>(() => engine.GetClassifierAsync());
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(0.9), $"health waited {started.Elapsed}");
+    }
+
+    [Fact]
     public async Task Health_is_checked_at_most_once_per_cache_period()
     {
         var engine = fixture.Services.GetRequiredService<ScoringEngine>();
