@@ -147,8 +147,8 @@ var logAlerts = [
   }
   {
     name: 'health-unhealthy'
-    description: 'The health check answered Unhealthy (model or CUDA not loadable, storage unreachable).'
-    query: 'AppTraces | where Message startswith "health Unhealthy"'
+    description: 'The health check answered Unhealthy, or a scoring invocation could not load the model (model or CUDA not loadable, storage unreachable).'
+    query: 'AppTraces | where Message startswith "health Unhealthy" or Message startswith "model load failed"'
   }
 ]
 

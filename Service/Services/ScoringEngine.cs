@@ -108,11 +108,14 @@ public sealed class ScoringEngine : IDisposable
         {
             classifier = await GetClassifierAsync(cancellationToken);
         }
-        catch (Exception) when (_scoring.LoadFailureDelaySeconds > 0 && !cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
+            // The alert rule health-unhealthy matches this line (Infrastructure/modules/alerts.bicep).
+            _logger.LogError("model load failed: {Error}", e.Message);
             // The invocation fails (transient) either way; holding its messages a while first spreads the
             // redeliveries of a model that cannot load over minutes instead of burning them in seconds.
-            await Task.Delay(TimeSpan.FromSeconds(_scoring.LoadFailureDelaySeconds), cancellationToken);
+            if (_scoring.LoadFailureDelaySeconds > 0)
+                await Task.Delay(TimeSpan.FromSeconds(_scoring.LoadFailureDelaySeconds), cancellationToken);
             throw;
         }
         var pipeline = new ScoringPipeline(classifier, new ScoringPipelineOptions

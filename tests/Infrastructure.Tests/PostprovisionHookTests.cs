@@ -29,7 +29,8 @@ public sealed class PostprovisionHookTests : IDisposable
     {
         var path = Path.Combine(_root, "bin", name);
         File.WriteAllText(path, text.Replace("\r", "") + "\n");
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
     private async Task<(int ExitCode, string Output)> RunAsync(Dictionary<string, string> extra)

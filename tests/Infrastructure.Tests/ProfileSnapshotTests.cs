@@ -215,6 +215,8 @@ public sealed partial class ProfileSnapshotTests(ProfileSnapshots snapshots) : I
         Assert.Contains("\"health Unhealthy\"", logs["health-unhealthy"]);
         // The texts the log alerts match are the ones the service logs.
         Assert.Contains("\"health Unhealthy: {Error}", File.ReadAllText(Path.Combine(Repository.Root, "Service", "Api", "ServiceHealth.cs")));
+        Assert.Contains("\"model load failed\"", logs["health-unhealthy"]);
+        Assert.Contains("\"model load failed: {Error}\"", File.ReadAllText(Path.Combine(Repository.Root, "Service", "Services", "ScoringEngine.cs")));
         Assert.Contains("\"validation run {RunId} failed: {Reason}\"", File.ReadAllText(Path.Combine(Repository.Root, "Service", "Services", "ValidationRunService.cs")));
         // Every rule notifies the group, and the smoke script's list is the deployment's.
         Assert.All(s.OfType("Microsoft.Insights/metricAlerts"), a => Assert.Contains("actionGroups/ag-", a.GetProperty("properties").GetProperty("actions")[0].GetProperty("actionGroupId").GetString()));
