@@ -71,10 +71,15 @@ public sealed partial class TemplateSnapshot
         var properties = a.GetProperty("properties");
         var principal = properties.GetProperty("principalId").GetString()!;
         var identity = IdentityReference().Match(principal);
-        var scope = ExtensionScope().Match(a.GetProperty("id").GetString()!);
+        // The id is an expression while the principal is known only at deployment, else a plain resource id.
+        var id = a.GetProperty("id").GetString()!;
+        var scope = ExtensionScope().Match(id);
+        const string assignments = "/providers/Microsoft.Authorization/roleAssignments/";
         return new Grant(identity.Success ? identity.Groups["name"].Value : principal,
             properties.GetProperty("roleDefinitionId").GetString()![^36..],
-            scope.Success ? scope.Groups["scope"].Value : throw new InvalidOperationException("no scope in " + a.GetProperty("id").GetString()),
+            scope.Success ? scope.Groups["scope"].Value
+            : id.Contains(assignments, StringComparison.Ordinal) ? id[..id.IndexOf(assignments, StringComparison.Ordinal)]
+            : throw new InvalidOperationException("no scope in " + id),
             properties.GetProperty("principalType").GetString()!);
     }).ToList();
 
