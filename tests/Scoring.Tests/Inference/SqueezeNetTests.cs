@@ -115,10 +115,13 @@ public class SqueezeNetTests
     [InlineData("CUDA", true, 0)]
     [InlineData("gpu", true, 0)]
     [InlineData("cuda:1", true, 1)]
-    public void Device_names_parse_one_way(string text, bool cuda, int id)
+    [InlineData("Auto", true, 0, true)]
+    public void Device_names_parse_one_way(string text, bool cuda, int id, bool fallsBack = false)
     {
         Assert.True(InferenceDevice.TryParse(text, out var device));
-        Assert.Equal(new InferenceDevice(cuda, id), device);
+        Assert.Equal(new InferenceDevice(cuda, id, fallsBack), device);
+        // Only auto may fall back to the CPU; a named CUDA device is strict.
+        Assert.Equal(text.Equals("auto", StringComparison.OrdinalIgnoreCase), device.FallsBackToCpu);
         Assert.False(InferenceDevice.TryParse("cuda:-1", out _));
         Assert.False(InferenceDevice.TryParse("tpu", out _));
     }
