@@ -409,4 +409,6 @@ output AZURE_ALERT_RULES string[] = alerts.outputs.ruleNames
 output SCORING_PROFILE string = scoringProfile
 // azure.yaml passes this to the image build (ONNX_RUNTIME_FLAVOR): no CUDA in the cpu profile's image.
 output IMAGE_FLAVOR string = profile.device == 'cuda' ? 'gpu' : 'cpu'
-output MODEL_LOCATION string = model
+// Not named MODEL_LOCATION: azd would store it under the input's name, and a later change of
+// scoringProfile would keep the old profile's model.
+output MODEL_BLOB string = model

@@ -5,12 +5,12 @@
 #      Without it the app is a plain container app that never starts from zero (the API version
 #      in functionapp.bicep is chosen for this; the check catches a service that drops it anyway).
 #   2. the model is in blob storage and pinned: with MODEL_FILE set (a local .onnx), it is uploaded
-#      to MODEL_LOCATION (models/<file>.onnx, an output of main.bicep), its SHA-256 is stored with
+#      to MODEL_BLOB (models/<file>.onnx: MODEL_LOCATION or the profile's model; an output of main.bicep), its SHA-256 is stored with
 #      `azd env set MODEL_SHA256` (so the next provision passes it to Bicep) and set on both apps
 #      now (Model__Sha256). Without MODEL_FILE, MODEL_SHA256 must be set and the blob must exist:
 #      an unpinned blob model is refused by the handler, and every upload would be dead-lettered.
 # Reads (azd exports them to hooks): AZURE_RESOURCE_GROUP, AZURE_SCORING_APP_NAME,
-# AZURE_FUNCTION_APP_NAME, AZURE_STORAGE_ACCOUNT_NAME, MODEL_LOCATION, MODEL_SHA256, MODEL_FILE.
+# AZURE_FUNCTION_APP_NAME, AZURE_STORAGE_ACCOUNT_NAME, MODEL_BLOB, MODEL_SHA256, MODEL_FILE.
 # Needs: az (logged in, containerapp extension), azd, sha256sum.
 set -u
 
@@ -36,7 +36,7 @@ for app in "${AZURE_SCORING_APP_NAME:-}" "${AZURE_FUNCTION_APP_NAME:-}"; do
 done
 
 # ---- 2. the model is uploaded and pinned ----------------------------------------------------
-location="${MODEL_LOCATION:-}"
+location="${MODEL_BLOB:-}"
 case "$location" in
   models/*.onnx) ;;
   *) echo "postprovision: model '$location' is not a blob in models/: nothing to upload"; exit 0 ;;

@@ -45,7 +45,7 @@ public sealed class PostprovisionHookTests : IDisposable
         start.Environment["AZURE_SCORING_APP_NAME"] = "func-scoring-x";
         start.Environment["AZURE_FUNCTION_APP_NAME"] = "func-api-x";
         start.Environment["AZURE_STORAGE_ACCOUNT_NAME"] = "stx";
-        start.Environment["MODEL_LOCATION"] = "models/convnext_tiny.onnx";
+        start.Environment["MODEL_BLOB"] = "models/convnext_tiny.onnx";
         start.Environment.Remove("MODEL_SHA256");
         start.Environment.Remove("MODEL_FILE");
         foreach (var (k, v) in extra)

@@ -61,7 +61,7 @@ public sealed partial class ProfileSnapshotTests(ProfileSnapshots snapshots) : I
         Assert.InRange(resources.GetProperty("cpu").GetDouble(), 1, 4); // Consumption: at most 4 vCPU
         // The image azd builds for it has no CUDA (Dockerfile: ONNX_RUNTIME_FLAVOR=cpu skips the CUDA stage).
         Assert.Equal("cpu", cpu.Output("IMAGE_FLAVOR"));
-        Assert.Equal("models/convnext_tiny-int8.onnx", cpu.Output("MODEL_LOCATION"));
+        Assert.Equal("models/convnext_tiny-int8.onnx", cpu.Output("MODEL_BLOB"));
     }
 
     [Fact]

@@ -382,7 +382,7 @@ public sealed class TemplateTests(CompiledTemplate template)
                      "AZURE_LOCATION", "AZURE_TENANT_ID", "AZURE_RESOURCE_GROUP", "AZURE_CONTAINER_REGISTRY_ENDPOINT",
                      "AZURE_CONTAINER_APPS_ENVIRONMENT_ID", "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_SERVICEBUS_NAMESPACE",
                      "AZURE_FUNCTION_APP_NAME", "AZURE_FUNCTION_APP_URL", "AZURE_SCORING_APP_NAME",
-                     "SCORING_PROFILE", "IMAGE_FLAVOR", "MODEL_LOCATION", "AZURE_ALERT_RULES",
+                     "SCORING_PROFILE", "IMAGE_FLAVOR", "MODEL_BLOB", "AZURE_ALERT_RULES",
                  })
             Assert.True(outputs.TryGetProperty(name, out _), "missing output " + name);
         Assert.Contains("outputs.loginServer", outputs.GetProperty("AZURE_CONTAINER_REGISTRY_ENDPOINT").GetProperty("value").GetString());
