@@ -57,6 +57,7 @@ public class CudaDeviceTests(FunctionsFixture fixture)
         var (status, body) = await FunctionsFixture.InvokeAsync(client, "ScoreImages", payload);
         Assert.True(status == 500, body.ToJsonString());
         Assert.Contains("CUDA execution provider unavailable", body.ToJsonString());
+        Assert.Equal(StorageFailureKind.Transient, StorageFailures.Classify(new Scoring.Inference.ExecutionProviderException("no GPU")));
         var table = new Azure.Data.Tables.TableClient(fixture.ConnectionString, TableNames.Predictions);
         Assert.False((await table.GetEntityIfExistsAsync<PredictionEntity>("images", TableKeys.Escape("cuda/one.jpg"))).HasValue);
     }
