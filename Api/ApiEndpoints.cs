@@ -27,10 +27,12 @@ public static class ApiEndpoints
         var api = endpoints.MapGroup("");
         api.AddEndpointFilter(ProblemsAsync);
 
-        api.MapGet(ApiRoutes.Health, async (ServiceApi s, CancellationToken ct) => Write(await s.HealthAsync(ct)));
+        // Anonymous: the status alone; the whole report (model, sha256, storage errors) needs the key.
+        api.MapGet(ApiRoutes.Health, async (ServiceApi s, CancellationToken ct) => Write(await s.HealthAsync(details: false, ct)));
 
         var keyed = api.MapGroup("");
         keyed.AddEndpointFilter(AuthorizeAsync);
+        keyed.MapGet(ApiRoutes.HealthDetails, async (ServiceApi s, CancellationToken ct) => Write(await s.HealthAsync(details: true, ct)));
         keyed.MapGet(ApiRoutes.Predictions, async (HttpRequest r, ServiceApi s, CancellationToken ct) =>
             Write(await s.ListPredictionsAsync(QueryOf(r), ct)));
         keyed.MapGet(ApiRoutes.Prediction, async (string container, string blob, ServiceApi s, CancellationToken ct) =>

@@ -11,13 +11,13 @@ param environmentName string
 @description('Azure region for every resource. It must offer the chosen serverless GPU profile.')
 param location string
 
-@description('GPU of the scoring app: serverless T4, serverless A100, or None to score on Consumption CPUs too.')
+@description('Where the scoring functions run: a serverless T4 or A100 GPU with the fp32 model, or cpu: the Consumption profile with the int8 model (no GPU workload profile, an image without CUDA).')
 @allowed([
-  'T4'
-  'A100'
-  'None'
+  'gpu-t4'
+  'gpu-a100'
+  'cpu'
 ])
-param gpuProfile string = 'T4'
+param scoringProfile string = 'gpu-t4'
 
 @minValue(1)
 @maxValue(10)
@@ -38,6 +38,7 @@ param apiImage string = ''
 @description('Object id of the user running azd: gets blob upload and table read access. Empty to skip.')
 param principalId string = ''
 
+@description('Kind of principal principalId is (azd sets AZURE_PRINCIPAL_TYPE: User, or ServicePrincipal in CI).')
 @allowed([
   'User'
   'ServicePrincipal'
@@ -45,11 +46,29 @@ param principalId string = ''
 ])
 param principalType string = 'User'
 
-@description('Model blob path (models/<file>.onnx) or a path inside the image.')
-param modelLocation string = 'models/convnext_tiny.onnx'
+@description('Container registry tier. Premium adds artifact streaming, which starts a cold replica before its whole image is pulled (README.md, "Cold starts").')
+@allowed([
+  'Basic'
+  'Standard'
+  'Premium'
+])
+param registrySku string = 'Basic'
 
-@description('SHA-256 the model file must match. Required in practice for a model in blob storage: without it /api/health reports the model as unpinned.')
+@description('E-mail address the alert rules notify; empty creates the rules and an action group with no receiver.')
+param alertEmail string = ''
+
+@description('Model blob path (models/<file>.onnx) or a path inside the image; empty takes the profile\'s model (fp32 on a GPU, int8 on cpu).')
+param modelLocation string = ''
+
+@description('SHA-256 the model file must match. The postprovision hook (scripts/azd-postprovision.sh) uploads MODEL_FILE, computes it and stores it as MODEL_SHA256; an empty value fails that hook.')
 param modelSha256 string = ''
+
+@minValue(1)
+@description('Most bytes of images one ScoreImages invocation downloads; the batch is cut to fit so it finishes inside half the Service Bus lock (README.md, "Message locks").')
+param scoringMaxBatchBytes int = 268435456
+
+@description('Fraction of traces the handler exports, 0 to 1 (Telemetry__SamplingRatio; a parent-based ratio sampler). Per-image spans stay off (Scoring__ImageSpans).')
+param telemetrySamplingRatio string = '0.1'
 
 @minValue(1)
 @maxValue(512)
@@ -127,6 +146,18 @@ module storage 'modules/storage.bicep' = {
       'models'
       'validation-runs'
     ]
+    hostContainers: [
+      'azure-webjobs-hosts'
+      'azure-webjobs-secrets'
+    ]
+    readContainers: [
+      'images'
+      'validation'
+      'models'
+    ]
+    writeContainers: [
+      'validation-runs'
+    ]
     tables: [
       'Predictions'
       'ValidationRuns'
@@ -182,6 +213,7 @@ module registry 'modules/registry.bicep' = {
     location: location
     tags: tags
     name: 'cr${token}'
+    sku: registrySku
     pullPrincipalIds: [
       identity.outputs.scoringPrincipalId
       identity.outputs.apiPrincipalId
@@ -196,7 +228,22 @@ module environment 'modules/containerapps-environment.bicep' = {
     location: location
     tags: tags
     name: 'cae-${token}'
-    gpuProfile: gpuProfile
+    gpuProfile: profile.gpu
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'ag-${token}'
+    alertEmail: alertEmail
+    serviceBusNamespaceId: serviceBus.outputs.id
+    queueNames: serviceBus.outputs.queueNames
+    eventGridSystemTopicId: eventGrid.outputs.id
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
@@ -218,26 +265,39 @@ var apiFunctions = [
   'GetValidationRun'
   'GetValidationRunReport'
   'Health'
+  'HealthDetails'
   'ListValidationRuns'
   'StartValidationRun'
 ]
 
 // Whole-GPU profiles: a replica may take the profile's full size. Consumption without a GPU tops
-// out at 4 vCPU / 8 GiB.
-var scoringSizes = {
-  T4: {
+// out at 4 vCPU / 8 GiB. 'cuda' is strict: a GPU replica that cannot load CUDA reports Unhealthy
+// and fails its invocations instead of scoring slowly on the CPU.
+var profiles = {
+  'gpu-t4': {
+    gpu: 'T4'
     cpu: 8
     memory: '56Gi'
+    device: 'cuda'
+    model: 'models/convnext_tiny.onnx'
   }
-  A100: {
+  'gpu-a100': {
+    gpu: 'A100'
     cpu: 24
     memory: '220Gi'
+    device: 'cuda'
+    model: 'models/convnext_tiny.onnx'
   }
-  None: {
+  cpu: {
+    gpu: 'None'
     cpu: 4
     memory: '8Gi'
+    device: 'cpu'
+    model: 'models/convnext_tiny-int8.onnx'
   }
 }
+var profile = profiles[scoringProfile]
+var model = empty(modelLocation) ? profile.model : modelLocation
 
 module scoringApp 'modules/functionapp.bicep' = {
   name: 'scoring-app'
@@ -249,9 +309,10 @@ module scoringApp 'modules/functionapp.bicep' = {
     serviceName: 'scoring'
     environmentId: environment.outputs.id
     workloadProfileName: environment.outputs.gpuWorkloadProfileName
-    cpu: scoringSizes[gpuProfile].cpu
-    memory: scoringSizes[gpuProfile].memory
-    device: gpuProfile == 'None' ? 'cpu' : 'cuda'
+    hostId: 'scoring-${token}'
+    cpu: profile.cpu
+    memory: profile.memory
+    device: profile.device
     disabledFunctions: apiFunctions
     externalIngress: false
     // A long cool-down keeps a warm replica (model loaded) between nearby bursts.
@@ -265,8 +326,10 @@ module scoringApp 'modules/functionapp.bicep' = {
     tableEndpoint: storage.outputs.tableEndpoint
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
-    modelLocation: modelLocation
+    modelLocation: model
     modelSha256: modelSha256
+    scoringMaxBatchBytes: scoringMaxBatchBytes
+    telemetrySamplingRatio: telemetrySamplingRatio
     scoringBatchSize: scoringBatchSize
     scoringMaxWaitMilliseconds: scoringMaxWaitMilliseconds
     validationChunkSize: validationChunkSize
@@ -291,6 +354,7 @@ module apiApp 'modules/functionapp.bicep' = {
     workloadProfileName: environment.outputs.consumptionWorkloadProfileName
     // /api/health and run reports load the model on CPU here (labels, metadata): 2 vCPU / 4 GiB
     // hold convnext_tiny to _base; see README.md for larger models.
+    hostId: 'api-${token}'
     cpu: 2
     memory: '4Gi'
     device: 'cpu'
@@ -306,8 +370,10 @@ module apiApp 'modules/functionapp.bicep' = {
     tableEndpoint: storage.outputs.tableEndpoint
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
-    modelLocation: modelLocation
+    modelLocation: model
     modelSha256: modelSha256
+    scoringMaxBatchBytes: scoringMaxBatchBytes
+    telemetrySamplingRatio: telemetrySamplingRatio
     scoringBatchSize: scoringBatchSize
     scoringMaxWaitMilliseconds: scoringMaxWaitMilliseconds
     validationChunkSize: validationChunkSize
@@ -339,4 +405,10 @@ output AZURE_SCORING_APP_NAME string = scoringApp.outputs.name
 output AZURE_API_IDENTITY_CLIENT_ID string = identity.outputs.apiClientId
 output AZURE_SCORING_IDENTITY_CLIENT_ID string = identity.outputs.scoringClientId
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
-output GPU_PROFILE string = gpuProfile
+output AZURE_ALERT_RULES string[] = alerts.outputs.ruleNames
+output SCORING_PROFILE string = scoringProfile
+// azure.yaml passes this to the image build (ONNX_RUNTIME_FLAVOR): no CUDA in the cpu profile's image.
+output IMAGE_FLAVOR string = profile.device == 'cuda' ? 'gpu' : 'cpu'
+// Not named MODEL_LOCATION: azd would store it under the input's name, and a later change of
+// scoringProfile would keep the old profile's model.
+output MODEL_BLOB string = model

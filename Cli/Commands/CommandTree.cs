@@ -25,6 +25,7 @@ public static class CommandTree
             DemoCommand.Create(console),
             UploadCommand.Create(console),
             ServeCommand.Create(console),
+            QueuesCommand.Create(console), DeadLettersCommand.Create(console),
         };
         root.Subcommands.Add(CompletionCommand.Create(console, () => root));
         return root;

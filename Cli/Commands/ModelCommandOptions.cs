@@ -34,7 +34,7 @@ internal sealed class ModelCommandOptions
     public Option<string?> Interpolation { get; } = new("--interpolation") { Description = "Resize filter", HelpName = "bicubic|bilinear|nearest" };
     public Option<string> Device { get; } = new("--device")
     {
-        Description = "Execution device (cuda falls back to cpu with a warning when unavailable)",
+        Description = "Execution device: cpu, cuda, cuda:N, gpu, or auto (CUDA when it loads, else cpu with a warning); cuda fails when CUDA cannot load",
         HelpName = "cpu|cuda[:N]",
         DefaultValueFactory = _ => OptionParsing.Environment("Scoring__Device") ?? "cpu",
     };

@@ -48,6 +48,9 @@ public static class HandlerTelemetry
             .WithTracing(t =>
             {
                 t.AddSource(PipelineTracing.SourceName);
+                // Telemetry__SamplingRatio (default 1: every trace; the deployment sets 0.1). Parent-based: an
+                // invocation whose message arrived in a sampled trace is kept whole, so traces are never cut in half.
+                t.SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(SamplingRatio(configuration))));
                 if (!string.IsNullOrEmpty(connectionString))
                     t.AddAzureMonitorTraceExporter(o => Configure(o, connectionString, credential));
             });
@@ -58,6 +61,11 @@ public static class HandlerTelemetry
                 o.AddAzureMonitorLogExporter(e => Configure(e, connectionString, credential));
             });
     }
+
+    /// <summary>The configured <c>Telemetry:SamplingRatio</c>, 0 to 1; unset or not a number in range is 1.</summary>
+    public static double SamplingRatio(IConfiguration configuration) =>
+        double.TryParse(configuration["Telemetry:SamplingRatio"], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var ratio)
+        && ratio is >= 0 and <= 1 ? ratio : 1.0;
 
     /// <summary>
     /// The Entra credential the exporter sends telemetry with. Application Insights runs with local

@@ -59,6 +59,9 @@ resource logs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   scope: environment
   properties: {
     workspaceId: logAnalyticsWorkspaceId
+    // Resource-specific tables (ContainerAppSystemLogs, ContainerAppConsoleLogs), which the
+    // scaler-errors alert rule queries, rather than AzureDiagnostics.
+    logAnalyticsDestinationType: 'Dedicated'
     logs: [
       {
         category: 'ContainerAppConsoleLogs'

@@ -79,4 +79,5 @@ resource imagesToQueue 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025
 }
 
 output name string = systemTopic.name
+output id string = systemTopic.id
 output subscriptionName string = imagesToQueue.name

@@ -12,6 +12,11 @@ param name string
 @description('azd service name; azd finds the app to deploy by this tag.')
 param serviceName string
 
+@minLength(1)
+@maxLength(32)
+@description('Functions host id (AzureFunctionsJobHost__id): lower-case letters, digits and single dashes. Outside App Service the host otherwise derives it from the machine name, so every replica would keep its own keys and timer locks.')
+param hostId string
+
 param environmentId string
 param workloadProfileName string
 
@@ -59,6 +64,12 @@ param maxReplicas int
 
 param modelLocation string
 param modelSha256 string
+
+@description('Most image bytes one ScoreImages invocation downloads (Scoring__MaxBatchBytes).')
+param scoringMaxBatchBytes int
+
+@description('Fraction of traces exported (Telemetry__SamplingRatio).')
+param telemetrySamplingRatio string
 param scoringBatchSize int
 param scoringMaxWaitMilliseconds int
 param validationChunkSize int
@@ -90,6 +101,11 @@ var hostSettings = [
   {
     name: 'ASPNETCORE_URLS'
     value: 'http://+:${httpPort}'
+  }
+  {
+    // One id for every replica of this app (shared keys and timer locks), different per app.
+    name: 'AzureFunctionsJobHost__id'
+    value: hostId
   }
   {
     name: 'AzureWebJobsStorage__blobServiceUri'
@@ -173,6 +189,30 @@ var appSettings = [
     value: device
   }
   {
+    name: 'Scoring__MaxBatchBytes'
+    value: string(scoringMaxBatchBytes)
+  }
+  {
+    // A model (or CUDA) that cannot load fails each scoring invocation after this wait, so the
+    // deliveries of a queue are spread over minutes instead of dead-lettered within seconds.
+    name: 'Scoring__LoadFailureDelaySeconds'
+    value: '30'
+  }
+  {
+    // Health is checked at most once per this many seconds, however often it is asked.
+    name: 'Health__CacheSeconds'
+    value: '10'
+  }
+  {
+    name: 'Telemetry__SamplingRatio'
+    value: telemetrySamplingRatio
+  }
+  {
+    // A span per image (download, decode) multiplies telemetry volume by the batch size.
+    name: 'Scoring__ImageSpans'
+    value: 'false'
+  }
+  {
     name: 'Scoring__IntraOpThreads'
     value: string(cpu)
   }
@@ -207,7 +247,11 @@ var modelPin = empty(modelSha256)
       }
     ]
 
-resource app 'Microsoft.App/containerApps@2025-07-01' = {
+// 2025-02-02-preview, not 2025-07-01: on 2025-07-01 the service drops `kind` (reported in
+// Azure/terraform-provider-azapi#994) and the app becomes a plain container app that never starts
+// from zero. scripts/azd-postprovision.sh fails `azd up` unless both apps report kind functionapp.
+#disable-next-line use-recent-api-versions
+resource app 'Microsoft.App/containerApps@2025-02-02-preview' = {
   name: name
   location: location
   tags: union(tags, {

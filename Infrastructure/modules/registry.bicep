@@ -5,6 +5,14 @@ param location string
 param tags object
 param name string
 
+@description('Basic is enough to pull; Premium adds artifact streaming (enabled per repository with `az acr artifact-streaming`), which shortens cold starts of the large CUDA image.')
+@allowed([
+  'Basic'
+  'Standard'
+  'Premium'
+])
+param sku string = 'Basic'
+
 @description('Principal ids of the app identities (each gets AcrPull on this registry only).')
 param pullPrincipalIds string[]
 
@@ -15,7 +23,7 @@ resource registry 'Microsoft.ContainerRegistry/registries@2025-04-01' = {
   location: location
   tags: tags
   sku: {
-    name: 'Basic'
+    name: sku
   }
   properties: {
     adminUserEnabled: false

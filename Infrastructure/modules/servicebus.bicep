@@ -14,7 +14,7 @@ param scoreRequestsQueue string
 @description('Queue of validation chunks (K labelled images each).')
 param validationChunksQueue string
 
-@description('Principal id of the scoring (GPU) app identity: receives from both queues.')
+@description('Principal id of the scoring (GPU) app identity: receives from both queues and its scaler reads their counts.')
 param scoringPrincipalId string
 
 @description('Principal id of the API (CPU) app identity: sends validation chunks.')
@@ -73,24 +73,32 @@ resource validationChunks 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = 
   }
 }
 
-// The scoring app receives from both queues (its Service Bus triggers)...
-resource scoringReceivesScoreRequests 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(scoreRequests.id, scoringPrincipalId, builtInRoles.serviceBusDataReceiver)
+// The scoring app receives from both queues, and its scaler must read each queue's runtime
+// properties (active message count) to wake a replica from zero: KEDA's azure-servicebus scaler
+// and the Service Bus extension's scale monitor both call the management "get queue" operation,
+// which needs Manage rights (Microsoft.ServiceBus/namespaces/queues/read is not a data action of
+// Data Receiver). With Receiver only, the app never scales out from zero. References:
+// kedacore/keda#806, microsoft/azure-container-apps#1138, and
+// https://keda.sh/docs/latest/scalers/azure-service-bus/ ("Authentication Parameters": Manage
+// rights, or the Azure Service Bus Data Owner role for identities). Owner is scoped to each queue,
+// not the namespace: the identity can manage these two queues and nothing else.
+resource scoringOwnsScoreRequests 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(scoreRequests.id, scoringPrincipalId, builtInRoles.serviceBusDataOwner)
   scope: scoreRequests
   properties: {
     principalId: scoringPrincipalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataReceiver)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataOwner)
   }
 }
 
-resource scoringReceivesValidationChunks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(validationChunks.id, scoringPrincipalId, builtInRoles.serviceBusDataReceiver)
+resource scoringOwnsValidationChunks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(validationChunks.id, scoringPrincipalId, builtInRoles.serviceBusDataOwner)
   scope: validationChunks
   properties: {
     principalId: scoringPrincipalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataReceiver)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataOwner)
   }
 }
 
@@ -122,3 +130,7 @@ output id string = namespace.id
 // name is taken from it so sovereign clouds work too.
 output fullyQualifiedNamespace string = split(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':')[0]
 output scoreRequestsQueueId string = scoreRequests.id
+output queueNames string[] = [
+  scoreRequests.name
+  validationChunks.name
+]

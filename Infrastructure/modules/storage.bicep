@@ -8,6 +8,15 @@ param name string
 @description('Blob containers to create.')
 param containers string[]
 
+@description('Containers of the Functions hosts (keys, timer state, locks): pre-created, Blob Data Owner for both apps.')
+param hostContainers string[]
+
+@description('Data containers both apps only read (images, validation sets, models).')
+param readContainers string[]
+
+@description('Data containers both apps write (validation run plans and frozen totals).')
+param writeContainers string[]
+
 @description('Result tables to create.')
 param tables string[]
 
@@ -73,7 +82,14 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2025-01-01'
   parent: storage
   name: 'default'
   properties: {
+    // An overwritten or deleted image, validation set or model keeps its old version, and a deleted
+    // container can be restored for 7 days. Tables have neither: README.md, "Recovering results".
+    isVersioningEnabled: true
     deleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+    containerDeleteRetentionPolicy: {
       enabled: true
       days: 7
     }
@@ -81,7 +97,7 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2025-01-01'
 }
 
 resource blobContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-01-01' = [
-  for container in concat(containers, [deadLetterContainer]): {
+  for container in concat(containers, hostContainers, [deadLetterContainer]): {
     parent: blobService
     name: container
     properties: {
@@ -102,23 +118,45 @@ resource resultTables 'Microsoft.Storage/storageAccounts/tableServices/tables@20
   }
 ]
 
-// Both app identities get the same two roles, at account scope on purpose: each app runs a
-// Functions host that keeps its keys, timer state and locks as blobs (Blob Data Owner: leases) in
-// containers it creates itself (azure-webjobs-hosts, azure-webjobs-secrets), and dated diagnostic
-// tables next to ours, which container- or table-scoped assignments would not cover. The scoring
-// app reads images, validation sets and models and writes result rows; the API app reads result
-// rows, lists validation sets and writes run and chunk rows. Neither has a queue role: no function
-// uses a storage queue or blob trigger (the only host features that need one).
-resource scoringBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, scoringPrincipalId, builtInRoles.storageBlobDataOwner)
-  scope: storage
-  properties: {
-    principalId: scoringPrincipalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.storageBlobDataOwner)
-  }
-}
+// Blob roles per container, never on the account. Each app's Functions host keeps its keys, timer
+// state and locks as blobs and blob leases in the two host containers (pre-created above, so no
+// account-wide create right is needed): Blob Data Owner there only. The data containers are read
+// (images, validation sets, models) or written (run plans and frozen totals in validation-runs):
+// neither app can overwrite a model or delete an image.
+var blobGrants = concat(
+  map(hostContainers, c => { principal: 'scoring', principalId: scoringPrincipalId, container: c, role: builtInRoles.storageBlobDataOwner }),
+  map(hostContainers, c => { principal: 'api', principalId: apiPrincipalId, container: c, role: builtInRoles.storageBlobDataOwner }),
+  map(readContainers, c => { principal: 'scoring', principalId: scoringPrincipalId, container: c, role: builtInRoles.storageBlobDataReader }),
+  map(readContainers, c => { principal: 'api', principalId: apiPrincipalId, container: c, role: builtInRoles.storageBlobDataReader }),
+  map(writeContainers, c => { principal: 'scoring', principalId: scoringPrincipalId, container: c, role: builtInRoles.storageBlobDataContributor }),
+  map(writeContainers, c => { principal: 'api', principalId: apiPrincipalId, container: c, role: builtInRoles.storageBlobDataContributor })
+)
 
+resource grantedContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-01-01' existing = [
+  for grant in blobGrants: {
+    parent: blobService
+    name: grant.container
+  }
+]
+
+resource appBlobRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (grant, i) in blobGrants: {
+    name: guid(grantedContainers[i].id, grant.principalId, grant.role)
+    scope: grantedContainers[i]
+    properties: {
+      principalId: grant.principalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', grant.role)
+    }
+    dependsOn: [
+      blobContainers
+    ]
+  }
+]
+
+// Tables stay at account scope: the host creates its dated diagnostic-event tables
+// (AzureFunctionsDiagnosticEvents<yyyyMM>) next to ours, which a table-scoped grant cannot allow.
+// The scoring app writes prediction rows and run totals; the API app writes run and chunk rows.
 resource scoringTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, scoringPrincipalId, builtInRoles.storageTableDataContributor)
   scope: storage
@@ -126,16 +164,6 @@ resource scoringTableContributor 'Microsoft.Authorization/roleAssignments@2022-0
     principalId: scoringPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.storageTableDataContributor)
-  }
-}
-
-resource apiBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, apiPrincipalId, builtInRoles.storageBlobDataOwner)
-  scope: storage
-  properties: {
-    principalId: apiPrincipalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.storageBlobDataOwner)
   }
 }
 

@@ -116,7 +116,10 @@ public sealed class ImageClassifier : IDisposable
             }
             catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
             {
-                pending.Add($"CUDA execution provider unavailable ({FirstLine(e.Message)}); running on CPU");
+                if (!device.FallsBackToCpu)
+                    throw new ExecutionProviderException(
+                        $"CUDA execution provider unavailable on {device} ({FirstLine(e.Message)}); device '{options.Device}' does not fall back to the CPU (use auto for that)", e);
+                pending.Add($"CUDA execution provider unavailable ({FirstLine(e.Message)}); running on CPU (device auto)");
             }
         }
         if (session is null)

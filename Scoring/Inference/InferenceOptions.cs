@@ -6,9 +6,9 @@ namespace ConvNeXt.Batch.Scoring.Inference;
 public sealed record InferenceOptions
 {
     /// <summary>
-    /// <c>cpu</c>, <c>cuda</c>, <c>cuda:N</c> or <c>gpu</c> (see <see cref="InferenceDevice"/>). CUDA is requested from ONNX Runtime; when this build
-    /// or machine cannot provide it the classifier warns and runs on CPU
-    /// (see <see cref="ImageClassifier.ExecutionProvider"/>).
+    /// <c>cpu</c>, <c>cuda</c>, <c>cuda:N</c>, <c>gpu</c> or <c>auto</c> (see <see cref="InferenceDevice"/>). CUDA is requested from ONNX Runtime;
+    /// when this build or machine cannot provide it, loading throws <see cref="ExecutionProviderException"/>, except with <c>auto</c>, which
+    /// warns and runs on CPU (see <see cref="ImageClassifier.ExecutionProvider"/>).
     /// </summary>
     public string Device { get; init; } = "cpu";
 

@@ -27,5 +27,8 @@ public sealed record ScoredImage(string Id, IReadOnlyList<ClassScore>? Top, stri
     /// <summary>Images in that batch.</summary>
     public int BatchSize { get; init; }
 
+    /// <summary>Where the model ran for this image (<c>cpu</c> or <c>cuda:N</c>, <see cref="ImageClassifier.ExecutionProvider"/>); null when it never reached the model.</summary>
+    public string? ExecutionProvider { get; init; }
+
     public bool Succeeded => Error is null;
 }

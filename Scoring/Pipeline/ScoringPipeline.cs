@@ -210,7 +210,7 @@ public sealed class ScoringPipeline
                 slot.Input = item.Input;
                 slot.ReadTime = item.ReadTime;
                 var started = Stopwatch.GetTimestamp();
-                using var span = _options.Tracing?.StartActivity("decode");
+                using var span = _options.ImageSpans ? _options.Tracing?.StartActivity("decode") : null;
                 try
                 {
                     _owner._preprocessor.Preprocess(item.Bytes.Span, batch.Data.AsSpan(index * _tensorLength, _tensorLength));
@@ -344,7 +344,8 @@ public sealed class ScoringPipeline
                         result = new ScoredImage(slot.Input.Id, null, $"inference failed: {failure.Message}") { ErrorReason = FailureReason.InferenceFailed };
                     else
                         result = new ScoredImage(slot.Input.Id,
-                            classifier.TopK(probabilities.AsSpan(slot.Row * classifier.ClassCount, classifier.ClassCount), _options.TopK), null);
+                            classifier.TopK(probabilities.AsSpan(slot.Row * classifier.ClassCount, classifier.ClassCount), _options.TopK), null)
+                        { ExecutionProvider = classifier.ExecutionProvider };
                     await EmitAsync(result with
                     {
                         Label = slot.Input.Label, State = slot.Input.State, ReadTime = slot.ReadTime,

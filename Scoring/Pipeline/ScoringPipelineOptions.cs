@@ -29,6 +29,9 @@ public sealed record ScoringPipelineOptions
     /// </summary>
     public System.Diagnostics.ActivitySource? Tracing { get; init; }
 
+    /// <summary>Whether <see cref="Tracing"/> also gets a span per image (decode), not only per batch (infer).</summary>
+    public bool ImageSpans { get; init; } = true;
+
     /// <summary>Limits applied to every image; <c>null</c>: <see cref="Preprocessing.ImageLimits.Default"/>.</summary>
     public Preprocessing.ImageLimits? Limits { get; init; }
 }

@@ -15,4 +15,7 @@ public static class ApiRoutes
 
     /// <summary>Where thumbnails are linked from the report pages (<see cref="Thumbnail"/> without its parameters).</summary>
     public const string Thumbnails = "/api/thumbnails";
+
+    /// <summary>The whole health report; a function key is required (the anonymous <see cref="Health"/> answers the status alone).</summary>
+    public const string HealthDetails = "/api/health/details";
 }

@@ -14,11 +14,12 @@ namespace ConvNeXt.Batch.Service.Api;
 /// routes (<see cref="ApiRoutes"/>), check keys and write the answer; what a request means lives here,
 /// so the Functions handler and <c>convnext-batch serve</c> answer the same.
 /// </summary>
-/// <param name="datasets">Which containers a requested run may read (<see cref="ValidationDefaultsOptions.AllowedContainers"/>); null = the defaults.</param>
+/// <param name="datasets">Which containers a requested run may read (<see cref="ValidationDefaultsOptions.AllowedContainers"/>).</param>
 public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries validations, ValidationRunService runs, ScoringEngine engine,
-    StorageAccount storage, ValidationDefaultsOptions datasets)
+    ValidationDefaultsOptions datasets, ServiceHealth health)
 {
     private readonly IReadOnlySet<string> _datasetContainers = datasets.AllowedContainers();
+    private readonly ServiceHealth _health = health;
 
     /// <summary>
     /// <c>GET /api/predictions?container=&amp;prefix=&amp;status=&amp;wnid=&amp;top=&amp;continuationToken=</c>, or with
@@ -91,28 +92,15 @@ public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries 
     }
 
     /// <summary>
-    /// <c>GET /api/health</c>: 200 with the loaded model and reachable storage; 503 when the model cannot be
-    /// loaded or a storage endpoint does not answer (each endpoint says which).
+    /// <c>GET /api/health</c>: 200 with the loaded model and reachable storage; 503 when the model (or CUDA, for
+    /// <c>Scoring__Device=cuda</c>) cannot be loaded or a storage endpoint does not answer. Checked at most once per
+    /// <see cref="ServiceHealth.CacheDuration"/>. Without <paramref name="details"/> (an anonymous caller) the body is
+    /// the status alone; with them (a caller holding a function key) the whole <see cref="HealthReport"/>.
     /// </summary>
-    public async Task<ApiResponse> HealthAsync(CancellationToken cancellationToken = default)
+    public async Task<ApiResponse> HealthAsync(bool details = false, CancellationToken cancellationToken = default)
     {
-        var reachability = await StorageHealth.CheckAsync(storage, cancellationToken);
-        var storageReport = new StorageStatus(reachability.Blob ?? "reachable", reachability.Table ?? "reachable");
-        var storageHealthy = reachability.Blob is null && reachability.Table is null;
-        try
-        {
-            var model = await engine.GetModelInfoAsync(cancellationToken);
-            // An unpinned blob model (Model__AllowUnpinned) scores, but says so on every health check.
-            var pinned = model.UnpinnedReason is null;
-            var status = !storageHealthy ? "Unhealthy" : pinned ? "Healthy" : "Unpinned";
-            return new ApiResponse(storageHealthy ? 200 : 503, new HealthReport(status, true, model.ModelId, model.Sha256, model.ExecutionProvider,
-                model.ClassCount, null, pinned, model.UnpinnedReason, storageReport));
-        }
-        catch (Exception e) when (e is ModelIntegrityException or Scoring.Inference.ModelLoadException or RequestFailedException or IOException
-                                  || StorageFailures.Classify(e) == StorageFailureKind.Transient)
-        {
-            return new ApiResponse(503, new HealthReport("Unhealthy", false, null, null, null, null, e.Message, null, null, storageReport));
-        }
+        var (report, statusCode) = await _health.CheckAsync(cancellationToken);
+        return new ApiResponse(statusCode, details ? report : new HealthSummary(report.Status));
     }
 
     private static async Task<ApiResponse> Query<T>(Func<Task<T?>> run)

@@ -61,6 +61,10 @@ public static class ConvNeXtBatchServices
         [
             BlobNames.ContainerProblem(o.Container) is { } problem ? $"ValidationDefaults__Container: {problem}" : null,
         ]);
+        services.AddSettings<HealthOptions>(configuration, HealthOptions.Section, o =>
+        [
+            double.IsFinite(o.CacheSeconds) && o.CacheSeconds >= 0 ? null : $"Health__CacheSeconds must be a number of seconds, 0 or more (is {o.CacheSeconds})",
+        ]);
         services.AddSettings<ReportOptions>(configuration, ReportOptions.Section, o =>
         [
             AtLeast(ReportOptions.Section, nameof(o.ThumbnailSize), o.ThumbnailSize, 1),
@@ -98,6 +102,9 @@ public static class ConvNeXtBatchServices
         services.AddSingleton<Uploads.ImageUploader>();
         services.AddSingleton<ReportService>();
         services.AddSingleton(sp => new ThumbnailService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ReportOptions>()));
+        services.AddSingleton(sp => new ServiceHealth(sp.GetRequiredService<ScoringEngine>(), sp.GetRequiredService<StorageAccount>(),
+            TimeSpan.FromSeconds(sp.GetRequiredService<HealthOptions>().CacheSeconds), sp.GetRequiredService<ILogger<ServiceHealth>>(),
+            sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ServiceApi>();
         services.AddSingleton(sp => ReportLinkTokens.FromOptions(sp.GetRequiredService<ReportOptions>()));
         services.AddSingleton<ReportApi>();

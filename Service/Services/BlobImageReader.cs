@@ -6,36 +6,36 @@ using ConvNeXt.Batch.Service.Storage;
 namespace ConvNeXt.Batch.Service.Services;
 
 /// <summary>
-/// Downloads one image blob for scoring, within <see cref="ScoringOptions.MaxBlobBytes"/>, and records on
+/// Downloads one image blob for scoring, within <see cref="ScoringOptions.EffectiveMaxBlobBytes"/>, and records on
 /// its <see cref="BlobWork"/> what went wrong: too large or deleted (permanent: the image becomes an error
 /// row) or storage unavailable through every retry (transient: the caller fails its invocation).
 /// Shared by event scoring and validation chunks so both honour the same configured limits.
 /// </summary>
 public sealed class BlobImageReader(StorageAccount storage, ScoringOptions options)
 {
-    public long MaxBlobBytes => options.MaxBlobBytes;
+    public long MaxBlobBytes => options.EffectiveMaxBlobBytes;
 
     public async ValueTask<ReadOnlyMemory<byte>> ReadAsync(BlobWork work, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        using var span = PipelineTracing.StartStage("download", ActivityKind.Client);
+        using var span = options.ImageSpans ? PipelineTracing.StartStage("download", ActivityKind.Client) : null;
         span?.SetTag("convnext.blob", $"{work.Blob.Container}/{work.Blob.Name}");
         var client = storage.Container(work.Blob.Container).GetBlobClient(work.Blob.Name);
         try
         {
-            if (work.Blob.ContentLength > options.MaxBlobBytes)
+            if (work.Blob.ContentLength > MaxBlobBytes)
             {
                 work.TooLarge = true;
-                throw new InvalidDataException($"the blob has {work.Blob.ContentLength} bytes, more than the {options.MaxBlobBytes} allowed");
+                throw new InvalidDataException($"the blob has {work.Blob.ContentLength} bytes, more than the {MaxBlobBytes} allowed{Budget()}");
             }
             return await storage.Resilience.ExecuteAsync(async ct =>
             {
                 // Streaming, so the size is known from the headers before the body is read.
                 using var response = (await client.DownloadStreamingAsync(cancellationToken: ct)).Value;
-                if (response.Details.ContentLength > options.MaxBlobBytes)
+                if (response.Details.ContentLength > MaxBlobBytes)
                 {
                     work.TooLarge = true;
-                    throw new InvalidDataException($"the blob has {response.Details.ContentLength} bytes, more than the {options.MaxBlobBytes} allowed");
+                    throw new InvalidDataException($"the blob has {response.Details.ContentLength} bytes, more than the {MaxBlobBytes} allowed{Budget()}");
                 }
                 var buffer = new byte[response.Details.ContentLength];
                 await response.Content.ReadExactlyAsync(buffer, ct);
@@ -58,6 +58,10 @@ public sealed class BlobImageReader(StorageAccount storage, ScoringOptions optio
             work.DownloadTime = Stopwatch.GetElapsedTime(started);
         }
     }
+
+    private string Budget() => MaxBlobBytes < options.MaxBlobBytes
+        ? $" (Scoring__MaxBatchBytes {options.MaxBatchBytes} shared by {options.MaxBatchMessages} messages)"
+        : "";
 }
 
 /// <summary>One blob on its way through the scoring pipeline (the pipeline's per-input state).</summary>

@@ -76,6 +76,7 @@ public sealed class ScoringEngine : IDisposable
             }, ParsePreprocessing(_model.Preprocessing), labels);
             _logger.LogInformation("loaded model {ModelId} sha256 {ModelSha256} on {ExecutionProvider}",
                 classifier.ModelId, classifier.ModelSha256, classifier.ExecutionProvider);
+            ExecutionProviderMetric.Record(classifier.ExecutionProvider, classifier.ModelId, classifier.ModelSha256);
             _classifier = classifier;
             return classifier;
         }
@@ -106,7 +107,21 @@ public sealed class ScoringEngine : IDisposable
     public async IAsyncEnumerable<ScoredImage> ScoreAsync(IAsyncEnumerable<ImageInput> inputs,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var classifier = await GetClassifierAsync(cancellationToken);
+        ImageClassifier classifier;
+        try
+        {
+            classifier = await GetClassifierAsync(cancellationToken);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The alert rule health-unhealthy matches this line (Infrastructure/modules/alerts.bicep).
+            _logger.LogError("model load failed: {Error}", e.Message);
+            // The invocation fails (transient) either way; holding its messages a while first spreads the
+            // redeliveries of a model that cannot load over minutes instead of burning them in seconds.
+            if (_scoring.LoadFailureDelaySeconds > 0)
+                await Task.Delay(TimeSpan.FromSeconds(_scoring.LoadFailureDelaySeconds), cancellationToken);
+            throw;
+        }
         var pipeline = new ScoringPipeline(classifier, new ScoringPipelineOptions
         {
             BatchSize = Math.Max(1, _scoring.BatchSize),
@@ -115,6 +130,7 @@ public sealed class ScoringEngine : IDisposable
             ReadConcurrency = Math.Max(1, _scoring.DownloadConcurrency),
             TopK = 5,
             Tracing = PipelineTracing.Source,
+            ImageSpans = _scoring.ImageSpans,
         });
         using var span = PipelineTracing.StartStage("batch");
         var images = 0;

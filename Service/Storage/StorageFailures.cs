@@ -53,6 +53,10 @@ public static class StorageFailures
                 return StorageFailureKind.Transient;
             case HttpRequestException or SocketException or IOException:
                 return StorageFailureKind.Transient;
+            case Scoring.Inference.ExecutionProviderException:
+                // Scoring__Device=cuda on a replica whose GPU (driver, CUDA libraries) cannot start: another
+                // replica, or this one restarted, may have it. Never an error row for the images.
+                return StorageFailureKind.Transient;
             default:
                 return StorageFailureKind.Permanent;
         }

@@ -49,15 +49,20 @@ public class ArgumentTests
     }
 
     [Fact]
-    public async Task Device_gpu_is_accepted_like_the_classifier_accepts_it_and_falls_back_to_cpu_here()
+    public async Task Device_gpu_is_accepted_but_fails_without_cuda_here_and_auto_falls_back_to_cpu()
     {
         Repository.RequireShared();
         var image = Path.Combine(Repository.ImagenetSamples, "n01440764_tench.JPEG");
-        var result = await CliRunner.RunAsync(["predict", image, "--model", Repository.SqueezeNet, "--preprocessing", "caffe", "--device", "gpu"]);
-        // No CUDA here: the classifier warns and runs on the CPU; the CLI must not reject "gpu" before that.
-        Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("CUDA execution provider unavailable", result.Error);
-        Assert.Contains("probability", result.Out);
+        // The parser accepts "gpu" like the classifier does; with no CUDA here, loading fails in one line (exit 1).
+        var strict = await CliRunner.RunAsync(["predict", image, "--model", Repository.SqueezeNet, "--preprocessing", "caffe", "--device", "gpu"]);
+        Assert.True(strict.ExitCode == 1, strict.ToString());
+        Assert.Single(strict.ErrorLines);
+        Assert.Contains("CUDA execution provider unavailable", strict.Error);
+        // auto: warns and runs on the CPU.
+        var auto = await CliRunner.RunAsync(["predict", image, "--model", Repository.SqueezeNet, "--preprocessing", "caffe", "--device", "auto"]);
+        Assert.True(auto.ExitCode == 0, auto.ToString());
+        Assert.Contains("CUDA execution provider unavailable", auto.Error);
+        Assert.Contains("probability", auto.Out);
     }
 
     [Theory]

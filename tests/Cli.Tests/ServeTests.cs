@@ -76,7 +76,7 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
     {
         Repository.RequireShared();
         await using var server = await StartAsync();
-        var health = await server.Http.GetFromJsonAsync<JsonElement>("/api/health");
+        var health = await server.Http.GetFromJsonAsync<JsonElement>("/api/health/details");
         Assert.Equal("Healthy", health.GetProperty("status").GetString());
         Assert.Equal(1000, health.GetProperty("classes").GetInt32());
 

@@ -7,10 +7,13 @@ using ConvNeXt.Batch.Functions.Handler;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Observability;
 using ConvNeXt.Batch.Service.Queries;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -156,6 +159,40 @@ public class DeploymentHandlerTests(FunctionsFixture fixture)
         // This handler loaded its own model during the invocation: the cold start is in the trace.
         Assert.Equal(invocation.SpanId, Assert.Single(trace, s => s.DisplayName == "model.load").ParentSpanId);
         Assert.All(trace, s => Assert.Equal(PipelineTracing.SourceName, s.Source.Name));
+    }
+
+    [Fact]
+    public async Task Image_spans_are_off_unless_asked_for_and_traces_are_sampled_by_the_configured_ratio()
+    {
+        // A deployment's settings: no per-image spans, and a sampling ratio of 0 for traces that start here.
+        var spans = new List<Activity>();
+        var settings = FunctionsFixture.Settings(fixture.ConnectionString);
+        settings["Scoring:ImageSpans"] = "false";
+        settings["Telemetry:SamplingRatio"] = "0";
+        await using var app = HandlerApplication.Build([], b =>
+        {
+            b.WebHost.UseTestServer();
+            b.Configuration.AddInMemoryCollection(settings);
+            b.Logging.SetMinimumLevel(LogLevel.Warning);
+        }, services => services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(spans)));
+        await app.StartAsync();
+        using var client = app.GetTestClient();
+
+        // No parent trace: the ratio (0) drops the whole invocation.
+        await ScoreAsync(["sampled/none.jpg"], null, client);
+        // A sampled parent: kept whole (parent-based), with batch-level spans only.
+        var sender = new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded);
+        var properties = JsonSerializer.Serialize(new[] { new Dictionary<string, object> { ["Diagnostic-Id"] = $"00-{sender.TraceId.ToHexString()}-{sender.SpanId.ToHexString()}-01" } });
+        await ScoreAsync(["sampled/kept.jpg"], new JsonObject { ["ApplicationPropertiesArray"] = properties, ["UserPropertiesArray"] = properties }, client);
+        app.Services.GetRequiredService<TracerProvider>().ForceFlush();
+
+        Assert.All(spans, s => Assert.Equal(sender.TraceId, s.TraceId));
+        Assert.Single(spans, s => s.DisplayName == "ScoreImages");
+        Assert.Single(spans, s => s.DisplayName == "batch");
+        Assert.Contains(spans, s => s.DisplayName == "infer");
+        Assert.DoesNotContain(spans, s => s.DisplayName is "download" or "decode");
+        Assert.Equal(0.25, HandlerTelemetry.SamplingRatio(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Telemetry:SamplingRatio"] = "0.25" }).Build()));
+        Assert.Equal(1.0, HandlerTelemetry.SamplingRatio(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Telemetry:SamplingRatio"] = "2" }).Build()));
     }
 
     [Fact]

@@ -96,7 +96,9 @@ public sealed class EndpointOutageTests : IAsyncLifetime
 
     private async Task<JsonNode> HealthAsync(HttpStatusCode expected)
     {
-        using var response = await _client.GetAsync("/api/health");
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/health/details");
+        request.Headers.Add("x-functions-key", FunctionsFixture.FunctionKey);
+        using var response = await _client.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(expected == response.StatusCode, text);
         return JsonNode.Parse(text)!;

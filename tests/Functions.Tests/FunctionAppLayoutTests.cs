@@ -8,7 +8,7 @@ namespace ConvNeXt.Batch.Functions.Tests;
 public class FunctionAppLayoutTests
 {
     private static readonly string[] Functions =
-        ["ScoreImages", "StartValidationRun", "CreateValidationRun", "ScoreValidationChunk", "GetPredictions", "GetPrediction", "ListValidationRuns", "GetValidationRun", "Health",
+        ["ScoreImages", "StartValidationRun", "CreateValidationRun", "ScoreValidationChunk", "GetPredictions", "GetPrediction", "ListValidationRuns", "GetValidationRun", "Health", "HealthDetails",
          "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "GetThumbnail"];
 
     private static JsonNode Read(params string[] parts) => JsonNode.Parse(File.ReadAllText(Path.Combine([Repository.Root, .. parts])))!;
@@ -50,6 +50,9 @@ public class FunctionAppLayoutTests
         // An <img> request carries no key: the handler checks the page's signed link (ThumbnailAccess).
         Assert.Equal("anonymous", Binding("GetThumbnail", "httpTrigger")["authLevel"]!.GetValue<string>());
         Assert.Equal("predictions/{container}/{*blob}", Binding("GetPrediction", "httpTrigger")["route"]!.GetValue<string>());
+        // Health: the status for anyone (the platform's probes, a load balancer); the details only with a key.
+        Assert.Equal(("anonymous", "health"), (Binding("Health", "httpTrigger")["authLevel"]!.GetValue<string>(), Binding("Health", "httpTrigger")["route"]!.GetValue<string>()));
+        Assert.Equal(("function", "health/details"), (Binding("HealthDetails", "httpTrigger")["authLevel"]!.GetValue<string>(), Binding("HealthDetails", "httpTrigger")["route"]!.GetValue<string>()));
     }
 
     [Fact]

@@ -40,6 +40,10 @@ public sealed class FunctionsFixture : IAsyncLifetime
         ["Scoring:BatchSize"] = "8",
         ["Scoring:DecodeWorkers"] = "2",
         ["Handler:FunctionKey"] = FunctionKey,
+        // Tests change storage and the model between health calls: answer each from a fresh check.
+        ["Health:CacheSeconds"] = "0",
+        // Per-image spans (off in a deployment) so the tracing tests see every stage.
+        ["Scoring:ImageSpans"] = "true",
         ["ValidationDefaults:Container"] = "validation",
         ["ValidationDefaults:Prefix"] = "val100/",
         ["ValidationDefaults:Labels"] = "labels/val.txt",

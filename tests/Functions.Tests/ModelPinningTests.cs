@@ -34,7 +34,9 @@ public class ModelPinningTests(FunctionsFixture fixture)
         try
         {
             using var client = app.GetTestClient();
-            using var response = await client.GetAsync("/api/health");
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/api/health/details");
+            request.Headers.Add("x-functions-key", FunctionsFixture.FunctionKey);
+            using var response = await client.SendAsync(request);
             var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
             Assert.Equal(body.GetProperty("modelLoaded").GetBoolean() ? HttpStatusCode.OK : HttpStatusCode.ServiceUnavailable, response.StatusCode);
             return body;

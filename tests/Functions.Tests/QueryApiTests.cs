@@ -165,9 +165,16 @@ public class QueryApiTests(FunctionsFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Health_reports_the_loaded_model_without_a_key()
+    public async Task Health_answers_anonymous_callers_the_status_alone_and_the_model_with_a_key()
     {
-        var response = await GetAsync("/api/health", withKey: false);
+        var anonymous = await GetAsync("/api/health", withKey: false);
+        Assert.Equal(HttpStatusCode.OK, anonymous.StatusCode);
+        var summary = JsonDocument.Parse(await anonymous.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(["status"], summary.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("Healthy", summary.GetProperty("status").GetString());
+        Assert.Equal(HttpStatusCode.Unauthorized, (await GetAsync("/api/health/details", withKey: false)).StatusCode);
+
+        var response = await GetAsync("/api/health/details", withKey: true);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var health = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
         Assert.True(health.GetProperty("modelLoaded").GetBoolean());

@@ -177,6 +177,39 @@ public class ScoreImagesTests(FunctionsFixture fixture)
     }
 
     [Fact]
+    public async Task Batch_byte_budget_caps_each_image_at_its_share_so_a_full_batch_fits_the_lock()
+    {
+        var small = await File.ReadAllBytesAsync(Samples[2]);
+        var large = new byte[small.Length * 3];
+        small.CopyTo(large, 0);
+        await fixture.UploadAsync("images", "budget/small.jpg", small);
+        await fixture.UploadAsync("images", "budget/large.jpg", large);
+        var engine = fixture.Services.GetRequiredService<ConvNeXt.Batch.Service.Services.ScoringEngine>();
+        // 32 messages share the budget: each image may have 1/32 of it, between the two sizes.
+        using var services = ServiceGraph.For(new StorageAccount(new StorageOptions { ConnectionString = fixture.ConnectionString }), engine,
+            new Dictionary<string, string?>
+            {
+                ["Scoring:MaxBatchBytes"] = (32L * small.Length * 2).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["Scoring:MaxBatchMessages"] = "32",
+            });
+        var options = services.GetRequiredService<ConvNeXt.Batch.Service.Services.ScoringOptions>();
+        Assert.Equal(small.Length * 2, options.EffectiveMaxBlobBytes);
+        Assert.True(options.EffectiveMaxBlobBytes * options.MaxBatchMessages <= options.MaxBatchBytes);
+        var service = services.GetRequiredService<ConvNeXt.Batch.Service.Services.BlobScoringService>();
+        var result = await service.ScoreAsync([
+            new("images", "budget/small.jpg", ContentLength: small.Length),
+            new("images", "budget/large.jpg", ContentLength: large.Length),
+        ]);
+        var outcomes = result.Outcomes.ToDictionary(o => o.Name, o => (o.Status, o.ErrorReason));
+        Assert.Equal((RowStatus.Scored, (string?)null), outcomes["budget/small.jpg"]);
+        Assert.Equal((RowStatus.Failed, "TooLarge"), outcomes["budget/large.jpg"]);
+        var row = (await RowsAsync("budget")).Single(r => r.ErrorReason == "TooLarge");
+        Assert.Contains($"more than the {small.Length * 2} allowed (Scoring__MaxBatchBytes {32L * small.Length * 2} shared by 32 messages)", row.ErrorMessage);
+        // Without a budget the per-blob limit alone applies.
+        Assert.Equal(64L * 1024 * 1024, new ConvNeXt.Batch.Service.Services.ScoringOptions().EffectiveMaxBlobBytes);
+    }
+
+    [Fact]
     public async Task Metrics_count_scored_images_batch_sizes_and_queue_lag()
     {
         var measurements = new System.Collections.Concurrent.ConcurrentDictionary<string, double>();

@@ -76,9 +76,37 @@ public sealed partial class DockerfileModel
         Stages = stages;
     }
 
-    /// <summary>An image reference with ${ARG} replaced by the global default.</summary>
-    public string ImageOf(Stage stage) =>
-        ArgReference().Replace(stage.Image, m => GlobalArgs.TryGetValue(m.Groups["name"].Value, out var value) && value is not null ? value : m.Value);
+    /// <summary>
+    /// An image reference with ${ARG} (and ${ARG:-default}) replaced as Docker does before the first FROM: a
+    /// --build-arg from <paramref name="buildArgs"/>, else the global default; empty or unset takes the :- default.
+    /// </summary>
+    public string ImageOf(Stage stage, IReadOnlyDictionary<string, string>? buildArgs = null) =>
+        ArgReference().Replace(stage.Image, m =>
+        {
+            var name = m.Groups["name"].Value;
+            var value = buildArgs is not null && buildArgs.TryGetValue(name, out var given) ? given
+                : GlobalArgs.TryGetValue(name, out var global) ? global : null;
+            if (string.IsNullOrEmpty(value) && m.Groups["default"].Success)
+                return m.Groups["default"].Value;
+            return value ?? m.Value;
+        });
+
+    /// <summary>The stages a build of the final image runs with <paramref name="buildArgs"/> (BuildKit skips the rest).</summary>
+    public IReadOnlyList<Stage> StagesBuilt(IReadOnlyDictionary<string, string>? buildArgs = null)
+    {
+        var built = new List<Stage>();
+        var pending = new Stack<Stage>([Final]);
+        while (pending.TryPop(out var stage))
+        {
+            if (built.Contains(stage))
+                continue;
+            built.Add(stage);
+            var from = ImageOf(stage, buildArgs);
+            foreach (var dependency in Stages.Where(s => s.Name is not null && (s.Name == from || stage.CopiesFromStages().Any(c => c.From == s.Name))))
+                pending.Push(dependency);
+        }
+        return built;
+    }
 
     private static Dictionary<string, string?> ParseArgs(IEnumerable<string> args) =>
         args.Select(a => a.Split('=', 2)).ToDictionary(p => p[0].Trim(), p => p.Length == 2 ? p[1].Trim() : null);
@@ -89,6 +117,6 @@ public sealed partial class DockerfileModel
     [GeneratedRegex(@"(?<key>[A-Za-z_][A-Za-z0-9_]*)=(?<value>\S+)")]
     private static partial Regex EnvPair();
 
-    [GeneratedRegex(@"\$\{(?<name>[A-Za-z_][A-Za-z0-9_]*)\}")]
+    [GeneratedRegex(@"\$\{(?<name>[A-Za-z_][A-Za-z0-9_]*)(:-(?<default>[^}]*))?\}")]
     private static partial Regex ArgReference();
 }

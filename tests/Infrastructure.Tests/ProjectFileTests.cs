@@ -58,18 +58,22 @@ public sealed class ProjectFileTests
     [Fact]
     public void AzureYamlParser_RejectsWhatItCannotRead()
     {
-        Assert.Throws<FormatException>(() => AzureYaml.Parse("services:\n  - functions\n"));
+        Assert.Throws<FormatException>(() => AzureYaml.Parse("services:\n  - name: functions\n"));
+        Assert.Throws<FormatException>(() => AzureYaml.Parse("services: [a, b]\n".Replace("services: ", "services:\n  ")));
         Assert.Equal("b", AzureYaml.Parse("a:\n  x: b # note\n")["a.x"]);
+        var list = AzureYaml.Parse("a:\n  args:\n    - X=1\n    - Y=${Z}\n  next: c\n");
+        Assert.Equal(("X=1", "Y=${Z}", "c"), (list["a.args.0"], list["a.args.1"], list["a.next"]));
     }
 
     [Fact]
     public void Dockerfile_Stages_FinalImageCopiesOnlyFromStagesThatExist()
     {
         var docker = Model();
-        Assert.Equal(["build", "bundle", "cuda", "dotnet-runtime"], docker.Stages.Where(s => s.Name is not null).Select(s => s.Name!).Order());
+        Assert.Equal(["build", "bundle", "cuda", "cuda-cpu", "cuda-gpu", "dotnet-runtime"], docker.Stages.Where(s => s.Name is not null).Select(s => s.Name!).Order());
         Assert.Null(docker.Final.Name);
         Assert.StartsWith("mcr.microsoft.com/azure-functions/", docker.ImageOf(docker.Final));
-        Assert.Matches(@"^nvidia/cuda:1[23]\.[0-9.]+-cudnn-runtime-ubuntu22\.04$", docker.ImageOf(docker.Named("cuda")));
+        Assert.Matches(@"^nvidia/cuda:1[23]\.[0-9.]+-cudnn-runtime-ubuntu22\.04$", docker.ImageOf(docker.Named("cuda-gpu")));
+        Assert.Equal("cuda-gpu", docker.ImageOf(docker.Named("cuda")));
         Assert.StartsWith("mcr.microsoft.com/dotnet/sdk:", docker.ImageOf(docker.Named("build")));
 
         var copies = docker.Final.CopiesFromStages().ToList();
@@ -205,12 +209,16 @@ public sealed class ProjectFileTests
     [Fact]
     public void Dockerfile_BuildsTheGpuFlavourOfTheHandler()
     {
-        var build = Model().Named("build");
-        Assert.Equal("Gpu", build.Args()["ONNX_RUNTIME_FLAVOR"]);
+        var docker = Model();
+        var build = docker.Named("build");
+        Assert.Equal("gpu", docker.GlobalArgs["ONNX_RUNTIME_FLAVOR"]);
+        Assert.True(build.Args().ContainsKey("ONNX_RUNTIME_FLAVOR"));
         // MSBuild reads the environment: every dotnet call of the stage (the script's publish too) gets the flavour.
-        Assert.Equal("${ONNX_RUNTIME_FLAVOR}", build.Environment()["OnnxRuntimeFlavor"]);
-        Assert.Contains(build.Arguments("RUN"), r => r.StartsWith("dotnet restore Functions/ConvNeXt.Batch.Functions.csproj", StringComparison.Ordinal)
-                                                     && r.Contains("-p:OnnxRuntimeFlavor=${ONNX_RUNTIME_FLAVOR}", StringComparison.Ordinal));
+        Assert.Equal("${ONNX_RUNTIME_FLAVOR:-gpu}", build.Environment()["OnnxRuntimeFlavor"]);
+        var restore = Assert.Single(build.Arguments("RUN"), r => r.StartsWith("dotnet restore Functions/ConvNeXt.Batch.Functions.csproj", StringComparison.Ordinal));
+        Assert.Contains("-p:OnnxRuntimeFlavor=${OnnxRuntimeFlavor}", restore);
+        // A pinned version that does not exist (NuGet takes a higher one: NU1603) fails the image build.
+        Assert.Contains("-warnaserror:NU1603", restore);
         // The build fails if the CUDA provider did not make it into the published handler.
         Assert.Contains(build.Arguments("RUN"), r => r.Contains("libonnxruntime_providers_cuda.so", StringComparison.Ordinal));
 
@@ -247,7 +255,7 @@ public sealed class ProjectFileTests
     public void Dockerfile_AddsCudaAndCudnn9Libraries_OnTheLoaderPath()
     {
         var docker = Model();
-        var cuda = docker.Named("cuda");
+        var cuda = docker.Named("cuda-gpu");
         var collect = Assert.Single(cuda.Arguments("RUN"));
         foreach (var library in new[] { "libcudart", "libcublas", "libcublasLt", "libcufft", "libcurand" })
             Assert.Matches($@"\b{library}\b", collect);
@@ -274,6 +282,71 @@ public sealed class ProjectFileTests
         Assert.Equal("8080", final.Arguments("EXPOSE").Single());
         var functionApp = File.ReadAllText(Path.Combine(Root, "Infrastructure", "modules", "functionapp.bicep"));
         Assert.Contains("var httpPort = 8080", functionApp);
+    }
+
+    [Fact]
+    public void Dockerfile_FailsTheGpuBuildWhenLddFindsAMissingLibraryForTheCudaProvider()
+    {
+        var final = Model().Final;
+        var check = Assert.Single(final.Arguments("RUN"), r => r.Contains("ldd", StringComparison.Ordinal));
+        Assert.Contains("libonnxruntime_providers_cuda.so", check);
+        Assert.Contains("grep 'not found'", check);
+        Assert.Contains("exit 1", check);
+        // Only the driver library, mounted from the GPU node at run time, may be absent.
+        Assert.Contains("grep -v 'libcuda\\.so'", check);
+        Assert.Contains("/opt/cuda/lib", check);
+        Assert.Contains("\"${ONNX_RUNTIME_FLAVOR:-gpu}\" = \"gpu\"", check);
+        Assert.True(final.Args().ContainsKey("ONNX_RUNTIME_FLAVOR"), "the final stage must declare the flavour to read it");
+    }
+
+    [Fact]
+    public void Dockerfile_CpuFlavour_BuildsNoCudaStage_AndTheGpuFlavourDoes()
+    {
+        var docker = Model();
+        static bool Cuda(DockerfileModel d, DockerfileModel.Stage s, IReadOnlyDictionary<string, string>? args) =>
+            d.ImageOf(s, args).StartsWith("nvidia/cuda", StringComparison.Ordinal);
+        Assert.Contains(docker.StagesBuilt(), s => Cuda(docker, s, null));
+        Assert.Contains(docker.StagesBuilt(new Dictionary<string, string> { ["ONNX_RUNTIME_FLAVOR"] = "" }), s => Cuda(docker, s, null)); // unset azd variable
+        var cpu = new Dictionary<string, string> { ["ONNX_RUNTIME_FLAVOR"] = "cpu" };
+        var built = docker.StagesBuilt(cpu);
+        Assert.DoesNotContain(built, s => Cuda(docker, s, cpu));
+        Assert.Contains(built, s => s.Name == "cuda-cpu");
+        Assert.Equal(["mkdir -p /cuda-libs"], docker.Named("cuda-cpu").Arguments("RUN"));
+
+        // azd passes the flavour main.bicep derives from scoringProfile.
+        var azd = Azd();
+        foreach (var service in new[] { "scoring", "api" })
+            Assert.Equal("ONNX_RUNTIME_FLAVOR=${IMAGE_FLAVOR}", azd[$"services.{service}.docker.buildArgs.0"]);
+        Assert.Contains("output IMAGE_FLAVOR string = profile.device == 'cuda' ? 'gpu' : 'cpu'",
+            File.ReadAllText(Path.Combine(Root, "Infrastructure", "main.bicep")));
+    }
+
+    [Fact]
+    public void OnnxRuntime_CpuAndGpuPackagesArePinnedToTheSameVersion_AndNU1603IsNotSuppressed()
+    {
+        var packages = System.Xml.Linq.XDocument.Load(Path.Combine(Root, "Directory.Packages.props"));
+        var versions = packages.Descendants("PackageVersion").ToDictionary(p => (string)p.Attribute("Include")!, p => (string)p.Attribute("Version")!);
+        // The image builds with the GPU package, the tests run the CPU one: the same version, or the tests say nothing about the image.
+        Assert.Equal(versions["Microsoft.ML.OnnxRuntime"], versions["Microsoft.ML.OnnxRuntime.Gpu"]);
+        Assert.Equal("1.32.0", versions["Microsoft.ML.OnnxRuntime.Gpu"]);
+        foreach (var props in new[] { "Directory.Build.props", Path.Combine("tests", "Directory.Build.props") })
+        {
+            var noWarn = System.Xml.Linq.XDocument.Load(Path.Combine(Root, props)).Descendants("NoWarn").Select(n => n.Value);
+            Assert.DoesNotContain(noWarn, n => n.Contains("NU1603", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
+    public void AzureYaml_PostprovisionHook_ChecksKindAndPinsTheModel()
+    {
+        var azd = Azd();
+        Assert.Equal("scripts/azd-postprovision.sh", azd["hooks.postprovision.run"]);
+        Assert.Equal("false", azd["hooks.postprovision.continueOnError"]);
+        var script = File.ReadAllText(Path.Combine(Root, "scripts", "azd-postprovision.sh"));
+        Assert.Contains("--query kind -o tsv", script);
+        Assert.Contains("[ \"$kind\" = \"functionapp\" ]", script);
+        Assert.Contains("azd env set MODEL_SHA256", script);
+        Assert.Contains("Model__Sha256=$sha", script);
     }
 
     [Fact]

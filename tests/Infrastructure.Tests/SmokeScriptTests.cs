@@ -43,7 +43,18 @@ public sealed class SmokeScriptTests
             foreach (var name in new[] { "n01440764_tench.JPEG", "n01443537_goldfish.JPEG", "n01484850_shark.JPEG" })
                 File.WriteAllBytes(Path.Combine(Images, name), [0xFF, 0xD8, 0xFF, 0xD9]);
             var az = Path.Combine(Root, "bin", "az");
-            File.WriteAllText(az, $"#!/usr/bin/env bash\necho \"$*\" >> '{AzLog}'\n");
+            // Records its arguments and answers the queries the script makes (FAKE_* variables change the answers).
+            File.WriteAllText(az, $$"""
+                #!/usr/bin/env bash
+                echo "$*" >> '{{AzLog}}'
+                case "$*" in
+                  *"function keys list"*) echo k3y ;;
+                  *"servicebus queue show"*) echo "${FAKE_DEAD_LETTERS:-0}" ;;
+                  *"metrics alert list"*) printf '%s\n' dead-letters-score-requests dead-letters-validation-chunks ;;
+                  *"scheduled-query list"*) [[ -n "${FAKE_NO_LOG_ALERTS:-}" ]] || printf '%s\n' scaler-errors health-unhealthy ;;
+                esac
+
+                """);
             if (!OperatingSystem.IsWindows())
                 File.SetUnixFileMode(az, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
@@ -55,6 +66,11 @@ public sealed class SmokeScriptTests
             ["AZURE_STORAGE_ACCOUNT_NAME"] = "stsmoke",
             ["FUNCTION_KEY"] = "k3y",
             ["SMOKE_POLL_SECONDS"] = "0.2",
+            ["AZURE_RESOURCE_GROUP"] = "rg-smoke",
+            ["AZURE_FUNCTION_APP_NAME"] = "func-api-smoke",
+            ["AZURE_SERVICEBUS_NAMESPACE"] = "sb-smoke",
+            ["SCORING_PROFILE"] = "gpu-t4",
+            ["AZURE_ALERT_RULES"] = """["dead-letters-score-requests","dead-letters-validation-chunks","scaler-errors","health-unhealthy"]""",
         };
 
         public void Dispose() => Directory.Delete(Root, recursive: true);
@@ -68,6 +84,9 @@ public sealed class SmokeScriptTests
         private int _predictionPolls, _runPolls;
         public string Url { get; }
         public string PredictionStatus { get; init; } = "Scored";
+        public string ExecutionProvider { get; init; } = "cuda:0";
+        /// <summary>When set, each request is also appended here (to order it against the fake az's calls).</summary>
+        public string? SharedLog { get; init; }
         public List<string> Requests { get; } = [];
         public string? RunRequest { get; private set; }
 
@@ -92,7 +111,11 @@ public sealed class SmokeScriptTests
                 catch (Exception) { return; }
                 var request = context.Request;
                 lock (Requests)
+                {
                     Requests.Add($"{request.HttpMethod} {request.Url!.AbsolutePath}");
+                    if (SharedLog is not null)
+                        File.AppendAllText(SharedLog, $"{request.HttpMethod} {request.Url!.AbsolutePath}\n");
+                }
                 var (status, body) = Answer(request);
                 var bytes = Encoding.UTF8.GetBytes(body);
                 context.Response.StatusCode = status;
@@ -106,15 +129,18 @@ public sealed class SmokeScriptTests
         {
             var path = request.Url!.AbsolutePath;
             if (path == "/api/health")
-                return (200, """{"status":"Healthy","modelLoaded":true,"modelId":"convnext_tiny","sha256":"ab12","executionProvider":"CUDAExecutionProvider"}""");
+                return (200, """{"status":"Healthy"}""");
             if (request.Headers["x-functions-key"] != "k3y")
                 return (401, """{"error":"a function key is required"}""");
+            if (path == "/api/health/details")
+                return (200, """{"status":"Healthy","modelLoaded":true,"modelId":"convnext_tiny","sha256":"ab12","executionProvider":"cpu"}""");
             if (path == "/api/predictions" && request.QueryString["container"] == "images" && request.QueryString["blob"] is { } blob)
                 return Interlocked.Increment(ref _predictionPolls) < 2
                     ? (404, """{"error":"not found"}""")
                     : (200, new JsonObject
                     {
                         ["container"] = "images", ["blob"] = blob, ["status"] = PredictionStatus, ["errorReason"] = PredictionStatus == "Scored" ? null : "Undecodable",
+                        ["executionProvider"] = ExecutionProvider,
                         ["top"] = new JsonArray(new JsonObject { ["index"] = 0, ["wnid"] = "n01440764", ["name"] = "tench", ["probability"] = 0.93 }),
                     }.ToJsonString());
             if (path == "/api/validation-runs" && request.HttpMethod == "POST")
@@ -174,12 +200,15 @@ public sealed class SmokeScriptTests
         var run = await RunScriptAsync(workspace.Environment(api.Url), "--images", workspace.Images, "--timeout", "30");
         Assert.True(run.ExitCode == 0, run.StdOut + run.StdErr);
         var steps = run.StdOut.Split('\n').Where(l => l.StartsWith("== ", StringComparison.Ordinal)).Select(l => l[3..].Split(':')[0]).ToList();
-        Assert.Equal(["setup", "health", "upload", "prediction", "validation", "completion"], steps);
-        Assert.Contains("top-1: n01440764 tench p=0.93", run.StdOut);
+        Assert.Equal(["setup", "health", "upload", "prediction", "validation", "completion", "deadletters", "alerts"], steps);
+        Assert.Contains("top-1: n01440764 tench p=0.93 on cuda:0", run.StdOut);
+        Assert.Contains("model convnext_tiny sha256 ab12", run.StdOut);
+        Assert.Contains("4 rules present", run.StdOut);
         Assert.Contains("images 3, scored 3, errors 0, top-1 0.6667, top-5 1", run.StdOut);
 
         // One image to images/, the three labelled ones to validation/<id>/, and a run over that prefix with wnid-named labels.
         var uploads = File.ReadAllLines(workspace.AzLog);
+        Assert.Contains("servicebus queue show -g rg-smoke --namespace-name sb-smoke -n validation-chunks --query countDetails.deadLetterMessageCount -o tsv", uploads);
         Assert.Single(uploads, u => u.Contains("-c images -n smoke/", StringComparison.Ordinal));
         Assert.Equal(3, uploads.Count(u => u.Contains("-c validation -n smoke-", StringComparison.Ordinal)));
         var body = JsonNode.Parse(api.RunRequest!)!;
@@ -207,5 +236,55 @@ public sealed class SmokeScriptTests
         Assert.Contains("FAILED at step 'prediction'", failed.StdErr);
         Assert.Contains("Undecodable", failed.StdErr);
         Assert.DoesNotContain(api.Requests, r => r.StartsWith("POST", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Health_wakes_the_app_before_the_key_is_fetched()
+    {
+        using var workspace = new Workspace();
+        await using var api = new FakeApi { SharedLog = workspace.AzLog };
+        var environment = workspace.Environment(api.Url);
+        environment.Remove("FUNCTION_KEY");
+        var run = await RunScriptAsync(environment, "--images", workspace.Images, "--timeout", "30");
+        Assert.True(run.ExitCode == 0, run.StdOut + run.StdErr);
+        var log = File.ReadAllLines(workspace.AzLog).ToList();
+        var wake = log.IndexOf("GET /api/health");
+        var keys = log.FindIndex(l => l.StartsWith("containerapp function keys list -g rg-smoke -n func-api-smoke", StringComparison.Ordinal));
+        Assert.True(wake >= 0 && keys > wake, string.Join("\n", log));
+        Assert.True(log.IndexOf("GET /api/health/details") > keys);
+    }
+
+    [Fact]
+    public async Task A_gpu_deployment_that_scored_on_the_cpu_fails_the_prediction_step()
+    {
+        using var workspace = new Workspace();
+        await using var api = new FakeApi { ExecutionProvider = "cpu" };
+        var run = await RunScriptAsync(workspace.Environment(api.Url), "--images", workspace.Images, "--timeout", "30");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("FAILED at step 'prediction'", run.StdErr);
+        Assert.Contains("scored on 'cpu', not cuda (SCORING_PROFILE gpu-t4)", run.StdErr);
+
+        // The cpu profile scores on the CPU by design.
+        var environment = workspace.Environment(api.Url);
+        environment["SCORING_PROFILE"] = "cpu";
+        Assert.Equal(0, (await RunScriptAsync(environment, "--images", workspace.Images, "--timeout", "30")).ExitCode);
+    }
+
+    [Fact]
+    public async Task Dead_letters_or_a_missing_alert_rule_fail_their_steps()
+    {
+        using var workspace = new Workspace();
+        await using var api = new FakeApi();
+        var environment = workspace.Environment(api.Url);
+        environment["FAKE_DEAD_LETTERS"] = "3";
+        var dead = await RunScriptAsync(environment, "--images", workspace.Images, "--timeout", "30");
+        Assert.Equal(1, dead.ExitCode);
+        Assert.Contains("FAILED at step 'deadletters': score-requests has 3 dead-lettered message(s): convnext-batch deadletters list score-requests --namespace sb-smoke", dead.StdErr);
+
+        environment.Remove("FAKE_DEAD_LETTERS");
+        environment["FAKE_NO_LOG_ALERTS"] = "1";
+        var alerts = await RunScriptAsync(environment, "--images", workspace.Images, "--timeout", "30");
+        Assert.Equal(1, alerts.ExitCode);
+        Assert.Contains("FAILED at step 'alerts': alert rule 'scaler-errors' is missing", alerts.StdErr);
     }
 }

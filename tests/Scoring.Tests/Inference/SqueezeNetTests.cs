@@ -62,18 +62,34 @@ public class SqueezeNetTests
     }
 
     [NoCudaFact]
-    public void Cuda_request_falls_back_to_cpu_with_a_warning_when_unavailable()
+    public void Cuda_request_fails_to_load_when_cuda_is_unavailable()
+    {
+        Repository.RequireShared();
+        var warnings = new List<string>();
+        // A named CUDA device is strict: a GPU deployment that cannot load CUDA must not score on the CPU unnoticed.
+        foreach (var device in new[] { "cuda", "cuda:0", "gpu" })
+        {
+            var e = Assert.Throws<ExecutionProviderException>(() => ImageClassifier.Load(Repository.SqueezeNet,
+                new InferenceOptions { Device = device, IntraOpThreads = 1, Warning = warnings.Add }, PreprocessingSettings.Caffe()));
+            Assert.StartsWith("CUDA execution provider unavailable on cuda:0", e.Message, StringComparison.Ordinal);
+            Assert.Contains("use auto", e.Message, StringComparison.Ordinal);
+        }
+        Assert.Empty(warnings);
+    }
+
+    [NoCudaFact]
+    public void Auto_falls_back_to_cpu_with_a_warning_when_cuda_is_unavailable()
     {
         Repository.RequireShared();
         var warnings = new List<string>();
         using var classifier = ImageClassifier.Load(Repository.SqueezeNet,
-            new InferenceOptions { Device = "cuda:0", IntraOpThreads = 1, Warning = warnings.Add },
+            new InferenceOptions { Device = "auto", IntraOpThreads = 1, Warning = warnings.Add },
             PreprocessingSettings.Caffe());
 
         Assert.Equal("cpu", classifier.ExecutionProvider);
         var warning = Assert.Single(warnings);
         Assert.StartsWith("CUDA execution provider unavailable", warning, StringComparison.Ordinal);
-        Assert.EndsWith("running on CPU", warning, StringComparison.Ordinal);
+        Assert.EndsWith("running on CPU (device auto)", warning, StringComparison.Ordinal);
         Assert.Equal(warnings, classifier.Warnings);
         // The fallback still scores: the same probabilities as a plain CPU session.
         using var cpu = ImageClassifier.Load(Repository.SqueezeNet, new InferenceOptions { IntraOpThreads = 1 }, PreprocessingSettings.Caffe());
@@ -99,10 +115,13 @@ public class SqueezeNetTests
     [InlineData("CUDA", true, 0)]
     [InlineData("gpu", true, 0)]
     [InlineData("cuda:1", true, 1)]
-    public void Device_names_parse_one_way(string text, bool cuda, int id)
+    [InlineData("Auto", true, 0, true)]
+    public void Device_names_parse_one_way(string text, bool cuda, int id, bool fallsBack = false)
     {
         Assert.True(InferenceDevice.TryParse(text, out var device));
-        Assert.Equal(new InferenceDevice(cuda, id), device);
+        Assert.Equal(new InferenceDevice(cuda, id, fallsBack), device);
+        // Only auto may fall back to the CPU; a named CUDA device is strict.
+        Assert.Equal(text.Equals("auto", StringComparison.OrdinalIgnoreCase), device.FallsBackToCpu);
         Assert.False(InferenceDevice.TryParse("cuda:-1", out _));
         Assert.False(InferenceDevice.TryParse("tpu", out _));
     }
