@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Azure.Data.Tables;
 using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Scoring.Labels;
@@ -113,7 +114,9 @@ public sealed class LocalScoreRunTests(FunctionsFixture fixture) : IDisposable
         foreach (var (sample, i) in Samples.Take(2).Select((s, i) => (s, i)))
             await fixture.UploadAsync("images", $"{prefix}{i}.jpg", await File.ReadAllBytesAsync(sample));
         var table = NewTable();
-        var job = new LocalScoreRun(_engine, Options(table), Account());
+        var account = Account();
+        using var services = ServiceGraph.For(account, _engine);
+        var job = new LocalScoreRun(_engine, Options(table), account, services.GetRequiredService<BlobScoringService>());
 
         var first = await job.ScoreContainerAsync("images", prefix);
         var second = await job.ScoreContainerAsync("images", prefix);
