@@ -1,0 +1,16 @@
+namespace ConvNeXt.Batch.Scoring.Quantization;
+
+/// <summary>What <see cref="ModelQuantizer"/> does with a float model.</summary>
+public sealed record QuantizationOptions
+{
+    public CalibrationMethod Method { get; init; } = CalibrationMethod.MinMax;
+
+    /// <summary>Percentile of |x| kept by <see cref="CalibrationMethod.Percentile"/> (ORT's default).</summary>
+    public double Percentile { get; init; } = 99.999;
+
+    /// <summary>Threads of the calibration session; 0: one per core.</summary>
+    public int IntraOpThreads { get; init; }
+
+    /// <summary>Called with (images done, images in all) while calibrating.</summary>
+    public Action<int, int>? Progress { get; init; }
+}
