@@ -29,9 +29,11 @@ internal static class QuantizeCommand
             .AcceptOnlyFromAmong("minmax", "percentile", "entropy");
         var output = new Option<string>("--output", "-o") { Description = "int8 ONNX file to write", Required = true, HelpName = "OUT.onnx" };
         OptionParsing.WritableFile(output);
+        var floatOutput = new Option<string?>("--float-output") { Description = "Also write the float32 graph the int8 one is made from (float16 upcast, opset 13): the baseline for bench --compare", HelpName = "FILE.onnx" };
+        OptionParsing.WritableFile(floatOutput);
         var command = new Command("quantize", "Quantize a float model to int8 (QDQ, per-channel weights), calibrated on real images")
         {
-            file, calibrate, images, method, output,
+            file, calibrate, images, method, output, floatOutput,
         };
         var model = new ModelOptions(command, modelRequired: false);
 
@@ -64,6 +66,7 @@ internal static class QuantizeCommand
             {
                 Method = parse.GetValue(method) switch { "percentile" => CalibrationMethod.Percentile, "entropy" => CalibrationMethod.Entropy, _ => CalibrationMethod.MinMax },
                 IntraOpThreads = threads,
+                FloatOutputPath = parse.GetValue(floatOutput),
                 Progress = console.ShowProgress ? (done, total) => console.Error.Write($"\rcalibrating: {done}/{total} image runs") : null,
             };
             QuantizationReport report;

@@ -45,6 +45,12 @@ public static class ModelQuantizer
         var upcast = Float16Upcast.Apply(model);
         InferenceGraphCleanup.Apply(graph);
         var opset = OpsetUpgrade.Apply(model);
+        if (options.FloatOutputPath is { } floatPath)
+        {
+            var baseline = model.Clone();
+            SetMetadata(baseline, properties, metadata with { Preprocessing = preprocessing, Labels = labels ?? metadata.Labels, Precision = "fp32" });
+            OnnxModelFile.Write(baseline, floatPath);
+        }
         var plan = QdqPlan.Create(graph);
         if (plan.Compute.Count == 0)
             throw new InvalidDataException($"{modelPath}: no Conv, MatMul or Gemm with constant float weights: nothing to quantize");
@@ -61,11 +67,7 @@ public static class ModelQuantizer
             Quantized = "int8",
             Calibration = new CalibrationRecord(options.Method.ToString().ToLowerInvariant(), images.Count, images.Sha256),
         };
-        foreach (var (key, value) in quantizedMetadata.ToProperties())
-            properties[key] = value;
-        model.MetadataProps.Clear();
-        foreach (var (key, value) in properties.OrderBy(p => p.Key, StringComparer.Ordinal))
-            model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        SetMetadata(model, properties, quantizedMetadata);
         model.DocString = $"int8 QDQ ({options.Method.ToString().ToLowerInvariant()} calibration on {images.Count} images) of: {model.DocString}";
 
         var folder = Path.GetDirectoryName(Path.GetFullPath(outputPath));
@@ -99,5 +101,15 @@ public static class ModelQuantizer
             OriginalOpset = opset,
             FileBytes = new FileInfo(outputPath).Length,
         };
+    }
+
+    private static void SetMetadata(ModelProto model, Dictionary<string, string> original, ModelMetadata metadata)
+    {
+        // Keys of other tools are kept; this project's keys are what the metadata says now.
+        var properties = original.Where(p => !p.Key.StartsWith("convnext_batch.", StringComparison.Ordinal))
+            .Concat(metadata.ToProperties()).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        model.MetadataProps.Clear();
+        foreach (var (key, value) in properties.OrderBy(p => p.Key, StringComparer.Ordinal))
+            model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
     }
 }

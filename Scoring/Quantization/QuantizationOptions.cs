@@ -11,6 +11,12 @@ public sealed record QuantizationOptions
     /// <summary>Threads of the calibration session; 0: one per core.</summary>
     public int IntraOpThreads { get; init; }
 
+    /// <summary>
+    /// When set, the float32 graph the int8 one is made from (float16 upcast, no-ops removed, opset
+    /// 13) is written here too, with the same metadata less the int8 keys: the fair fp32 baseline.
+    /// </summary>
+    public string? FloatOutputPath { get; init; }
+
     /// <summary>Called with (images done, images in all) while calibrating.</summary>
     public Action<int, int>? Progress { get; init; }
 }
