@@ -31,9 +31,17 @@ internal static class QuantizeCommand
         OptionParsing.WritableFile(output);
         var floatOutput = new Option<string?>("--float-output") { Description = "Also write the float32 graph the int8 one is made from (float16 upcast, opset 13): the baseline for bench --compare", HelpName = "FILE.onnx" };
         OptionParsing.WritableFile(floatOutput);
+        var floatHead = new Option<bool>("--float-head") { Description = "Leave the classifier head (the last Conv/MatMul/Gemm) in float" };
+        var exclude = new Option<string[]>("--exclude") { Description = "Conv/MatMul/Gemm nodes to leave in float (node name, or first output name when unnamed)", HelpName = "NODE,...", AllowMultipleArgumentsPerToken = true };
+        var percentile = new Option<double>("--percentile") { Description = "With --method percentile: the percentile of |x| kept", DefaultValueFactory = _ => 99.999, HelpName = "P" };
+        percentile.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<double>() is var p && !(p > 50 && p <= 100))
+                r.AddError($"--percentile must be above 50 and at most 100 (got {p})");
+        });
         var command = new Command("quantize", "Quantize a float model to int8 (QDQ, per-channel weights), calibrated on real images")
         {
-            file, calibrate, images, method, output, floatOutput,
+            file, calibrate, images, method, output, floatOutput, floatHead, exclude, percentile,
         };
         var model = new ModelOptions(command, modelRequired: false);
 
@@ -67,6 +75,9 @@ internal static class QuantizeCommand
                 Method = parse.GetValue(method) switch { "percentile" => CalibrationMethod.Percentile, "entropy" => CalibrationMethod.Entropy, _ => CalibrationMethod.MinMax },
                 IntraOpThreads = threads,
                 FloatOutputPath = parse.GetValue(floatOutput),
+                FloatHead = parse.GetValue(floatHead),
+                Percentile = parse.GetValue(percentile),
+                Exclude = (parse.GetValue(exclude) ?? []).SelectMany(e => e.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToHashSet(StringComparer.Ordinal),
                 Progress = console.ShowProgress ? (done, total) => console.Error.Write($"\rcalibrating: {done}/{total} image runs") : null,
             };
             QuantizationReport report;

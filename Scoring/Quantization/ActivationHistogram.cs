@@ -18,6 +18,10 @@ internal sealed class ActivationHistogram(float maxAbs, int bins = 2048)
         var last = _counts.Length - 1;
         foreach (var v in values)
         {
+            // Exact zeros (most of a Relu output) are represented exactly by any zero point; counted,
+            // they would pull the entropy threshold towards clipping the values that matter.
+            if (v == 0)
+                continue;
             var bin = (int)(MathF.Abs(v) * scale);
             _counts[bin > last || bin < 0 ? last : bin]++;
         }
@@ -60,7 +64,9 @@ internal sealed class ActivationHistogram(float maxAbs, int bins = 2048)
                 reference[j] = _counts[j];
             for (var j = i; j < n; j++)
                 reference[i - 1] += _counts[j];
-            // Quantize bins [0, i) into `levels` groups; each group's mass is spread evenly over its non-empty bins.
+            // Q: the clipped bins without the outliers, squeezed into `levels` groups, each group's mass
+            // spread evenly over the bins that are non-empty in P (MXNet/TensorRT's formulation), so a
+            // threshold that clips much mass differs from P in its last bin.
             for (var q = 0; q < levels; q++)
             {
                 var start = q * i / levels;
@@ -69,7 +75,7 @@ internal sealed class ActivationHistogram(float maxAbs, int bins = 2048)
                 var nonEmpty = 0;
                 for (var j = start; j < end; j++)
                 {
-                    mass += reference[j];
+                    mass += _counts[j];
                     if (reference[j] > 0) nonEmpty++;
                 }
                 for (var j = start; j < end; j++)

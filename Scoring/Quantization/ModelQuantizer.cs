@@ -51,7 +51,7 @@ public static class ModelQuantizer
             SetMetadata(baseline, properties, metadata with { Preprocessing = preprocessing, Labels = labels ?? metadata.Labels, Precision = "fp32" });
             OnnxModelFile.Write(baseline, floatPath);
         }
-        var plan = QdqPlan.Create(graph);
+        var plan = QdqPlan.Create(graph, options.FloatHead, options.Exclude);
         if (plan.Compute.Count == 0)
             throw new InvalidDataException($"{modelPath}: no Conv, MatMul or Gemm with constant float weights: nothing to quantize");
 

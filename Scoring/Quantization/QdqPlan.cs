@@ -45,6 +45,9 @@ internal sealed class QdqPlan
     /// <summary>Conv/MatMul/Gemm nodes that run in int8, with the axis of their weight's output channels.</summary>
     public Dictionary<NodeProto, int> Compute { get; } = new(ReferenceEqualityComparer.Instance);
 
+    /// <summary>Nodes left in float on request (--float-head, --exclude).</summary>
+    public HashSet<NodeProto> KeptFloat { get; } = new(ReferenceEqualityComparer.Instance);
+
     /// <summary>MaxPool/Concat/… nodes that run between int8 tensors.</summary>
     public HashSet<NodeProto> DataNodes { get; } = new(ReferenceEqualityComparer.Instance);
 
@@ -63,7 +66,9 @@ internal sealed class QdqPlan
     /// <summary>Float nodes by operator type.</summary>
     public SortedDictionary<string, int> FloatOperators { get; } = new(StringComparer.Ordinal);
 
-    public static QdqPlan Create(GraphProto graph)
+    /// <param name="floatHead">Leave the classifier head (the last Conv/MatMul/Gemm before each graph output) in float.</param>
+    /// <param name="exclude">Nodes (by name, or by first output when unnamed) to leave in float, as ORT's <c>nodes_to_exclude</c>.</param>
+    public static QdqPlan Create(GraphProto graph, bool floatHead = false, IReadOnlyCollection<string>? exclude = null)
     {
         var plan = new QdqPlan();
         var initializers = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
@@ -101,6 +106,12 @@ internal sealed class QdqPlan
         foreach (var node in graph.Node)
             if (WeightAxis(node) is { } axis)
                 plan.Compute[node] = axis;
+        var excluded = plan.Compute.Keys.Where(n => exclude is not null && (exclude.Contains(Name(n)) || exclude.Contains(n.Output[0]))).ToList();
+        foreach (var head in (floatHead ? Heads(graph, plan.Compute) : []).Concat(excluded))
+            {
+                plan.Compute.Remove(head);
+                plan.KeptFloat.Add(head);
+            }
 
         var quantized = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in graph.Node)
@@ -147,11 +158,34 @@ internal sealed class QdqPlan
             plan.FloatOperators[node.OpType] = plan.FloatOperators.GetValueOrDefault(node.OpType) + 1;
         }
 
-        foreach (var node in graph.Node.Where(n => n.OpType is "Conv" or "MatMul" or "Gemm" && !plan.Compute.ContainsKey(n)))
+        foreach (var node in graph.Node.Where(n => n.OpType is "Conv" or "MatMul" or "Gemm" && !plan.Compute.ContainsKey(n) && !plan.KeptFloat.Contains(n)))
             plan.Notes.Add($"{node.OpType} '{Name(node)}' left in float: its weight is not a constant float tensor of the expected shape (or Gemm has alpha/beta/transA)");
         foreach (var type in plan.FloatOperators.Keys.Where(t => !FloatByDesign.Contains(t) && !Int8DataOps.Contains(t) && t is not ("Conv" or "MatMul" or "Gemm")))
             plan.Notes.Add($"{type} ({plan.FloatOperators[type]} node{(plan.FloatOperators[type] == 1 ? "" : "s")}) left in float: not an operator the quantizer handles");
         return plan;
+    }
+
+    /// <summary>The int8-capable nodes nearest to each graph output, walking back through the other operators.</summary>
+    private static List<NodeProto> Heads(GraphProto graph, Dictionary<NodeProto, int> compute)
+    {
+        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+            foreach (var output in node.Output)
+                producers[output] = node;
+        var heads = new List<NodeProto>();
+        var seen = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        var pending = new Stack<string>(graph.Output.Select(o => o.Name));
+        while (pending.TryPop(out var tensor))
+        {
+            if (!producers.TryGetValue(tensor, out var node) || !seen.Add(node))
+                continue;
+            if (compute.ContainsKey(node))
+                heads.Add(node);
+            else
+                foreach (var input in node.Input.Where(i => i.Length > 0))
+                    pending.Push(input);
+        }
+        return heads;
     }
 
     internal static string Name(NodeProto node) => node.Name is { Length: > 0 } name ? name : node.Output.FirstOrDefault() ?? node.OpType;

@@ -8,6 +8,12 @@ public sealed record QuantizationOptions
     /// <summary>Percentile of |x| kept by <see cref="CalibrationMethod.Percentile"/> (ORT's default).</summary>
     public double Percentile { get; init; } = 99.999;
 
+    /// <summary>Leave the classifier head (the last Conv/MatMul/Gemm before the output) in float.</summary>
+    public bool FloatHead { get; init; }
+
+    /// <summary>Conv/MatMul/Gemm nodes (by name, or first output when unnamed) to leave in float.</summary>
+    public IReadOnlyCollection<string> Exclude { get; init; } = [];
+
     /// <summary>Threads of the calibration session; 0: one per core.</summary>
     public int IntraOpThreads { get; init; }
 

@@ -1,5 +1,6 @@
 #:project ../../Scoring/ConvNeXt.Batch.Scoring.csproj
 #:property TreatWarningsAsErrors=true
+#:property JsonSerializerIsReflectionEnabledByDefault=true
 // How close an int8 model's raw outputs are to its float model's on real images: cosine similarity
 // of the output vectors (logits for the models this project builds) per image, as median / 10th
 // percentile / minimum, and top-1 agreement. Both models get the float model's preprocessing
@@ -14,7 +15,7 @@ var limit = args.Length > 3 ? int.Parse(args[3]) : 100;
 var info = OnnxModelInfo.Read(fp32Path);
 var preprocessing = info.Metadata.Preprocessing ?? PreprocessingSettings.Timm();
 var preprocessor = new ImagePreprocessor(preprocessing);
-using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+using var options = new SessionOptions { GraphOptimizationLevel = Environment.GetEnvironmentVariable("INT8_AGREEMENT_NO_FUSION") == "1" ? GraphOptimizationLevel.ORT_DISABLE_ALL : GraphOptimizationLevel.ORT_ENABLE_ALL };
 using var fp32 = new InferenceSession(fp32Path, options);
 using var int8 = new InferenceSession(int8Path, options);
 var input = info.Inputs[0].Name;
