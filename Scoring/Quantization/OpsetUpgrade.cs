@@ -5,7 +5,7 @@ namespace ConvNeXt.Batch.Scoring.Quantization;
 
 /// <summary>
 /// Per-channel QuantizeLinear/DequantizeLinear (the <c>axis</c> attribute) needs opset 13. Older
-/// models (SqueezeNet 1.1 is opset 9) are moved to 13, rewriting the operators whose meaning
+/// models (the SqueezeNet 1.1 file here is opset 7) are moved to 13, rewriting the operators whose meaning
 /// changed on the way; a model with another such operator is refused rather than changed silently.
 /// </summary>
 internal static class OpsetUpgrade
