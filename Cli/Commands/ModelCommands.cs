@@ -23,6 +23,7 @@ internal static class ModelCommands
         Build(console),
         Inspect(console),
         FetchCommand.Create(console),
+        QuantizeCommand.Create(console),
     };
 
     internal static Option<string> Precision() => new Option<string>("--precision")

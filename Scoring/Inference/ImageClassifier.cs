@@ -140,6 +140,9 @@ public sealed class ImageClassifier : IDisposable
             var classifier = new ImageClassifier(session, onnxPath, provider, options, preprocessing, labels);
             foreach (var message in pending)
                 classifier.Warn(options, message);
+            if (device.IsCuda && classifier.Metadata.Quantized is { } quantized)
+                classifier.Warn(options, $"{classifier.ModelId} is an {quantized} QDQ model: ONNX Runtime's CUDA execution provider runs int8 QDQ graphs slowly or not at all "
+                    + "(its quantization guide points int8 on NVIDIA GPUs to the TensorRT execution provider); score it with --device cpu, or use the float model on the GPU");
             return classifier;
         }
         catch

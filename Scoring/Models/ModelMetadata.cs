@@ -28,6 +28,8 @@ public sealed record ModelMetadata
     public const string ReferenceAccuracyKey = "convnext_batch.reference_accuracy";
     public const string OutputKey = "convnext_batch.output";
     public const string ParametersKey = "convnext_batch.parameters";
+    public const string QuantizedKey = "convnext_batch.quantized";
+    public const string CalibrationKey = "convnext_batch.calibration";
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -53,6 +55,10 @@ public sealed record ModelMetadata
     /// fewer (BatchNorm folded into convolutions) or more (BatchNorm running statistics).
     /// </summary>
     public long? Parameters { get; init; }
+    /// <summary><c>int8</c> for a model written by <c>model quantize</c>; <c>null</c> for a float model.</summary>
+    public string? Quantized { get; init; }
+    /// <summary>The images and method the int8 activation scales were calibrated with.</summary>
+    public CalibrationRecord? Calibration { get; init; }
 
     public IReadOnlyDictionary<string, string> ToProperties()
     {
@@ -67,6 +73,8 @@ public sealed record ModelMetadata
         if (ReferenceAccuracy is not null) props[ReferenceAccuracyKey] = JsonSerializer.Serialize(ReferenceAccuracy, Json);
         if (Output is { } output) props[OutputKey] = output == ModelOutputKind.Logits ? "logits" : "probabilities";
         if (Parameters is { } parameters) props[ParametersKey] = parameters.ToString(CultureInfo.InvariantCulture);
+        if (Quantized is not null) props[QuantizedKey] = Quantized;
+        if (Calibration is not null) props[CalibrationKey] = JsonSerializer.Serialize(Calibration, Json);
         return props;
     }
 
@@ -91,9 +99,11 @@ public sealed record ModelMetadata
                 var other => throw new FormatException($"{OutputKey} must be logits or probabilities, not '{other}'"),
             },
             Parameters = Get(ParametersKey) is { } n ? long.Parse(n, NumberStyles.None, CultureInfo.InvariantCulture) : null,
+            Quantized = Get(QuantizedKey),
+            Calibration = Get(CalibrationKey) is { } c ? JsonSerializer.Deserialize<CalibrationRecord>(c, Json) : null,
         };
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Architecture ?? "unknown"} ({Precision ?? "fp32"}, weights {WeightsFormat ?? "?"}, trained {Trained?.ToString() ?? "?"})");
+        $"{Architecture ?? "unknown"} ({(Quantized is null ? Precision ?? "fp32" : Quantized)}, weights {WeightsFormat ?? "?"}, trained {Trained?.ToString() ?? "?"})");
 }
