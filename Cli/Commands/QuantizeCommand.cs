@@ -43,7 +43,7 @@ internal static class QuantizeCommand
         {
             file, calibrate, images, method, output, floatOutput, floatHead, exclude, percentile,
         };
-        var model = new ModelOptions(command, modelRequired: false);
+        var model = new ModelCommandOptions(command, modelRequired: false);
 
         command.SetAction((parse, ct) =>
         {
