@@ -57,8 +57,12 @@ public static class HandlerApplication
         services.AddSingleton(Bind<HandlerOptions>(HandlerOptions.Section));
         services.AddSingleton(sp => new StorageAccount(sp.GetRequiredService<StorageOptions>()));
         services.AddSingleton(sp => new ScoringMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.AddSingleton(Bind<ModelRepositoryOptions>(ModelRepositoryOptions.Section));
+        services.AddSingleton(sp => new ModelRepository(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ModelRepositoryOptions>()));
+        services.AddSingleton(sp => new ModelCache(sp.GetRequiredService<ModelRepository>(), sp.GetRequiredService<ScoringOptions>(),
+            sp.GetRequiredService<ModelRepositoryOptions>(), sp.GetService<ILogger<ModelCache>>()));
         services.AddSingleton(sp => new ScoringEngine(sp.GetRequiredService<ModelOptions>(), sp.GetRequiredService<ScoringOptions>(),
-            sp.GetRequiredService<StorageAccount>(), sp.GetService<ILogger<ScoringEngine>>()));
+            sp.GetRequiredService<StorageAccount>(), sp.GetService<ILogger<ScoringEngine>>(), sp.GetRequiredService<ModelCache>()));
         services.AddSingleton(sp => new BlobImageReader(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringOptions>()));
         services.AddSingleton(sp => new BlobScoringService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),
             sp.GetRequiredService<ScoringOptions>(), sp.GetRequiredService<ScoringMetrics>(), sp.GetService<ILogger<BlobScoringService>>(),

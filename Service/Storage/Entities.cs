@@ -19,7 +19,8 @@ public static class RunStatus
 }
 
 /// <summary>
-/// <c>Predictions</c>: one row per scored blob. PartitionKey = container, RowKey = <see cref="TableKeys.Escape"/>(blob name).
+/// <c>Predictions</c>: one row per scored blob and model. Keys: <see cref="PredictionKeys"/> (PartitionKey = container,
+/// or <c>{container}@{name}@{version}</c> for a repository model; RowKey = <see cref="TableKeys.Escape"/>(blob name)).
 /// </summary>
 public sealed class PredictionEntity : ITableEntity
 {
@@ -37,6 +38,11 @@ public sealed class PredictionEntity : ITableEntity
     public string? ErrorMessage { get; set; }
     public string? ModelId { get; set; }
     public string? ModelSha256 { get; set; }
+    /// <summary>The repository model that wrote the row (null: the deployed model, <see cref="ModelId"/> names its file).</summary>
+    public string? ModelName { get; set; }
+    public string? ModelVersion { get; set; }
+    /// <summary>The ONNX Runtime execution provider that ran the model (CPUExecutionProvider, CUDAExecutionProvider, …).</summary>
+    public string? ExecutionProvider { get; set; }
     public int? Top1Index { get; set; }
     public string? Top1Wnid { get; set; }
     public string? Top1Name { get; set; }
