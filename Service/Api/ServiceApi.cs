@@ -103,6 +103,15 @@ public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries 
         {
             return new(ApiResponse.Problem(400, e.Message), null);
         }
+        catch (ModelNotFoundException e)
+        {
+            return new(ApiResponse.NotFound(e.Message), null);
+        }
+        catch (ModelIntegrityException e)
+        {
+            // The named model's file fails its manifest (or the manifest is not one): not loaded, no run is made.
+            return new(ApiResponse.Problem(422, e.Message), null);
+        }
     }
 
     /// <summary>

@@ -5,6 +5,7 @@ using Azure.Data.Tables;
 using Azure.Storage.Blobs.Specialized;
 using System.Text.Json;
 using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Observability;
 using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Storage;
@@ -78,8 +79,14 @@ public sealed class ValidationRunService
         if (RunIds.Problem(runId) is { } runIdProblem)
             throw new DatasetException(runIdProblem);
 
-        var model = await _engine.GetModelInfoAsync(cancellationToken);
-        var classes = await _engine.GetLabelsAsync(cancellationToken);
+        var requestedModel = request.Model ?? _defaults.Model;
+        ModelReference? requested = null;
+        if (!string.IsNullOrWhiteSpace(requestedModel) && !ModelReference.TryParse(requestedModel, out requested))
+            throw new DatasetException(ModelReference.Problem(requestedModel)!);
+        // Resolved once: every chunk of the run loads this exact version, whatever a promote does meanwhile.
+        var exact = await _engine.ResolveAsync(requested, cancellationToken);
+        var model = await _engine.GetModelInfoAsync(exact, cancellationToken);
+        var classes = await _engine.GetLabelsAsync(exact, cancellationToken);
         await _storage.EnsureTablesAsync(cancellationToken);
         var table = _storage.Table(TableNames.ValidationRuns);
 
@@ -95,8 +102,11 @@ public sealed class ValidationRunService
             RowKey = runId,
             Status = RunStatus.Running,
             Trigger = trigger,
-            ModelId = model.ModelId,
+            ModelId = exact?.ToString() ?? model.ModelId,
             ModelSha256 = model.Sha256,
+            ModelName = exact?.Name,
+            ModelVersion = exact?.Version,
+            ModelTrained = model.Trained,
             DatasetContainer = container,
             DatasetPrefix = prefix,
             LabelSource = labels,
@@ -218,6 +228,8 @@ public sealed class ValidationRunService
             return "dataset (images or labels changed)";
         if (existing.ModelSha256 != requested.ModelSha256)
             return "model (sha256)";
+        if (existing.ModelName != requested.ModelName || existing.ModelVersion != requested.ModelVersion)
+            return "model";
         return null;
     }
 
@@ -231,7 +243,20 @@ public sealed class ValidationRunService
             throw new InvalidChunkException(shape);
         await _storage.EnsureTablesAsync(cancellationToken);
         var run = await ReadRunAsync(chunk.RunId, cancellationToken) ?? throw new InvalidChunkException("the run does not exist");
-        var classes = await _engine.GetLabelsAsync(cancellationToken);
+        var runModel = RunModel(run);
+        ClassLabels classes;
+        try
+        {
+            classes = await _engine.GetLabelsAsync(runModel, cancellationToken);
+        }
+        catch (Exception e) when (runModel is not null && e is ModelNotFoundException or ModelIntegrityException)
+        {
+            // The run's model cannot be used (gone, or its file fails the manifest): permanent; the run says why.
+            // A manifest that cannot be read (storage down) is not caught here: the message is redelivered.
+            var reason = $"chunk {chunk.ChunkIndex} not scored: {e.Message}";
+            await RecordFailedChunkAsync(chunk.RunId, chunk.ChunkIndex, reason, cancellationToken);
+            throw new InvalidChunkException(reason);
+        }
         if (ChunkRules.Problem(chunk, run) is { } mismatch)
             throw new InvalidChunkException(mismatch);
         if (run.Status == RunStatus.Completed)
@@ -239,7 +264,7 @@ public sealed class ValidationRunService
         var items = await RunPlan.ReadChunkAsync(_storage, run.PlanBlob!, chunk.Plan, cancellationToken);
         if (ChunkRules.ItemsProblem(items, classes.Count) is { } itemProblem)
             throw new InvalidChunkException(itemProblem);
-        var model = await _engine.GetModelInfoAsync(cancellationToken);
+        var model = await _engine.GetModelInfoAsync(runModel, cancellationToken);
         if (!string.Equals(model.Sha256, run.ModelSha256, StringComparison.OrdinalIgnoreCase))
         {
             // Counting it would sum two models under one hash; the message is completed, so the run cannot complete.
@@ -253,7 +278,7 @@ public sealed class ValidationRunService
         var counts = new AccuracyCounts();
         Exception? storageFailure = null;
         string? inferenceFailure = null;
-        await foreach (var result in _engine.ScoreAsync(Inputs(chunk.Container, items), cancellationToken))
+        await foreach (var result in _engine.ScoreAsync(Inputs(chunk.Container, items), runModel, cancellationToken))
         {
             var work = (BlobWork)result.State!;
             if (work.StorageFailure is not null)
@@ -470,9 +495,14 @@ public sealed class ValidationRunService
         var plan = await CreateRunAsync(request, "local", cancellationToken);
         foreach (var chunk in plan.Chunks)
             await ScoreChunkAsync(chunk, "local", cancellationToken);
-        return await _queries.GetRunAsync(plan.Run.RunId, cancellationToken, await _engine.GetLabelsAsync(cancellationToken))
+        var model = plan.Run.Model is { } name ? ModelReference.Parse(name) : null;
+        return await _queries.GetRunAsync(plan.Run.RunId, cancellationToken, await _engine.GetLabelsAsync(model, cancellationToken))
             ?? throw new InvalidOperationException($"run {plan.Run.RunId} vanished");
     }
+
+    /// <summary>The repository model a run names (null: the deployed model).</summary>
+    public static ModelReference? RunModel(ValidationRunEntity run) =>
+        run.ModelName is { } name && run.ModelVersion is { } version ? new ModelReference(name, version) : null;
 
     /// <summary>Run ids for scheduled runs derive from the schedule time, so a re-fired timer makes the same run.</summary>
     public static string NewRunId(DateTimeOffset at, bool scheduled = false) =>

@@ -97,6 +97,11 @@ public sealed class ValidationRunEntity : ITableEntity
     public string? Trigger { get; set; }
     public string? ModelId { get; set; }
     public string? ModelSha256 { get; set; }
+    /// <summary>The repository model the run validates (null: the deployed model); chunk workers load it by this reference.</summary>
+    public string? ModelName { get; set; }
+    public string? ModelVersion { get; set; }
+    /// <summary>False for a model with random weights: the run, its report and the history say UNTRAINED.</summary>
+    public bool? ModelTrained { get; set; }
     public string DatasetContainer { get; set; } = "";
     public string? DatasetPrefix { get; set; }
     public string? LabelSource { get; set; }

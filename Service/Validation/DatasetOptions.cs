@@ -31,6 +31,8 @@ public sealed class ValidationDefaultsOptions
     public string Container { get; set; } = Storage.ContainerNames.Validation;
     public string? Prefix { get; set; }
     public string? Labels { get; set; }
+    /// <summary>The model scheduled runs validate (<c>NAME@VERSION</c> or <c>NAME</c>); null = the default model.</summary>
+    public string? Model { get; set; }
 }
 
 /// <summary>A dataset that cannot be used (no images, no labels, unknown label source); maps to HTTP 400.</summary>
