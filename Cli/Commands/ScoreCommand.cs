@@ -82,7 +82,7 @@ internal static class ScoreCommand
         {
             source, output, table, container, prefix, quiet,
         };
-        var model = new ModelOptions(command);
+        var model = new ModelOptions(command, acceptsReference: true);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
         command.Validators.Add(r =>
@@ -103,7 +103,16 @@ internal static class ScoreCommand
             // The output first: a path that cannot be written fails before the model loads.
             await using var fileWriter = parse.GetValue(output) is { } path ? PredictionWriter.Create(path)
                 : tableName is null ? PredictionWriter.JsonLines(console.Out) : null;
-            using var classifier = model.Load(parse, console);
+            // A repository model (--model NAME@VERSION) is verified against its manifest before it loads; its rows
+            // go to its own partition and every output record names it.
+            Service.Models.ModelManifest? manifest = null;
+            ImageClassifier loaded;
+            if (model.Reference(parse) is { } reference)
+                (loaded, manifest) = await RepositoryModels.LoadAsync(await storage.OpenAsync(parse, ct), reference, model.Inference(parse), console, ct);
+            else
+                loaded = model.Load(parse, console);
+            using var classifier = loaded;
+            var stamp = new ModelStamp(manifest?.Reference.ToString() ?? classifier.ModelId, classifier.ModelSha256);
             var quietProgress = parse.GetValue(quiet);
 
             ScoreSummary summary;
@@ -115,7 +124,7 @@ internal static class ScoreCommand
                     // Rows of a container have one writer, the service ScoreImages runs on: the same
                     // unchanged-blob skip, size limit, deleted-blob rows and retries.
                     where = $"blob://{blobs.Container}/{blobs.Prefix}";
-                    summary = await ScoreContainerIntoTableAsync(console, await OpenContainerAsync(storage, parse, blobs, ct), classifier,
+                    summary = await ScoreContainerIntoTableAsync(console, await OpenContainerAsync(storage, parse, blobs, ct), classifier, manifest,
                         pipelineOptions.Scoring(parse), blobs, tableName, fileWriter, quietProgress, ct);
                     break;
                 case BlobImageSource blobs:
@@ -136,7 +145,7 @@ internal static class ScoreCommand
                             if (scored.State is BlobWork { StorageFailure: { } failure })
                                 throw new CommandFailedException($"blob {blobs.Container}/{scored.Id} could not be read after retries: {CommandTree.OneLine(failure.Message)}", failure);
                             if (fileWriter is not null)
-                                await fileWriter.WriteAsync(record, ct);
+                                await fileWriter.WriteAsync(stamp.On(record), ct);
                         }, ct);
                     break;
                 case FolderImageSource folder:
@@ -144,7 +153,8 @@ internal static class ScoreCommand
                     var files = folder.Files().ToList();
                     skipped.AddRange(files.Where(p => !Scoring.Evaluation.LabelledDataset.IsImageFile(p)).Select(p => Path.GetRelativePath(folder.Folder, p)));
                     // Rows of a local folder are partitioned by the folder's name, as if it were a container.
-                    var partition = Service.Storage.TableKeys.Escape(new DirectoryInfo(folder.Folder).Name);
+                    var folderName = Service.Storage.TableKeys.Escape(new DirectoryInfo(folder.Folder).Name);
+                    var partition = PredictionKeys.Partition(folderName, manifest?.Reference);
                     var rows = tableName is null ? null
                         : new PredictionRowWriter(await storage.OpenAsync(parse, ct), tableName);
                     summary = await RunAsync(console, new ScoringPipeline(classifier, pipelineOptions.Create(parse, classifier)),
@@ -152,9 +162,15 @@ internal static class ScoreCommand
                         async (scored, record) =>
                         {
                             if (fileWriter is not null)
-                                await fileWriter.WriteAsync(record, ct);
+                                await fileWriter.WriteAsync(stamp.On(record), ct);
                             if (rows is not null)
-                                await rows.AddAsync(PredictionEntity.From(partition, scored.Id, scored, classifier.ModelId, classifier.ModelSha256), ct);
+                            {
+                                var row = PredictionEntity.From(partition, scored.Id, scored, classifier.ModelId, classifier.ModelSha256);
+                                row.ModelName = manifest?.Name;
+                                row.ModelVersion = manifest?.Version;
+                                row.ExecutionProvider = classifier.ExecutionProvider;
+                                await rows.AddAsync(row, ct);
+                            }
                         }, ct, rows is null ? null : rows.FlushAsync);
                     break;
                 default:
@@ -188,11 +204,12 @@ internal static class ScoreCommand
 
     /// <summary><c>score blob://… --table NAME</c>: the scoring service writes the rows; the file (if any) gets each row as it lands.</summary>
     private static async Task<ScoreSummary> ScoreContainerIntoTableAsync(CliConsole console, StorageAccount account, ImageClassifier classifier,
-        ScoringOptions scoring, BlobImageSource blobs, string tableName, PredictionWriter? fileWriter, bool quiet, CancellationToken ct)
+        Service.Models.ModelManifest? manifest, ScoringOptions scoring, BlobImageSource blobs, string tableName, PredictionWriter? fileWriter, bool quiet, CancellationToken ct)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
         using var progress = new ProgressLine(console.Error, console.ShowProgress && !quiet, "img", null);
-        var engine = new ScoringEngine(classifier, scoring); // not disposed here: the caller owns the classifier
+        // Not disposed here: the caller owns the classifier.
+        var engine = manifest is null ? new ScoringEngine(classifier, scoring) : new ScoringEngine(classifier, scoring, manifest);
         var service = new BlobScoringService(account, engine, scoring);
         var result = await service.ScoreContainerAsync(blobs.Container, new ContainerScoringOptions
         {
@@ -205,7 +222,17 @@ internal static class ScoreCommand
     }
 
     private static ScoreRecord ToRecord(PredictionEntity row) =>
-        new(row.BlobName, row.TopJson is null ? null : PredictedClass.FromJson(row.TopJson), row.ErrorMessage is null ? null : CommandTree.OneLine(row.ErrorMessage));
+        new(row.BlobName, row.TopJson is null ? null : PredictedClass.FromJson(row.TopJson), row.ErrorMessage is null ? null : CommandTree.OneLine(row.ErrorMessage))
+        {
+            Model = PredictionKeys.Model(row) ?? row.ModelId,
+            ModelSha256 = row.ModelSha256,
+        };
+
+    /// <summary>What every output record says about the model that scored it.</summary>
+    private sealed record ModelStamp(string Model, string Sha256)
+    {
+        public ScoreRecord On(ScoreRecord record) => record with { Model = Model, ModelSha256 = Sha256 };
+    }
 
     /// <param name="Unchanged">Blobs whose stored row already holds this blob version and model (not scored again).</param>
     internal sealed record ScoreSummary(long Images, long Errors, TimeSpan Elapsed, long Unchanged = 0)

@@ -54,7 +54,7 @@ internal static class ValidateCommand
         {
             dataset, groundTruth, json, perClass, confused, record, container, chunkSize, quiet,
         };
-        var model = new ModelOptions(command);
+        var model = new ModelOptions(command, acceptsReference: true);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
         command.Validators.Add(r =>
@@ -92,10 +92,22 @@ internal static class ValidateCommand
         private string DatasetValue => parse.GetValue(inputs.Dataset)!;
         private bool Remote => DatasetValue.StartsWith("blob://", StringComparison.OrdinalIgnoreCase);
 
+        /// <summary>The repository model validated (--model NAME@VERSION), or null for a model file.</summary>
+        private Service.Models.ModelManifest? _manifest;
+
+        private string ModelName(ImageClassifier classifier) => _manifest?.Reference.ToString() ?? classifier.ModelId;
+
+        private bool? Trained(ImageClassifier classifier) => _manifest?.Trained ?? classifier.Metadata.Trained;
+
         public async Task<int> RunAsync(CancellationToken ct)
         {
             var (truth, classTable) = ResolveLabels();
-            using var classifier = inputs.Model.Load(parse, console, classTable, useLabelsOption: false);
+            ImageClassifier loaded;
+            if (inputs.Model.Reference(parse) is { } reference)
+                (loaded, _manifest) = await RepositoryModels.LoadAsync(await inputs.Storage.OpenAsync(parse, ct), reference, inputs.Model.Inference(parse), console, ct);
+            else
+                loaded = inputs.Model.Load(parse, console, classTable, useLabelsOption: false);
+            using var classifier = loaded;
             var labels = classifier.Labels
                 ?? throw new CommandFailedException("the model carries no class labels: give --labels LOC_synset_mapping.txt");
             var recording = parse.GetValue(inputs.Record) || parse.GetValue(inputs.Storage.ConnectionString) is not null;
@@ -108,7 +120,9 @@ internal static class ValidateCommand
             if (parse.GetValue(inputs.Json))
                 console.Out.WriteLine(ToJson(classifier, outcome, labels).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else
-                WriteReport(console, classifier, DatasetValue, outcome.Metrics, classifier.Metadata.ReferenceAccuracy, outcome.Confused, labels, outcome.RunId);
+                WriteReport(console, ModelName(classifier), Trained(classifier), DatasetValue, outcome.Metrics,
+                    _manifest is { ReferenceTop1: { } top1 } m ? new Scoring.Models.ReferenceAccuracy(top1, m.ReferenceTop5, m.ReferenceSource ?? "manifest") : classifier.Metadata.ReferenceAccuracy,
+                    outcome.Confused, labels, outcome.RunId);
             return CommandTree.Success;
         }
 
@@ -130,7 +144,7 @@ internal static class ValidateCommand
             }
 
             // A model without a class table (e.g. SqueezeNet) validated against val.txt: use the table beside it.
-            if (classTable is null && truth is not null && !Remote
+            if (classTable is null && truth is not null && !Remote && inputs.Model.Reference(parse) is null
                 && Scoring.Onnx.OnnxModelInfo.Read(inputs.Model.ModelPath(parse)).Metadata.Labels is null
                 && LabelFiles.ClassTableBeside(truth) is { } beside)
                 classTable = ClassLabels.Load(beside);
@@ -160,7 +174,8 @@ internal static class ValidateCommand
                 : await UploadAsync(account, OpenDataset(DatasetValue, labels, truth, console), parse.GetValue(inputs.Container)!, chunkSize, console,
                     console.ShowProgress && !parse.GetValue(inputs.Quiet), ct);
             var scoring = inputs.Pipeline.Scoring(parse);
-            using var engine = new ScoringEngine(classifier, scoring);
+            // A repository model's run names it (NAME@VERSION), so its history and comparisons group by it.
+            using var engine = _manifest is null ? new ScoringEngine(classifier, scoring) : new ScoringEngine(classifier, scoring, _manifest);
             var service = new ValidationRunService(account, engine, new BlobImageReader(account, scoring), new ValidationOptions { ChunkSize = chunkSize },
                 new ValidationDefaultsOptions { Container = request.Container ?? ContainerNames.Validation });
             ValidationRunReport report;
@@ -187,14 +202,14 @@ internal static class ValidateCommand
             var reference = classifier.Metadata.ReferenceAccuracy;
             return new JsonObject
             {
-                ["model"] = classifier.ModelId,
+                ["model"] = ModelName(classifier),
                 ["dataset"] = DatasetValue,
                 ["count"] = metrics.Count,
                 ["errors"] = metrics.Errors,
                 ["top1"] = Math.Round(metrics.Top1, 4),
                 ["top5"] = Math.Round(metrics.Top5, 4),
                 ["mean_confidence"] = Math.Round(metrics.MeanConfidence, 6),
-                ["trained"] = classifier.Metadata.Trained,
+                ["trained"] = Trained(classifier),
                 ["reference"] = reference is null ? null : new JsonObject
                 {
                     ["top1"] = reference.Top1,
@@ -276,10 +291,10 @@ internal static class ValidateCommand
         csv.Flush();
     }
 
-    private static void WriteReport(CliConsole console, ImageClassifier classifier, string dataset, Metrics m,
+    private static void WriteReport(CliConsole console, string model, bool? trained, string dataset, Metrics m,
         Scoring.Models.ReferenceAccuracy? reference, IReadOnlyList<ConfusedRow> confused, ClassLabels labels, string? runId)
     {
-        var table = new Table { Border = TableBorder.Rounded, Title = new TableTitle(Markup.Escape($"{classifier.ModelId} on {dataset}")) };
+        var table = new Table { Border = TableBorder.Rounded, Title = new TableTitle(Markup.Escape($"{model}{(trained == false ? " (UNTRAINED)" : "")} on {dataset}")) };
         table.AddColumn("metric").AddColumn(new TableColumn("measured").RightAligned()).AddColumn(new TableColumn("reference").RightAligned()).AddColumn(new TableColumn("Δ points").RightAligned());
         string P(double v) => v.ToString("F2", CultureInfo.InvariantCulture) + " %";
         string D(double v) => v.ToString("+0.00;-0.00", CultureInfo.InvariantCulture);
@@ -291,7 +306,7 @@ internal static class ValidateCommand
         console.Tables.Write(table);
         if (reference is not null)
             console.Out.WriteLine($"reference: {reference.Source}");
-        if (classifier.Metadata.Trained == false)
+        if (trained == false)
             console.Out.WriteLine("UNTRAINED WEIGHTS: accuracy is expected to be at chance level.");
         if (confused.Count > 0)
         {

@@ -38,6 +38,7 @@ public sealed class ScoringEngine : IDisposable
     private readonly StorageAccount? _storage;
     private readonly ILogger _logger;
     private readonly ModelCache? _models;
+    private readonly ModelManifest? _fixedModel;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private ImageClassifier? _classifier;
 
@@ -56,6 +57,13 @@ public sealed class ScoringEngine : IDisposable
     public ScoringEngine(ImageClassifier classifier, ScoringOptions scoring)
         : this(new ModelOptions(), scoring, null) => _classifier = classifier;
 
+    /// <summary>
+    /// Wraps a repository model the caller loaded (the CLI's <c>score --model NAME@VERSION</c>): the engine then
+    /// scores as that model (its rows, partition and reference), and owns the classifier.
+    /// </summary>
+    public ScoringEngine(ImageClassifier classifier, ScoringOptions scoring, ModelManifest manifest)
+        : this(classifier, scoring) => _fixedModel = manifest;
+
     public bool IsLoaded => _classifier is not null;
 
     /// <summary>The repository models, when this engine has them.</summary>
@@ -69,6 +77,9 @@ public sealed class ScoringEngine : IDisposable
     /// <exception cref="ModelNotFoundException">An unknown model, version or alias.</exception>
     public async Task<ModelReference?> ResolveAsync(ModelReference? requested, CancellationToken cancellationToken = default)
     {
+        if (_fixedModel is { } fixedModel)
+            return requested is null || requested == fixedModel.Reference || requested == new ModelReference(fixedModel.Name, null) ? fixedModel.Reference
+                : throw new ModelNotFoundException($"model {requested} cannot be used here: this engine scores with {fixedModel.Reference}");
         if (_models is null)
             return requested is null ? null
                 : throw new ModelNotFoundException($"model {requested} cannot be used here: no model repository is configured");
@@ -87,6 +98,11 @@ public sealed class ScoringEngine : IDisposable
         using var lease = await AcquireAsync(model, cancellationToken);
         var c = lease.Classifier;
         var m = lease.Manifest;
+        return Describe(c, m);
+    }
+
+    private static ModelInfo Describe(ImageClassifier c, ModelManifest m)
+    {
         return new ModelInfo(c.ModelId, c.ModelSha256, c.ExecutionProvider, c.ClassCount, m.Architecture ?? c.Metadata.Architecture,
             m.ReferenceTop1, m.ReferenceTop5, m.ReferenceSource)
         {
@@ -107,6 +123,8 @@ public sealed class ScoringEngine : IDisposable
 
     private async Task<ModelLease> AcquireAsync(ModelReference model, CancellationToken cancellationToken)
     {
+        if (_fixedModel is { } fixedModel && await ResolveAsync(model, cancellationToken) == fixedModel.Reference)
+            return new ModelLease(fixedModel, await GetClassifierAsync(cancellationToken), () => { });
         if (_models is null)
             throw new ModelNotFoundException($"model {model} cannot be used here: no model repository is configured");
         return await _models.AcquireAsync(await _models.Repository.ResolveAsync(model, cancellationToken), cancellationToken);
