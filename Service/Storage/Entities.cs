@@ -41,7 +41,7 @@ public sealed class PredictionEntity : ITableEntity
     /// <summary>The repository model that wrote the row (null: the deployed model, <see cref="ModelId"/> names its file).</summary>
     public string? ModelName { get; set; }
     public string? ModelVersion { get; set; }
-    /// <summary>The ONNX Runtime execution provider that ran the model (CPUExecutionProvider, CUDAExecutionProvider, …).</summary>
+    /// <summary>The ONNX Runtime execution provider that ran the model (cpu, cuda, …: what <c>ImageClassifier.ExecutionProvider</c> reports).</summary>
     public string? ExecutionProvider { get; set; }
     public int? Top1Index { get; set; }
     public string? Top1Wnid { get; set; }

@@ -73,7 +73,7 @@ public class ModelRepositoryCommandTests(AzuriteFixture azurite, AttoModelFixtur
         var table = new TableClient(azurite.ConnectionString, TableNames.Predictions);
         var rows = table.Query<PredictionEntity>(TableClient.CreateQueryFilter($"BlobName eq {PredictTests.WellKnown[0]}")).ToList();
         Assert.Equal(["two-models@atto@1", "two-models@squeezenet@1.1"], rows.Select(r => r.PartitionKey).Order(StringComparer.Ordinal));
-        Assert.All(rows, r => Assert.Equal("CPUExecutionProvider", r.ExecutionProvider));
+        Assert.All(rows, r => Assert.Equal("cpu", r.ExecutionProvider));
         Assert.Equal(FileSha256.Compute(atto.ModelPath), Assert.Single(rows, r => r.ModelName == "atto").ModelSha256);
 
         var squeezenetRows = await PredictionsAsync("--container", "two-models", "--model", "squeezenet@1.1");

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Azure;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
+using ConvNeXt.Batch.Functions.Handler;
 using ConvNeXt.Batch.Scoring;
 using ConvNeXt.Batch.Scoring.Importers;
 using ConvNeXt.Batch.Scoring.Models;
@@ -106,7 +107,7 @@ public sealed class ModelRepositoryTests : IAsyncLifetime
         Assert.Equal(Samples.Length, attoRows.Count);
         Assert.All(squeezenetRows, r => Assert.Equal(("squeezenet", "1", FileSha256.Compute(Repository.SqueezeNet)), (r.ModelName, r.ModelVersion, r.ModelSha256)));
         Assert.All(attoRows, r => Assert.Equal(("atto", "1", FileSha256.Compute(_attoPath)), (r.ModelName, r.ModelVersion, r.ModelSha256)));
-        Assert.All([.. squeezenetRows, .. attoRows], r => Assert.Equal("CPUExecutionProvider", r.ExecutionProvider));
+        Assert.All([.. squeezenetRows, .. attoRows], r => Assert.Equal("cpu", r.ExecutionProvider));
         Assert.All(squeezenetRows, r => Assert.Equal(r.BlobName.Split('_')[0], r.Top1Wnid));
         // The deployed model's partition (rows from before the repository) is untouched.
         Assert.Empty(Rows("images"));
