@@ -9,11 +9,17 @@ namespace ConvNeXt.Batch.Cli.Tests;
 
 /// <summary>
 /// <c>model push | list | promote</c> and <c>--model NAME@VERSION</c> with two real models (SqueezeNet and a
-/// random-weights ConvNeXt-atto), on an Azurite of their own: a promote changes what every later test of a
-/// shared account would read by default.
+/// random-weights ConvNeXt-atto), each test on an Azurite of its own: a promote changes what every later test
+/// of a shared account would read by default.
 /// </summary>
-public class ModelRepositoryCommandTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassFixture<AzuriteFixture>, IClassFixture<AttoModelFixture>
+public sealed class ModelRepositoryCommandTests(AttoModelFixture atto) : IClassFixture<AttoModelFixture>, IAsyncLifetime
 {
+    private readonly AzuriteFixture azurite = new();
+
+    public Task InitializeAsync() => azurite.InitializeAsync();
+
+    public Task DisposeAsync() => azurite.DisposeAsync();
+
     private string[] Storage => ["--connection-string", azurite.ConnectionString];
 
     private async Task PushBothAsync()
