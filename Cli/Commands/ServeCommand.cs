@@ -176,8 +176,8 @@ internal static class ServeCommand
 
         app.MapGet(ApiRoutes.Predictions, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
             Write(await api.ListPredictionsAsync(QueryOf(r), ct)));
-        app.MapGet(ApiRoutes.Prediction, async (string container, string blob, ServiceApi api, CancellationToken ct) =>
-            Write(await api.GetPredictionAsync(container, blob, ct)));
+        app.MapGet(ApiRoutes.Prediction, async (string container, string blob, HttpRequest r, ServiceApi api, CancellationToken ct) =>
+            Write(await api.GetPredictionAsync(container, blob, QueryOf(r), ct)));
         app.MapGet(ApiRoutes.ValidationRuns, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
             Write(await api.ListValidationRunsAsync(QueryOf(r), ct)));
         app.MapPost(ApiRoutes.ValidationRuns, async (HttpRequest r, ServiceApi api, ChunkQueue queue, CancellationToken ct) =>

@@ -123,8 +123,8 @@ public static class HandlerApplication
         // Forwarded HTTP functions (the host passes the original request through); Service.Api answers them.
         app.MapGet(ApiRoutes.Predictions, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
             Write(await api.ListPredictionsAsync(QueryOf(r), ct)));
-        app.MapGet(ApiRoutes.Prediction, async (string container, string blob, ServiceApi api, CancellationToken ct) =>
-            Write(await api.GetPredictionAsync(container, blob, ct)));
+        app.MapGet(ApiRoutes.Prediction, async (string container, string blob, HttpRequest r, ServiceApi api, CancellationToken ct) =>
+            Write(await api.GetPredictionAsync(container, blob, QueryOf(r), ct)));
         app.MapGet(ApiRoutes.ValidationRuns, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
             Write(await api.ListValidationRunsAsync(QueryOf(r), ct)));
         app.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi api, CancellationToken ct) =>

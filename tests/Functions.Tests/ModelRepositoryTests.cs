@@ -230,6 +230,20 @@ public sealed class ModelRepositoryTests : IAsyncLifetime
         Assert.All(page["items"]!.AsArray(), r => Assert.Equal("atto@1", r!["model"]!.GetValue<string>()));
     }
 
+    [Fact]
+    public void The_history_groups_runs_by_model_and_names_an_untrained_one_so()
+    {
+        static Service.Queries.ValidationRunSummary Run(string id, string model, string sha, bool trained, double top1) =>
+            new(id, RunStatus.Completed, "local", model, sha, "validation", "samples/", "names", 40, 1, 40, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow,
+                40, 40, 0, top1, top1, 0.5, null, null, null, "local")
+            { Model = model, Trained = trained };
+        var history = Service.Reports.RunHistoryPage.Build(
+            [Run("r1", "atto@1", "aaaaaaaaaaaaaaaa", false, 0.0), Run("r2", "squeezenet@1.1", "bbbbbbbbbbbbbbbb", true, 0.6), Run("r3", "atto@1", "aaaaaaaaaaaaaaaa", false, 0.025)]);
+        var models = Assert.Single(history).Models;
+        Assert.Equal(["atto@1 (aaaaaaaaaaaa) UNTRAINED", "squeezenet@1.1 (bbbbbbbbbbbb)"], models.Select(m => m.Name));
+        Assert.Equal([2, 1], models.Select(m => m.Runs.Count));
+    }
+
     [Theory]
     [InlineData(0, 6, 0.03125)]
     [InlineData(3, 10, 0.0922851562500)] // 2·(1 + 13 + 78 + 286) / 2^13
