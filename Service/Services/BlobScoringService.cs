@@ -120,9 +120,10 @@ public sealed class BlobScoringService
     /// <summary>
     /// Scores the given blobs with <paramref name="model"/> (<c>NAME@VERSION</c> or <c>NAME</c>; null = the default
     /// model) into <c>Predictions</c>; a blob named twice is scored once. Blobs whose row of that model already
-    /// holds the same ETag are skipped. An unknown model or one whose file fails its manifest's SHA-256 writes a
-    /// <c>ModelRejected</c> row per blob saying why; a manifest that cannot be read (storage down) fails the call.
+    /// holds the same ETag are skipped. A model whose file fails its manifest's SHA-256 writes a <c>ModelRejected</c>
+    /// row per blob saying why; a manifest that cannot be read (storage down) fails the call (transient).
     /// </summary>
+    /// <exception cref="ModelNotFoundException"><paramref name="model"/> is not in the repository (nothing is written).</exception>
     public Task<BlobScoringResult> ScoreAsync(IEnumerable<BlobReference> blobs, ModelReference? model, CancellationToken cancellationToken = default)
     {
         var unique = blobs.GroupBy(b => (b.Container, b.Name)).Select(g => g.Last()).ToList();
@@ -146,10 +147,12 @@ public sealed class BlobScoringService
             exact = await _engine.ResolveAsync(options.Model, cancellationToken);
             model = await _engine.GetModelInfoAsync(exact, cancellationToken);
         }
-        catch (Exception e) when (e is ModelNotFoundException or ModelIntegrityException && (options.Model is not null || exact is not null))
+        catch (Exception e) when (exact is not null && (e is ModelIntegrityException || e is ModelNotFoundException && options.Model is null))
         {
-            // Bad input, not an outage: each blob gets a row saying why (a transient failure reading the manifest propagates instead).
-            return await RejectAsync(blobs, exact ?? options.Model!, e.Message, writer, run, cancellationToken);
+            // Bad input, not an outage: the model's file fails its manifest, or the default alias names a version that
+            // is gone. Each blob gets a row saying why, in that model's partition; a transient failure reading the
+            // manifest propagates instead (redelivered), and so does an unknown model the caller named (its 404).
+            return await RejectAsync(blobs, exact, e.Message, writer, run, cancellationToken);
         }
 
         // The first transient read failure stops the call: the invocation fails and is redelivered
@@ -323,7 +326,7 @@ public sealed class BlobScoringService
         {
             var row = new PredictionEntity
             {
-                PartitionKey = PredictionKeys.Partition(blob.Container, model.IsExact ? model : null),
+                PartitionKey = PredictionKeys.Partition(blob.Container, model),
                 RowKey = TableKeys.Escape(blob.Name),
                 BlobName = blob.Name,
                 BlobETag = blob.ETag,

@@ -188,6 +188,20 @@ public sealed class ModelRepositoryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_unknown_model_named_by_the_caller_is_refused_naming_it_and_writes_no_row()
+    {
+        var account = Account();
+        var repository = await PushBothAsync(account);
+        var (cache, _, service) = Services(account, repository, Options(Path.Combine(Path.GetTempPath(), "convnext-model-tests", Guid.NewGuid().ToString("N"))));
+        using var _ = cache;
+        var e = await Assert.ThrowsAsync<ModelNotFoundException>(() =>
+            service.ScoreAsync(Samples.Select(s => new BlobReference(ContainerNames.Images, s)), ModelReference.Parse("atto@7")));
+        Assert.Contains("atto@7", e.Message);
+        Assert.Empty(Rows("images@atto@7"));
+        Assert.Empty(Rows("images"));
+    }
+
+    [Fact]
     public async Task Pushing_over_an_existing_version_is_refused_and_the_manifest_is_unchanged()
     {
         var account = Account();
