@@ -202,6 +202,29 @@ public sealed class ModelRepositoryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_validation_run_of_a_model_whose_file_fails_its_manifest_is_refused_saying_why()
+    {
+        var account = Account();
+        await PushBothAsync(account);
+        await new BlobServiceClient(ConnectionString).GetBlobContainerClient(ContainerNames.Models)
+            .GetBlobClient("squeezenet/1/model.onnx").UploadAsync(_attoPath, overwrite: true);
+        var cacheDirectory = Path.Combine(Path.GetTempPath(), "convnext-model-tests", Guid.NewGuid().ToString("N"));
+        await using var app = await FunctionsFixture.StartHandlerAsync(ConnectionString, services => services.AddSingleton(Options(cacheDirectory)));
+        var api = app.Services.GetRequiredService<ServiceApi>();
+
+        var run = await api.CreateValidationRunAsync(new JsonObject { ["model"] = "squeezenet@1", ["labels"] = "names", ["container"] = ContainerNames.Images }.ToJsonString(), "http");
+        Assert.Equal(422, run.Response.StatusCode);
+        Assert.Contains($"has SHA-256 {FileSha256.Compute(_attoPath)}, but its manifest says {FileSha256.Compute(Repository.SqueezeNet)}: not loaded",
+            ((ApiProblem)run.Response.Body).Error);
+        Assert.Empty(app.Services.GetRequiredService<ModelCache>().Loaded);
+        // The other model is fine: its run is created and names it.
+        var atto = await api.CreateValidationRunAsync(new JsonObject { ["model"] = "atto@1", ["labels"] = "names", ["container"] = ContainerNames.Images, ["prefix"] = "" }.ToJsonString(), "http");
+        Assert.True(atto.Response.StatusCode == 201, System.Text.Json.JsonSerializer.Serialize(atto.Response.Body));
+        Assert.Equal("atto@1", atto.Value!.Run.Model);
+        Assert.False(atto.Value.Run.Trained);
+    }
+
+    [Fact]
     public async Task Pushing_over_an_existing_version_is_refused_and_the_manifest_is_unchanged()
     {
         var account = Account();
