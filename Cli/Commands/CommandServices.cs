@@ -22,8 +22,9 @@ internal static class CommandServices
     /// <param name="settings">The command's options as configuration keys (<c>Scoring:BatchSize</c>); they win over the environment.</param>
     /// <param name="classifier">The model the command loaded; the provider's engine owns (and disposes) it.</param>
     /// <param name="configure">Adds or replaces a registration (serve's chunk queue).</param>
+    /// <param name="manifest">The repository manifest <paramref name="classifier"/> was loaded and verified from, so rows name that model.</param>
     public static ServiceProvider Build(StorageAccount? account, string? connectionString, IReadOnlyDictionary<string, string?> settings,
-        ImageClassifier? classifier = null, Action<IServiceCollection>? configure = null)
+        ImageClassifier? classifier = null, Action<IServiceCollection>? configure = null, Service.Models.ModelManifest? manifest = null)
     {
         var values = new Dictionary<string, string?>(settings, StringComparer.OrdinalIgnoreCase);
         if (connectionString is not null)
@@ -34,7 +35,8 @@ internal static class CommandServices
         if (account is not null)
             services.AddSingleton(account);
         if (classifier is not null)
-            services.AddSingleton(sp => new ScoringEngine(classifier, sp.GetRequiredService<ScoringOptions>()));
+            services.AddSingleton(sp => manifest is null ? new ScoringEngine(classifier, sp.GetRequiredService<ScoringOptions>())
+                : new ScoringEngine(classifier, sp.GetRequiredService<ScoringOptions>(), manifest));
         configure?.Invoke(services);
         var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
         try

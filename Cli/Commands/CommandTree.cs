@@ -86,6 +86,12 @@ public static class CommandTree
             console.Error.WriteLine($"error: {OneLine(e.Message)} (see '{CommandPath(parse)} --help')");
             return BadArguments;
         }
+        catch (Service.Models.ModelNotFoundException e)
+        {
+            // An unknown model, version or alias is bad input wherever it is named.
+            console.Error.WriteLine($"error: {OneLine(e.Message)} (see '{CliInvocation.Command} model list')");
+            return BadArguments;
+        }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             console.Error.WriteLine("cancelled");

@@ -41,8 +41,15 @@ internal sealed class ModelCommandOptions
     public Option<int?> Threads { get; } = new("--threads") { Description = "ONNX Runtime intra-op threads (default: all cores)", HelpName = "N" };
     public Option<string?> Labels { get; } = new("--labels") { Description = "Class label table (LOC_synset_mapping.txt or synset_words.txt) when the model carries none", HelpName = "FILE" };
 
-    public ModelCommandOptions(Command command, bool modelRequired = true)
+    /// <param name="acceptsReference">--model may also be a repository model, NAME@VERSION (or NAME for its promoted version).</param>
+    public ModelCommandOptions(Command command, bool modelRequired = true, bool acceptsReference = false)
     {
+        _acceptsReference = acceptsReference;
+        if (acceptsReference)
+        {
+            Model.Description = $"ONNX model file, or a repository model NAME@VERSION (NAME: its promoted version) (default: ${ModelEnvironmentVariable})";
+            Model.HelpName = "FILE.onnx|NAME@VERSION";
+        }
         PreprocessingPreset.AcceptOnlyFromAmong("timm", "mindcv", "torchvision", "caffe");
         ChannelOrder.AcceptOnlyFromAmong("rgb", "bgr");
         Interpolation.AcceptOnlyFromAmong("bicubic", "bilinear", "nearest");
@@ -60,7 +67,11 @@ internal sealed class ModelCommandOptions
         OptionParsing.Positive(Crop);
         OptionParsing.Positive(Threads);
         OptionParsing.Device(Device);
-        OptionParsing.ExistingFile(Model);
+        Model.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is { } path && !File.Exists(path) && !(acceptsReference && IsReference(path)))
+                r.AddError($"{Model.Name}: file not found: {path}");
+        });
         OptionParsing.ExistingFile(Labels);
         foreach (var option in new Option[] { Model, PreprocessingPreset, ChannelOrder, Scale, Mean, Std, Resize, Crop, Interpolation, Device, Threads, Labels })
             command.Options.Add(option);
@@ -75,6 +86,18 @@ internal sealed class ModelCommandOptions
     }
 
     public string ModelPath(ParseResult parse) => ModelPathOverride ?? parse.GetValue(Model)!;
+
+    private readonly bool _acceptsReference;
+
+    /// <summary>The repository model --model names, or null for a file.</summary>
+    public Service.Models.ModelReference? Reference(ParseResult parse) =>
+        _acceptsReference && ModelPathOverride is null && parse.GetValue(Model) is { } value && IsReference(value)
+            ? Service.Models.ModelReference.Parse(value) : null;
+
+    /// <summary>Not a file, and NAME@VERSION (or a bare NAME that does not look like a file name).</summary>
+    internal static bool IsReference(string value) =>
+        !File.Exists(value) && Service.Models.ModelReference.TryParse(value, out var reference) &&
+        (reference!.IsExact || !value.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Set by commands that make their own model (demo) when --model is not given.</summary>
     public string? ModelPathOverride { get; set; }

@@ -18,13 +18,19 @@ internal static class ModelCommands
     public const string BaseUrlEnvironmentVariable = "CONVNEXT_WEIGHTS_BASE_URL";
     public const string CacheEnvironmentVariable = WeightsCache.EnvironmentVariable;
 
-    public static Command Create(CliConsole console) => new("model", "Build, inspect and fetch ConvNeXt ONNX models")
+    public static Command Create(CliConsole console)
     {
-        Build(console),
-        Inspect(console),
-        FetchCommand.Create(console),
-        QuantizeCommand.Create(console),
-    };
+        var command = new Command("model", "Build, inspect and fetch ConvNeXt ONNX models; push, list and promote them in the model repository")
+        {
+            Build(console),
+            Inspect(console),
+            FetchCommand.Create(console),
+            QuantizeCommand.Create(console),
+        };
+        foreach (var repository in ModelRepositoryCommands.Create(console))
+            command.Subcommands.Add(repository);
+        return command;
+    }
 
     internal static Option<string> Precision() => new Option<string>("--precision")
     {

@@ -43,10 +43,20 @@ internal static class ResultsCommand
         var prefix = new Option<string?>("--prefix") { Description = "Only blobs whose name starts with PREFIX (needs --container)", HelpName = "PREFIX" };
         var errors = new Option<bool>("--errors") { Description = "Only images that could not be scored" };
         var wnid = new Option<string?>("--wnid") { Description = "Only rows whose top-1 class is this WordNet id", HelpName = "WNID" };
+        var modelOption = new Option<string?>("--model")
+        {
+            Description = "Only rows of this repository model (NAME@VERSION, or NAME for its promoted version); default: the default model's rows of --container",
+            HelpName = "NAME@VERSION",
+        };
+        modelOption.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is { } text && Service.Models.ModelReference.Problem(text) is { } problem)
+                r.AddError(problem);
+        });
         var top = TopOption(100);
         var all = new Option<bool>("--all") { Description = "Every matching row (no --top limit)" };
         var format = FormatOption();
-        var command = new Command("predictions", "List rows of the Predictions table") { container, prefix, errors, wnid, top, all, format };
+        var command = new Command("predictions", "List rows of the Predictions table") { container, prefix, errors, wnid, modelOption, top, all, format };
         var storage = new StorageConnectionOption(command);
         command.Validators.Add(r =>
         {
@@ -55,8 +65,15 @@ internal static class ResultsCommand
         });
         command.SetAction(async (parse, ct) =>
         {
-            await using var services = CommandServices.Build(await storage.OpenAsync(parse, ct), storage.Resolve(parse), new Dictionary<string, string?>());
+            var account = await storage.OpenAsync(parse, ct);
+            await using var services = CommandServices.Build(account, storage.Resolve(parse), new Dictionary<string, string?>());
             var queries = services.GetRequiredService<PredictionQueries>();
+            // The same rows the API's ?model= reads: that model's, else (for a container) the default model's.
+            Service.Models.ModelReference? model = null;
+            if (parse.GetValue(modelOption) is { } named)
+                model = (await RepositoryModels.ManifestAsync(account, Service.Models.ModelReference.Parse(named), ct)).Reference;
+            else if (parse.GetValue(container) is not null)
+                model = await services.GetRequiredService<Service.Models.ModelRepository>().GetDefaultAsync(ct);
             var wanted = parse.GetValue(all) ? int.MaxValue : parse.GetValue(top);
             var rows = new List<PredictionRecord>();
             string? token = null;
@@ -68,6 +85,7 @@ internal static class ResultsCommand
                     Prefix = parse.GetValue(prefix),
                     Status = parse.GetValue(errors) ? RowStatus.Failed : null,
                     Wnid = parse.GetValue(wnid),
+                    Model = model,
                     Top = Math.Min(wanted - rows.Count, 1000),
                     ContinuationToken = token,
                 }, ct);
@@ -85,7 +103,9 @@ internal static class ResultsCommand
                 ("top-1", r => r.Top.Count > 0 ? r.Top[0].Name : r.ErrorReason),
                 ("p", r => r.Top.Count > 0 ? TabularOutput.Probability(r.Top[0].Probability) : null),
                 ("top-2", r => r.Top.Count > 1 ? r.Top[1].Name : null),
-                ("model", r => r.ModelId),
+                ("model", r => r.Model ?? r.ModelId),
+                ("model sha256", r => r.ModelSha256),
+                ("provider", r => r.ExecutionProvider),
                 ("scored at", r => r.ScoredAt),
             ]);
             // A limit that cut the list is said, never silent.
@@ -123,7 +143,7 @@ internal static class ResultsCommand
         ("top-5 %", r => TabularOutput.Percent(r.Top5 * 100)),
         ("images", r => r.ImageCount ?? r.ExpectedImageCount),
         ("errors", r => r.ErrorCount),
-        ("model", r => r.ModelId),
+        ("model", r => (r.Model ?? r.ModelId) + (r.Trained == false ? " UNTRAINED" : "")),
         ("dataset", r => $"{r.DatasetContainer}/{r.DatasetPrefix}"),
         ("reference top-1 %", r => TabularOutput.Percent(r.ReferenceTop1)),
         ("ECE %", r => TabularOutput.Percent(r.Ece * 100)),

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ConvNeXt.Batch.Cli.Output;
+using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Cli.Sources;
 using ConvNeXt.Batch.Service.Local;
 using ConvNeXt.Batch.Service.Services;
@@ -38,7 +39,7 @@ internal static class ScoreCommand
         {
             source, output, table, container, prefix, quiet,
         };
-        var model = new ModelCommandOptions(command);
+        var model = new ModelCommandOptions(command, acceptsReference: true);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
         command.Validators.Add(r =>
@@ -61,7 +62,14 @@ internal static class ScoreCommand
             // The output first: a path that cannot be written fails before the model loads.
             await using var fileWriter = parse.GetValue(output) is { } path ? PredictionWriter.Create(path)
                 : tableName is null ? PredictionWriter.JsonLines(console.Out) : null;
-            var classifier = model.Load(parse, console);
+            // A repository model (--model NAME@VERSION) is verified against its manifest before it loads; its rows
+            // go to its own partition and every output record names it.
+            Service.Models.ModelManifest? manifest = null;
+            ImageClassifier classifier;
+            if (model.Reference(parse) is { } reference)
+                (classifier, manifest) = await RepositoryModels.LoadAsync(await storage.OpenAsync(parse, ct), reference, model.Inference(parse), console, ct);
+            else
+                classifier = model.Load(parse, console);
             StorageAccount? account;
             try
             {
@@ -76,9 +84,11 @@ internal static class ScoreCommand
             }
             // The provider's engine owns (and disposes) the classifier.
             await using var services = CommandServices.Build(account, account is null ? null : storage.Resolve(parse),
-                pipelineOptions.Settings(parse), classifier);
+                pipelineOptions.Settings(parse), classifier, manifest: manifest);
             var engine = services.GetRequiredService<ScoringEngine>();
             var scoring = services.GetRequiredService<ScoringOptions>();
+            // What every output record says about the model that scored it.
+            var (stampModel, stampSha256) = (manifest?.Reference.ToString() ?? classifier.ModelId, classifier.ModelSha256);
             ScoreSummary summary;
             string where;
             using (var progress = new ProgressLine(console.Error, console.ShowProgress && !parse.GetValue(quiet), "img"))
@@ -87,6 +97,7 @@ internal static class ScoreCommand
                 {
                     Pipeline = pipelineOptions.Create(parse, await engine.GetClassifierAsync(ct)),
                     Scoring = scoring,
+                    Model = manifest?.Reference,
                     Table = tableName,
                     Progress = p =>
                     {
@@ -94,7 +105,11 @@ internal static class ScoreCommand
                         progress.Report(p.Done, p.Errors);
                     },
                     RowReady = fileWriter is null ? null
-                        : async (row, c) => await fileWriter.WriteAsync(new ScoreRecord(row.Source, row.Top, row.Error is null ? null : CommandTree.OneLine(row.Error)), c),
+                        : async (row, c) => await fileWriter.WriteAsync(new ScoreRecord(row.Source, row.Top, row.Error is null ? null : CommandTree.OneLine(row.Error))
+                        {
+                            Model = stampModel,
+                            ModelSha256 = stampSha256,
+                        }, c),
                 };
                 (summary, where) = imageSource switch
                 {

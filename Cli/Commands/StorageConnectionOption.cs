@@ -28,10 +28,17 @@ internal sealed class StorageConnectionOption
 
     public string Resolve(ParseResult parse) => Configured(parse) ?? Azurite;
 
+    /// <summary><c>Storage__BlobServiceUri</c> and <c>Storage__TableServiceUri</c> from the environment, when both are set.</summary>
+    private static (Uri Blob, Uri Table)? EntraEndpoints() =>
+        Uri.TryCreate(OptionParsing.Environment("Storage__BlobServiceUri"), UriKind.Absolute, out var blob) &&
+        Uri.TryCreate(OptionParsing.Environment("Storage__TableServiceUri"), UriKind.Absolute, out var table)
+            ? (blob, table) : null;
+
     /// <summary>Where the connection string came from, for messages.</summary>
     public string Source(ParseResult parse) =>
         parse.GetValue(ConnectionString) is not null ? "--connection-string"
         : OptionParsing.Environment(EnvironmentVariable) is not null ? "$" + EnvironmentVariable
+        : EntraEndpoints() is not null ? "$Storage__BlobServiceUri and $Storage__TableServiceUri (Entra ID)"
         : "local Azurite (no --connection-string or $" + EnvironmentVariable + ")";
 
     /// <summary>
@@ -45,7 +52,11 @@ internal sealed class StorageConnectionOption
         StorageAccount account;
         try
         {
-            account = new StorageAccount(new StorageOptions { ConnectionString = connectionString });
+            // A deployed account accepts Entra ID only: its service URIs (as the apps' settings name them) with
+            // DefaultAzureCredential (`az login`), when no connection string is given.
+            account = Configured(parse) is null && EntraEndpoints() is { } endpoints
+                ? new StorageAccount(new StorageOptions { BlobServiceUri = endpoints.Blob, TableServiceUri = endpoints.Table })
+                : new StorageAccount(new StorageOptions { ConnectionString = connectionString });
         }
         catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException)
         {

@@ -53,7 +53,7 @@ internal static class ValidateCommand
         {
             dataset, groundTruth, json, perClass, confused, record, container, chunkSize, quiet,
         };
-        var model = new ModelCommandOptions(command);
+        var model = new ModelCommandOptions(command, acceptsReference: true);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
         command.Validators.Add(r =>
@@ -84,12 +84,23 @@ internal static class ValidateCommand
         private string DatasetValue => parse.GetValue(inputs.Dataset)!;
         private bool Remote => DatasetValue.StartsWith("blob://", StringComparison.OrdinalIgnoreCase);
 
+        /// <summary>The repository model validated (--model NAME@VERSION), or null for a model file.</summary>
+        private Service.Models.ModelManifest? _manifest;
+
+        private string ModelName(ImageClassifier classifier) => _manifest?.Reference.ToString() ?? classifier.ModelId;
+
+        private bool? Trained(ImageClassifier classifier) => _manifest?.Trained ?? classifier.Metadata.Trained;
+
         public async Task<int> RunAsync(CancellationToken ct)
         {
             var (truth, classTable) = ResolveLabels();
-            var classifier = inputs.Model.Load(parse, console, classTable, useLabelsOption: false);
-            // The provider's engine owns (and disposes) the classifier.
-            await using var services = CommandServices.Build(null, null, inputs.Pipeline.Settings(parse), classifier);
+            ImageClassifier classifier;
+            if (inputs.Model.Reference(parse) is { } reference)
+                (classifier, _manifest) = await RepositoryModels.LoadAsync(await inputs.Storage.OpenAsync(parse, ct), reference, inputs.Model.Inference(parse), console, ct);
+            else
+                classifier = inputs.Model.Load(parse, console, classTable, useLabelsOption: false);
+            // The provider's engine owns (and disposes) the classifier; a repository model's runs name it (NAME@VERSION).
+            await using var services = CommandServices.Build(null, null, inputs.Pipeline.Settings(parse), classifier, manifest: _manifest);
             var engine = services.GetRequiredService<ScoringEngine>();
             var labels = classifier.Labels
                 ?? throw new CommandFailedException("the model carries no class labels: give --labels LOC_synset_mapping.txt");
@@ -108,7 +119,9 @@ internal static class ValidateCommand
             if (parse.GetValue(inputs.Json))
                 console.Out.WriteLine(ToJson(classifier, outcome, labels).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else
-                WriteReport(console, classifier, DatasetValue, outcome, classifier.Metadata.ReferenceAccuracy, labels);
+                WriteReport(console, ModelName(classifier), Trained(classifier), DatasetValue, outcome,
+                    _manifest is { ReferenceTop1: { } top1 } m ? new Scoring.Models.ReferenceAccuracy(top1, m.ReferenceTop5, m.ReferenceSource ?? "manifest") : classifier.Metadata.ReferenceAccuracy,
+                    labels);
             return CommandTree.Success;
         }
 
@@ -130,7 +143,7 @@ internal static class ValidateCommand
             }
 
             // A model without a class table (e.g. SqueezeNet) validated against val.txt: use the table beside it.
-            if (classTable is null && truth is not null && !Remote
+            if (classTable is null && truth is not null && !Remote && inputs.Model.Reference(parse) is null
                 && Scoring.Onnx.OnnxModelInfo.Read(inputs.Model.ModelPath(parse)).Metadata.Labels is null
                 && LabelFiles.ClassTableBeside(truth) is { } beside)
                 classTable = ClassLabels.Load(beside);
@@ -176,14 +189,14 @@ internal static class ValidateCommand
             var reference = classifier.Metadata.ReferenceAccuracy;
             return new JsonObject
             {
-                ["model"] = classifier.ModelId,
+                ["model"] = ModelName(classifier),
                 ["dataset"] = DatasetValue,
                 ["count"] = metrics.Count,
                 ["errors"] = metrics.Errors,
                 ["top1"] = Math.Round(metrics.Top1, 4),
                 ["top5"] = Math.Round(metrics.Top5, 4),
                 ["mean_confidence"] = Math.Round(metrics.MeanConfidence, 6),
-                ["trained"] = classifier.Metadata.Trained,
+                ["trained"] = Trained(classifier),
                 ["reference"] = reference is null ? null : new JsonObject
                 {
                     ["top1"] = reference.Top1,
@@ -265,11 +278,11 @@ internal static class ValidateCommand
         csv.Flush();
     }
 
-    private static void WriteReport(CliConsole console, ImageClassifier classifier, string dataset, ValidationOutcome m,
+    private static void WriteReport(CliConsole console, string model, bool? trained, string dataset, ValidationOutcome m,
         Scoring.Models.ReferenceAccuracy? reference, ClassLabels labels)
     {
         var (confused, runId) = (m.Confused, m.RunId);
-        var table = new Table { Border = TableBorder.Rounded, Title = new TableTitle(Markup.Escape($"{classifier.ModelId} on {dataset}")) };
+        var table = new Table { Border = TableBorder.Rounded, Title = new TableTitle(Markup.Escape($"{model}{(trained == false ? " (UNTRAINED)" : "")} on {dataset}")) };
         table.AddColumn("metric").AddColumn(new TableColumn("measured").RightAligned()).AddColumn(new TableColumn("reference").RightAligned()).AddColumn(new TableColumn("Δ points").RightAligned());
         string P(double v) => v.ToString("F2", CultureInfo.InvariantCulture) + " %";
         string D(double v) => v.ToString("+0.00;-0.00", CultureInfo.InvariantCulture);
@@ -281,7 +294,7 @@ internal static class ValidateCommand
         console.Tables.Write(table);
         if (reference is not null)
             console.Out.WriteLine($"reference: {reference.Source}");
-        if (classifier.Metadata.Trained == false)
+        if (trained == false)
             console.Out.WriteLine("UNTRAINED WEIGHTS: accuracy is expected to be at chance level.");
         if (confused.Count > 0)
         {

@@ -100,7 +100,7 @@ internal sealed class JsonLinesPredictionWriter : PredictionWriter
     }
 }
 
-/// <summary>Flat columns: <c>source,error,top1_index,top1_wnid,top1_name,top1_probability,…,top5_probability</c>.</summary>
+/// <summary>Flat columns: <c>source,error,top1_index,top1_wnid,top1_name,top1_probability,…,top5_probability,model,model_sha256</c>.</summary>
 internal sealed class CsvPredictionWriter : PredictionWriter
 {
     private readonly StreamWriter _text;
@@ -119,6 +119,8 @@ internal sealed class CsvPredictionWriter : PredictionWriter
             _csv.WriteField($"top{k}_name");
             _csv.WriteField($"top{k}_probability");
         }
+        _csv.WriteField("model");
+        _csv.WriteField("model_sha256");
         _csv.EndRecord();
     }
 
@@ -141,6 +143,8 @@ internal sealed class CsvPredictionWriter : PredictionWriter
                     _csv.WriteField("");
             }
         }
+        _csv.WriteField(record.Model ?? "");
+        _csv.WriteField(record.ModelSha256 ?? "");
         await _csv.EndRecordAsync(cancellationToken);
     }
 
@@ -161,6 +165,8 @@ public sealed class ParquetPredictionRow
     [System.Text.Json.Serialization.JsonPropertyName("source")] public string Source { get; set; } = "";
     [System.Text.Json.Serialization.JsonPropertyName("error")] public string? Error { get; set; }
     [System.Text.Json.Serialization.JsonPropertyName("top")] public List<ParquetPredictedClass>? Top { get; set; }
+    [System.Text.Json.Serialization.JsonPropertyName("model")] public string? Model { get; set; }
+    [System.Text.Json.Serialization.JsonPropertyName("model_sha256")] public string? ModelSha256 { get; set; }
 }
 
 public sealed class ParquetPredictedClass
@@ -184,6 +190,8 @@ internal sealed class ParquetPredictionWriter(Stream stream) : PredictionWriter
             Source = record.Source,
             Error = record.Error,
             Top = record.Top?.Select(c => new ParquetPredictedClass { Index = c.Index, Wnid = c.Wnid, Name = c.Name, Probability = c.Probability }).ToList(),
+            Model = record.Model,
+            ModelSha256 = record.ModelSha256,
         });
         if (_pending.Count >= RowGroupSize)
             await FlushAsync(cancellationToken);

@@ -11,4 +11,13 @@ namespace ConvNeXt.Batch.Cli.Output;
 public sealed record ScoreRecord(
     [property: JsonPropertyName("source")] string Source,
     [property: JsonPropertyName("top"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<PredictedClass>? Top,
-    [property: JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error);
+    [property: JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error)
+{
+    /// <summary>The model that scored the record: <c>NAME@VERSION</c> for a repository model, else the model file's id.</summary>
+    [JsonPropertyName("model"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Model { get; init; }
+
+    /// <summary>SHA-256 of the model file that scored the record.</summary>
+    [JsonPropertyName("model_sha256"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ModelSha256 { get; init; }
+}

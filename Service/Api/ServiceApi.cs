@@ -27,20 +27,41 @@ public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries 
     /// request by rebuilding its URL from the decoded path, so '#', '?' and '%' in a path segment do not
     /// survive, while query values are re-encoded (README.md, "Blob names in URLs").
     /// </summary>
+    /// <remarks>
+    /// <c>?model=NAME@VERSION</c> (or <c>NAME</c>) reads that model's rows; without it, a container's rows are the
+    /// default model's (the <c>default</c> alias, else the deployed model). An unknown model answers 404 naming it.
+    /// </remarks>
     public Task<ApiResponse> ListPredictionsAsync(ApiQuery query, CancellationToken cancellationToken = default) =>
         query["blob"] is { } blob
             ? Query(async () => await predictions.GetAsync(
                 query["container"] is { Length: > 0 } container ? container : throw new QueryArgumentException("blob needs a container"),
-                blob, cancellationToken))
+                blob, await ModelOfAsync(query, cancellationToken), cancellationToken))
             : Query(async () => await predictions.ListAsync(new PredictionQuery
         {
             Container = query["container"], Prefix = query["prefix"], Status = query["status"], Wnid = query["wnid"],
+            Model = query["container"] is { Length: > 0 } || query["model"] is { Length: > 0 } ? await ModelOfAsync(query, cancellationToken) : null,
             Top = query.Int("top"), ContinuationToken = query["continuationToken"],
         }, cancellationToken));
 
-    /// <summary><c>GET /api/predictions/{container}/{**blob}</c></summary>
+    /// <summary><c>GET /api/predictions/{container}/{**blob}</c> (<c>?model=</c> as for the list)</summary>
     public Task<ApiResponse> GetPredictionAsync(string container, string blob, CancellationToken cancellationToken = default) =>
-        Query(async () => await predictions.GetAsync(container, blob, cancellationToken));
+        GetPredictionAsync(container, blob, new ApiQuery([]), cancellationToken);
+
+    /// <summary><c>GET /api/predictions/{container}/{**blob}?model=</c></summary>
+    public Task<ApiResponse> GetPredictionAsync(string container, string blob, ApiQuery query, CancellationToken cancellationToken = default) =>
+        Query(async () => await predictions.GetAsync(container, blob, await ModelOfAsync(query, cancellationToken), cancellationToken));
+
+    /// <summary><c>?model=</c> resolved to the exact model whose rows are read (null: the deployed model's).</summary>
+    private async Task<ModelReference?> ModelOfAsync(ApiQuery query, CancellationToken cancellationToken)
+    {
+        ModelReference? requested = null;
+        if (query["model"] is { Length: > 0 } text)
+            requested = ModelReference.TryParse(text, out var parsed) ? parsed : throw new QueryArgumentException(ModelReference.Problem(text)!);
+        var exact = await engine.ResolveAsync(requested, cancellationToken);
+        if (exact is not null && engine.Models is { } models)
+            await models.Repository.GetManifestAsync(exact, cancellationToken); // an unknown version is a 404, not an empty list
+        return exact;
+    }
 
     /// <summary><c>GET /api/validation-runs?top=&amp;continuationToken=</c></summary>
     public Task<ApiResponse> ListValidationRunsAsync(ApiQuery query, CancellationToken cancellationToken = default) =>
@@ -89,6 +110,15 @@ public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries 
         {
             return new(ApiResponse.Problem(400, e.Message), null);
         }
+        catch (ModelNotFoundException e)
+        {
+            return new(ApiResponse.NotFound(e.Message), null);
+        }
+        catch (ModelIntegrityException e)
+        {
+            // The named model's file fails its manifest (or the manifest is not one): not loaded, no run is made.
+            return new(ApiResponse.Problem(422, e.Message), null);
+        }
     }
 
     /// <summary>
@@ -112,6 +142,10 @@ public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries 
         catch (ArgumentException e)
         {
             return ApiResponse.Problem(400, e.Message);
+        }
+        catch (ModelNotFoundException e)
+        {
+            return ApiResponse.NotFound(e.Message);
         }
     }
 }

@@ -61,6 +61,11 @@ public static class ConvNeXtBatchServices
         [
             BlobNames.ContainerProblem(o.Container) is { } problem ? $"ValidationDefaults__Container: {problem}" : null,
         ]);
+        services.AddSettings<ModelRepositoryOptions>(configuration, ModelRepositoryOptions.Section, o =>
+        [
+            AtLeast(ModelRepositoryOptions.Section, nameof(o.MaxLoaded), o.MaxLoaded, 1),
+            AtLeast(ModelRepositoryOptions.Section, nameof(o.AliasCacheSeconds), o.AliasCacheSeconds, 0),
+        ]);
         services.AddSettings<HealthOptions>(configuration, HealthOptions.Section, o =>
         [
             double.IsFinite(o.CacheSeconds) && o.CacheSeconds >= 0 ? null : $"Health__CacheSeconds must be a number of seconds, 0 or more (is {o.CacheSeconds})",
@@ -77,8 +82,11 @@ public static class ConvNeXtBatchServices
 
         services.AddSingleton(sp => new StorageAccount(sp.GetRequiredService<StorageOptions>()));
         services.AddSingleton(sp => new ScoringMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.AddSingleton(sp => new ModelRepository(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ModelRepositoryOptions>()));
+        services.AddSingleton(sp => new ModelCache(sp.GetRequiredService<ModelRepository>(), sp.GetRequiredService<ScoringOptions>(),
+            sp.GetRequiredService<ModelRepositoryOptions>(), sp.GetRequiredService<ILogger<ModelCache>>()));
         services.AddSingleton(sp => new ScoringEngine(sp.GetRequiredService<ModelOptions>(), sp.GetRequiredService<ScoringOptions>(),
-            sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ILogger<ScoringEngine>>()));
+            sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ILogger<ScoringEngine>>(), sp.GetRequiredService<ModelCache>()));
         services.AddSingleton<BlobImageReader>();
         services.AddSingleton<BlobDataset>();
         services.AddSingleton(sp => new BlobScoringService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ScoringEngine>(),

@@ -24,6 +24,12 @@ public sealed record ValidationRunRequest
 
     /// <summary>Optional caller-chosen run id (makes a retried POST idempotent).</summary>
     public string? RunId { get; init; }
+
+    /// <summary>
+    /// The repository model to validate: <c>NAME@VERSION</c>, or <c>NAME</c> for its promoted version (default:
+    /// <c>ValidationDefaults__Model</c>, else the <c>default</c> alias, else the deployed model).
+    /// </summary>
+    public string? Model { get; init; }
 }
 
 /// <summary>

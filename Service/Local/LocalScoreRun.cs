@@ -29,14 +29,20 @@ public sealed class LocalScoreRun(ScoringEngine engine, LocalScoreRunOptions opt
             notImages.Add(Path.GetRelativePath(folder, file));
         var images = files.Where(LabelledDataset.IsImageFile).ToList();
         var classifier = await engine.GetClassifierAsync(cancellationToken);
-        var partition = TableKeys.Escape(new DirectoryInfo(folder).Name);
+        var partition = PredictionKeys.Partition(TableKeys.Escape(new DirectoryInfo(folder).Name), options.Model);
         var rows = options.Table is { } table ? new PredictionRowWriter(Storage(), table) : null;
         var summary = await RunAsync(FileInputs(folder, images), images.Count, async (scored, ct) =>
         {
             if (options.RowReady is { } ready)
                 await ready(ToRow(scored), ct);
             if (rows is not null)
-                await rows.AddAsync(PredictionEntity.From(partition, scored.Id, scored, classifier.ModelId, classifier.ModelSha256), ct);
+            {
+                var row = PredictionEntity.From(partition, scored.Id, scored, classifier.ModelId, classifier.ModelSha256);
+                row.ModelName = options.Model?.Name;
+                row.ModelVersion = options.Model?.Version;
+                row.ExecutionProvider = classifier.ExecutionProvider;
+                await rows.AddAsync(row, ct);
+            }
         }, rows is null ? null : rows.FlushAsync, cancellationToken);
         return notImages.AddTo(summary);
     }

@@ -12,6 +12,9 @@ public sealed record LocalScoreRunOptions
     /// <summary>Blob reads (size limit, download concurrency) and the container scoring service.</summary>
     public ScoringOptions Scoring { get; init; } = new();
 
+    /// <summary>The repository model the engine scores with (its rows go to that model's partition); <c>null</c>: a model file.</summary>
+    public Models.ModelReference? Model { get; init; }
+
     /// <summary>Upsert one row per image into this table; <c>null</c>: no table.</summary>
     public string? Table { get; init; }
 

@@ -1,5 +1,6 @@
 using Azure.Data.Tables;
 using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Storage;
 
 namespace ConvNeXt.Batch.Service.Queries;
@@ -19,15 +20,30 @@ public sealed record PredictionRecord(
     double? DownloadMilliseconds,
     double? ScoringMilliseconds)
 {
+    /// <summary>The repository model that scored the row (<c>NAME@VERSION</c>); null for the deployed model.</summary>
+    public string? Model { get; init; }
+
+    /// <summary>The execution provider that ran the model (null on rows written before it was recorded).</summary>
+    public string? ExecutionProvider { get; init; }
+
     internal static PredictionRecord From(PredictionEntity e) => new(
-        e.PartitionKey, e.BlobName, e.Status, e.ErrorReason, e.ErrorMessage, e.BlobETag, e.ModelId, e.ModelSha256,
-        PredictedClass.FromJson(e.TopJson), e.ScoredAt, e.DownloadMilliseconds, e.ScoringMilliseconds);
+        PredictionKeys.Container(e), e.BlobName, e.Status, e.ErrorReason, e.ErrorMessage, e.BlobETag, e.ModelId, e.ModelSha256,
+        PredictedClass.FromJson(e.TopJson), e.ScoredAt, e.DownloadMilliseconds, e.ScoringMilliseconds)
+    {
+        Model = PredictionKeys.Model(e),
+        ExecutionProvider = e.ExecutionProvider,
+    };
 }
 
 public sealed record PredictionQuery
 {
-    /// <summary>Container (table partition); null = every container.</summary>
+    /// <summary>Container; null = every container.</summary>
     public string? Container { get; init; }
+    /// <summary>
+    /// Only this repository model's rows (exact <c>NAME@VERSION</c>); null = the deployed model's rows of
+    /// <see cref="Container"/>, or every model's rows when no container is given.
+    /// </summary>
+    public ModelReference? Model { get; init; }
     /// <summary>Blob name prefix (needs <see cref="Container"/>).</summary>
     public string? Prefix { get; init; }
     /// <summary><c>Scored</c> or <c>Failed</c>.</summary>
@@ -59,13 +75,17 @@ public sealed class PredictionQueries(StorageAccount storage)
     /// are partitioned by the folder's name. The blob name is checked like any untrusted name.
     /// </remarks>
     /// <exception cref="QueryArgumentException">The blob name has dot or empty segments, or is too long.</exception>
-    public async Task<PredictionRecord?> GetAsync(string container, string blobName, CancellationToken cancellationToken = default)
+    public async Task<PredictionRecord?> GetAsync(string container, string blobName, CancellationToken cancellationToken = default) =>
+        await GetAsync(container, blobName, null, cancellationToken);
+
+    /// <summary>The row of <paramref name="blobName"/> written by <paramref name="model"/> (exact; null = the deployed model).</summary>
+    public async Task<PredictionRecord?> GetAsync(string container, string blobName, ModelReference? model, CancellationToken cancellationToken = default)
     {
         if (BlobNames.Problem(blobName) is { } problem)
             throw new QueryArgumentException(problem);
         await storage.EnsureTablesAsync(cancellationToken);
         var row = await storage.Resilience.ExecuteAsync(async ct =>
-            await Table.GetEntityIfExistsAsync<PredictionEntity>(container, TableKeys.Escape(blobName), cancellationToken: ct), cancellationToken);
+            await Table.GetEntityIfExistsAsync<PredictionEntity>(PredictionKeys.Partition(container, model), TableKeys.Escape(blobName), cancellationToken: ct), cancellationToken);
         // The key is a function of the name; the name column says whose row it is (a shortened long key is a hash).
         return row.HasValue && string.Equals(row.Value!.BlobName, blobName, StringComparison.Ordinal) ? PredictionRecord.From(row.Value) : null;
     }
@@ -74,8 +94,12 @@ public sealed class PredictionQueries(StorageAccount storage)
     internal static string BuildFilter(PredictionQuery query)
     {
         var clauses = new List<string>();
+        if (query.Model is { IsExact: false } inexact)
+            throw new QueryArgumentException($"model {inexact} must be resolved to NAME@VERSION before querying");
         if (!string.IsNullOrEmpty(query.Container))
-            clauses.Add(TableClient.CreateQueryFilter($"PartitionKey eq {query.Container}"));
+            clauses.Add(TableClient.CreateQueryFilter($"PartitionKey eq {PredictionKeys.Partition(query.Container, query.Model)}"));
+        else if (query.Model is { } model)
+            clauses.Add(TableClient.CreateQueryFilter($"ModelName eq {model.Name} and ModelVersion eq {model.Version}"));
         if (!string.IsNullOrEmpty(query.Prefix))
         {
             if (string.IsNullOrEmpty(query.Container))

@@ -36,10 +36,20 @@ public sealed record ValidationRunSummary(
     string? FailureReason = null,
     string? LabelsSha256 = null)
 {
+    /// <summary>The repository model (<c>NAME@VERSION</c>) the run validated; null for the deployed model.</summary>
+    public string? Model { get; init; }
+
+    /// <summary>False when the model has random weights (shown as UNTRAINED); null when unknown.</summary>
+    public bool? Trained { get; init; }
+
     internal static ValidationRunSummary From(ValidationRunEntity e) => new(
         e.RowKey, e.Status, e.Trigger, e.ModelId, e.ModelSha256, e.DatasetContainer, e.DatasetPrefix, e.LabelSource,
         e.ExpectedImageCount, e.ChunkCount, e.ChunkSize, e.CreatedAt, e.FinishedAt, e.ImageCount, e.ScoredCount, e.ErrorCount,
-        e.Top1, e.Top5, e.MeanConfidence, e.ReferenceTop1, e.ReferenceTop5, e.ReferenceSource, e.FinalizedBy, e.Ece, e.FailureReason, e.LabelsSha256);
+        e.Top1, e.Top5, e.MeanConfidence, e.ReferenceTop1, e.ReferenceTop5, e.ReferenceSource, e.FinalizedBy, e.Ece, e.FailureReason, e.LabelsSha256)
+    {
+        Model = e.ModelName is { } name && e.ModelVersion is { } version ? $"{name}@{version}" : null,
+        Trained = e.ModelTrained,
+    };
 }
 
 public sealed record ClassAccuracy(int Index, string? Wnid, string? Name, long Count, long Top1Correct, long Top5Correct)

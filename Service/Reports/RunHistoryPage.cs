@@ -12,7 +12,11 @@ public sealed record HistoryRun(ValidationRunSummary Run, ProportionInterval Top
 /// <summary>The runs of one model (id and sha256) on one dataset, oldest first.</summary>
 public sealed record HistoryModel(string? ModelId, string? ModelSha256, IReadOnlyList<HistoryRun> Runs)
 {
-    public string Name => $"{ModelId ?? "unknown model"} ({(ModelSha256 is { Length: > 12 } s ? s[..12] : ModelSha256 ?? "no sha256")})";
+    /// <summary>Random weights: the name says UNTRAINED so its runs are not read as a real model's.</summary>
+    public bool Untrained => Runs.Any(r => r.Run.Trained == false);
+
+    public string Name => $"{ModelId ?? "unknown model"} ({(ModelSha256 is { Length: > 12 } s ? s[..12] : ModelSha256 ?? "no sha256")})" +
+        (Untrained ? " UNTRAINED" : "");
 }
 
 /// <summary>A dataset (container, prefix, label source) and every model run on it.</summary>

@@ -54,6 +54,8 @@ public static class ValidationRunPage
             .Append($"<span id=\"scored-count\" data-value=\"{scored}\">{Number(scored)} scored</span>, ")
             .Append($"<span id=\"error-count\" data-value=\"{data.Errors.Sum(e => e.Count)}\">{Number(data.Errors.Sum(e => e.Count))} errors</span>")
             .Append($" · chunks {report.ChunksDone}/{run.ChunkCount}</p>");
+        if (run.Trained == false)
+            html.Append("<p class=\"bad\" id=\"untrained\">UNTRAINED: this model has random weights; its accuracy is chance, not a measurement of a trained model.</p>");
         if (run.Status == Storage.RunStatus.Failed)
             html.Append($"<p class=\"bad\" id=\"run-failure\">This run failed: {E(run.FailureReason ?? "no reason recorded")}. The figures cover the chunks scored before it stopped.</p>");
         else if (run.Status == Storage.RunStatus.Stalled)

@@ -4,6 +4,7 @@ using Azure;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs.Models;
 using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Observability;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Scoring.Pipeline;
@@ -42,6 +43,12 @@ public sealed class ContainerScoringOptions
 
     /// <summary>The table the rows go to (and unchanged blobs are looked up in): <c>Predictions</c>, or the CLI's <c>score --table NAME</c>.</summary>
     public string Table { get; init; } = TableNames.Predictions;
+
+    /// <summary>
+    /// The model to score with: <c>NAME@VERSION</c>, or <c>NAME</c> for its promoted version; null = the
+    /// <c>default</c> alias, else the deployed model. Resolved once when the call starts.
+    /// </summary>
+    public ModelReference? Model { get; init; }
 
     /// <summary>Called after each blob with the counts so far (for a progress line).</summary>
     public Action<BlobScoringResult>? Progress { get; init; }
@@ -90,6 +97,7 @@ public sealed class BlobScoringService
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
+    /// <summary>Scores the blobs of storage events with the default model (the <c>default</c> alias, else the deployed model).</summary>
     public Task<BlobScoringResult> ScoreEventsAsync(IEnumerable<BlobCreatedEvent> events, CancellationToken cancellationToken = default) =>
         ScoreAsync(events.Select(e => new BlobReference(e.Container, e.BlobName, e.BlobETag, e.ContentLength, e.EventId)), cancellationToken);
 
@@ -106,27 +114,53 @@ public sealed class BlobScoringService
     }
 
     /// <summary>Scores the given blobs; a blob named twice (two events for one upload) is scored once.</summary>
-    public Task<BlobScoringResult> ScoreAsync(IEnumerable<BlobReference> blobs, CancellationToken cancellationToken = default)
+    public Task<BlobScoringResult> ScoreAsync(IEnumerable<BlobReference> blobs, CancellationToken cancellationToken = default) =>
+        ScoreAsync(blobs, null, cancellationToken);
+
+    /// <summary>
+    /// Scores the given blobs with <paramref name="model"/> (<c>NAME@VERSION</c> or <c>NAME</c>; null = the default
+    /// model) into <c>Predictions</c>; a blob named twice is scored once. Blobs whose row of that model already
+    /// holds the same ETag are skipped. A model whose file fails its manifest's SHA-256 writes a <c>ModelRejected</c>
+    /// row per blob saying why; a manifest that cannot be read (storage down) fails the call (transient).
+    /// </summary>
+    /// <exception cref="ModelNotFoundException"><paramref name="model"/> is not in the repository (nothing is written).</exception>
+    public Task<BlobScoringResult> ScoreAsync(IEnumerable<BlobReference> blobs, ModelReference? model, CancellationToken cancellationToken = default)
     {
         var unique = blobs.GroupBy(b => (b.Container, b.Name)).Select(g => g.Last()).ToList();
-        return RunAsync(unique.ToAsyncEnumerable(), keepOutcomes: true, new ContainerScoringOptions(), cancellationToken);
+        return RunAsync(unique.ToAsyncEnumerable(), keepOutcomes: true, new ContainerScoringOptions { Model = model }, cancellationToken);
     }
+
+    /// <summary>The error reason of the rows written when the requested model cannot be loaded (unknown, or its file fails the manifest).</summary>
+    public const string ModelRejected = "ModelRejected";
 
     private async Task<BlobScoringResult> RunAsync(IAsyncEnumerable<BlobReference> blobs, bool keepOutcomes,
         ContainerScoringOptions options, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         await _storage.EnsureTablesAsync(cancellationToken);
-        var model = await _engine.GetModelInfoAsync(cancellationToken);
         var run = new Run(keepOutcomes, options);
         var writer = new PredictionRowWriter(_storage, options.Table, _metrics);
+        ModelInfo model;
+        ModelReference? exact = null;
+        try
+        {
+            exact = await _engine.ResolveAsync(options.Model, cancellationToken);
+            model = await _engine.GetModelInfoAsync(exact, cancellationToken);
+        }
+        catch (Exception e) when (exact is not null && (e is ModelIntegrityException || e is ModelNotFoundException && options.Model is null))
+        {
+            // Bad input, not an outage: the model's file fails its manifest, or the default alias names a version that
+            // is gone. Each blob gets a row saying why, in that model's partition; a transient failure reading the
+            // manifest propagates instead (redelivered), and so does an unknown model the caller named (its 404).
+            return await RejectAsync(blobs, exact, e.Message, writer, run, cancellationToken);
+        }
 
         // The first transient read failure stops the call: the invocation fails and is redelivered
         // whole, so there is no point reading the rest against a storage account that is down.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         try
         {
-            await foreach (var result in _engine.ScoreAsync(Inputs(blobs, model, run, stop.Token), stop.Token))
+            await foreach (var result in _engine.ScoreAsync(Inputs(blobs, model, run, stop.Token), model.Reference, stop.Token))
             {
                 if (stop.IsCancellationRequested)
                     break; // results after a stop may be cancellation errors, not answers
@@ -210,7 +244,8 @@ public sealed class BlobScoringService
                 if (blob.ETag is null)
                     return;
                 var row = await _storage.TableCallAsync(tableName, async (table, c) =>
-                    await table.GetEntityIfExistsAsync<PredictionEntity>(blob.Container, TableKeys.Escape(blob.Name), cancellationToken: c), ct);
+                    await table.GetEntityIfExistsAsync<PredictionEntity>(PredictionKeys.Partition(blob.Container, model.Reference),
+                        TableKeys.Escape(blob.Name), cancellationToken: c), ct);
                 if (row.HasValue && string.Equals(row.Value!.BlobName, blob.Name, StringComparison.Ordinal) && IsFinal(row.Value, blob.ETag, model.Sha256))
                     result[i] = row.Value;
             });
@@ -264,11 +299,58 @@ public sealed class BlobScoringService
         }
     }
 
+    /// <summary>One <see cref="ModelRejected"/> row per blob (none is scored): the model could not be used.</summary>
+    private async Task<BlobScoringResult> RejectAsync(IAsyncEnumerable<BlobReference> blobs, ModelReference model, string why,
+        PredictionRowWriter writer, Run run, CancellationToken cancellationToken)
+    {
+        _logger.LogWarning("model {Model} rejected: {Reason}", model, why);
+        string? sha256 = null;
+        if (model.IsExact && _engine.Models is { } models)
+        {
+            try
+            {
+                sha256 = (await models.Repository.GetManifestAsync(model, cancellationToken)).Sha256;
+            }
+            catch (Exception e) when (e is ModelNotFoundException or ModelIntegrityException)
+            {
+                // The row says why; there is no manifest SHA-256 to name.
+            }
+        }
+        await foreach (var blob in blobs.WithCancellation(cancellationToken))
+        {
+            var row = new PredictionEntity
+            {
+                PartitionKey = PredictionKeys.Partition(blob.Container, model),
+                RowKey = TableKeys.Escape(blob.Name),
+                BlobName = blob.Name,
+                BlobETag = blob.ETag,
+                ContentLength = blob.ContentLength,
+                EventId = blob.EventId,
+                Status = RowStatus.Failed,
+                ErrorReason = ModelRejected,
+                ErrorMessage = PredictionEntity.Truncate(why),
+                ModelId = model.ToString(),
+                ModelName = model.Name,
+                ModelVersion = model.Version,
+                ModelSha256 = sha256,
+                ScoredAt = DateTimeOffset.UtcNow,
+            };
+            await writer.AddAsync(row, cancellationToken);
+            await run.AddAsync(row, skipped: false, cancellationToken);
+        }
+        await writer.FlushAsync(cancellationToken);
+        return run.Result();
+    }
+
     private static PredictionEntity ToRow(BlobWork work, ScoredImage result, ModelInfo model)
     {
         var row = PredictionEntity.From(work.Blob.Container, work.Blob.Name, result, model.ModelId, model.Sha256,
             errorReason: ReasonOf(work, result),
             errorMessage: work.Missing ? "the blob was deleted before it could be read" : null);
+        row.PartitionKey = PredictionKeys.Partition(work.Blob.Container, model.Reference);
+        row.ModelName = model.Reference?.Name;
+        row.ModelVersion = model.Reference?.Version;
+        row.ExecutionProvider = model.ExecutionProvider;
         row.BlobETag = work.ETag ?? work.Blob.ETag;
         row.ContentLength = work.Blob.ContentLength;
         row.EventId = work.Blob.EventId;

@@ -19,12 +19,18 @@ public sealed record ModelInfo(string ModelId, string Sha256, string ExecutionPr
 
     /// <summary>SHA-256 of the label table the model scores with (<see cref="Scoring.Labels.ClassLabels.Sha256"/>); null when it has none.</summary>
     public string? LabelsSha256 { get; init; }
+    /// <summary>The repository model (<c>NAME@VERSION</c>), or null for the model the app was deployed with (<c>Model__Location</c>).</summary>
+    public ModelReference? Reference { get; init; }
+
+    /// <summary>False for random weights (runs and reports say UNTRAINED); null when the model does not say.</summary>
+    public bool? Trained { get; init; }
 }
 
 /// <summary>
 /// Owns the one <see cref="ImageClassifier"/> of the process: loaded on first use (from a blob or a
 /// local path, verified by SHA-256) and shared by every invocation; each call runs its own
-/// <see cref="ScoringPipeline"/> over it.
+/// <see cref="ScoringPipeline"/> over it. With a <see cref="ModelCache"/>, it also scores with repository
+/// models by reference (<c>NAME@VERSION</c>), and an unnamed call follows the <c>default</c> alias when one is set.
 /// </summary>
 public sealed class ScoringEngine : IDisposable
 {
@@ -33,11 +39,15 @@ public sealed class ScoringEngine : IDisposable
     private readonly ModelSource _source;
     private readonly StorageAccount? _storage;
     private readonly ILogger _logger;
+    private readonly ModelCache? _models;
+    private readonly ModelManifest? _fixedModel;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private ImageClassifier? _classifier;
 
-    public ScoringEngine(ModelOptions model, ScoringOptions scoring, StorageAccount? storage, ILogger<ScoringEngine>? logger = null)
+    /// <param name="models">The repository models this engine can score with (null: only the deployed model).</param>
+    public ScoringEngine(ModelOptions model, ScoringOptions scoring, StorageAccount? storage, ILogger<ScoringEngine>? logger = null, ModelCache? models = null)
     {
+        _models = models;
         _model = model;
         _scoring = scoring;
         _storage = storage;
@@ -49,7 +59,78 @@ public sealed class ScoringEngine : IDisposable
     public ScoringEngine(ImageClassifier classifier, ScoringOptions scoring)
         : this(new ModelOptions(), scoring, null) => _classifier = classifier;
 
+    /// <summary>
+    /// Wraps a repository model the caller loaded (the CLI's <c>score --model NAME@VERSION</c>): the engine then
+    /// scores as that model (its rows, partition and reference), and owns the classifier.
+    /// </summary>
+    public ScoringEngine(ImageClassifier classifier, ScoringOptions scoring, ModelManifest manifest)
+        : this(classifier, scoring) => _fixedModel = manifest;
+
     public bool IsLoaded => _classifier is not null;
+
+    /// <summary>The repository models, when this engine has them.</summary>
+    public ModelCache? Models => _models;
+
+    /// <summary>
+    /// The exact model a call scores with: <paramref name="requested"/> resolved (<c>NAME</c> → its alias), or for
+    /// none the <c>default</c> alias; null means the deployed model (no repository, or nothing promoted yet).
+    /// Resolved once per call, so every row of a call names the model that scored it, whatever a promote does meanwhile.
+    /// </summary>
+    /// <exception cref="ModelNotFoundException">An unknown model, version or alias.</exception>
+    public async Task<ModelReference?> ResolveAsync(ModelReference? requested, CancellationToken cancellationToken = default)
+    {
+        if (_fixedModel is { } fixedModel)
+            return requested is null || requested == fixedModel.Reference || requested == new ModelReference(fixedModel.Name, null) ? fixedModel.Reference
+                : throw new ModelNotFoundException($"model {requested} cannot be used here: this engine scores with {fixedModel.Reference}");
+        if (_models is null)
+            return requested is null ? null
+                : throw new ModelNotFoundException($"model {requested} cannot be used here: no model repository is configured");
+        if (requested is not null)
+            return await _models.Repository.ResolveAsync(requested, cancellationToken);
+        if (await _models.Repository.GetDefaultAsync(cancellationToken) is { } promoted)
+            return promoted;
+        return null;
+    }
+
+    /// <summary>What <paramref name="model"/> is (null: the deployed model); loads it if needed.</summary>
+    public async Task<ModelInfo> GetModelInfoAsync(ModelReference? model, CancellationToken cancellationToken = default)
+    {
+        if (model is null)
+            return await GetModelInfoAsync(cancellationToken);
+        using var lease = await AcquireAsync(model, cancellationToken);
+        var c = lease.Classifier;
+        var m = lease.Manifest;
+        return Describe(c, m);
+    }
+
+    private static ModelInfo Describe(ImageClassifier c, ModelManifest m)
+    {
+        return new ModelInfo(c.ModelId, c.ModelSha256, c.ExecutionProvider, c.ClassCount, m.Architecture ?? c.Metadata.Architecture,
+            m.ReferenceTop1, m.ReferenceTop5, m.ReferenceSource)
+        {
+            Reference = m.Reference,
+            Trained = m.Trained,
+        };
+    }
+
+    /// <summary>The label table of <paramref name="model"/> (null: the deployed model).</summary>
+    public async Task<ClassLabels> GetLabelsAsync(ModelReference? model, CancellationToken cancellationToken = default)
+    {
+        if (model is null)
+            return await GetLabelsAsync(cancellationToken);
+        using var lease = await AcquireAsync(model, cancellationToken);
+        return lease.Classifier.Labels
+            ?? throw new ModelIntegrityException($"model {model} has no class labels: push it again with --labels");
+    }
+
+    private async Task<ModelLease> AcquireAsync(ModelReference model, CancellationToken cancellationToken)
+    {
+        if (_fixedModel is { } fixedModel && await ResolveAsync(model, cancellationToken) == fixedModel.Reference)
+            return new ModelLease(fixedModel, await GetClassifierAsync(cancellationToken), () => { });
+        if (_models is null)
+            throw new ModelNotFoundException($"model {model} cannot be used here: no model repository is configured");
+        return await _models.AcquireAsync(await _models.Repository.ResolveAsync(model, cancellationToken), cancellationToken);
+    }
 
     public async Task<ImageClassifier> GetClassifierAsync(CancellationToken cancellationToken = default)
     {
@@ -95,6 +176,7 @@ public sealed class ScoringEngine : IDisposable
         {
             UnpinnedReason = ModelSource.UnpinnedReason(_model.Location, _model.Sha256),
             LabelsSha256 = c.Labels?.Sha256,
+            Trained = c.Metadata.Trained,
         };
     }
 
@@ -104,13 +186,21 @@ public sealed class ScoringEngine : IDisposable
         ?? throw new ModelIntegrityException("the model has no class labels: set Model__Labels to a label table (e.g. LOC_synset_mapping.txt)");
 
     /// <summary>Scores <paramref name="inputs"/>; exactly one result per input, in completion order.</summary>
-    public async IAsyncEnumerable<ScoredImage> ScoreAsync(IAsyncEnumerable<ImageInput> inputs,
+    public IAsyncEnumerable<ScoredImage> ScoreAsync(IAsyncEnumerable<ImageInput> inputs, CancellationToken cancellationToken = default) =>
+        ScoreAsync(inputs, null, cancellationToken);
+
+    /// <summary>
+    /// Scores <paramref name="inputs"/> with <paramref name="model"/> (null: the deployed model); the model stays
+    /// loaded while the call runs. Exactly one result per input, in completion order.
+    /// </summary>
+    public async IAsyncEnumerable<ScoredImage> ScoreAsync(IAsyncEnumerable<ImageInput> inputs, ModelReference? model,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        using var lease = model is null ? null : await AcquireAsync(model, cancellationToken);
         ImageClassifier classifier;
         try
         {
-            classifier = await GetClassifierAsync(cancellationToken);
+            classifier = lease?.Classifier ?? await GetClassifierAsync(cancellationToken);
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {

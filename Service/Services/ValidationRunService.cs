@@ -56,7 +56,8 @@ public sealed class ValidationRunService
         var plan = await CreateRunAsync(request, "local", cancellationToken);
         foreach (var chunk in plan.Chunks)
             await ScoreChunkAsync(chunk, "local", cancellationToken);
-        return await _queries.GetRunAsync(plan.Run.RunId, await _engine.GetLabelsAsync(cancellationToken), cancellationToken)
+        return await _queries.GetRunAsync(plan.Run.RunId,
+            await _engine.GetLabelsAsync(plan.Run.Model is { } name ? Models.ModelReference.Parse(name) : null, cancellationToken), cancellationToken)
             ?? throw new InvalidOperationException($"run {plan.Run.RunId} vanished");
     }
 

@@ -25,7 +25,8 @@ public static class RunStatus
 }
 
 /// <summary>
-/// <c>Predictions</c>: one row per scored blob. PartitionKey = container, RowKey = <see cref="TableKeys.Escape"/>(blob name).
+/// <c>Predictions</c>: one row per scored blob and model. Keys: <see cref="PredictionKeys"/> (PartitionKey = container,
+/// or <c>{container}@{name}@{version}</c> for a repository model; RowKey = <see cref="TableKeys.Escape"/>(blob name)).
 /// </summary>
 public sealed class PredictionEntity : ITableEntity
 {
@@ -43,6 +44,11 @@ public sealed class PredictionEntity : ITableEntity
     public string? ErrorMessage { get; set; }
     public string? ModelId { get; set; }
     public string? ModelSha256 { get; set; }
+    /// <summary>The repository model that wrote the row (null: the deployed model, <see cref="ModelId"/> names its file).</summary>
+    public string? ModelName { get; set; }
+    public string? ModelVersion { get; set; }
+    /// <summary>The ONNX Runtime execution provider that ran the model (cpu, cuda, …: what <c>ImageClassifier.ExecutionProvider</c> reports).</summary>
+    public string? ExecutionProvider { get; set; }
     public int? Top1Index { get; set; }
     public string? Top1Wnid { get; set; }
     public string? Top1Name { get; set; }
@@ -99,6 +105,16 @@ public sealed class ValidationRunEntity : ITableEntity
     public string? ModelSha256 { get; set; }
     /// <summary>SHA-256 of the model's label table (<see cref="Scoring.Labels.ClassLabels.Sha256"/>): with <see cref="ModelSha256"/>, the model's identity.</summary>
     public string? LabelsSha256 { get; set; }
+
+    /// <summary>The repository model the run validates (null: the deployed model); chunk workers load it by this reference.</summary>
+    public string? ModelName { get; set; }
+    public string? ModelVersion { get; set; }
+    /// <summary>False for a model with random weights: the run, its report and the history say UNTRAINED.</summary>
+    public bool? ModelTrained { get; set; }
+
+    /// <summary>The repository model the run names (null: the deployed model), which its chunks load.</summary>
+    public Models.ModelReference? RepositoryModel() =>
+        ModelName is { } name && ModelVersion is { } version ? new Models.ModelReference(name, version) : null;
     public string DatasetContainer { get; set; } = "";
     public string? DatasetPrefix { get; set; }
     public string? LabelSource { get; set; }

@@ -1,3 +1,4 @@
+using ConvNeXt.Batch.Service.Models;
 using Azure.Data.Tables;
 using ConvNeXt.Batch.Scoring.Evaluation;
 using ConvNeXt.Batch.Scoring.Labels;
@@ -35,7 +36,20 @@ public sealed class ValidationChunkScorer(StorageAccount storage, ScoringEngine 
             throw new InvalidChunkException(shape);
         await storage.EnsureTablesAsync(cancellationToken);
         var run = await store.ReadAsync(chunk.RunId, cancellationToken) ?? throw new InvalidChunkException("the run does not exist");
-        var classes = await engine.GetLabelsAsync(cancellationToken);
+        var runModel = run.RepositoryModel();
+        ClassLabels classes;
+        try
+        {
+            classes = await engine.GetLabelsAsync(runModel, cancellationToken);
+        }
+        catch (Exception e) when (runModel is not null && e is ModelNotFoundException or ModelIntegrityException)
+        {
+            // The run's model cannot be used (gone, or its file fails the manifest): permanent; the run says why.
+            // A manifest that cannot be read (storage down) is not caught here: the message is redelivered.
+            var reason = $"chunk {chunk.ChunkIndex} not scored: {e.Message}";
+            await finalizer.FailAsync(chunk.RunId, reason, chunk.ChunkIndex, cancellationToken: cancellationToken);
+            throw new InvalidChunkException(reason);
+        }
         await CheckRunAsync(chunk, run, cancellationToken);
         if (run.Status == RunStatus.Completed)
             return new ChunkOutcome(chunk.RunId, chunk.ChunkIndex, 0, 0, Finalized: false, RunCompleted: true);
@@ -44,7 +58,7 @@ public sealed class ValidationChunkScorer(StorageAccount storage, ScoringEngine 
             throw new InvalidChunkException(itemProblem);
         await CheckModelAsync(chunk, run, cancellationToken);
 
-        var scored = await ScoreAsync(chunk, items, classes, cancellationToken);
+        var scored = await ScoreAsync(chunk, items, classes, runModel, cancellationToken);
         var summary = await WriteAsync(chunk, scored, cancellationToken);
         metrics.ImagesScored.Add(summary.ScoredCount);
         metrics.ImagesFailed.Add(summary.ErrorCount);
@@ -77,7 +91,7 @@ public sealed class ValidationChunkScorer(StorageAccount storage, ScoringEngine 
     /// </summary>
     private async Task CheckModelAsync(ValidationChunkMessage chunk, ValidationRunEntity run, CancellationToken cancellationToken)
     {
-        var model = await engine.GetModelInfoAsync(cancellationToken);
+        var model = await engine.GetModelInfoAsync(run.RepositoryModel(), cancellationToken);
         string? reason = null;
         if (!string.Equals(model.Sha256, run.ModelSha256, StringComparison.OrdinalIgnoreCase))
             reason = $"chunk {chunk.ChunkIndex} reached a worker whose model sha256 {model.Sha256[..12]}… differs from the run's " +
@@ -92,14 +106,14 @@ public sealed class ValidationChunkScorer(StorageAccount storage, ScoringEngine 
     }
 
     /// <summary>Scores the chunk's images into rows; throws, writing nothing, when any failure is not the image's own.</summary>
-    private async Task<Scored> ScoreAsync(ValidationChunkMessage chunk, IReadOnlyList<LabelledBlob> items, ClassLabels classes,
+    private async Task<Scored> ScoreAsync(ValidationChunkMessage chunk, IReadOnlyList<LabelledBlob> items, ClassLabels classes, ModelReference? model,
         CancellationToken cancellationToken)
     {
         var rows = new List<ValidationPredictionEntity>(items.Count);
         var counts = new AccuracyCounts();
         Exception? storageFailure = null;
         string? readFailure = null, inferenceFailure = null, decodeTimeout = null;
-        await foreach (var result in engine.ScoreAsync(Inputs(chunk.Container, items), cancellationToken))
+        await foreach (var result in engine.ScoreAsync(Inputs(chunk.Container, items), model, cancellationToken))
         {
             var work = (BlobWork)result.State!;
             if (work.StorageFailure is not null)

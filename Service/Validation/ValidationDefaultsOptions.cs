@@ -9,6 +9,9 @@ public sealed class ValidationDefaultsOptions
     public string? Prefix { get; set; }
     public string? Labels { get; set; }
 
+    /// <summary>The model scheduled runs validate (<c>NAME@VERSION</c> or <c>NAME</c>); null = the default model.</summary>
+    public string? Model { get; set; }
+
     /// <summary>
     /// Containers a run requested over HTTP may read; unset means <see cref="Container"/> only. A key holder
     /// must not be able to list the host's own containers (runs, models, dead letters) as a dataset. No array

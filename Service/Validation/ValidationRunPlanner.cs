@@ -1,3 +1,4 @@
+using ConvNeXt.Batch.Service.Models;
 using System.Globalization;
 using System.Text.Json;
 using Azure.Storage.Blobs.Specialized;
@@ -28,8 +29,14 @@ public sealed class ValidationRunPlanner(StorageAccount storage, ScoringEngine e
     public async Task<ValidationRunPlan> CreateRunAsync(ValidationRunRequest request, string trigger, CancellationToken cancellationToken = default)
     {
         var r = Resolve(request);
-        var model = await engine.GetModelInfoAsync(cancellationToken);
-        var classes = await engine.GetLabelsAsync(cancellationToken);
+        var requestedModel = request.Model ?? defaults.Model;
+        ModelReference? requested = null;
+        if (!string.IsNullOrWhiteSpace(requestedModel) && !ModelReference.TryParse(requestedModel, out requested))
+            throw new DatasetException(ModelReference.Problem(requestedModel)!);
+        // Resolved once: every chunk of the run loads this exact version, whatever a promote does meanwhile.
+        var exact = await engine.ResolveAsync(requested, cancellationToken);
+        var model = await engine.GetModelInfoAsync(exact, cancellationToken);
+        var classes = await engine.GetLabelsAsync(exact, cancellationToken);
         await storage.EnsureTablesAsync(cancellationToken);
 
         // The plan is written while the dataset is listed, so nothing here holds more than a block of it. A run that
@@ -38,7 +45,7 @@ public sealed class ValidationRunPlanner(StorageAccount storage, ScoringEngine e
         var planBlob = existing is null ? RunPlan.NewBlobName(r.RunId) : null;
         var writer = await PlanAsync(r, classes, planBlob, cancellationToken);
         var plan = await writer.FinishAsync(cancellationToken);
-        var row = NewRow(r, trigger, model, plan, planBlob);
+        var row = NewRow(r, trigger, exact, model, plan, planBlob);
         var created = false;
         if (existing is null)
         {
@@ -107,13 +114,16 @@ public sealed class ValidationRunPlanner(StorageAccount storage, ScoringEngine e
         return writer;
     }
 
-    private ValidationRunEntity NewRow(Request r, string trigger, ModelInfo model, RunPlanSummary plan, string? planBlob) => new()
+    private ValidationRunEntity NewRow(Request r, string trigger, ModelReference? exact, ModelInfo model, RunPlanSummary plan, string? planBlob) => new()
     {
         RowKey = r.RunId,
         Status = RunStatus.Running,
         Trigger = trigger,
-        ModelId = model.ModelId,
+        ModelId = exact?.ToString() ?? model.ModelId,
         ModelSha256 = model.Sha256,
+        ModelName = exact?.Name,
+        ModelVersion = exact?.Version,
+        ModelTrained = model.Trained,
         LabelsSha256 = model.LabelsSha256,
         DatasetContainer = r.Container,
         DatasetPrefix = r.Prefix,
@@ -204,6 +214,8 @@ public sealed class ValidationRunPlanner(StorageAccount storage, ScoringEngine e
             return "model (sha256)";
         if (existing.LabelsSha256 is not null && existing.LabelsSha256 != requested.LabelsSha256)
             return "model (label table sha256)";
+        if (existing.ModelName != requested.ModelName || existing.ModelVersion != requested.ModelVersion)
+            return "model";
         return null;
     }
 }

@@ -106,6 +106,9 @@ public class ScoreTests(ScoreFolderFixture data) : IClassFixture<ScoreFolderFixt
         var rows = (await ParquetSerializer.DeserializeAsync<ParquetPredictionRow>(output)).Data;
         AssertOneRecordPerInput(rows.Select(r => (r.Source, r.Top is { Count: > 0 } t ? t[0].Wnid : null, r.Error)).ToList());
         Assert.All(rows.Where(r => r.Error is null), r => Assert.Equal(5, r.Top!.Count));
+        // Every row names the model that scored it.
+        Assert.All(rows, r => Assert.Equal(Scoring.FileSha256.Compute(Repository.SqueezeNet), r.ModelSha256));
+        Assert.All(rows, r => Assert.False(string.IsNullOrEmpty(r.Model)));
     }
 
     [Fact]
@@ -114,7 +117,7 @@ public class ScoreTests(ScoreFolderFixture data) : IClassFixture<ScoreFolderFixt
         var output = Path.Combine(CliRunner.TempDirectory(), "out.parquet");
         await CliRunner.RunOkAsync(["score", data.Folder, "--output", output, .. CliRunner.SqueezeNet]);
         await using var reader = await Parquet.ParquetReader.CreateAsync(output);
-        Assert.Equal(["source", "error", "top"], reader.Schema.Fields.Select(f => f.Name));
+        Assert.Equal(["source", "error", "top", "model", "model_sha256"], reader.Schema.Fields.Select(f => f.Name));
         var top = Assert.IsType<Parquet.Schema.ListField>(reader.Schema.Fields[2]);
         var item = Assert.IsType<Parquet.Schema.StructField>(top.Item);
         Assert.Equal(["index", "wnid", "name", "probability"], item.Fields.Select(f => f.Name));
