@@ -209,10 +209,12 @@ var scoringFunctions = [
   'ScoreValidationChunk'
 ]
 var apiFunctions = [
+  'CompareValidationRuns'
   'CreateValidationRun'
   'GetPrediction'
   'GetPredictions'
   'GetPredictionsReport'
+  'GetRunComparisonReport'
   'GetRunHistoryReport'
   'GetThumbnail'
   'GetValidationRun'

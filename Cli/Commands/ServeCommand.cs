@@ -188,12 +188,16 @@ internal static class ServeCommand
                 queue.Enqueue(plan.Chunks);
             return Write(created.Response);
         });
+        app.MapGet(ApiRoutes.ValidationRunsCompare, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
+            Write(await api.CompareValidationRunsAsync(QueryOf(r), ct)));
         app.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi api, CancellationToken ct) =>
             Write(await api.GetValidationRunAsync(id, QueryOf(r), ct)));
         app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(ct)));
         // The report pages, as the Functions handler serves them (no function key locally).
         app.MapGet(Service.Reports.ReportApi.RunReportRoute, async (string id, HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
             await WriteAsync(http, await reports.RunReportAsync(id, null, ct)));
+        app.MapGet(Service.Reports.ReportApi.CompareReportRoute, async (HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
+            await WriteAsync(http, await reports.CompareReportAsync(name => http.Request.Query[name], null, ct)));
         app.MapGet(Service.Reports.ReportApi.HistoryRoute, async (HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
             await WriteAsync(http, await reports.HistoryAsync(name => http.Request.Query[name], null, ct)));
         app.MapGet(Service.Reports.ReportApi.PredictionsRoute, async (HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>

@@ -123,6 +123,8 @@ public static class HandlerApplication
             Write(await api.GetPredictionAsync(container, blob, ct)));
         app.MapGet(ApiRoutes.ValidationRuns, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
             Write(await api.ListValidationRunsAsync(QueryOf(r), ct)));
+        app.MapGet(ApiRoutes.ValidationRunsCompare, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
+            Write(await api.CompareValidationRunsAsync(QueryOf(r), ct)));
         app.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi api, CancellationToken ct) =>
             Write(await api.GetValidationRunAsync(id, QueryOf(r), ct)));
         app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(ct)));

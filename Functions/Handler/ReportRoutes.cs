@@ -11,6 +11,8 @@ public static class ReportRoutes
     {
         app.MapGet(ReportApi.RunReportRoute, async (string id, HttpContext http, ReportApi api, CancellationToken ct) =>
             await WriteAsync(http, await api.RunReportAsync(id, Key(http.Request), ct)));
+        app.MapGet(ReportApi.CompareReportRoute, async (HttpContext http, ReportApi api, CancellationToken ct) =>
+            await WriteAsync(http, await api.CompareReportAsync(name => http.Request.Query[name], Key(http.Request), ct)));
         app.MapGet(ReportApi.HistoryRoute, async (HttpContext http, ReportApi api, CancellationToken ct) =>
             await WriteAsync(http, await api.HistoryAsync(name => http.Request.Query[name], Key(http.Request), ct)));
         app.MapGet(ReportApi.PredictionsRoute, async (HttpContext http, ReportApi api, CancellationToken ct) =>

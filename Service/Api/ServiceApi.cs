@@ -54,6 +54,28 @@ public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries 
         });
 
     /// <summary>
+    /// <c>GET /api/validation-runs/compare?a=&amp;b=</c>: the paired comparison of two completed runs on the same dataset
+    /// (<see cref="RunComparisonReport"/>); 404 naming a run that does not exist, 400 when they cannot be paired.
+    /// </summary>
+    public async Task<ApiResponse> CompareValidationRunsAsync(ApiQuery query, CancellationToken cancellationToken = default)
+    {
+        if (query["a"] is not { } a || query["b"] is not { } b)
+            return ApiResponse.Problem(400, "give the two run ids as a= and b=");
+        try
+        {
+            return ApiResponse.Ok(await new RunComparisons(storage).CompareAsync(a, b, cancellationToken));
+        }
+        catch (RunNotFoundException e)
+        {
+            return ApiResponse.NotFound(e.Message);
+        }
+        catch (RunsNotComparableException e)
+        {
+            return ApiResponse.Problem(400, e.Message);
+        }
+    }
+
+    /// <summary>
     /// <c>POST /api/validation-runs</c> with an optional <see cref="ValidationRunRequest"/> body: plans the run
     /// (201 and the run summary, or 200 for a run id that exists); the host then delivers the plan's chunks
     /// (Service Bus in Azure, in process locally).

@@ -34,6 +34,7 @@ public sealed record ReportResponse(int StatusCode, string ContentType, byte[] B
 public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails, ScoringEngine? engine = null)
 {
     public const string RunReportRoute = "/api/validation-runs/{id}/report";
+    public const string CompareReportRoute = "/api/validation-runs/compare/report";
     public const string HistoryRoute = "/api/reports/history";
     public const string PredictionsRoute = "/api/predictions/report";
     public const string ThumbnailRoute = "/api/thumbnails/{container}/{**blob}";
@@ -46,6 +47,26 @@ public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails
         var labels = engine is { IsLoaded: true } ? (await engine.GetClassifierAsync(cancellationToken)).Labels : null;
         var html = await reports.ValidationRunAsync(id, new RouteImageLinks(ThumbnailBase, key), labels, cancellationToken);
         return html is null ? ReportResponse.Problem(404, "not found") : ReportResponse.Html(html);
+    }
+
+    /// <summary><c>GET /api/validation-runs/compare/report?a=&amp;b=</c>: the paired comparison page.</summary>
+    public async Task<ReportResponse> CompareReportAsync(Func<string, string?> query, string? key, CancellationToken cancellationToken = default)
+    {
+        if (Empty(query("a")) is not { } a || Empty(query("b")) is not { } b)
+            return ReportResponse.Problem(400, "give the two run ids as a= and b=");
+        try
+        {
+            return ReportResponse.Html(await reports.ComparisonAsync(a, b, new RouteImageLinks(ThumbnailBase, key),
+                id => $"/api/validation-runs/{Uri.EscapeDataString(id)}/report{KeyQuery(key, '?')}", cancellationToken));
+        }
+        catch (RunNotFoundException e)
+        {
+            return ReportResponse.Problem(404, e.Message);
+        }
+        catch (RunsNotComparableException e)
+        {
+            return ReportResponse.Problem(400, e.Message);
+        }
     }
 
     /// <param name="query">The request's query string values by name (null when absent).</param>
