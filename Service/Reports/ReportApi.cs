@@ -33,6 +33,8 @@ public sealed record ReportResponse(int StatusCode, string ContentType, byte[] B
 /// </summary>
 public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails, ScoringEngine? engine = null)
 {
+    public const string JobReportRoute = "/api/scoring-jobs/{id}/report";
+
     public const string RunReportRoute = "/api/validation-runs/{id}/report";
     public const string CompareReportRoute = "/api/validation-runs/compare/report";
     public const string HistoryRoute = "/api/reports/history";
@@ -48,6 +50,12 @@ public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails
         var html = await reports.ValidationRunAsync(id, new RouteImageLinks(ThumbnailBase, key), labels, cancellationToken);
         return html is null ? ReportResponse.Problem(404, "not found") : ReportResponse.Html(html);
     }
+
+    /// <summary><c>GET /api/scoring-jobs/{id}/report</c>: the job page (status, counts, rate).</summary>
+    public static async Task<ReportResponse> JobReportAsync(Jobs.ScoringJobService jobs, string id, string? key, CancellationToken cancellationToken = default) =>
+        await jobs.GetAsync(id, cancellationToken) is { } job
+            ? ReportResponse.Html(ScoringJobPage.Render(job, $"{PredictionsRoute}?container={Uri.EscapeDataString(job.Container)}{KeyQuery(key, '&')}"))
+            : ReportResponse.Problem(404, $"no scoring job '{id}'");
 
     /// <summary><c>GET /api/validation-runs/compare/report?a=&amp;b=</c>: the paired comparison page.</summary>
     public async Task<ReportResponse> CompareReportAsync(Func<string, string?> query, string? key, CancellationToken cancellationToken = default)
