@@ -74,12 +74,21 @@ internal static class ServeCommand
             var reports = new Service.Reports.ReportApi(new Service.Reports.ReportService(account, reportOptions, queries),
                 new Service.Reports.ThumbnailService(account, reportOptions), engine);
 
+            var watched = parse.GetResult(watch) is null ? null : parse.GetValue(watch) ?? ContainerNames.Images;
+            var jobs = new Service.Jobs.ScoringJobService(account, new Service.Jobs.JobModels(engine, new BlobScoringService(account, engine, scoring)),
+                new Service.Jobs.ScoringJobOptions { AllowedContainers = new[] { ContainerNames.Images, watched }.OfType<string>().Distinct().ToArray() });
+            using var stopJobs = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var jobRunner = new JobRunner(jobs, console.Info, stopJobs.Token);
+
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
             builder.WebHost.UseUrls(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{parse.GetValue(port)}"));
             builder.Services.AddSingleton(api);
             builder.Services.AddSingleton(queue);
             builder.Services.AddSingleton(reports);
+            builder.Services.AddSingleton(jobs);
+            builder.Services.AddSingleton(new ScoringJobApi(jobs));
+            builder.Services.AddSingleton(jobRunner);
             await using var app = builder.Build();
             Map(app);
 
@@ -117,8 +126,10 @@ internal static class ServeCommand
                 console.Info("stopping");
             }
             await stop.CancelAsync();
+            await stopJobs.CancelAsync();
             try
             {
+                await jobRunner.StopAsync();
                 await Task.WhenAll(background);
             }
             catch (OperationCanceledException)
@@ -193,6 +204,20 @@ internal static class ServeCommand
         app.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi api, CancellationToken ct) =>
             Write(await api.GetValidationRunAsync(id, QueryOf(r), ct)));
         app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(ct)));
+        // Scoring jobs run in process, through the same planner steps and chunks as the queues deliver.
+        app.MapPost(ScoringJobApi.JobsRoute, async (HttpRequest r, ScoringJobApi jobs, JobRunner runner, CancellationToken ct) =>
+        {
+            using var reader = new StreamReader(r.Body);
+            var started = await jobs.StartAsync(await reader.ReadToEndAsync(ct), ct);
+            if (started.Value is { } first)
+                runner.Start(first);
+            return Write(started.Response);
+        });
+        app.MapGet(ScoringJobApi.JobsRoute, async (HttpRequest r, ScoringJobApi jobs, CancellationToken ct) => Write(await jobs.ListAsync(QueryOf(r), ct)));
+        app.MapGet(ScoringJobApi.JobRoute, async (string id, ScoringJobApi jobs, CancellationToken ct) => Write(await jobs.GetAsync(id, ct)));
+        app.MapPost(ScoringJobApi.CancelRoute, async (string id, ScoringJobApi jobs, CancellationToken ct) => Write(await jobs.CancelAsync(id, ct)));
+        app.MapGet(Service.Reports.ReportApi.JobReportRoute, async (string id, HttpContext http, Service.Jobs.ScoringJobService jobs, CancellationToken ct) =>
+            await WriteAsync(http, await Service.Reports.ReportApi.JobReportAsync(jobs, id, null, ct)));
         // The report pages, as the Functions handler serves them (no function key locally).
         app.MapGet(Service.Reports.ReportApi.RunReportRoute, async (string id, HttpContext http, Service.Reports.ReportApi reports, CancellationToken ct) =>
             await WriteAsync(http, await reports.RunReportAsync(id, null, ct)));

@@ -78,6 +78,12 @@ public static class HandlerApplication
             sp.GetRequiredService<ValidationRunService>(), sp.GetRequiredService<ScoringEngine>(), sp.GetRequiredService<StorageAccount>()));
         services.AddSingleton(sp => new Service.Reports.ReportApi(sp.GetRequiredService<Service.Reports.ReportService>(),
             sp.GetRequiredService<Service.Reports.ThumbnailService>(), sp.GetRequiredService<ScoringEngine>()));
+        services.AddSingleton(Bind<Service.Jobs.ScoringJobOptions>(Service.Jobs.ScoringJobOptions.Section));
+        services.AddSingleton(sp => new Service.Jobs.JobModels(sp.GetRequiredService<ScoringEngine>(), sp.GetRequiredService<BlobScoringService>()));
+        services.AddSingleton(sp => new Service.Jobs.ScoringJobService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Service.Jobs.JobModels>(),
+            sp.GetRequiredService<Service.Jobs.ScoringJobOptions>(), sp.GetService<ILogger<Service.Jobs.ScoringJobService>>()));
+        services.AddSingleton(sp => new ScoringJobApi(sp.GetRequiredService<Service.Jobs.ScoringJobService>()));
+        services.AddSingleton<JobInvocations>();
         services.AddSingleton<FunctionInvocations>();
         services.ConfigureHttpJsonOptions(o =>
         {
@@ -116,6 +122,10 @@ public static class HandlerApplication
         app.MapPost("/StartValidationRun", (HttpContext http, InvocationRequest request, FunctionInvocations f, ValidationDefaultsOptions d, CancellationToken ct) =>
             f.StartValidationRunAsync(http, request, d, ct));
 
+        app.MapPost("/CreateScoringJob", (InvocationRequest request, JobInvocations f, CancellationToken ct) => f.CreateScoringJobAsync(request, ct));
+        app.MapPost("/PlanScoringJob", (InvocationRequest request, JobInvocations f, CancellationToken ct) => f.PlanScoringJobAsync(request, ct));
+        app.MapPost("/ScoreJobChunk", (InvocationRequest request, JobInvocations f, CancellationToken ct) => f.ScoreJobChunkAsync(request, ct));
+
         // Forwarded HTTP functions (the host passes the original request through); Service.Api answers them.
         app.MapGet(ApiRoutes.Predictions, async (HttpRequest r, ServiceApi api, CancellationToken ct) =>
             Write(await api.ListPredictionsAsync(QueryOf(r), ct)));
@@ -128,6 +138,9 @@ public static class HandlerApplication
         app.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi api, CancellationToken ct) =>
             Write(await api.GetValidationRunAsync(id, QueryOf(r), ct)));
         app.MapGet(ApiRoutes.Health, async (ServiceApi api, CancellationToken ct) => Write(await api.HealthAsync(ct)));
+        app.MapGet(ScoringJobApi.JobsRoute, async (HttpRequest r, ScoringJobApi api, CancellationToken ct) => Write(await api.ListAsync(QueryOf(r), ct)));
+        app.MapGet(ScoringJobApi.JobRoute, async (string id, ScoringJobApi api, CancellationToken ct) => Write(await api.GetAsync(id, ct)));
+        app.MapPost(ScoringJobApi.CancelRoute, async (string id, ScoringJobApi api, CancellationToken ct) => Write(await api.CancelAsync(id, ct)));
         ReportRoutes.Map(app);
         app.MapGet("/", () => Results.Ok());
     }

@@ -13,6 +13,8 @@ public static class ReportRoutes
             await WriteAsync(http, await api.RunReportAsync(id, Key(http.Request), ct)));
         app.MapGet(ReportApi.CompareReportRoute, async (HttpContext http, ReportApi api, CancellationToken ct) =>
             await WriteAsync(http, await api.CompareReportAsync(name => http.Request.Query[name], Key(http.Request), ct)));
+        app.MapGet(ReportApi.JobReportRoute, async (string id, HttpContext http, Service.Jobs.ScoringJobService jobs, CancellationToken ct) =>
+            await WriteAsync(http, await ReportApi.JobReportAsync(jobs, id, Key(http.Request), ct)));
         app.MapGet(ReportApi.HistoryRoute, async (HttpContext http, ReportApi api, CancellationToken ct) =>
             await WriteAsync(http, await api.HistoryAsync(name => http.Request.Query[name], Key(http.Request), ct)));
         app.MapGet(ReportApi.PredictionsRoute, async (HttpContext http, ReportApi api, CancellationToken ct) =>

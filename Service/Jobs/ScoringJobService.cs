@@ -24,7 +24,8 @@ namespace ConvNeXt.Batch.Service.Jobs;
 /// its count row once, and sets its bit in the job row's bitmap under the row's ETag together with its counts, so a
 /// chunk delivered twice, late or out of order is counted once. A cancelled job scores no new chunk.
 /// </summary>
-public sealed class ScoringJobService(StorageAccount storage, JobModels models, ScoringJobOptions options, ILogger<ScoringJobService>? logger = null)
+/// <param name="models">Resolves a job's model reference; null for a reader that only reads and cancels jobs (the CLI's <c>jobs status/list/cancel</c>).</param>
+public sealed class ScoringJobService(StorageAccount storage, JobModels? models, ScoringJobOptions options, ILogger<ScoringJobService>? logger = null)
 {
     public const string JobsTable = "ScoringJobs";
     public const string ChunksTable = "ScoringJobChunks";
@@ -32,6 +33,8 @@ public sealed class ScoringJobService(StorageAccount storage, JobModels models, 
 
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
     private bool _created;
+
+    private JobModels Models => models ?? throw new InvalidOperationException("this job service reads jobs only: it was built without models");
 
     /// <summary>Checks the request, writes the job row (Running) and returns it with the first planner message.</summary>
     /// <exception cref="JobRequestException">Container outside the allow-list or missing, or a bad prefix (HTTP 400).</exception>
@@ -49,7 +52,7 @@ public sealed class ScoringJobService(StorageAccount storage, JobModels models, 
             throw new JobRequestException("prefix is longer than a blob name can be");
         if (string.IsNullOrWhiteSpace(request.Model))
             throw new JobRequestException("model is required (NAME@VERSION)");
-        var (_, sha256) = await models.ResolveAsync(request.Model, cancellationToken);
+        var (_, sha256) = await Models.ResolveAsync(request.Model, cancellationToken);
         var exists = await storage.Resilience.ExecuteAsync(async ct => (await storage.Container(container).ExistsAsync(ct)).Value, cancellationToken);
         if (!exists)
             throw new JobRequestException($"container '{container}' does not exist");
@@ -155,7 +158,7 @@ public sealed class ScoringJobService(StorageAccount storage, JobModels models, 
             return new JobChunkOutcome(chunk.JobId, chunk.ChunkIndex, false, 0, 0, 0, job.Status);
 
         var blobs = await ReadChunkAsync(job.RowKey, chunk, cancellationToken);
-        var (scoring, _) = await models.ResolveAsync(job.Model, cancellationToken);
+        var (scoring, _) = await Models.ResolveAsync(job.Model, cancellationToken);
         var result = await scoring.ScoreAsync(blobs.Select(b => new BlobReference(job.Container, b.Blob, b.ETag)), cancellationToken);
 
         // The first delivery to finish inserts the count row; a concurrent duplicate reads it, so both add the same.

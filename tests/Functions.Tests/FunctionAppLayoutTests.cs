@@ -10,7 +10,8 @@ public class FunctionAppLayoutTests
     private static readonly string[] Functions =
         ["ScoreImages", "StartValidationRun", "CreateValidationRun", "ScoreValidationChunk", "GetPredictions", "GetPrediction", "ListValidationRuns", "GetValidationRun", "Health",
          "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "GetThumbnail",
-         "CompareValidationRuns", "GetRunComparisonReport"];
+         "CompareValidationRuns", "GetRunComparisonReport",
+         "CreateScoringJob", "PlanScoringJob", "ScoreJobChunk", "ListScoringJobs", "GetScoringJob", "CancelScoringJob", "GetScoringJobReport"];
 
     private static JsonNode Read(params string[] parts) => JsonNode.Parse(File.ReadAllText(Path.Combine([Repository.Root, .. parts])))!;
 
@@ -46,7 +47,8 @@ public class FunctionAppLayoutTests
         }
         Assert.Equal("%ValidationSchedule%", Binding("StartValidationRun", "timerTrigger")["schedule"]!.GetValue<string>());
         foreach (var f in new[] { "CreateValidationRun", "GetPredictions", "GetPrediction", "ListValidationRuns", "GetValidationRun",
-                     "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "GetThumbnail", "CompareValidationRuns", "GetRunComparisonReport" })
+                     "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "GetThumbnail", "CompareValidationRuns", "GetRunComparisonReport",
+                     "CreateScoringJob", "ListScoringJobs", "GetScoringJob", "CancelScoringJob", "GetScoringJobReport" })
             Assert.Equal("function", Binding(f, "httpTrigger")["authLevel"]!.GetValue<string>());
         Assert.Equal("predictions/{container}/{*blob}", Binding("GetPrediction", "httpTrigger")["route"]!.GetValue<string>());
     }
