@@ -37,7 +37,8 @@ public class JobsCommandTests(AzuriteFixture azurite)
         Assert.Contains($"{jobId} Completed", (await CliRunner.RunOkAsync(["jobs", "cancel", jobId, .. Storage])).Out);
 
         var unknown = await CliRunner.RunAsync(["jobs", "status", "job-none", .. Storage]);
-        Assert.Equal((2, "no scoring job 'job-none'"), (unknown.ExitCode, Assert.Single(unknown.ErrorLines).Replace("error: ", "")));
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("no scoring job 'job-none'", Assert.Single(unknown.ErrorLines));
         var badContainer = await CliRunner.RunAsync(["jobs", "start", "--container", "Bad_Name", .. Storage, .. CliRunner.SqueezeNet]);
         Assert.Equal(2, badContainer.ExitCode);
         var missing = await CliRunner.RunAsync(["jobs", "start", "--container", "no-such-container", .. Storage, .. CliRunner.SqueezeNet]);
