@@ -696,7 +696,7 @@ static class JobPlanWay
         }
         var status = (await jobs.GetAsync(job.JobId))!;
         long listBytes = 0;
-        await foreach (var b in account.Container(ConvNeXt.Batch.Service.Jobs.ScoringJobService.ListsContainer).GetBlobsAsync(prefix: job.JobId + "/"))
+        await foreach (var b in account.Container(ConvNeXt.Batch.Service.Jobs.ScoringJobService.ListsContainer).GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = job.JobId + "/" }))
             listBytes += b.Properties.ContentLength ?? 0;
         var r = new JsonObject
         {
