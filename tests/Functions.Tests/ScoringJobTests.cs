@@ -154,6 +154,24 @@ public sealed class ScoringJobTests(FunctionsFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_container_deleted_mid_job_fails_the_job_with_the_reason_and_plans_nothing_more()
+    {
+        await UploadAsync("jobs-gone", 120);
+        var jobs = new ScoringJobService(Storage, _models, new ScoringJobOptions { AllowedContainers = ["jobs-gone"], ChunkSize = 50, PagesPerStep = 1 });
+        var (job, first) = await jobs.StartAsync(new ScoringJobRequest { Container = "jobs-gone", Model = _model });
+        var step = await jobs.PlanStepAsync(first);
+        Assert.Single(step.Chunks);
+        await fixture.Blobs.GetBlobContainerClient("jobs-gone").DeleteAsync();
+
+        var next = await jobs.PlanStepAsync(step.Next!);
+        Assert.Equal((0, (JobPlanMessage?)null), (next.Chunks.Count, next.Next));
+        var failed = (await jobs.GetAsync(job.JobId))!;
+        Assert.Equal(JobStates.Failed, failed.Status);
+        Assert.StartsWith("the container cannot be listed (storage answered 404", failed.FailureReason);
+        Assert.False((await jobs.ScoreChunkAsync(step.Chunks[0])).Counted); // a failed job scores nothing more
+    }
+
+    [Fact]
     public async Task A_container_outside_the_allow_list_is_400_an_unknown_model_404_and_an_unknown_job_404()
     {
         var api = new ScoringJobApi(Jobs("images"));
