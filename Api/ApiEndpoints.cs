@@ -56,6 +56,26 @@ public static class ApiEndpoints
             Write(await reports.HistoryAsync(QueryOf(r), LinkKey(r), ct)));
         keyed.MapGet(ApiRoutes.PredictionsReport, async (HttpRequest r, ReportApi reports, CancellationToken ct) =>
             Write(await reports.PredictionsAsync(QueryOf(r), LinkKey(r), ct)));
+        keyed.MapGet(ApiRoutes.ValidationRunsCompare, async (HttpRequest r, ServiceApi s, CancellationToken ct) =>
+            Write(await s.CompareValidationRunsAsync(QueryOf(r), ct)));
+        keyed.MapGet(ApiRoutes.CompareReport, async (HttpRequest r, ReportApi reports, CancellationToken ct) =>
+            Write(await reports.CompareReportAsync(QueryOf(r), LinkKey(r), ct)));
+
+        if (endpoints.ServiceProvider.GetService<IScoringJobSink>() is not null)
+            keyed.MapPost(ScoringJobApi.JobsRoute, async (HttpRequest r, ScoringJobApi jobs, IScoringJobSink sink, CancellationToken ct) =>
+            {
+                using var reader = new StreamReader(r.Body);
+                var started = await jobs.StartAsync(await reader.ReadToEndAsync(ct), ct);
+                if (started.Value is { } first)
+                    sink.Start(first);
+                return Write(started.Response);
+            });
+        keyed.MapGet(ScoringJobApi.JobsRoute, async (HttpRequest r, ScoringJobApi jobs, CancellationToken ct) => Write(await jobs.ListAsync(QueryOf(r), ct)));
+        keyed.MapGet(ScoringJobApi.JobRoute, async (string id, ScoringJobApi jobs, CancellationToken ct) => Write(await jobs.GetAsync(id, ct)));
+        keyed.MapPost(ScoringJobApi.CancelRoute, async (string id, ScoringJobApi jobs, CancellationToken ct) => Write(await jobs.CancelAsync(id, ct)));
+        keyed.MapGet(ApiRoutes.JobReport, async (string id, HttpRequest r, ReportApi reports, CancellationToken ct) =>
+            Write(await reports.JobReportAsync(id, LinkKey(r), ct)));
+
         keyed.MapGet(ApiRoutes.Thumbnail, async (string container, string blob, ReportApi reports, CancellationToken ct) =>
             Write(await reports.ThumbnailAsync(container, blob, ct)));
         return api;

@@ -252,20 +252,29 @@ module alerts 'modules/alerts.bicep' = {
 // needs the GPU; everything else is a short storage query or a fan-out that must not wake (and
 // then keep, for the cool-down) a GPU replica.
 var scoringFunctions = [
+  'PlanScoringJob'
   'ScoreImages'
+  'ScoreJobChunk'
   'ScoreValidationChunk'
 ]
 var apiFunctions = [
+  'CancelScoringJob'
+  'CompareValidationRuns'
+  'CreateScoringJob'
   'CreateValidationRun'
   'GetPrediction'
   'GetPredictions'
   'GetPredictionsReport'
+  'GetRunComparisonReport'
   'GetRunHistoryReport'
+  'GetScoringJob'
+  'GetScoringJobReport'
   'GetThumbnail'
   'GetValidationRun'
   'GetValidationRunReport'
   'Health'
   'HealthDetails'
+  'ListScoringJobs'
   'ListValidationRuns'
   'StartValidationRun'
 ]

@@ -21,6 +21,7 @@ public static class CommandTree
             ValidateCommand.Create(console),
             BenchCommand.Create(console),
             ResultsCommand.Create(console),
+            JobsCommand.Create(console),
             WatchCommand.Create(console),
             DemoCommand.Create(console),
             UploadCommand.Create(console),

@@ -5,6 +5,8 @@ using System.Text.Json.Nodes;
 using ConvNeXt.Batch.Service.Models;
 using Spectre.Console;
 
+using ConvNeXt.Batch.Service.Queries;
+
 namespace ConvNeXt.Batch.Cli.Commands;
 
 /// <summary><c>model push | list | promote</c>: the model repository in the storage account (docs/models.md).</summary>
@@ -136,20 +138,20 @@ internal static class ModelRepositoryCommands
             if (parse.GetValue(require) is { } runs)
             {
                 var (runA, runB) = (runs.Split(',')[0], runs.Split(',')[1]);
-                RunComparisonVerdict verdict;
+                RunComparisonReport comparison;
                 try
                 {
-                    verdict = await new McNemarRunComparison(account).CompareAsync(runA, runB, ct);
+                    comparison = await new RunComparisons(account).CompareAsync(runA, runB, ct);
                 }
-                catch (ArgumentException e)
+                catch (Exception e) when (e is RunNotFoundException or RunsNotComparableException)
                 {
                     throw new UsageException(e.Message);
                 }
-                if (verdict.ModelB != reference.ToString())
-                    throw new CommandFailedException($"refused: run {runB} validated {verdict.ModelB}, not {reference}: --require RUN_A,RUN_B needs a run B of the promoted model");
-                console.Out.WriteLine(verdict.Summary);
-                if (!verdict.NotWorse)
-                    throw new CommandFailedException($"refused: {reference} is worse than {verdict.ModelA} on the paired images (p = {verdict.PValue.ToString("G4", CultureInfo.InvariantCulture)})");
+                if (comparison.B.Model != reference.ToString())
+                    throw new CommandFailedException($"refused: run {runB} validated {comparison.B.Model}, not {reference}: --require RUN_A,RUN_B needs a run B of the promoted model");
+                console.Out.WriteLine(comparison.Verdict);
+                if (!comparison.BNotWorse)
+                    throw new CommandFailedException($"refused: {reference} is worse than {comparison.A.Model} on the paired images (p = {comparison.PValue.ToString("G4", CultureInfo.InvariantCulture)})");
             }
             var previous = await repository.PromoteAsync(reference, null, ct);
             console.Out.WriteLine($"promoted {reference} to default (was {previous?.ToString() ?? "the deployed model"}); workers follow within Models__AliasCacheSeconds");

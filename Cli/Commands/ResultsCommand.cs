@@ -18,6 +18,7 @@ internal static class ResultsCommand
         Runs(console),
         Run(console),
         Report(console),
+        CompareCommand.Create(console),
     };
 
     private static Option<string> FormatOption() => new Option<string>("--format")

@@ -65,11 +65,20 @@ internal static class ServeCommand
             var settings = pipelineOptions.Settings(parse);
             settings["Validation:ChunkSize"] = CommandServices.Setting(parse.GetValue(chunkSize));
             settings["ValidationDefaults:Container"] = parse.GetValue(validationContainer);
+            // Jobs may score the drop zone and the watched container.
+            var watched = parse.GetResult(watch) is null ? null : parse.GetValue(watch) ?? ContainerNames.Images;
+            var jobContainers = new[] { ContainerNames.Images, watched }.OfType<string>().Distinct().ToArray();
+            for (var i = 0; i < jobContainers.Length; i++)
+                settings[$"ScoringJobs:AllowedContainers:{i}"] = jobContainers[i];
             // The services are built and checked here (a bad setting is a usage error before anything listens); the
             // web host resolves the API from them.
             await using var services = CommandServices.Build(account, storage.Resolve(parse), settings, classifier,
                 s => s.AddSingleton(sp => new ChunkQueue(sp.GetRequiredService<ValidationRunService>(), console.Info)));
             var queue = services.GetRequiredService<ChunkQueue>();
+            // Scoring jobs run in process, through the same planner steps and chunks as the queues deliver.
+            var jobs = services.GetRequiredService<Service.Jobs.ScoringJobService>();
+            using var stopJobs = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var jobRunner = new JobRunner(jobs, console.Info, stopJobs.Token);
 
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
@@ -77,6 +86,8 @@ internal static class ServeCommand
             builder.Services.AddSingleton(services.GetRequiredService<ServiceApi>());
             builder.Services.AddSingleton<IValidationChunkSink>(queue);
             builder.Services.AddSingleton(services.GetRequiredService<ReportApi>());
+            builder.Services.AddSingleton(services.GetRequiredService<ScoringJobApi>());
+            builder.Services.AddSingleton<IScoringJobSink>(jobRunner);
             await using var app = builder.Build();
             Map(app);
 
@@ -118,8 +129,10 @@ internal static class ServeCommand
                 console.Info("stopping");
             }
             await stop.CancelAsync();
+            await stopJobs.CancelAsync();
             try
             {
+                await jobRunner.StopAsync();
                 await Task.WhenAll(background);
             }
             catch (OperationCanceledException)

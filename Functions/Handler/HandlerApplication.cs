@@ -43,6 +43,7 @@ public static class HandlerApplication
         // Direct requests to the API check the function key (see HandlerOptions.FunctionKey); POST /api/validation-runs
         // is the CreateValidationRun function, whose output binding sends the chunks, so no chunk sink is registered.
         services.AddSingleton<IApiAccess, FunctionKeyAccess>();
+        services.AddSingleton<JobInvocations>();
         services.AddSingleton<FunctionInvocations>();
         services.ConfigureHttpJsonOptions(o =>
         {
@@ -63,6 +64,10 @@ public static class HandlerApplication
             f.CreateValidationRunAsync(http, request, ct));
         app.MapPost("/StartValidationRun", (HttpContext http, InvocationRequest request, FunctionInvocations f, ValidationDefaultsOptions d, CancellationToken ct) =>
             f.StartValidationRunAsync(http, request, d, ct));
+
+        app.MapPost("/CreateScoringJob", (InvocationRequest request, JobInvocations f, CancellationToken ct) => f.CreateScoringJobAsync(request, ct));
+        app.MapPost("/PlanScoringJob", (InvocationRequest request, JobInvocations f, CancellationToken ct) => f.PlanScoringJobAsync(request, ct));
+        app.MapPost("/ScoreJobChunk", (InvocationRequest request, JobInvocations f, CancellationToken ct) => f.ScoreJobChunkAsync(request, ct));
 
         // Forwarded HTTP functions (the host passes the original request through): the API every host maps.
         app.MapConvNeXtBatchApi();

@@ -6,11 +6,14 @@ public static class ApiRoutes
     public const string Predictions = "/api/predictions";
     public const string Prediction = "/api/predictions/{container}/{**blob}";
     public const string ValidationRuns = "/api/validation-runs";
+    public const string ValidationRunsCompare = "/api/validation-runs/compare";
     public const string ValidationRun = "/api/validation-runs/{id}";
     public const string Health = "/api/health";
     public const string RunReport = "/api/validation-runs/{id}/report";
     public const string History = "/api/reports/history";
     public const string PredictionsReport = "/api/predictions/report";
+    public const string CompareReport = "/api/validation-runs/compare/report";
+    public const string JobReport = "/api/scoring-jobs/{id}/report";
     public const string Thumbnail = "/api/thumbnails/{container}/{**blob}";
 
     /// <summary>Where thumbnails are linked from the report pages (<see cref="Thumbnail"/> without its parameters).</summary>

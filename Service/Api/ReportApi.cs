@@ -12,7 +12,7 @@ namespace ConvNeXt.Batch.Service.Api;
 /// because a browser sends no header with a link; thumbnail links carry a short-lived token for their one image instead
 /// (<see cref="ReportLinkTokens"/>), so the many image URLs a page makes hold no key.
 /// </summary>
-public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails, ScoringEngine engine, ReportLinkTokens tokens)
+public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails, ScoringEngine engine, ReportLinkTokens tokens, Jobs.ScoringJobService jobs)
 {
     public const string KeyParameter = "code";
 
@@ -48,6 +48,33 @@ public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails
                 KeyQuery(key, '?')));
         }
         catch (ArgumentException e)
+        {
+            return ApiResponse.Problem(400, e.Message);
+        }
+    }
+
+    /// <summary><c>GET /api/scoring-jobs/{id}/report</c>: the job page (status, counts, rate).</summary>
+    public async Task<ApiResponse> JobReportAsync(string id, string? key, CancellationToken cancellationToken = default) =>
+        await jobs.GetAsync(id, cancellationToken) is { } job
+            ? ApiResponse.Html(ReportNavigation.WithBar(
+                ScoringJobPage.Render(job, $"{ApiRoutes.PredictionsReport}?container={Uri.EscapeDataString(job.Container)}{KeyQuery(key, '&')}"), KeyQuery(key, '?')))
+            : ApiResponse.NotFound($"no scoring job '{id}'");
+
+    /// <summary><c>GET /api/validation-runs/compare/report?a=&amp;b=</c>: the paired comparison page.</summary>
+    public async Task<ApiResponse> CompareReportAsync(ApiQuery query, string? key, CancellationToken cancellationToken = default)
+    {
+        if (query["a"] is not { } a || query["b"] is not { } b)
+            return ApiResponse.Problem(400, "give the two run ids as a= and b=");
+        try
+        {
+            return ApiResponse.Html(ReportNavigation.WithBar(await reports.ComparisonAsync(a, b, new RouteImageLinks(ApiRoutes.Thumbnails, Tokens),
+                id => $"/api/validation-runs/{Uri.EscapeDataString(id)}/report{KeyQuery(key, '?')}", cancellationToken), KeyQuery(key, '?')));
+        }
+        catch (RunNotFoundException e)
+        {
+            return ApiResponse.NotFound(e.Message);
+        }
+        catch (RunsNotComparableException e)
         {
             return ApiResponse.Problem(400, e.Message);
         }

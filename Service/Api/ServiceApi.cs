@@ -16,7 +16,7 @@ namespace ConvNeXt.Batch.Service.Api;
 /// </summary>
 /// <param name="datasets">Which containers a requested run may read (<see cref="ValidationDefaultsOptions.AllowedContainers"/>).</param>
 public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries validations, ValidationRunService runs, ScoringEngine engine,
-    ValidationDefaultsOptions datasets, ServiceHealth health)
+    ValidationDefaultsOptions datasets, ServiceHealth health, RunComparisons comparisons)
 {
     private readonly IReadOnlySet<string> _datasetContainers = datasets.AllowedContainers();
     private readonly ServiceHealth _health = health;
@@ -77,6 +77,28 @@ public sealed class ServiceApi(PredictionQueries predictions, ValidationQueries 
             return await validations.GetRunAsync(id,
                 engine.IsLoaded ? (await engine.GetClassifierAsync(cancellationToken)).Labels : null, cancellationToken);
         });
+
+    /// <summary>
+    /// <c>GET /api/validation-runs/compare?a=&amp;b=</c>: the paired comparison of two completed runs on the same dataset
+    /// (<see cref="RunComparisonReport"/>); 404 naming a run that does not exist, 400 when they cannot be paired.
+    /// </summary>
+    public async Task<ApiResponse> CompareValidationRunsAsync(ApiQuery query, CancellationToken cancellationToken = default)
+    {
+        if (query["a"] is not { } a || query["b"] is not { } b)
+            return ApiResponse.Problem(400, "give the two run ids as a= and b=");
+        try
+        {
+            return ApiResponse.Ok(await comparisons.CompareAsync(a, b, cancellationToken));
+        }
+        catch (RunNotFoundException e)
+        {
+            return ApiResponse.NotFound(e.Message);
+        }
+        catch (RunsNotComparableException e)
+        {
+            return ApiResponse.Problem(400, e.Message);
+        }
+    }
 
     /// <summary>
     /// <c>POST /api/validation-runs</c> with an optional <see cref="ValidationRunRequest"/> body: plans the run

@@ -66,6 +66,12 @@ public static class ConvNeXtBatchServices
             AtLeast(ModelRepositoryOptions.Section, nameof(o.MaxLoaded), o.MaxLoaded, 1),
             AtLeast(ModelRepositoryOptions.Section, nameof(o.AliasCacheSeconds), o.AliasCacheSeconds, 0),
         ]);
+        services.AddSettings<Jobs.ScoringJobOptions>(configuration, Jobs.ScoringJobOptions.Section, o =>
+        [
+            AtLeast(Jobs.ScoringJobOptions.Section, nameof(o.ChunkSize), o.ChunkSize, 1),
+            AtLeast(Jobs.ScoringJobOptions.Section, nameof(o.PagesPerStep), o.PagesPerStep, 1),
+            .. o.Allowed().Select(c => BlobNames.ContainerProblem(c) is { } problem ? $"ScoringJobs__AllowedContainers: {problem}" : null),
+        ]);
         services.AddSettings<HealthOptions>(configuration, HealthOptions.Section, o =>
         [
             double.IsFinite(o.CacheSeconds) && o.CacheSeconds >= 0 ? null : $"Health__CacheSeconds must be a number of seconds, 0 or more (is {o.CacheSeconds})",
@@ -107,6 +113,7 @@ public static class ConvNeXtBatchServices
             sp.GetRequiredService<StalledRuns>(), sp.GetRequiredService<ILogger<ValidationQueries>>()));
         services.AddSingleton<ValidationRunService>();
         services.AddSingleton<PredictionQueries>();
+        services.AddSingleton<RunComparisons>();
         services.AddSingleton<Uploads.ImageUploader>();
         services.AddSingleton<ReportService>();
         services.AddSingleton(sp => new ThumbnailService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ReportOptions>()));
@@ -114,6 +121,10 @@ public static class ConvNeXtBatchServices
             TimeSpan.FromSeconds(sp.GetRequiredService<HealthOptions>().CacheSeconds), sp.GetRequiredService<ILogger<ServiceHealth>>(),
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ServiceApi>();
+        services.AddSingleton(sp => new Jobs.JobModels(sp.GetRequiredService<ScoringEngine>(), sp.GetRequiredService<BlobScoringService>()));
+        services.AddSingleton(sp => new Jobs.ScoringJobService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<Jobs.JobModels>(),
+            sp.GetRequiredService<Jobs.ScoringJobOptions>(), sp.GetRequiredService<ILogger<Jobs.ScoringJobService>>()));
+        services.AddSingleton<ScoringJobApi>();
         services.AddSingleton(sp => ReportLinkTokens.FromOptions(sp.GetRequiredService<ReportOptions>()));
         services.AddSingleton<ReportApi>();
         return services;

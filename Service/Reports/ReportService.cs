@@ -10,7 +10,7 @@ namespace ConvNeXt.Batch.Service.Reports;
 /// thumbnails through its authorized route, the CLI writes a self-contained file with the images embedded.
 /// </summary>
 /// <param name="runs">The host's run queries (with its stalled-run check).</param>
-public sealed class ReportService(StorageAccount storage, ReportOptions options, ValidationQueries runs, PredictionQueries predictions)
+public sealed class ReportService(StorageAccount storage, ReportOptions options, ValidationQueries runs, PredictionQueries predictions, RunComparisons comparisons)
 {
     private readonly ReportOptions _options = options;
     private readonly ValidationQueries _runs = runs;
@@ -41,6 +41,18 @@ public sealed class ReportService(StorageAccount storage, ReportOptions options,
                 shown));
         }
         return ValidationRunPage.Render(new ValidationRunPageData(report, errors, pairs, _options.WorstClasses));
+    }
+
+    /// <summary>The paired comparison of run <paramref name="runA"/> (A) with <paramref name="runB"/> (B), with thumbnails of images they disagree on.</summary>
+    /// <exception cref="RunNotFoundException">A run does not exist.</exception>
+    /// <exception cref="RunsNotComparableException">The runs are not completed or were measured on different datasets.</exception>
+    public async Task<string> ComparisonAsync(string runA, string runB, IImageLinks images, Func<string, string> runLink, CancellationToken cancellationToken = default)
+    {
+        var report = await comparisons.CompareAsync(runA, runB, cancellationToken);
+        var shown = new List<DisagreementImage>(report.Disagreements.Count);
+        foreach (var d in report.Disagreements)
+            shown.Add(new DisagreementImage(d, await images.ThumbnailAsync(report.Container, d.Blob, cancellationToken)));
+        return RunComparisonPage.Render(report, shown, runLink);
     }
 
     /// <summary>The run history of every dataset, or of the datasets in <paramref name="container"/> (and <paramref name="prefix"/>).</summary>

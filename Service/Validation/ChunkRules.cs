@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using ConvNeXt.Batch.Service.Contracts;
 using ConvNeXt.Batch.Service.Storage;
 
@@ -92,7 +90,7 @@ public static class ChunkRules
     public const int KeyBytes = 32;
 
     /// <summary>A fresh signing key for a new run.</summary>
-    public static string NewKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(KeyBytes));
+    public static string NewKey() => MessageSigner.NewKey();
 
     /// <summary>
     /// Null when <paramref name="key"/> can sign: base64 of <see cref="KeyBytes"/> bytes. A run row whose key is missing,
@@ -111,24 +109,16 @@ public static class ChunkRules
     }
 
     /// <summary>The message with its signature under <paramref name="key"/>.</summary>
-    public static ValidationChunkMessage Sign(ValidationChunkMessage chunk, string key) => chunk with { Signature = Signature(chunk, key) };
+    public static ValidationChunkMessage Sign(ValidationChunkMessage chunk, string key) => chunk with { Signature = MessageSigner.Sign(key, Fields(chunk)) };
 
-    private static bool Verify(ValidationChunkMessage chunk, string key)
-    {
-        var expected = Encoding.ASCII.GetBytes(Signature(chunk, key));
-        var given = Encoding.ASCII.GetBytes(chunk.Signature ?? "");
-        return CryptographicOperations.FixedTimeEquals(expected, given);
-    }
+    private static bool Verify(ValidationChunkMessage chunk, string key) => MessageSigner.Verify(key, chunk.Signature, Fields(chunk));
 
-    private static string Signature(ValidationChunkMessage chunk, string key)
-    {
-        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, Convert.FromBase64String(key));
-        // Fields joined by newlines, which none of them can hold (run ids and container names are restricted, the
-        // rest are numbers and hex), so two different messages never share a text.
-        hmac.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
-            $"{chunk.RunId}\n{chunk.ChunkIndex}\n{chunk.ChunkCount}\n{chunk.Container}\n{chunk.Plan.Offset}\n{chunk.Plan.Length}\n{chunk.Plan.Count}\n{chunk.Plan.Sha256}\n")));
-        return Convert.ToBase64String(hmac.GetHashAndReset());
-    }
+    private static string[] Fields(ValidationChunkMessage chunk) =>
+    [
+        chunk.RunId, chunk.ChunkIndex.ToString(CultureInfo.InvariantCulture), chunk.ChunkCount.ToString(CultureInfo.InvariantCulture), chunk.Container,
+        chunk.Plan.Offset.ToString(CultureInfo.InvariantCulture), chunk.Plan.Length.ToString(CultureInfo.InvariantCulture),
+        chunk.Plan.Count.ToString(CultureInfo.InvariantCulture), chunk.Plan.Sha256,
+    ];
 }
 
 /// <summary>

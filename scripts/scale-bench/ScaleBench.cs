@@ -10,7 +10,9 @@
 // chunk messages delivered several at once, some twice). Each way runs in its own child process, so each
 // reports its own peak memory and its own table traffic. Prints a markdown table per size. Usage:
 //   dotnet run scripts/scale-bench/ScaleBench.cs -- [SIZES=1000,10000] [--chunk-size 100] [--concurrency 4] [--duplicate-every 10]
-//     [--ways local,handler,local-legacy] [--env KEY=VALUE ...]
+//     [--ways local,handler,local-legacy,job-plan] [--env KEY=VALUE ...]
+// job-plan: a scoring job over the same blobs, planned incrementally (planner steps only; see JobPlanWay), e.g.
+//   dotnet run scripts/scale-bench/ScaleBench.cs -- 100000 --ways job-plan [--env ScoringJobs__PagesPerStep=20]
 // SCALE_BENCH_HOLD=FILE: at the end of each way, the child's pid is written to FILE and it waits a minute, for
 // `dotnet-gcdump collect -p $(cat FILE)`. Per-phase memory (after create, after the chunks, at the end) is in each
 // way's JSON line on stderr: memoryCreate, memoryChunks, memoryEnd.
@@ -383,6 +385,9 @@ static class Child
             return 0;
         }
 
+        if (way == "job-plan")
+            return await JobPlanWay.RunAsync(s, new StorageAccount(storage), traffic);
+
         // In process, as `convnext-batch validate --record` runs it (ValidationRunService.RunLocallyAsync, step by step).
         // The services as every host composes them; the storage options carry the traffic counter.
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -657,10 +662,82 @@ static class Proc
     }
 }
 
+/// <summary>
+/// job-plan: a scoring job over the N blobs planned incrementally, as PlanScoringJob runs it (planner steps of
+/// ScoringJobs__PagesPerStep listing pages, one chunk per page): each step's time (the bound that keeps an invocation
+/// short whatever the container's size), memory across steps, and the per-chunk overhead (list blob, message, row writes).
+/// Planning only: scoring a chunk is the chunk work of the other ways.
+/// </summary>
+static class JobPlanWay
+{
+    public static async Task<int> RunAsync(BenchSettings s, StorageAccount account, TableTraffic traffic)
+    {
+        var scoring = new ScoringOptions();
+        using var engine = new ScoringEngine(new ModelOptions { Location = s.Model }, scoring, account);
+        var model = await engine.GetModelInfoAsync();
+        var pages = int.TryParse(Environment.GetEnvironmentVariable("ScoringJobs__PagesPerStep"), out var p) ? p : new ConvNeXt.Batch.Service.Jobs.ScoringJobOptions().PagesPerStep;
+        var jobs = new ConvNeXt.Batch.Service.Jobs.ScoringJobService(account,
+            new ConvNeXt.Batch.Service.Jobs.JobModels(engine, new BlobScoringService(account, engine, scoring)),
+            new ConvNeXt.Batch.Service.Jobs.ScoringJobOptions { AllowedContainers = [s.Container], ChunkSize = s.ChunkSize, PagesPerStep = pages });
+        var (job, first) = await jobs.StartAsync(new ConvNeXt.Batch.Service.Jobs.ScoringJobRequest { Container = s.Container, Prefix = s.Prefix, Model = model.ModelId });
+        var before = traffic.Requests;
+        var times = new List<double>();
+        var heaps = new List<long>();
+        long messageBytes = 0, chunks = 0, maxMessage = 0;
+        var total = Stopwatch.StartNew();
+        for (var step = first; step is not null;)
+        {
+            var clock = Stopwatch.StartNew();
+            var result = await jobs.PlanStepAsync(step);
+            times.Add(clock.Elapsed.TotalSeconds);
+            foreach (var c in result.Chunks)
+            {
+                var bytes = JsonSerializer.SerializeToUtf8Bytes(c, ContractJson.Options).Length;
+                messageBytes += bytes;
+                maxMessage = Math.Max(maxMessage, bytes);
+                chunks++;
+            }
+            heaps.Add(GC.GetTotalMemory(forceFullCollection: times.Count % 10 == 0));
+            step = result.Next;
+        }
+        var status = (await jobs.GetAsync(job.JobId))!;
+        long listBytes = 0;
+        await foreach (var b in account.Container(ConvNeXt.Batch.Service.Jobs.ScoringJobService.ListsContainer).GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = job.JobId + "/" }))
+            listBytes += b.Properties.ContentLength ?? 0;
+        var r = new JsonObject
+        {
+            ["steps"] = times.Count, ["pagesPerStep"] = pages, ["chunks"] = chunks, ["planned"] = status.Planned, ["planningDone"] = status.PlanningDone,
+            ["planSeconds"] = total.Elapsed.TotalSeconds, ["maxStepSeconds"] = times.Max(), ["meanStepSeconds"] = times.Average(),
+            ["heapFirstMB"] = heaps[0] / 1e6, ["heapMaxMB"] = heaps.Max() / 1e6, ["heapLastMB"] = heaps[^1] / 1e6,
+            ["peakBytes"] = Memory.PeakBytes(Environment.ProcessId),
+            ["maxMessageBytes"] = maxMessage, ["messageBytesPerChunk"] = chunks == 0 ? 0 : messageBytes / (double)chunks,
+            ["listBytesPerChunk"] = chunks == 0 ? 0 : listBytes / (double)chunks,
+            ["tableRequestsPerStep"] = (traffic.Requests - before) / (double)times.Count,
+        };
+        Console.WriteLine(r.ToJsonString());
+        return 0;
+    }
+}
+
 static class Report
 {
     public static void Print(List<(int N, string Way, JsonObject R, long AzuriteHwm)> results)
     {
+        var jobRows = results.Where(x => x.Way == "job-plan").ToList();
+        if (jobRows.Count > 0)
+        {
+            Console.WriteLine("| blobs | way | planner steps (pages each) | chunks | planned | plan total s | planner step s (max / mean) | managed heap MB (first / max / last step) | peak RSS MB | chunk message B (max / mean) | chunk list B (mean) | table requests per step | load |");
+            Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+            foreach (var (n, way, r, _) in jobRows)
+            {
+                double D(string k) => r[k]!.GetValue<double>();
+                Console.WriteLine(FormattableString.Invariant(
+                    $"| {n:N0} | {way} | {r["steps"]} ({r["pagesPerStep"]}) | {r["chunks"]} | {r["planned"]} | {D("planSeconds"):F1} | {D("maxStepSeconds"):F3} / {D("meanStepSeconds"):F3} | {D("heapFirstMB"):F1} / {D("heapMaxMB"):F1} / {D("heapLastMB"):F1} | {r["peakBytes"]!.GetValue<long>() / 1e6:F0} | {r["maxMessageBytes"]} / {D("messageBytesPerChunk"):F0} | {D("listBytesPerChunk"):F0} | {D("tableRequestsPerStep"):F1} | {r["load"]} |"));
+            }
+            results = results.Where(x => x.Way != "job-plan").ToList();
+            if (results.Count == 0)
+                return;
+        }
         Console.WriteLine("| images | way | chunks (deliveries) | list alone s | list + create s | largest chunk message B | create response B | " +
                           "overhead per delivery ms (mean / p95) | completion check ms (mean) | finalizing ms | overhead s per 1,000 images | " +
                           "table requests per image | entities read per image (chunks) | GET running s (chunks done) | GET completed s | report s | " +

@@ -262,6 +262,42 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
     }
 
     [Fact]
+    public async Task A_scoring_job_posted_to_serve_runs_in_process_and_shows_its_counts_and_page()
+    {
+        Repository.RequireShared();
+        var container = new BlobServiceClient(azurite.ConnectionString).GetBlobContainerClient("serve-jobs");
+        await container.CreateIfNotExistsAsync();
+        foreach (var file in Directory.GetFiles(Repository.ImagenetSamples).Order(StringComparer.Ordinal).Skip(20).Take(7))
+            await container.GetBlobClient("old/" + Path.GetFileName(file)).UploadAsync(file, overwrite: true);
+
+        // Jobs may score `images` and the watched container; the watcher may score some blobs first, which the job then skips.
+        await using var server = await StartAsync("--watch", "serve-jobs", "--interval", "3600");
+        var model = (await server.Http.GetFromJsonAsync<JsonElement>("/api/health")).GetProperty("modelId").GetString();
+        var refused = await server.Http.PostAsync("/api/scoring-jobs", new StringContent($$"""{"container":"validation","model":"{{model}}@1"}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains("is not one jobs may score", await ProblemAsync(refused));
+
+        var response = await server.Http.PostAsync("/api/scoring-jobs", new StringContent($$"""{"container":"serve-jobs","prefix":"old/","model":"{{model}}@1"}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var jobId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("jobId").GetString()!;
+        JsonElement job = default;
+        for (var i = 0; i < 600; i++)
+        {
+            job = await server.Http.GetFromJsonAsync<JsonElement>($"/api/scoring-jobs/{jobId}");
+            if (job.GetProperty("status").GetString() != "Running")
+                break;
+            await Task.Delay(100);
+        }
+        Assert.Equal(("Completed", 7), (job.GetProperty("status").GetString(), job.GetProperty("planned").GetInt32()));
+        Assert.Equal(7, job.GetProperty("done").GetInt32() + job.GetProperty("skipped").GetInt32());
+        var list = await server.Http.GetFromJsonAsync<JsonElement>("/api/scoring-jobs");
+        Assert.Contains(list.GetProperty("items").EnumerateArray(), j => j.GetProperty("jobId").GetString() == jobId);
+        var page = await server.Http.GetStringAsync($"/api/scoring-jobs/{jobId}/report");
+        Assert.Contains("id=\"planned\" data-value=\"7\"", page);
+        Assert.Equal(HttpStatusCode.NotFound, (await server.Http.PostAsync("/api/scoring-jobs/job-none/cancel", null)).StatusCode);
+    }
+
+    [Fact]
     public async Task Serve_with_watch_scores_new_blobs_into_predictions()
     {
         Repository.RequireShared();

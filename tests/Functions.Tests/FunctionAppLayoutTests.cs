@@ -9,7 +9,9 @@ public class FunctionAppLayoutTests
 {
     private static readonly string[] Functions =
         ["ScoreImages", "StartValidationRun", "CreateValidationRun", "ScoreValidationChunk", "GetPredictions", "GetPrediction", "ListValidationRuns", "GetValidationRun", "Health", "HealthDetails",
-         "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "GetThumbnail"];
+         "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "GetThumbnail",
+         "CompareValidationRuns", "GetRunComparisonReport",
+         "CreateScoringJob", "PlanScoringJob", "ScoreJobChunk", "ListScoringJobs", "GetScoringJob", "CancelScoringJob", "GetScoringJobReport"];
 
     private static JsonNode Read(params string[] parts) => JsonNode.Parse(File.ReadAllText(Path.Combine([Repository.Root, .. parts])))!;
 
@@ -45,7 +47,8 @@ public class FunctionAppLayoutTests
         }
         Assert.Equal("%ValidationSchedule%", Binding("StartValidationRun", "timerTrigger")["schedule"]!.GetValue<string>());
         foreach (var f in new[] { "CreateValidationRun", "GetPredictions", "GetPrediction", "ListValidationRuns", "GetValidationRun",
-                     "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport" })
+                     "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "GetThumbnail", "CompareValidationRuns", "GetRunComparisonReport",
+                     "CreateScoringJob", "ListScoringJobs", "GetScoringJob", "CancelScoringJob", "GetScoringJobReport" })
             Assert.Equal("function", Binding(f, "httpTrigger")["authLevel"]!.GetValue<string>());
         // An <img> request carries no key: the handler checks the page's signed link (ThumbnailAccess).
         Assert.Equal("anonymous", Binding("GetThumbnail", "httpTrigger")["authLevel"]!.GetValue<string>());

@@ -289,7 +289,7 @@ public sealed class ModelRepositoryTests : IAsyncLifetime
     [InlineData(5, 5, 1.0)]
     [InlineData(0, 0, 1.0)]
     public void Exact_McNemar_p_value_matches_the_binomial_sum(long b, long c, double expected) =>
-        Assert.Equal(expected, McNemarRunComparison.ExactPValue(b, c), 10);
+        Assert.Equal(expected, Scoring.Evaluation.McNemar.ExactPValue(b, c), 10);
 
     [Theory]
     [InlineData("squeezenet@1.1", "squeezenet", "1.1")]
