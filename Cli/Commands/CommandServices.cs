@@ -27,8 +27,10 @@ internal static class CommandServices
         ImageClassifier? classifier = null, Action<IServiceCollection>? configure = null, Service.Models.ModelManifest? manifest = null)
     {
         var values = new Dictionary<string, string?>(settings, StringComparer.OrdinalIgnoreCase);
-        if (connectionString is not null)
-            values[$"{StorageOptions.Section}:{nameof(StorageOptions.ConnectionString)}"] = connectionString;
+        // A command without storage (a folder, a local validation) never resolves the account; the placeholder only
+        // satisfies the start check of the storage settings, which the other services share.
+        if ((connectionString ?? (account is null ? "UseDevelopmentStorage=true" : null)) is { } storageSetting)
+            values[$"{StorageOptions.Section}:{nameof(StorageOptions.ConnectionString)}"] = storageSetting;
         var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddInMemoryCollection(values).Build();
         var services = new ServiceCollection();
         services.AddConvNeXtBatch(configuration);

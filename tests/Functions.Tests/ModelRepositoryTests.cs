@@ -214,7 +214,7 @@ public sealed class ModelRepositoryTests : IAsyncLifetime
         await using var app = await FunctionsFixture.StartHandlerAsync(ConnectionString, services => services.AddSingleton(Options(cacheDirectory)));
         var api = app.Services.GetRequiredService<ServiceApi>();
 
-        var run = await api.CreateValidationRunAsync(new JsonObject { ["model"] = "squeezenet@1", ["labels"] = "names", ["container"] = ContainerNames.Images }.ToJsonString(), "http");
+        var run = await api.CreateValidationRunAsync(new JsonObject { ["model"] = "squeezenet@1", ["labels"] = "names", ["container"] = ContainerNames.Validation }.ToJsonString(), "http");
         Assert.Equal(422, run.Response.StatusCode);
         Assert.Contains($"has SHA-256 {FileSha256.Compute(_attoPath)}, but its manifest says {FileSha256.Compute(Repository.SqueezeNet)}: not loaded",
             ((ApiProblem)run.Response.Body!).Error);

@@ -217,7 +217,7 @@ public sealed partial class ProfileSnapshotTests(ProfileSnapshots snapshots) : I
         Assert.Contains("\"health Unhealthy: {Error}", File.ReadAllText(Path.Combine(Repository.Root, "Service", "Api", "ServiceHealth.cs")));
         Assert.Contains("\"model load failed\"", logs["health-unhealthy"]);
         Assert.Contains("\"model load failed: {Error}\"", File.ReadAllText(Path.Combine(Repository.Root, "Service", "Services", "ScoringEngine.cs")));
-        Assert.Contains("\"validation run {RunId} failed: {Reason}\"", File.ReadAllText(Path.Combine(Repository.Root, "Service", "Services", "ValidationRunService.cs")));
+        Assert.Contains("\"validation run {RunId} failed: {Reason}\"", File.ReadAllText(Path.Combine(Repository.Root, "Service", "Validation", "ValidationRunFinalizer.cs")));
         // Every rule notifies the group, and the smoke script's list is the deployment's.
         Assert.All(s.OfType("Microsoft.Insights/metricAlerts"), a => Assert.Contains("actionGroups/ag-", a.GetProperty("properties").GetProperty("actions")[0].GetProperty("actionGroupId").GetString()));
         var expected = JsonSerializer.Deserialize<string[]>(s.Output("AZURE_ALERT_RULES"))!;
