@@ -145,6 +145,7 @@ module storage 'modules/storage.bicep' = {
       'validation'
       'models'
       'validation-runs'
+      'scoring-jobs'
     ]
     hostContainers: [
       'azure-webjobs-hosts'
@@ -157,12 +158,17 @@ module storage 'modules/storage.bicep' = {
     ]
     writeContainers: [
       'validation-runs'
+      // Scoring jobs' chunk lists (one blob per listing page, written once by the planner).
+      'scoring-jobs'
     ]
     tables: [
       'Predictions'
       'ValidationRuns'
       'ValidationChunks'
       'ValidationPredictions'
+      'ScoringJobs'
+      'ScoringJobChunks'
+      'ModelAliases'
     ]
     deadLetterContainer: 'eventgrid-deadletter'
     scoringPrincipalId: identity.outputs.scoringPrincipalId
@@ -182,6 +188,8 @@ module serviceBus 'modules/servicebus.bicep' = {
     name: 'sb-${token}'
     scoreRequestsQueue: 'score-requests'
     validationChunksQueue: 'validation-chunks'
+    jobPlansQueue: 'scoring-job-plans'
+    jobChunksQueue: 'scoring-job-chunks'
     scoringPrincipalId: identity.outputs.scoringPrincipalId
     apiPrincipalId: identity.outputs.apiPrincipalId
     eventGridPrincipalId: identity.outputs.eventGridPrincipalId

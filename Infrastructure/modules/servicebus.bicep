@@ -14,6 +14,12 @@ param scoreRequestsQueue string
 @description('Queue of validation chunks (K labelled images each).')
 param validationChunksQueue string
 
+@description('Queue of scoring job planner steps (a bounded number of listing pages each, then a continuation).')
+param jobPlansQueue string
+
+@description('Queue of scoring job chunks (one listing page of stored blobs each).')
+param jobChunksQueue string
+
 @description('Principal id of the scoring (GPU) app identity: receives from both queues and its scaler reads their counts.')
 param scoringPrincipalId string
 
@@ -70,6 +76,70 @@ resource validationChunks 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = 
     requiresDuplicateDetection: false
     enableBatchedOperations: true
     maxSizeInMegabytes: 1024
+  }
+}
+
+// Scoring jobs: the planner (PlanScoringJob) and the chunks (ScoreJobChunk) run in the scoring app; a planner step
+// sends its chunks and its continuation, so the scoring app sends to both queues as well as receiving.
+resource jobPlans 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+  parent: namespace
+  name: jobPlansQueue
+  properties: {
+    lockDuration: 'PT5M'
+    // A planner step lists a bounded number of pages: cheap to retry, but a step that keeps failing stops the job's planning.
+    maxDeliveryCount: 10
+    defaultMessageTimeToLive: 'P2D'
+    deadLetteringOnMessageExpiration: true
+    requiresSession: false
+    requiresDuplicateDetection: false
+    enableBatchedOperations: true
+    maxSizeInMegabytes: 1024
+  }
+}
+
+resource jobChunks 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+  parent: namespace
+  name: jobChunksQueue
+  properties: {
+    lockDuration: 'PT5M'
+    maxDeliveryCount: 5
+    defaultMessageTimeToLive: 'P2D'
+    deadLetteringOnMessageExpiration: true
+    requiresSession: false
+    requiresDuplicateDetection: false
+    enableBatchedOperations: true
+    maxSizeInMegabytes: 1024
+  }
+}
+
+resource scoringOwnsJobPlans 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(jobPlans.id, scoringPrincipalId, builtInRoles.serviceBusDataOwner)
+  scope: jobPlans
+  properties: {
+    principalId: scoringPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataOwner)
+  }
+}
+
+resource scoringOwnsJobChunks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(jobChunks.id, scoringPrincipalId, builtInRoles.serviceBusDataOwner)
+  scope: jobChunks
+  properties: {
+    principalId: scoringPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataOwner)
+  }
+}
+
+// The API app starts jobs (CreateScoringJob sends the first planner step).
+resource apiSendsJobPlans 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(jobPlans.id, apiPrincipalId, builtInRoles.serviceBusDataSender)
+  scope: jobPlans
+  properties: {
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataSender)
   }
 }
 
@@ -133,4 +203,6 @@ output scoreRequestsQueueId string = scoreRequests.id
 output queueNames string[] = [
   scoreRequests.name
   validationChunks.name
+  jobPlans.name
+  jobChunks.name
 ]

@@ -25,7 +25,8 @@ public static class BlobListing
             if (page is null)
                 yield break;
             foreach (var item in page.Values)
-                yield return new BlobReference(container, item.Name, item.Properties.ETag?.ToString(), item.Properties.ContentLength);
+                yield return new BlobReference(container, item.Name, item.Properties.ETag?.ToString(), item.Properties.ContentLength,
+                    ContentMd5: item.Properties.ContentHash is { Length: > 0 } md5 ? Convert.ToBase64String(md5) : null);
             continuation = page.ContinuationToken;
         }
         while (!string.IsNullOrEmpty(continuation));

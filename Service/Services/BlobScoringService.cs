@@ -14,7 +14,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace ConvNeXt.Batch.Service.Services;
 
 /// <summary>A blob to score, with what its event said about it.</summary>
-public sealed record BlobReference(string Container, string Name, string? ETag = null, long? ContentLength = null, string? EventId = null);
+/// <param name="ContentMd5">Base64 MD5 of the content as storage lists it (null when storage has none, e.g. a block list upload).</param>
+public sealed record BlobReference(string Container, string Name, string? ETag = null, long? ContentLength = null, string? EventId = null, string? ContentMd5 = null);
 
 /// <summary>What happened to one blob.</summary>
 public sealed record BlobOutcome(string Container, string Name, string Status, string? ErrorReason, string? Top1Wnid, bool Skipped);

@@ -19,7 +19,8 @@ public sealed class BlobDataset(StorageAccount storage)
     public const string FoldersSource = "folders";
 
     /// <summary>
-    /// The images with their class index and the ETag they were listed with, streamed in the listing's order (the service lists by name), a page at a
+    /// The images with their class index and what identifies their bytes (the listed content MD5, so the same images
+    /// uploaded again are the same dataset; the ETag when storage keeps no MD5), streamed in the listing's order (the service lists by name), a page at a
     /// time; a label list is merged with the listing when its lines are in name order (<see cref="LabelList"/>). Images without a label, or none at all, are an
     /// error raised after the last item, so a caller writing as it goes must not commit before the enumeration ends.
     /// </summary>
@@ -43,7 +44,7 @@ public sealed class BlobDataset(StorageAccount storage)
                     ? FolderWnid(name, prefix) is { } wnid && classes.TryGetIndex(wnid, out var folderIndex) ? folderIndex : null
                     : LabelledDataset.TryLabelFromWnidPrefix(name, classes, out var nameIndex) ? nameIndex : null;
             if (index is { } label)
-                yield return (new LabelledBlob(name, label), names.Current.ETag);
+                yield return (new LabelledBlob(name, label), names.Current.ContentMd5 is { } md5 ? "md5:" + md5 : names.Current.ETag);
             else if (unlabelled++ == 0)
                 firstUnlabelled = name;
         }

@@ -11,7 +11,8 @@ namespace ConvNeXt.Batch.Service.Validation;
 
 /// <summary>
 /// What a plan holds: each chunk's byte range, the image count, and the dataset digest: the SHA-256 of every plan line each
-/// followed by its blob's ETag as listed, so a dataset whose images were rewritten under the same names has another digest.
+/// followed by its blob's content MD5 as listed (its ETag when storage keeps none), so a dataset whose images were rewritten under the
+/// same names has another digest, and the same images uploaded again the same one.
 /// </summary>
 public sealed record RunPlanSummary(IReadOnlyList<ChunkRange> Chunks, int ImageCount, string Sha256, long Bytes);
 
@@ -103,7 +104,7 @@ public sealed class RunPlanWriter(int chunkSize, BlockBlobClient? blob, StorageA
     private int _chunkCount;
     private int _images;
 
-    /// <param name="etag">The blob's ETag as listed: part of the dataset digest, not of the plan line.</param>
+    /// <param name="etag">What identifies the blob's bytes as listed (content MD5, else ETag): part of the dataset digest, not of the plan line.</param>
     public async Task AddAsync(LabelledBlob item, string? etag, CancellationToken cancellationToken = default)
     {
         var line = RunPlan.Line(item);

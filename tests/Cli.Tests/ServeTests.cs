@@ -272,7 +272,7 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
 
         // Jobs may score `images` and the watched container; the watcher may score some blobs first, which the job then skips.
         await using var server = await StartAsync("--watch", "serve-jobs", "--interval", "3600");
-        var model = (await server.Http.GetFromJsonAsync<JsonElement>("/api/health")).GetProperty("modelId").GetString();
+        var model = (await server.Http.GetFromJsonAsync<JsonElement>("/api/health/details")).GetProperty("modelId").GetString();
         var refused = await server.Http.PostAsync("/api/scoring-jobs", new StringContent($$"""{"container":"validation","model":"{{model}}@1"}""", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
         Assert.Contains("is not one jobs may score", await ProblemAsync(refused));

@@ -194,10 +194,13 @@ public class ValidationRunIntegrityTests(FunctionsFixture fixture) : IAsyncLifet
         Assert.Equal(labels.Sha256, row.LabelsSha256);
         Assert.Equal(labels.Sha256, plan.Run.LabelsSha256);
 
-        // The same request again is the same run; after one image is written again (same name, same label) it is not.
+        // The same request again is the same run, also after the same bytes are uploaded again (the digest covers the
+        // content MD5, not the ETag); after one image is rewritten with other bytes (same name, same label) it is not.
         Assert.False((await Service(Account()).CreateRunAsync(Request("provenance", chunkSize: 3), "test")).Created);
-        await fixture.Blobs.GetBlobContainerClient("validation").GetBlobClient(Prefix + Images[2])
-            .UploadAsync(Path.Combine(Repository.ImagenetVal100, Images[2]), overwrite: true);
+        var rewritten = fixture.Blobs.GetBlobContainerClient("validation").GetBlobClient(Prefix + Images[2]);
+        await rewritten.UploadAsync(Path.Combine(Repository.ImagenetVal100, Images[2]), overwrite: true);
+        Assert.False((await Service(Account()).CreateRunAsync(Request("provenance", chunkSize: 3), "test")).Created);
+        await rewritten.UploadAsync(Path.Combine(Repository.ImagenetVal100, Images[3]), overwrite: true);
         var changed = await Assert.ThrowsAsync<DatasetException>(() => Service(Account()).CreateRunAsync(Request("provenance", chunkSize: 3), "test"));
         Assert.Contains("different dataset (images or labels changed)", changed.Message);
 
