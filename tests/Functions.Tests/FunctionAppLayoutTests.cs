@@ -47,7 +47,7 @@ public class FunctionAppLayoutTests
         }
         Assert.Equal("%ValidationSchedule%", Binding("StartValidationRun", "timerTrigger")["schedule"]!.GetValue<string>());
         foreach (var f in new[] { "CreateValidationRun", "GetPredictions", "GetPrediction", "ListValidationRuns", "GetValidationRun",
-                     "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "GetThumbnail", "CompareValidationRuns", "GetRunComparisonReport",
+                     "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "CompareValidationRuns", "GetRunComparisonReport",
                      "CreateScoringJob", "ListScoringJobs", "GetScoringJob", "CancelScoringJob", "GetScoringJobReport" })
             Assert.Equal("function", Binding(f, "httpTrigger")["authLevel"]!.GetValue<string>());
         // An <img> request carries no key: the handler checks the page's signed link (ThumbnailAccess).

@@ -11,6 +11,7 @@ using ConvNeXt.Batch.Service.Api;
 using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
+using ConvNeXt.Batch.Service.Validation;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Polly;
@@ -211,7 +212,10 @@ public sealed class ModelRepositoryTests : IAsyncLifetime
         await new BlobServiceClient(ConnectionString).GetBlobContainerClient(ContainerNames.Models)
             .GetBlobClient("squeezenet/1/model.onnx").UploadAsync(_attoPath, overwrite: true);
         var cacheDirectory = Path.Combine(Path.GetTempPath(), "convnext-model-tests", Guid.NewGuid().ToString("N"));
-        await using var app = await FunctionsFixture.StartHandlerAsync(ConnectionString, services => services.AddSingleton(Options(cacheDirectory)));
+        // The second run reads the images the other tests scored: a dataset container here.
+        await using var app = await FunctionsFixture.StartHandlerAsync(ConnectionString, services => services
+            .AddSingleton(Options(cacheDirectory))
+            .AddSingleton(new ValidationDefaultsOptions { DatasetContainers = [ContainerNames.Validation, ContainerNames.Images] }));
         var api = app.Services.GetRequiredService<ServiceApi>();
 
         var run = await api.CreateValidationRunAsync(new JsonObject { ["model"] = "squeezenet@1", ["labels"] = "names", ["container"] = ContainerNames.Validation }.ToJsonString(), "http");
