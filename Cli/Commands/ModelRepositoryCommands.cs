@@ -149,7 +149,9 @@ internal static class ModelRepositoryCommands
                 }
                 if (comparison.B.Model != reference.ToString())
                     throw new CommandFailedException($"refused: run {runB} validated {comparison.B.Model}, not {reference}: --require RUN_A,RUN_B needs a run B of the promoted model");
-                console.Out.WriteLine(comparison.Verdict);
+                var paired = comparison.BothRight + comparison.AOnly + comparison.BOnly + comparison.BothWrong;
+                console.Out.WriteLine($"{paired} paired images: {comparison.AOnly} only {comparison.A.Model} ({runA}) gets right, " +
+                                      $"{comparison.BOnly} only {comparison.B.Model} ({runB}) gets right; {comparison.Verdict}");
                 if (!comparison.BNotWorse)
                     throw new CommandFailedException($"refused: {reference} is worse than {comparison.A.Model} on the paired images (p = {comparison.PValue.ToString("G4", CultureInfo.InvariantCulture)})");
             }

@@ -294,7 +294,7 @@ public class ServeTests(AzuriteFixture azurite, AttoModelFixture atto) : IClassF
         Assert.Contains(list.GetProperty("items").EnumerateArray(), j => j.GetProperty("jobId").GetString() == jobId);
         var page = await server.Http.GetStringAsync($"/api/scoring-jobs/{jobId}/report");
         Assert.Contains("id=\"planned\" data-value=\"7\"", page);
-        Assert.Equal(HttpStatusCode.NotFound, (await server.Http.PostAsync("/api/scoring-jobs/job-none/cancel", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await server.Http.PostAsync("/api/scoring-jobs/job-none/cancel", new StringContent("", Encoding.UTF8, "application/json"))).StatusCode);
     }
 
     [Fact]

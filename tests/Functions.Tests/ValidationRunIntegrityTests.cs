@@ -200,7 +200,7 @@ public class ValidationRunIntegrityTests(FunctionsFixture fixture) : IAsyncLifet
         var rewritten = fixture.Blobs.GetBlobContainerClient("validation").GetBlobClient(Prefix + Images[2]);
         await rewritten.UploadAsync(Path.Combine(Repository.ImagenetVal100, Images[2]), overwrite: true);
         Assert.False((await Service(Account()).CreateRunAsync(Request("provenance", chunkSize: 3), "test")).Created);
-        await rewritten.UploadAsync(Path.Combine(Repository.ImagenetVal100, Images[3]), overwrite: true);
+        await rewritten.UploadAsync(Path.Combine(Repository.ImagenetVal100, Images[1]), overwrite: true);
         var changed = await Assert.ThrowsAsync<DatasetException>(() => Service(Account()).CreateRunAsync(Request("provenance", chunkSize: 3), "test"));
         Assert.Contains("different dataset (images or labels changed)", changed.Message);
 

@@ -124,7 +124,7 @@ public sealed partial class ProfileSnapshotTests(ProfileSnapshots snapshots) : I
             {
                 ("azure-webjobs-hosts", StorageBlobDataOwner), ("azure-webjobs-secrets", StorageBlobDataOwner),
                 ("images", StorageBlobDataReader), ("models", StorageBlobDataReader), ("validation", StorageBlobDataReader),
-                ("validation-runs", StorageBlobDataContributor),
+                ("validation-runs", StorageBlobDataContributor), ("scoring-jobs", StorageBlobDataContributor),
             }.Order(), blob);
             // Tables stay account-wide (the host's dated diagnostic tables), Contributor only.
             var table = Assert.Single(grants, g => g.Principal.StartsWith(app, StringComparison.Ordinal) && g.Role == StorageTableDataContributor);
@@ -143,9 +143,12 @@ public sealed partial class ProfileSnapshotTests(ProfileSnapshots snapshots) : I
         Assert.Equal(new[]
         {
             ("api", ServiceBusDataSender, "validation-chunks"),
+            ("api", ServiceBusDataSender, "scoring-job-plans"),
             ("evgt", ServiceBusDataSender, "score-requests"),
             ("scoring", ServiceBusDataOwner, "score-requests"),
             ("scoring", ServiceBusDataOwner, "validation-chunks"),
+            ("scoring", ServiceBusDataOwner, "scoring-job-plans"),
+            ("scoring", ServiceBusDataOwner, "scoring-job-chunks"),
         }.Order(), serviceBus);
         Assert.DoesNotContain(grants, g => g.Role == ServiceBusDataReceiver);
         var comment = File.ReadAllText(Path.Combine(CompiledTemplate.InfrastructureDirectory, "modules", "servicebus.bicep"));
@@ -184,7 +187,7 @@ public sealed partial class ProfileSnapshotTests(ProfileSnapshots snapshots) : I
         Assert.True(service.GetProperty("deleteRetentionPolicy").GetProperty("enabled").GetBoolean());
         var containers = snapshots.GpuT4.OfType("Microsoft.Storage/storageAccounts/blobServices/containers")
             .Select(c => c.GetProperty("name").GetString()!.Split('/')[^1]).Order().ToList();
-        Assert.Equal(["azure-webjobs-hosts", "azure-webjobs-secrets", "eventgrid-deadletter", "images", "models", "validation", "validation-runs"], containers);
+        Assert.Equal(["azure-webjobs-hosts", "azure-webjobs-secrets", "eventgrid-deadletter", "images", "models", "scoring-jobs", "validation", "validation-runs"], containers);
     }
 
     [Fact]

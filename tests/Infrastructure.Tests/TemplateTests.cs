@@ -46,8 +46,9 @@ public sealed class TemplateTests(CompiledTemplate template)
     public void Storage_CreatesTheContractContainersAndTables()
     {
         var module = template.GetModule("storage");
-        Assert.Equal(["images", "validation", "models", "validation-runs"], Strings(module.Parameter("containers")));
-        Assert.Equal(["Predictions", "ValidationRuns", "ValidationChunks", "ValidationPredictions"], Strings(module.Parameter("tables")));
+        Assert.Equal(["images", "validation", "models", "validation-runs", "scoring-jobs"], Strings(module.Parameter("containers")));
+        Assert.Equal(["Predictions", "ValidationRuns", "ValidationChunks", "ValidationPredictions", "ScoringJobs", "ScoringJobChunks", "ModelAliases"],
+            Strings(module.Parameter("tables")));
 
         var containers = module.OfType("Microsoft.Storage/storageAccounts/blobServices/containers")
             .Single(c => c.TryGetProperty("copy", out _) && !c.TryGetProperty("existing", out _));
@@ -67,7 +68,7 @@ public sealed class TemplateTests(CompiledTemplate template)
 
         var queues = module.OfType("Microsoft.ServiceBus/namespaces/queues")
             .ToDictionary(q => module.Resolve(q.GetProperty("name").GetString()!).Split('/')[^1]);
-        Assert.Equal(["score-requests", "validation-chunks"], queues.Keys.Order());
+        Assert.Equal(["score-requests", "scoring-job-chunks", "scoring-job-plans", "validation-chunks"], queues.Keys.Order());
         foreach (var queue in queues.Values.Select(q => q.GetProperty("properties")))
         {
             Assert.Equal("PT5M", queue.GetProperty("lockDuration").GetString());
@@ -348,6 +349,10 @@ public sealed class TemplateTests(CompiledTemplate template)
             ("servicebus", "scoringPrincipalId", ServiceBusDataOwner, "parameters('validationChunksQueue')"),
             ("servicebus", "apiPrincipalId", ServiceBusDataSender, "parameters('validationChunksQueue')"),
             ("servicebus", "eventGridPrincipalId", ServiceBusDataSender, "parameters('scoreRequestsQueue')"),
+            // Scoring jobs: the scoring app plans and scores (receives and sends both queues), the API app starts jobs.
+            ("servicebus", "scoringPrincipalId", ServiceBusDataOwner, "parameters('jobPlansQueue')"),
+            ("servicebus", "scoringPrincipalId", ServiceBusDataOwner, "parameters('jobChunksQueue')"),
+            ("servicebus", "apiPrincipalId", ServiceBusDataSender, "parameters('jobPlansQueue')"),
             // One assignment per app identity (a copy loop over the list main passes, checked below).
             ("registry", "pullPrincipalIds", AcrPull, "Microsoft.ContainerRegistry/registries"),
             ("monitoring", "publisherPrincipalIds", MonitoringMetricsPublisher, "Microsoft.Insights/components"),
