@@ -251,7 +251,7 @@ internal static class ValidateCommand
     {
         console.Info($"uploading {data.Images.Count} labelled images to blob://{containerName}/{new DirectoryInfo(data.Root).Name}/");
         using var progress = new Output.ProgressLine(console.Error, showProgress, "img", data.Images.Count);
-        return await new Service.Uploads.ImageUploader(account).UploadLabelledAsync(data, containerName, chunkSize,
+        return await new Service.Uploads.ImageUploader(account, new Service.Uploads.ImageUploadOptions()).UploadLabelledAsync(data, containerName, chunkSize,
             progress, ct);
     }
 

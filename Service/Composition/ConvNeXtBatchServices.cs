@@ -114,7 +114,7 @@ public static class ConvNeXtBatchServices
         services.AddSingleton<ValidationRunService>();
         services.AddSingleton<PredictionQueries>();
         services.AddSingleton<RunComparisons>();
-        services.AddSingleton<Uploads.ImageUploader>();
+        services.AddSingleton(sp => new Uploads.ImageUploader(sp.GetRequiredService<StorageAccount>(), new Uploads.ImageUploadOptions()));
         services.AddSingleton<ReportService>();
         services.AddSingleton(sp => new ThumbnailService(sp.GetRequiredService<StorageAccount>(), sp.GetRequiredService<ReportOptions>()));
         services.AddSingleton(sp => new ServiceHealth(sp.GetRequiredService<ScoringEngine>(), sp.GetRequiredService<StorageAccount>(),

@@ -12,25 +12,13 @@ public sealed record UploadItem(string Path, string BlobName);
 /// <summary>What a folder holds for upload: the images (blob names relative to the folder) and what was left out, with why.</summary>
 public sealed record UploadPlan(IReadOnlyList<UploadItem> Images, IReadOnlyList<string> SkippedNotImages);
 
-/// <summary>What an upload did.</summary>
-public sealed record UploadResult(int Uploaded, long Bytes);
-
-public sealed class ImageUploadOptions
-{
-    /// <summary>Blobs uploaded at once.</summary>
-    public int Parallelism { get; init; } = 8;
-
-    /// <summary>Replace blobs that already exist (as <c>azcopy --overwrite=true</c>, the default there too).</summary>
-    public bool Overwrite { get; init; } = true;
-}
-
 /// <summary>
 /// Puts local images into a container, the way a user's own upload (or azcopy) would, so the
 /// storage-backed commands and services find them: one blob per image, named by its path below the folder.
 /// </summary>
-public sealed class ImageUploader(StorageAccount account, ImageUploadOptions? options = null)
+public sealed class ImageUploader(StorageAccount account, ImageUploadOptions options)
 {
-    private readonly ImageUploadOptions _options = options ?? new ImageUploadOptions();
+    private readonly ImageUploadOptions _options = options;
 
     /// <summary>The images below <paramref name="folder"/> (recursively; hidden files ignored), blob names under <paramref name="prefix"/>.</summary>
     public static UploadPlan Plan(string folder, string? prefix)

@@ -57,7 +57,7 @@ public sealed class LocalValidationTests(FunctionsFixture fixture) : IDisposable
 
         var account = Account();
         await account.EnsureTablesAsync();
-        var request = await new ImageUploader(account).UploadLabelledAsync(data, "validation", chunkSize: 4);
+        var request = await new ImageUploader(account, new ImageUploadOptions()).UploadLabelledAsync(data, "validation", chunkSize: 4);
         using var services = ServiceGraph.For(account, _engine, new Dictionary<string, string?> { ["Validation:ChunkSize"] = "4" });
         var runs = services.GetRequiredService<ValidationRunService>();
         var recorded = await job.RecordAsync(runs, request);
