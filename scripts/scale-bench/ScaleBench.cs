@@ -386,7 +386,7 @@ static class Child
         }
 
         if (way == "job-plan")
-            return await JobPlanWay.RunAsync(s, new StorageAccount(storage), traffic);
+            return await JobPlanWay.RunAsync(s, storage, traffic);
 
         // In process, as `convnext-batch validate --record` runs it (ValidationRunService.RunLocallyAsync, step by step).
         // The services as every host composes them; the storage options carry the traffic counter.
@@ -670,15 +670,20 @@ static class Proc
 /// </summary>
 static class JobPlanWay
 {
-    public static async Task<int> RunAsync(BenchSettings s, StorageAccount account, TableTraffic traffic)
+    public static async Task<int> RunAsync(BenchSettings s, StorageOptions storage, TableTraffic traffic)
     {
-        var scoring = new ScoringOptions();
-        using var engine = new ScoringEngine(new ModelOptions { Location = s.Model }, scoring, account);
-        var model = await engine.GetModelInfoAsync();
         var pages = int.TryParse(Environment.GetEnvironmentVariable("ScoringJobs__PagesPerStep"), out var p) ? p : new ConvNeXt.Batch.Service.Jobs.ScoringJobOptions().PagesPerStep;
-        var jobs = new ConvNeXt.Batch.Service.Jobs.ScoringJobService(account,
-            new ConvNeXt.Batch.Service.Jobs.JobModels(engine, new BlobScoringService(account, engine, scoring)),
-            new ConvNeXt.Batch.Service.Jobs.ScoringJobOptions { AllowedContainers = [s.Container], ChunkSize = s.ChunkSize, PagesPerStep = pages });
+        // The services as every host composes them; the storage options carry the traffic counter.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Storage:ConnectionString"] = s.Connection, ["Model:Location"] = s.Model,
+            ["ScoringJobs:AllowedContainers:0"] = s.Container,
+            ["ScoringJobs:ChunkSize"] = s.ChunkSize.ToString(CultureInfo.InvariantCulture),
+            ["ScoringJobs:PagesPerStep"] = pages.ToString(CultureInfo.InvariantCulture),
+        }).Build();
+        await using var provider = new ServiceCollection().AddConvNeXtBatch(configuration).AddSingleton(storage).BuildServiceProvider();
+        var model = await provider.GetRequiredService<ScoringEngine>().GetModelInfoAsync();
+        var jobs = provider.GetRequiredService<ConvNeXt.Batch.Service.Jobs.ScoringJobService>();
         var (job, first) = await jobs.StartAsync(new ConvNeXt.Batch.Service.Jobs.ScoringJobRequest { Container = s.Container, Prefix = s.Prefix, Model = model.ModelId });
         var before = traffic.Requests;
         var times = new List<double>();
@@ -702,7 +707,7 @@ static class JobPlanWay
         }
         var status = (await jobs.GetAsync(job.JobId))!;
         long listBytes = 0;
-        await foreach (var b in account.Container(ConvNeXt.Batch.Service.Jobs.ScoringJobService.ListsContainer).GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = job.JobId + "/" }))
+        await foreach (var b in provider.GetRequiredService<StorageAccount>().Container(ConvNeXt.Batch.Service.Jobs.ScoringJobService.ListsContainer).GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = job.JobId + "/" }))
             listBytes += b.Properties.ContentLength ?? 0;
         var r = new JsonObject
         {
