@@ -36,6 +36,10 @@ public sealed class JobModels(ScoringEngine engine, BlobScoringService scoring)
             ? await scoring.ScoreAsync(blobs, cancellationToken)
             : await scoring.ScoreAsync(blobs, ModelReference.Parse(exact), cancellationToken);
 
+    /// <summary>The execution provider the job's exact model runs on here (cpu, cuda, …), for its chunk rows.</summary>
+    public async Task<string> ExecutionProviderAsync(string exact, CancellationToken cancellationToken = default) =>
+        (await DeployedAsync(exact, cancellationToken) ?? await engine.GetModelInfoAsync(ModelReference.Parse(exact), cancellationToken)).ExecutionProvider;
+
     /// <summary>The deployed model when <paramref name="reference"/> names it by its id (with or without a version).</summary>
     private async Task<ModelInfo?> DeployedAsync(string reference, CancellationToken cancellationToken)
     {

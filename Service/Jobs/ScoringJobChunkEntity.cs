@@ -18,5 +18,7 @@ public sealed class ScoringJobChunkEntity : ITableEntity
     public long Scored { get; set; }
     public long Skipped { get; set; }
     public long Failed { get; set; }
+    /// <summary>The ONNX Runtime execution provider that scored the chunk (cpu, cuda, …).</summary>
+    public string? ExecutionProvider { get; set; }
     public DateTimeOffset ScoredAt { get; set; }
 }

@@ -165,6 +165,7 @@ public sealed class ScoringJobService(StorageAccount storage, JobModels? models,
         {
             PartitionKey = job.RowKey, RowKey = TableKeys.ChunkKey(chunk.ChunkIndex), ChunkIndex = chunk.ChunkIndex,
             Scored = result.Scored, Skipped = result.Skipped, Failed = result.Failed, ScoredAt = DateTimeOffset.UtcNow,
+            ExecutionProvider = await Models.ExecutionProviderAsync(job.Model, cancellationToken),
         };
         try
         {

@@ -42,6 +42,9 @@ public sealed record ValidationRunSummary(
     /// <summary>False when the model has random weights (shown as UNTRAINED); null when unknown.</summary>
     public bool? Trained { get; init; }
 
+    /// <summary>The execution provider of the worker that planned the run (cpu, cuda, …).</summary>
+    public string? ExecutionProvider { get; init; }
+
     internal static ValidationRunSummary From(ValidationRunEntity e) => new(
         e.RowKey, e.Status, e.Trigger, e.ModelId, e.ModelSha256, e.DatasetContainer, e.DatasetPrefix, e.LabelSource,
         e.ExpectedImageCount, e.ChunkCount, e.ChunkSize, e.CreatedAt, e.FinishedAt, e.ImageCount, e.ScoredCount, e.ErrorCount,
@@ -49,6 +52,7 @@ public sealed record ValidationRunSummary(
     {
         Model = e.ModelName is { } name && e.ModelVersion is { } version ? $"{name}@{version}" : null,
         Trained = e.ModelTrained,
+        ExecutionProvider = e.ExecutionProvider,
     };
 }
 

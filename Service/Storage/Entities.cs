@@ -103,6 +103,8 @@ public sealed class ValidationRunEntity : ITableEntity
     public string? Trigger { get; set; }
     public string? ModelId { get; set; }
     public string? ModelSha256 { get; set; }
+    /// <summary>The ONNX Runtime execution provider of the worker that planned the run (each chunk row records its own).</summary>
+    public string? ExecutionProvider { get; set; }
     /// <summary>SHA-256 of the model's label table (<see cref="Scoring.Labels.ClassLabels.Sha256"/>): with <see cref="ModelSha256"/>, the model's identity.</summary>
     public string? LabelsSha256 { get; set; }
 
@@ -175,6 +177,8 @@ public sealed class ValidationChunkEntity : ITableEntity
     public int ErrorCount { get; set; }
     /// <summary>The chunk's <c>AccuracyCounts</c> as JSON (calibration bins included): summed exactly into the run's totals.</summary>
     public string CountsJson { get; set; } = "";
+    /// <summary>The ONNX Runtime execution provider that scored the chunk (cpu, cuda, …).</summary>
+    public string? ExecutionProvider { get; set; }
     public DateTimeOffset ScoredAt { get; set; }
 }
 

@@ -59,7 +59,8 @@ public sealed class ValidationChunkScorer(StorageAccount storage, ScoringEngine 
         await CheckModelAsync(chunk, run, cancellationToken);
 
         var scored = await ScoreAsync(chunk, items, classes, runModel, cancellationToken);
-        var summary = await WriteAsync(chunk, scored, cancellationToken);
+        var provider = (await engine.GetModelInfoAsync(runModel, cancellationToken)).ExecutionProvider;
+        var summary = await WriteAsync(chunk, scored, provider, cancellationToken);
         metrics.ImagesScored.Add(summary.ScoredCount);
         metrics.ImagesFailed.Add(summary.ErrorCount);
 
@@ -159,7 +160,7 @@ public sealed class ValidationChunkScorer(StorageAccount storage, ScoringEngine 
     }
 
     /// <summary>The image rows, then the chunk's summary row: written only after all its image rows, its presence means the chunk is done.</summary>
-    private async Task<ValidationChunkEntity> WriteAsync(ValidationChunkMessage chunk, Scored scored, CancellationToken cancellationToken)
+    private async Task<ValidationChunkEntity> WriteAsync(ValidationChunkMessage chunk, Scored scored, string provider, CancellationToken cancellationToken)
     {
         await TableWrites.UpsertAsync(storage, storage.Table(TableNames.ValidationPredictions), scored.Rows, cancellationToken);
         var summary = new ValidationChunkEntity
@@ -171,6 +172,7 @@ public sealed class ValidationChunkScorer(StorageAccount storage, ScoringEngine 
             ScoredCount = scored.Rows.Count(r => r.Status == RowStatus.Scored),
             ErrorCount = scored.Rows.Count(r => r.Status == RowStatus.Failed),
             CountsJson = scored.Counts.ToJson(),
+            ExecutionProvider = provider,
             ScoredAt = time.GetUtcNow(),
         };
         await storage.Resilience.ExecuteAsync(async ct =>

@@ -124,6 +124,7 @@ public sealed class ValidationRunPlanner(StorageAccount storage, ScoringEngine e
         ModelName = exact?.Name,
         ModelVersion = exact?.Version,
         ModelTrained = model.Trained,
+        ExecutionProvider = model.ExecutionProvider,
         LabelsSha256 = model.LabelsSha256,
         DatasetContainer = r.Container,
         DatasetPrefix = r.Prefix,

@@ -109,6 +109,11 @@ public sealed class ScoringJobTests(FunctionsFixture fixture) : IAsyncLifetime
         Assert.Equal((JobStates.Completed, 2000L, 2000L, 0L, 0L, 40), (done.Status, done.Planned, done.Done, done.Skipped, done.Failed, done.ChunksDone));
         Assert.NotNull(done.ImagesPerSecond);
         Assert.Equal(2000, await RowCountAsync("jobs-2000"));
+        // Each chunk row says which execution provider scored it (no GPU here: the CPU).
+        var chunkRows = new Azure.Data.Tables.TableClient(fixture.ConnectionString, ScoringJobService.ChunksTable)
+            .Query<ScoringJobChunkEntity>(e => e.PartitionKey == job.JobId).ToList();
+        Assert.Equal(40, chunkRows.Count);
+        Assert.All(chunkRows, c => Assert.Equal("cpu", c.ExecutionProvider));
 
         // A forged chunk (another index under the same signature) is refused before anything is read.
         await Assert.ThrowsAsync<InvalidChunkException>(() => jobs.ScoreChunkAsync(chunks[0] with { ChunkIndex = 41 }));

@@ -79,6 +79,10 @@ public class ValidationRunTests(FunctionsFixture fixture) : IAsyncLifetime
         var report = (await queries.GetRunAsync(run.RunId))!;
         Assert.Equal(RunStatus.Completed, report.Run.Status);
         Assert.Equal((100, 100, 0, 7), (report.Run.ImageCount!.Value, report.Run.ScoredCount!.Value, report.Run.ErrorCount!.Value, report.ChunksDone));
+        // The run and each of its chunks say which execution provider ran the model (no GPU here: the CPU).
+        Assert.Equal("cpu", report.Run.ExecutionProvider);
+        Assert.All(new Azure.Data.Tables.TableClient(fixture.ConnectionString, TableNames.ValidationChunks)
+                .Query<ValidationChunkEntity>(e => e.PartitionKey == run.RunId), c => Assert.Equal("cpu", c.ExecutionProvider));
         Assert.NotNull(report.Run.FinishedAt);
         Assert.InRange(report.Run.Top1!.Value, 0.55, 0.63);
         Assert.InRange(report.Run.Top5!.Value, 0.70, 0.80);
