@@ -367,6 +367,8 @@ static class Child
             {
                 b.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
                 {
+                    // The same account as the instance below (which carries the traffic counter); the setting satisfies the start check.
+                    ["Storage:ConnectionString"] = s.Connection,
                     ["Model:Location"] = s.Model,
                     ["Validation:ChunkSize"] = s.ChunkSize.ToString(CultureInfo.InvariantCulture),
                 });
