@@ -46,6 +46,7 @@ public static class ConvNeXtBatchServices
             AtLeast(ScoringOptions.Section, nameof(o.BatchSize), o.BatchSize, 1),
             AtLeast(ScoringOptions.Section, nameof(o.MaxWaitMilliseconds), o.MaxWaitMilliseconds, 0),
             AtLeast(ScoringOptions.Section, nameof(o.IntraOpThreads), o.IntraOpThreads, 0),
+            AtLeast(ScoringOptions.Section, nameof(o.DecodeTimeoutMilliseconds), o.DecodeTimeoutMilliseconds, 1),
             AtLeast(ScoringOptions.Section, nameof(o.DecodeWorkers), o.DecodeWorkers, 0),
             AtLeast(ScoringOptions.Section, nameof(o.DownloadConcurrency), o.DownloadConcurrency, 1),
             AtLeast(ScoringOptions.Section, nameof(o.MaxBlobBytes), o.MaxBlobBytes, 1),

@@ -221,6 +221,7 @@ public sealed class ScoringEngine : IDisposable
             TopK = 5,
             Tracing = PipelineTracing.Source,
             ImageSpans = _scoring.ImageSpans,
+            Limits = Scoring.Preprocessing.ImageLimits.Default with { DecodeTimeout = TimeSpan.FromMilliseconds(_scoring.DecodeTimeoutMilliseconds) },
         });
         using var span = PipelineTracing.StartStage("batch");
         var images = 0;

@@ -13,6 +13,8 @@ public sealed class ScoringOptions
     public int IntraOpThreads { get; set; }
     /// <summary>0 = one per core.</summary>
     public int DecodeWorkers { get; set; }
+    /// <summary>Longest time decoding and resizing one image may take, in milliseconds (a longer one is a <c>Timeout</c>).</summary>
+    public int DecodeTimeoutMilliseconds { get; set; } = (int)Scoring.Preprocessing.ImageLimits.Default.DecodeTimeout.TotalMilliseconds;
     /// <summary>Blob downloads in flight at once.</summary>
     public int DownloadConcurrency { get; set; } = 8;
     /// <summary>Largest blob downloaded for scoring; bigger ones become <c>TooLarge</c> error rows without being read.</summary>

@@ -1,3 +1,5 @@
+using ConvNeXt.Batch.Service.Composition;
+using Microsoft.Extensions.Configuration;
 using System.Text.RegularExpressions;
 using Azure;
 using Azure.Core;
@@ -211,6 +213,25 @@ public class ValidationRunIntegrityTests(FunctionsFixture fixture) : IAsyncLifet
         Assert.Contains("label table sha256", e.Message);
         Assert.Equal((0, 0), await RowCountsAsync(fixture, "provenance"));
         Assert.Equal(RunStatus.Failed, (await RowAsync("provenance")).Status);
+    }
+
+    [Fact]
+    public async Task A_decode_timeout_in_a_validation_chunk_fails_the_delivery_and_writes_nothing_until_a_redelivery_scores_it()
+    {
+        var plan = await Service(Account()).CreateRunAsync(Request("decode-timeout", chunkSize: 3), "test");
+        // A worker under contention, as a 1 ms decode budget makes every image: a timeout is not a fact about the image.
+        var settings = FunctionsFixture.Settings(fixture.ConnectionString);
+        settings["Scoring:DecodeTimeoutMilliseconds"] = "1";
+        await using var slow = new ServiceCollection().AddConvNeXtBatch(new ConfigurationBuilder().AddInMemoryCollection(settings).Build())
+            .BuildServiceProvider();
+        var e = await Assert.ThrowsAsync<InferenceUnavailableException>(() => slow.GetRequiredService<ValidationRunService>().ScoreChunkAsync(plan.Chunks[0]));
+        Assert.Contains("decoding took longer than 1 ms", e.Message);
+        Assert.Equal((0, 0), await RowCountsAsync(fixture, "decode-timeout"));
+
+        // The redelivery, on a worker with its normal budget, scores every image of the chunk once.
+        var outcome = await Service(Account()).ScoreChunkAsync(plan.Chunks[0]);
+        Assert.Equal((3, 0), (outcome.Scored, outcome.Failed));
+        Assert.Equal((3, 1), await RowCountsAsync(fixture, "decode-timeout"));
     }
 
     /// <summary>A connection string whose account SAS may read and list blobs and tables, and nothing else.</summary>
