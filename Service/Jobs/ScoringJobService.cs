@@ -202,7 +202,7 @@ public sealed class ScoringJobService(StorageAccount storage, JobModels? models,
     /// <summary>Cancels a running job: no new chunk is scored, no new page planned; counted chunks stay. Null for an unknown job.</summary>
     public async Task<ScoringJobStatus?> CancelAsync(string jobId, CancellationToken cancellationToken = default)
     {
-        await EnsureCreatedAsync(cancellationToken);
+        // No table: no job to cancel (ReadAsync answers null), and nothing is created for it.
         if (RunIds.Problem(jobId) is not null)
             return null;
         var row = await UpdateAsync(jobId, row =>
@@ -216,19 +216,25 @@ public sealed class ScoringJobService(StorageAccount storage, JobModels? models,
         return row is null ? null : ScoringJobStatus.From(row);
     }
 
+    /// <summary>A job's status; reads never create the job tables (a read-only identity gets its answer).</summary>
     public async Task<ScoringJobStatus?> GetAsync(string jobId, CancellationToken cancellationToken = default)
     {
-        await EnsureCreatedAsync(cancellationToken);
         return RunIds.Problem(jobId) is null && await ReadAsync(jobId, cancellationToken) is { } row ? ScoringJobStatus.From(row) : null;
     }
 
     /// <summary>Jobs, newest last (job ids sort by creation time), a page at a time.</summary>
     public async Task<ResultPage<ScoringJobStatus>> ListAsync(int? top = null, string? continuationToken = null, CancellationToken cancellationToken = default)
     {
-        await EnsureCreatedAsync(cancellationToken);
-        return await KeysetPaging.QueryAsync<ScoringJobEntity, ScoringJobStatus>(storage.Table(JobsTable), storage.Resilience,
-            TableClient.CreateQueryFilter($"PartitionKey eq {ScoringJobEntity.PartitionKeyValue}"), KeysetPaging.Top(top), continuationToken,
-            ScoringJobStatus.From, cancellationToken);
+        try
+        {
+            return await KeysetPaging.QueryAsync<ScoringJobEntity, ScoringJobStatus>(storage.Table(JobsTable), storage.Resilience,
+                TableClient.CreateQueryFilter($"PartitionKey eq {ScoringJobEntity.PartitionKeyValue}"), KeysetPaging.Top(top), continuationToken,
+                ScoringJobStatus.From, cancellationToken);
+        }
+        catch (RequestFailedException e) when (StorageAccount.IsTableNotFound(e))
+        {
+            return new ResultPage<ScoringJobStatus>([], null);
+        }
     }
 
     /// <summary>
@@ -294,9 +300,16 @@ public sealed class ScoringJobService(StorageAccount storage, JobModels? models,
 
     private async Task<ScoringJobEntity?> ReadAsync(string jobId, CancellationToken cancellationToken)
     {
-        var read = await storage.Resilience.ExecuteAsync(async ct =>
-            await storage.Table(JobsTable).GetEntityIfExistsAsync<ScoringJobEntity>(ScoringJobEntity.PartitionKeyValue, jobId, cancellationToken: ct), cancellationToken);
-        return read.HasValue ? read.Value : null;
+        try
+        {
+            var read = await storage.Resilience.ExecuteAsync(async ct =>
+                await storage.Table(JobsTable).GetEntityIfExistsAsync<ScoringJobEntity>(ScoringJobEntity.PartitionKeyValue, jobId, cancellationToken: ct), cancellationToken);
+            return read.HasValue ? read.Value : null;
+        }
+        catch (RequestFailedException e) when (StorageAccount.IsTableNotFound(e))
+        {
+            return null;
+        }
     }
 
     private sealed record JobBlob(string Blob, string? ETag);

@@ -1,3 +1,6 @@
+using Azure.Storage.Sas;
+using Azure.Storage;
+using System.Text.RegularExpressions;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -59,6 +62,16 @@ public sealed class FunctionsFixture : IAsyncLifetime
         }, overrides);
         await app.StartAsync();
         return app;
+    }
+
+    /// <summary>A connection string whose account SAS may read and list blobs and tables, and nothing else.</summary>
+    public string ReadOnlyConnectionString()
+    {
+        string Part(string name) => Regex.Match(ConnectionString, $"{name}=([^;]+)").Groups[1].Value;
+        var sas = new AccountSasBuilder(AccountSasPermissions.Read | AccountSasPermissions.List, DateTimeOffset.UtcNow.AddHours(1),
+                AccountSasServices.Blobs | AccountSasServices.Tables, AccountSasResourceTypes.All)
+            .ToSasQueryParameters(new StorageSharedKeyCredential(Part("AccountName"), Part("AccountKey"))).ToString();
+        return $"BlobEndpoint={Part("BlobEndpoint")};TableEndpoint={Part("TableEndpoint")};SharedAccessSignature={sas}";
     }
 
     public async Task InitializeAsync()

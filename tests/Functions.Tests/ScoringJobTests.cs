@@ -115,6 +115,12 @@ public sealed class ScoringJobTests(FunctionsFixture fixture) : IAsyncLifetime
         Assert.Equal(40, chunkRows.Count);
         Assert.All(chunkRows, c => Assert.Equal("cpu", c.ExecutionProvider));
 
+        // Reads never write: an identity that may only read gets the job and the list (creating the tables would be refused).
+        var readOnly = new ScoringJobService(new StorageAccount(new StorageOptions { ConnectionString = fixture.ReadOnlyConnectionString() }), _models,
+            new ScoringJobOptions { AllowedContainers = ["jobs-2000"] });
+        Assert.Equal(2000L, (await readOnly.GetAsync(job.JobId))!.Done);
+        Assert.Contains((await readOnly.ListAsync(top: 1000)).Items, j => j.JobId == job.JobId);
+
         // A forged chunk (another index under the same signature) is refused before anything is read.
         await Assert.ThrowsAsync<InvalidChunkException>(() => jobs.ScoreChunkAsync(chunks[0] with { ChunkIndex = 41 }));
 

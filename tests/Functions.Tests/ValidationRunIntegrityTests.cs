@@ -125,7 +125,7 @@ public class ValidationRunIntegrityTests(FunctionsFixture fixture) : IAsyncLifet
         var plan = await Service(Account()).CreateRunAsync(Request("read-only", chunkSize: 3), "test");
         await Service(Account()).ScoreChunkAsync(plan.Chunks[0]);
 
-        var readOnly = new StorageAccount(new StorageOptions { ConnectionString = ReadOnlyConnectionString() });
+        var readOnly = new StorageAccount(new StorageOptions { ConnectionString = fixture.ReadOnlyConnectionString() });
         // The identity really is read-only: storage refuses it a table.
         var refused = await Assert.ThrowsAsync<RequestFailedException>(() => readOnly.Table("ReadOnlyProbe").CreateIfNotExistsAsync());
         Assert.Equal(403, refused.Status);
@@ -234,15 +234,6 @@ public class ValidationRunIntegrityTests(FunctionsFixture fixture) : IAsyncLifet
         Assert.Equal((3, 1), await RowCountsAsync(fixture, "decode-timeout"));
     }
 
-    /// <summary>A connection string whose account SAS may read and list blobs and tables, and nothing else.</summary>
-    private string ReadOnlyConnectionString()
-    {
-        string Part(string name) => Regex.Match(fixture.ConnectionString, $"{name}=([^;]+)").Groups[1].Value;
-        var sas = new AccountSasBuilder(AccountSasPermissions.Read | AccountSasPermissions.List, DateTimeOffset.UtcNow.AddHours(1),
-                AccountSasServices.Blobs | AccountSasServices.Tables, AccountSasResourceTypes.All)
-            .ToSasQueryParameters(new StorageSharedKeyCredential(Part("AccountName"), Part("AccountKey"))).ToString();
-        return $"BlobEndpoint={Part("BlobEndpoint")};TableEndpoint={Part("TableEndpoint")};SharedAccessSignature={sas}";
-    }
 
     /// <summary>Makes storage (Azurite itself) answer 403 to the requests <paramref name="refuse"/> picks, by spoiling their signature.</summary>
     private sealed class RefuseRequests(Func<Request, bool> refuse) : HttpPipelinePolicy
