@@ -1,6 +1,7 @@
 using System.Globalization;
 using ConvNeXt.Batch.Scoring.Inference;
 using ConvNeXt.Batch.Service.Composition;
+using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
 using Microsoft.Extensions.Configuration;
@@ -27,10 +28,9 @@ internal static class CommandServices
         ImageClassifier? classifier = null, Action<IServiceCollection>? configure = null, Service.Models.ModelManifest? manifest = null)
     {
         var values = new Dictionary<string, string?>(settings, StringComparer.OrdinalIgnoreCase);
-        // A command without storage (a folder, a local validation) never resolves the account; the placeholder only
-        // satisfies the start check of the storage settings, which the other services share.
-        if ((connectionString ?? (account is null ? "UseDevelopmentStorage=true" : null)) is { } storageSetting)
-            values[$"{StorageOptions.Section}:{nameof(StorageOptions.ConnectionString)}"] = storageSetting;
+        // Without a connection string the account is either the instance given (registered below) or none at all (a
+        // folder, a local validation): the placeholder only satisfies the start check of the storage settings.
+        values[$"{StorageOptions.Section}:{nameof(StorageOptions.ConnectionString)}"] = connectionString ?? "UseDevelopmentStorage=true";
         var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddInMemoryCollection(values).Build();
         var services = new ServiceCollection();
         services.AddConvNeXtBatch(configuration);
@@ -58,6 +58,13 @@ internal static class CommandServices
         }
         return provider;
     }
+
+    /// <summary>
+    /// The model repository over <paramref name="account"/>, with the <c>Models__*</c> settings of the environment. Only the
+    /// repository and its options are resolved, so the provider holds nothing that needs disposing.
+    /// </summary>
+    public static ModelRepository Repository(StorageAccount account) =>
+        Build(account, null, new Dictionary<string, string?>()).GetRequiredService<ModelRepository>();
 
     /// <summary>An option's value as a configuration value.</summary>
     public static string? Setting(object? value) => value switch

@@ -3,6 +3,8 @@ using System.Globalization;
 using ConvNeXt.Batch.Cli.Output;
 using ConvNeXt.Batch.Service.Queries;
 
+using Microsoft.Extensions.DependencyInjection;
+
 namespace ConvNeXt.Batch.Cli.Commands;
 
 /// <summary><c>results compare RUN_A RUN_B [--json]</c>: the paired comparison of two validation runs on the same dataset.</summary>
@@ -20,7 +22,8 @@ internal static class CompareCommand
         var storage = new StorageConnectionOption(command);
         command.SetAction(async (parse, ct) =>
         {
-            var comparisons = new RunComparisons(await storage.OpenAsync(parse, ct));
+            await using var services = CommandServices.Build(await storage.OpenAsync(parse, ct), storage.Resolve(parse), new Dictionary<string, string?>());
+            var comparisons = services.GetRequiredService<RunComparisons>();
             RunComparisonReport report;
             try
             {

@@ -7,6 +7,8 @@ using Spectre.Console;
 
 using ConvNeXt.Batch.Service.Queries;
 
+using Microsoft.Extensions.DependencyInjection;
+
 namespace ConvNeXt.Batch.Cli.Commands;
 
 /// <summary><c>model push | list | promote</c>: the model repository in the storage account (docs/models.md).</summary>
@@ -14,7 +16,6 @@ internal static class ModelRepositoryCommands
 {
     public static IEnumerable<Command> Create(CliConsole console) => [Push(console), List(console), Promote(console)];
 
-    private static ModelRepository Repository(Service.Storage.StorageAccount account) => new(account, new ModelRepositoryOptions());
 
     private static Command Push(CliConsole console)
     {
@@ -42,7 +43,7 @@ internal static class ModelRepositoryCommands
             ModelManifest manifest;
             try
             {
-                manifest = await Repository(account).PushAsync(new ModelPushRequest
+                manifest = await CommandServices.Repository(account).PushAsync(new ModelPushRequest
                 {
                     File = parse.GetValue(file)!,
                     Reference = reference,
@@ -73,7 +74,7 @@ internal static class ModelRepositoryCommands
         var storage = new StorageConnectionOption(command);
         command.SetAction(async (parse, ct) =>
         {
-            var repository = Repository(await storage.OpenAsync(parse, ct));
+            var repository = CommandServices.Repository(await storage.OpenAsync(parse, ct));
             var manifests = await repository.ListAsync(ct);
             var aliases = await repository.ListAliasesAsync(ct);
             string Aliases(ModelManifest m) => string.Join(", ", aliases.Where(a => a.Value == m.Reference).Select(a => a.Key).Order(StringComparer.Ordinal));
@@ -133,7 +134,8 @@ internal static class ModelRepositoryCommands
         {
             var reference = ModelReference.Parse(parse.GetValue(model));
             var account = await storage.OpenAsync(parse, ct);
-            var repository = Repository(account);
+            await using var services = CommandServices.Build(account, storage.Resolve(parse), new Dictionary<string, string?>());
+            var repository = services.GetRequiredService<ModelRepository>();
             await RepositoryModels.ManifestAsync(account, reference, ct); // unknown → exit 2 naming it
             if (parse.GetValue(require) is { } runs)
             {
@@ -141,7 +143,7 @@ internal static class ModelRepositoryCommands
                 RunComparisonReport comparison;
                 try
                 {
-                    comparison = await new RunComparisons(account).CompareAsync(runA, runB, ct);
+                    comparison = await services.GetRequiredService<RunComparisons>().CompareAsync(runA, runB, ct);
                 }
                 catch (Exception e) when (e is RunNotFoundException or RunsNotComparableException)
                 {

@@ -12,7 +12,7 @@ internal static class RepositoryModels
     /// <summary>The exact reference and its manifest; an unknown model, version or alias is a usage error (exit 2) naming it.</summary>
     public static async Task<ModelManifest> ManifestAsync(StorageAccount account, ModelReference reference, CancellationToken ct)
     {
-        var repository = new ModelRepository(account, new ModelRepositoryOptions());
+        var repository = CommandServices.Repository(account);
         try
         {
             return await repository.GetManifestAsync(await repository.ResolveAsync(reference, ct), ct);
@@ -28,7 +28,7 @@ internal static class RepositoryModels
         InferenceOptions inference, CliConsole console, CancellationToken ct)
     {
         var manifest = await ManifestAsync(account, reference, ct);
-        var repository = new ModelRepository(account, new ModelRepositoryOptions());
+        var repository = CommandServices.Repository(account);
         string path;
         string? labels;
         try
