@@ -56,11 +56,10 @@ public sealed class ValidationChunkScorer(StorageAccount storage, ScoringEngine 
         var items = await RunPlan.ReadChunkAsync(storage, run.PlanBlob!, chunk.Plan, cancellationToken);
         if (ChunkRules.ItemsProblem(items, classes.Count) is { } itemProblem)
             throw new InvalidChunkException(itemProblem);
-        await CheckModelAsync(chunk, run, cancellationToken);
+        var model = await CheckModelAsync(chunk, run, runModel, cancellationToken);
 
         var scored = await ScoreAsync(chunk, items, classes, runModel, cancellationToken);
-        var provider = (await engine.GetModelInfoAsync(runModel, cancellationToken)).ExecutionProvider;
-        var summary = await WriteAsync(chunk, scored, provider, cancellationToken);
+        var summary = await WriteAsync(chunk, scored, model.ExecutionProvider, cancellationToken);
         metrics.ImagesScored.Add(summary.ScoredCount);
         metrics.ImagesFailed.Add(summary.ErrorCount);
 
@@ -90,9 +89,10 @@ public sealed class ValidationChunkScorer(StorageAccount storage, ScoringEngine 
     /// The worker's model (weights and label table) against the run's: counting a chunk scored by another would sum two
     /// models under one identity, so the chunk is recorded as failed on the run, which cannot complete without it.
     /// </summary>
-    private async Task CheckModelAsync(ValidationChunkMessage chunk, ValidationRunEntity run, CancellationToken cancellationToken)
+    /// <returns>The worker's model, as checked.</returns>
+    private async Task<ModelInfo> CheckModelAsync(ValidationChunkMessage chunk, ValidationRunEntity run, ModelReference? runModel, CancellationToken cancellationToken)
     {
-        var model = await engine.GetModelInfoAsync(run.RepositoryModel(), cancellationToken);
+        var model = await engine.GetModelInfoAsync(runModel, cancellationToken);
         string? reason = null;
         if (!string.Equals(model.Sha256, run.ModelSha256, StringComparison.OrdinalIgnoreCase))
             reason = $"chunk {chunk.ChunkIndex} reached a worker whose model sha256 {model.Sha256[..12]}… differs from the run's " +
@@ -101,7 +101,7 @@ public sealed class ValidationChunkScorer(StorageAccount storage, ScoringEngine 
             reason = $"chunk {chunk.ChunkIndex} reached a worker whose label table sha256 {model.LabelsSha256?[..Math.Min(12, model.LabelsSha256.Length)]}… " +
                      $"differs from the run's {run.LabelsSha256[..Math.Min(12, run.LabelsSha256.Length)]}… (labels changed mid-run)";
         if (reason is null)
-            return;
+            return model;
         await finalizer.FailAsync(chunk.RunId, reason, chunk.ChunkIndex, cancellationToken: cancellationToken);
         throw new InvalidChunkException(reason);
     }
