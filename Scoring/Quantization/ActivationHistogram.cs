@@ -91,6 +91,47 @@ internal sealed class ActivationHistogram(float maxAbs, int bins = 2048)
         return Math.Min(MaxAbs, best * _binWidth);
     }
 
+    /// <summary>
+    /// The threshold T with the least expected squared error of quantizing the values with
+    /// <paramref name="steps"/> steps of size T / steps inside ±T: step² / 12 for each value inside
+    /// (uniform rounding error), (|x| − T)² for each value clipped.
+    /// </summary>
+    public float Mse(double steps)
+    {
+        var n = _counts.Length;
+        double total = 0, sum = 0, sumSquares = 0;
+        for (var j = 0; j < n; j++)
+        {
+            var centre = (j + 0.5) * _binWidth;
+            total += _counts[j];
+            sum += _counts[j] * centre;
+            sumSquares += _counts[j] * centre * centre;
+        }
+        if (total == 0)
+            return MaxAbs;
+        var best = n;
+        var bestError = double.PositiveInfinity;
+        // Running sums of the bins below the candidate; the clipped tail is the total less them.
+        double below = 0, belowSum = 0, belowSquares = 0;
+        for (var i = 1; i <= n; i++)
+        {
+            var centre = (i - 0.5) * _binWidth;
+            below += _counts[i - 1];
+            belowSum += _counts[i - 1] * centre;
+            belowSquares += _counts[i - 1] * centre * centre;
+            var threshold = i * _binWidth;
+            var step = threshold / steps;
+            var (tail, tailSum, tailSquares) = (total - below, sum - belowSum, sumSquares - belowSquares);
+            var error = below * step * step / 12 + tailSquares - 2 * threshold * tailSum + threshold * threshold * tail;
+            if (error < bestError)
+            {
+                bestError = error;
+                best = i;
+            }
+        }
+        return Math.Min(MaxAbs, best * _binWidth);
+    }
+
     private static double KullbackLeibler(ReadOnlySpan<double> p, ReadOnlySpan<double> q)
     {
         double sumP = 0, sumQ = 0;

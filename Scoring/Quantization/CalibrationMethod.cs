@@ -9,4 +9,6 @@ public enum CalibrationMethod
     Percentile,
     /// <summary>The clipping threshold whose quantized histogram loses least information (KL divergence; ORT's Entropy calibrator, after TensorRT).</summary>
     Entropy,
+    /// <summary>The clipping threshold with the least mean squared quantization error (rounding inside the range, clipping outside), from the same histogram.</summary>
+    Mse,
 }

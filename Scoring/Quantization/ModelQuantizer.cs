@@ -15,8 +15,8 @@ namespace ConvNeXt.Batch.Scoring.Quantization;
 /// activations uint8, weights int8 per channel; see
 /// https://onnxruntime.ai/docs/performance/model-optimizations/quantization.html). The steps:
 /// float16 → float32, drop inference no-ops, opset 13, plan (<see cref="QdqPlan"/>), calibrate on
-/// real images (<see cref="ActivationCalibrator"/>), rewrite (<see cref="QdqRewriter"/>), carry the
-/// metadata over, and load the result in ONNX Runtime before returning, so a written file is one
+/// real images (<see cref="ActivationCalibrator"/>), rewrite (<see cref="QdqRewriter"/>), optionally
+/// correct the biases (<see cref="BiasCorrection"/>), carry the metadata over, and load the result in ONNX Runtime before returning, so a written file is one
 /// that runs.
 /// </summary>
 public static class ModelQuantizer
@@ -51,12 +51,15 @@ public static class ModelQuantizer
             SetMetadata(baseline, properties, metadata with { Preprocessing = preprocessing, Labels = labels ?? metadata.Labels, Precision = "fp32" });
             OnnxModelFile.Write(baseline, floatPath);
         }
-        var plan = QdqPlan.Create(graph, options.FloatHead, options.Exclude);
+        var plan = QdqPlan.Create(graph, options.FloatHead, options.Exclude, options.ConcatSharesParameters);
         if (plan.Compute.Count == 0)
             throw new InvalidDataException($"{modelPath}: no Conv, MatMul or Gemm with constant float weights: nothing to quantize");
 
         var ranges = ActivationCalibrator.Run(model, plan.Tensors, images, preprocessing.CropHeight, preprocessing.CropWidth, options);
-        QdqRewriter.Apply(graph, plan, ranges);
+        var floatModel = options.BiasCorrectionPasses > 0 ? model.Clone() : null;
+        var computed = QdqRewriter.Apply(graph, plan, ranges);
+        var biasCorrection = floatModel is null ? null
+            : BiasCorrection.Apply(floatModel, model, computed, images, preprocessing.CropHeight, preprocessing.CropWidth, options.BiasCorrectionPasses, options);
 
         var quantizedMetadata = metadata with
         {
@@ -68,7 +71,8 @@ public static class ModelQuantizer
             Calibration = new CalibrationRecord(options.Method.ToString().ToLowerInvariant(), images.Count, images.Sha256),
         };
         SetMetadata(model, properties, quantizedMetadata);
-        model.DocString = $"int8 QDQ ({options.Method.ToString().ToLowerInvariant()} calibration on {images.Count} images) of: {model.DocString}";
+        var corrected = biasCorrection is null ? "" : $", bias correction in {options.BiasCorrectionPasses} pass{(options.BiasCorrectionPasses == 1 ? "" : "es")}";
+        model.DocString = $"int8 QDQ ({options.Method.ToString().ToLowerInvariant()} calibration on {images.Count} images{corrected}) of: {model.DocString}";
 
         var folder = Path.GetDirectoryName(Path.GetFullPath(outputPath));
         if (folder is not null)
@@ -100,6 +104,7 @@ public static class ModelQuantizer
             UpcastFromFloat16 = upcast,
             OriginalOpset = opset,
             FileBytes = new FileInfo(outputPath).Length,
+            BiasCorrection = biasCorrection,
         };
     }
 

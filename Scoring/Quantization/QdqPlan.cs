@@ -57,7 +57,7 @@ internal sealed class QdqPlan
     /// <summary>Tensors (names in the float graph) that get a QuantizeLinear → DequantizeLinear pair, in graph order.</summary>
     public IReadOnlyList<string> Tensors => _tensors;
 
-    /// <summary>A tensor that must use another's parameters (MaxPool's output: its input's).</summary>
+    /// <summary>A tensor that must use another's parameters (MaxPool's output: its input's; a Concat's inputs: its output's); follow the chain to the source.</summary>
     public Dictionary<string, string> SharedParameters { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Operators left in float and why; the ones not handled at all say so.</summary>
@@ -68,7 +68,8 @@ internal sealed class QdqPlan
 
     /// <param name="floatHead">Leave the classifier head (the last Conv/MatMul/Gemm before each graph output) in float.</param>
     /// <param name="exclude">Nodes (by name, or by first output when unnamed) to leave in float, as ORT's <c>nodes_to_exclude</c>.</param>
-    public static QdqPlan Create(GraphProto graph, bool floatHead = false, IReadOnlyCollection<string>? exclude = null)
+    /// <param name="concatSharesParameters">Quantize an int8 Concat's inputs with the Concat output's scale and zero point.</param>
+    public static QdqPlan Create(GraphProto graph, bool floatHead = false, IReadOnlyCollection<string>? exclude = null, bool concatSharesParameters = true)
     {
         var plan = new QdqPlan();
         var initializers = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
@@ -158,6 +159,15 @@ internal sealed class QdqPlan
             plan.FloatOperators[node.OpType] = plan.FloatOperators.GetValueOrDefault(node.OpType) + 1;
         }
 
+        // A Concat whose inputs have their own scales requantizes them all to its output's: each value
+        // is rounded twice. Quantizing the inputs with the output's parameters rounds once, at the
+        // resolution the output has anyway, and the int8 Concat becomes a copy.
+        var graphInputs = graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        if (concatSharesParameters)
+            foreach (var concat in plan.DataNodes.Where(n => n.OpType == "Concat"))
+                foreach (var input in concat.Input.Where(i => i.Length > 0 && !graphInputs.Contains(i)))
+                    plan.SharedParameters.TryAdd(input, concat.Output[0]);
+
         foreach (var node in graph.Node.Where(n => n.OpType is "Conv" or "MatMul" or "Gemm" && !plan.Compute.ContainsKey(n) && !plan.KeptFloat.Contains(n)))
             plan.Notes.Add($"{node.OpType} '{Name(node)}' left in float: its weight is not a constant float tensor of the expected shape (or Gemm has alpha/beta/transA)");
         foreach (var type in plan.FloatOperators.Keys.Where(t => !FloatByDesign.Contains(t) && !Int8DataOps.Contains(t) && t is not ("Conv" or "MatMul" or "Gemm")))
@@ -189,6 +199,14 @@ internal sealed class QdqPlan
     }
 
     internal static string Name(NodeProto node) => node.Name is { Length: > 0 } name ? name : node.Output.FirstOrDefault() ?? node.OpType;
+
+    /// <summary>The tensor whose calibrated range <paramref name="tensor"/> is quantized with.</summary>
+    public string ParameterSource(string tensor)
+    {
+        while (SharedParameters.TryGetValue(tensor, out var source))
+            tensor = source;
+        return tensor;
+    }
 
     private void Add(string tensor)
     {

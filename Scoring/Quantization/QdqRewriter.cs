@@ -14,14 +14,14 @@ namespace ConvNeXt.Batch.Scoring.Quantization;
 /// </summary>
 internal static class QdqRewriter
 {
-    public static void Apply(GraphProto graph, QdqPlan plan, IReadOnlyDictionary<string, (float Min, float Max)> ranges)
+    /// <returns>Each int8 Conv/MatMul/Gemm with its output names and its int32 bias, for <see cref="BiasCorrection"/>.</returns>
+    public static List<QuantizedCompute> Apply(GraphProto graph, QdqPlan plan, IReadOnlyDictionary<string, (float Min, float Max)> ranges)
     {
         var initializers = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
         var parameters = new Dictionary<string, QuantizationParameters>(StringComparer.Ordinal);
         foreach (var tensor in plan.Tensors)
         {
-            var source = plan.SharedParameters.GetValueOrDefault(tensor) ?? tensor;
-            var (min, max) = ranges[source];
+            var (min, max) = ranges[plan.ParameterSource(tensor)];
             parameters[tensor] = QuantizationParameters.ForActivation(min, max);
         }
 
@@ -40,13 +40,23 @@ internal static class QdqRewriter
         }
 
         var weightCache = new Dictionary<string, (string Name, float[] Scales)>(StringComparer.Ordinal);
+        var computed = new List<QuantizedCompute>();
         foreach (var (node, axis) in plan.Compute)
         {
+            var floatOutput = node.Output[0];
             var (weight, weightScales) = weightCache.TryGetValue(node.Input[1], out var cached) ? cached
                 : weightCache[node.Input[1]] = QuantizeWeight(graph, initializers, initializers[node.Input[1]], axis, head);
             node.Input[1] = weight;
+            string? bias = null;
+            float[]? biasScales = null;
             if (node.Input.Count > 2 && node.Input[2].Length > 0)
-                node.Input[2] = QuantizeBias(graph, initializers, initializers[node.Input[2]], parameters[node.Input[0]].Scale, weightScales, node, head);
+            {
+                biasScales = weightScales.Select(w => parameters[node.Input[0]].Scale * w).ToArray();
+                var name = QuantizeBias(graph, initializers, initializers[node.Input[2]], biasScales, node, head);
+                node.Input[2] = name + "_dequantized";
+                bias = name + "_quantized";
+            }
+            computed.Add(new QuantizedCompute(node, floatOutput, bias, biasScales));
         }
 
         var ordered = new List<NodeProto>(head);
@@ -83,6 +93,7 @@ internal static class QdqRewriter
         var initializerNames = graph.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var stale in graph.Input.Where(i => !initializerNames.Contains(i.Name) && !read.Contains(i.Name) && initializers.ContainsKey(i.Name)).ToList())
             graph.Input.Remove(stale);
+        return computed;
     }
 
     private static (string Name, float[] Scales) QuantizeWeight(GraphProto graph, Dictionary<string, TensorProto> initializers,
@@ -115,13 +126,13 @@ internal static class QdqRewriter
         return (name + "_dequantized", scales);
     }
 
+    /// <returns>The name the bias's initializers and DequantizeLinear output are made from.</returns>
     private static string QuantizeBias(GraphProto graph, Dictionary<string, TensorProto> initializers, TensorProto bias,
-        float inputScale, float[] weightScales, NodeProto node, List<NodeProto> head)
+        float[] scales, NodeProto node, List<NodeProto> head)
     {
         var values = FloatValues(bias);
-        if (values.Length != weightScales.Length)
-            throw new InvalidDataException($"{QdqPlan.Name(node)}: bias has {values.Length} values for {weightScales.Length} output channels");
-        var scales = weightScales.Select(w => inputScale * w).ToArray();
+        if (values.Length != scales.Length)
+            throw new InvalidDataException($"{QdqPlan.Name(node)}: bias has {values.Length} values for {scales.Length} output channels");
         var quantized = new int[values.Length];
         for (var i = 0; i < values.Length; i++)
             quantized[i] = (int)Math.Clamp(Math.Round((double)values[i] / scales[i], MidpointRounding.ToEven), int.MinValue, int.MaxValue);
@@ -131,7 +142,7 @@ internal static class QdqRewriter
         var s = AddInitializer(graph, initializers, name + "_scale", DataType.Float, [values.Length], MemoryMarshal.AsBytes(scales.AsSpan()).ToArray());
         var z = AddInitializer(graph, initializers, name + "_zero_point", DataType.Int32, [values.Length], new byte[values.Length * 4]);
         head.Add(Dequantize(name, q, s, z, 0));
-        return name + "_dequantized";
+        return name;
     }
 
     private static NodeProto Dequantize(string name, string q, string s, string z, int axis) => new()

@@ -14,6 +14,12 @@ public sealed record QuantizationOptions
     /// <summary>Conv/MatMul/Gemm nodes (by name, or first output when unnamed) to leave in float.</summary>
     public IReadOnlyCollection<string> Exclude { get; init; } = [];
 
+    /// <summary>Passes of empirical bias correction (<see cref="BiasCorrection"/>) on the calibration images; 0: none.</summary>
+    public int BiasCorrectionPasses { get; init; }
+
+    /// <summary>An int8 Concat's inputs take its output's scale and zero point (one rounding instead of two).</summary>
+    public bool ConcatSharesParameters { get; init; } = true;
+
     /// <summary>Threads of the calibration session; 0: one per core.</summary>
     public int IntraOpThreads { get; init; }
 
