@@ -51,15 +51,15 @@ public static class ApiEndpoints
         keyed.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi s, CancellationToken ct) =>
             Write(await s.GetValidationRunAsync(id, QueryOf(r), ct)));
         keyed.MapGet(ApiRoutes.RunReport, async (string id, HttpRequest r, ReportApi reports, CancellationToken ct) =>
-            Write(await reports.RunReportAsync(id, LinkKey(r), ct)));
+            Write(await reports.RunReportAsync(id, LinkToken(r), ct))).WithMetadata(ReportPageRoute.Instance);
         keyed.MapGet(ApiRoutes.History, async (HttpRequest r, ReportApi reports, CancellationToken ct) =>
-            Write(await reports.HistoryAsync(QueryOf(r), LinkKey(r), ct)));
+            Write(await reports.HistoryAsync(QueryOf(r), LinkToken(r), ct))).WithMetadata(ReportPageRoute.Instance);
         keyed.MapGet(ApiRoutes.PredictionsReport, async (HttpRequest r, ReportApi reports, CancellationToken ct) =>
-            Write(await reports.PredictionsAsync(QueryOf(r), LinkKey(r), ct)));
+            Write(await reports.PredictionsAsync(QueryOf(r), LinkToken(r), ct))).WithMetadata(ReportPageRoute.Instance);
         keyed.MapGet(ApiRoutes.ValidationRunsCompare, async (HttpRequest r, ServiceApi s, CancellationToken ct) =>
             Write(await s.CompareValidationRunsAsync(QueryOf(r), ct)));
         keyed.MapGet(ApiRoutes.CompareReport, async (HttpRequest r, ReportApi reports, CancellationToken ct) =>
-            Write(await reports.CompareReportAsync(QueryOf(r), LinkKey(r), ct)));
+            Write(await reports.CompareReportAsync(QueryOf(r), LinkToken(r), ct))).WithMetadata(ReportPageRoute.Instance);
 
         if (endpoints.ServiceProvider.GetService<IScoringJobSink>() is not null)
             keyed.MapPost(ScoringJobApi.JobsRoute, async (HttpRequest r, ScoringJobApi jobs, IScoringJobSink sink, CancellationToken ct) =>
@@ -74,7 +74,7 @@ public static class ApiEndpoints
         keyed.MapGet(ScoringJobApi.JobRoute, async (string id, ScoringJobApi jobs, CancellationToken ct) => Write(await jobs.GetAsync(id, ct)));
         keyed.MapPost(ScoringJobApi.CancelRoute, async (string id, ScoringJobApi jobs, CancellationToken ct) => Write(await jobs.CancelAsync(id, ct)));
         keyed.MapGet(ApiRoutes.JobReport, async (string id, HttpRequest r, ReportApi reports, CancellationToken ct) =>
-            Write(await reports.JobReportAsync(id, LinkKey(r), ct)));
+            Write(await reports.JobReportAsync(id, LinkToken(r), ct))).WithMetadata(ReportPageRoute.Instance);
 
         keyed.MapGet(ApiRoutes.Thumbnail, async (string container, string blob, ReportApi reports, CancellationToken ct) =>
             Write(await reports.ThumbnailAsync(container, blob, ct)));
@@ -94,7 +94,7 @@ public static class ApiEndpoints
     /// <summary>A problem answer (<see cref="ApiProblem"/>), as every route writes one.</summary>
     public static IResult Problem(int statusCode, string error) => Write(ApiResponse.Problem(statusCode, error));
 
-    private static string? LinkKey(HttpRequest request) => request.HttpContext.RequestServices.GetService<IApiAccess>()?.LinkKey(request);
+    private static string? LinkToken(HttpRequest request) => request.HttpContext.RequestServices.GetService<IApiAccess>()?.LinkToken(request);
 
     private static async ValueTask<object?> AuthorizeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {

@@ -10,6 +10,9 @@ public interface IApiAccess
 {
     bool IsAuthorized(HttpRequest request);
 
-    /// <summary>The key a report page's links must carry (a browser sends no header with a link or an image), or null.</summary>
-    string? LinkKey(HttpRequest request);
+    /// <summary>
+    /// The token a report page's links and forms must carry to reach the other report pages (a browser sends no header with
+    /// a link), or null where none is needed. Never the function key itself.
+    /// </summary>
+    string? LinkToken(HttpRequest request);
 }

@@ -8,13 +8,13 @@ namespace ConvNeXt.Batch.Service.Api;
 /// <summary>
 /// The report routes (<see cref="ApiRoutes.RunReport"/>, <see cref="ApiRoutes.History"/>, <see cref="ApiRoutes.PredictionsReport"/>,
 /// <see cref="ApiRoutes.Thumbnail"/>) as plain calls, like <see cref="ServiceApi"/>: the host passes the query and the key the
-/// request was authorized with, and writes the <see cref="ApiResponse"/>. Links from page to page carry that key as <c>code</c>,
-/// because a browser sends no header with a link; thumbnail links carry a short-lived token for their one image instead
-/// (<see cref="ReportLinkTokens"/>), so the many image URLs a page makes hold no key.
+/// request was authorized with, and writes the <see cref="ApiResponse"/>. A browser sends no header with a link, so links and
+/// forms from page to page carry a short-lived token for the report pages (<see cref="ReportLinkTokens.PagesScope"/>, issued by
+/// the host's <c>IApiAccess</c>), and thumbnail links one for their one image: no URL a page makes holds the function key.
 /// </summary>
 public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails, ScoringEngine engine, ReportLinkTokens tokens, Jobs.ScoringJobService jobs)
 {
-    public const string KeyParameter = "code";
+    public const string KeyParameter = ReportLinkTokens.QueryName;
 
     /// <summary>Signs this host's thumbnail links; the thumbnail route checks them.</summary>
     public ReportLinkTokens Tokens { get; } = tokens;

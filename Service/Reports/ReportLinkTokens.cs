@@ -5,14 +5,21 @@ using System.Text;
 namespace ConvNeXt.Batch.Service.Reports;
 
 /// <summary>
-/// Short-lived signed tokens that let a report page's thumbnail links work without the function key in their URLs
-/// (URLs end up in caches, histories and logs). A token names what it opens (<c>container/blob</c>) and when it
+/// Short-lived signed tokens that let a report page's thumbnail links, and its links and forms to other report pages,
+/// work without the function key in their URLs (URLs end up in caches, histories and logs). A token names what it opens
+/// (<c>container/blob</c>, or <see cref="PagesScope"/>) and when it
 /// expires: <c>{unix seconds}.{HMAC-SHA256 base64url}</c>. The signing key is <see cref="ReportOptions.LinkSigningKey"/>;
 /// without one, a random key per process (tokens then open images only on the instance whose page issued them).
 /// </summary>
 public sealed class ReportLinkTokens
 {
     public const string QueryName = "t";
+
+    /// <summary>
+    /// The scope of a report page's links to other report pages. A thumbnail's scope starts with a container name
+    /// (<c>[a-z0-9-]</c>), so no image token opens a page and no page token opens an image.
+    /// </summary>
+    public const string PagesScope = "*report-pages";
 
     private readonly byte[] _key;
     private readonly TimeSpan _lifetime;

@@ -20,12 +20,12 @@ public static class ReportNavigation
         ("Health", "/api/health", "model, storage endpoints"),
     ];
 
-    /// <param name="keyQuery">The query that carries the page's key (<c>?code=…</c>), or "" where none is needed.</param>
+    /// <param name="keyQuery">The query that carries the page's link token (<c>?t=…</c>), or "" where none is needed.</param>
     public static string Bar(string keyQuery)
     {
         var html = new StringBuilder("<nav class=\"site\">");
         foreach (var (label, path, _) in Entries)
-            html.Append("<a href=\"").Append(HtmlReport.E(path + keyQuery)).Append("\">").Append(HtmlReport.E(label)).Append("</a>");
+            html.Append("<a href=\"").Append(HtmlReport.E(path + QueryFor(path, keyQuery))).Append("\">").Append(HtmlReport.E(label)).Append("</a>");
         return html.Append("</nav>").ToString();
     }
 
@@ -42,9 +42,13 @@ public static class ReportNavigation
     {
         var body = new StringBuilder("<h1>ConvNeXt.Batch</h1><p class=\"meta\">Batch scoring and validation runs. Reports and the API:</p><ul id=\"home-links\">");
         foreach (var (label, path, description) in Entries.Skip(1))
-            body.Append("<li><a href=\"").Append(HtmlReport.E(path + keyQuery)).Append("\">").Append(HtmlReport.E(label)).Append("</a>: ")
+            body.Append("<li><a href=\"").Append(HtmlReport.E(path + QueryFor(path, keyQuery))).Append("\">").Append(HtmlReport.E(label)).Append("</a>: ")
                 .Append(HtmlReport.E(description)).Append("</li>");
         body.Append("</ul>");
         return WithBar(HtmlReport.Document("ConvNeXt.Batch", body.ToString()), keyQuery);
     }
+
+    /// <summary>A page's token opens report pages only; the JSON routes would refuse it, so their links go without (as the key's holder uses them).</summary>
+    private static string QueryFor(string path, string keyQuery) =>
+        path is HomeRoute or Api.ApiRoutes.History or Api.ApiRoutes.PredictionsReport ? keyQuery : "";
 }

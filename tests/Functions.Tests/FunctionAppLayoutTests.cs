@@ -47,9 +47,11 @@ public class FunctionAppLayoutTests
         }
         Assert.Equal("%ValidationSchedule%", Binding("StartValidationRun", "timerTrigger")["schedule"]!.GetValue<string>());
         foreach (var f in new[] { "CreateValidationRun", "GetPredictions", "GetPrediction", "ListValidationRuns", "GetValidationRun",
-                     "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "CompareValidationRuns", "GetRunComparisonReport",
-                     "CreateScoringJob", "ListScoringJobs", "GetScoringJob", "CancelScoringJob", "GetScoringJobReport" })
+                     "CompareValidationRuns", "CreateScoringJob", "ListScoringJobs", "GetScoringJob", "CancelScoringJob" })
             Assert.Equal("function", Binding(f, "httpTrigger")["authLevel"]!.GetValue<string>());
+        // A link a browser follows carries no key: the handler checks the key or the page's signed link (FunctionKeyAccess).
+        foreach (var f in new[] { "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "GetRunComparisonReport", "GetScoringJobReport" })
+            Assert.Equal("anonymous", Binding(f, "httpTrigger")["authLevel"]!.GetValue<string>());
         // An <img> request carries no key: the handler checks the page's signed link (ThumbnailAccess).
         Assert.Equal("anonymous", Binding("GetThumbnail", "httpTrigger")["authLevel"]!.GetValue<string>());
         Assert.Equal("predictions/{container}/{*blob}", Binding("GetPrediction", "httpTrigger")["route"]!.GetValue<string>());

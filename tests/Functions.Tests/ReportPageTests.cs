@@ -29,6 +29,7 @@ public class ReportPageTests(FunctionsFixture fixture, ITestOutputHelper output)
     private const string Prefix = "reports/";
     private static readonly SemaphoreSlim Gate = new(1, 1);
     private static Seeded? _seeded;
+    private static readonly string LinkSigningKey = Convert.ToBase64String(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());
 
     /// <summary>The data every test here reads, made once: a real run, synthetic history rows, scored predictions.</summary>
     private sealed record Seeded(WebApplication App, string BaseUrl, ValidationRunSummary Run, string FlaggedSqueezeNet, string FlaggedConvNeXt, int PredictionCount);
@@ -58,6 +59,8 @@ public class ReportPageTests(FunctionsFixture fixture, ITestOutputHelper output)
         {
             b.WebHost.UseUrls("http://127.0.0.1:0");
             b.Configuration.AddInMemoryCollection(FunctionsFixture.Settings(fixture.ConnectionString));
+            // A known key, so a test can sign an expired token with it.
+            b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Reports:LinkSigningKey"] = LinkSigningKey });
             b.Logging.SetMinimumLevel(LogLevel.Warning);
         });
         await app.StartAsync();
@@ -188,7 +191,7 @@ public class ReportPageTests(FunctionsFixture fixture, ITestOutputHelper output)
         Assert.Equal(4, runs.Count);
         Assert.Equal([_seeded!.FlaggedConvNeXt, _seeded.FlaggedSqueezeNet], runs.Values.Where(r => r!["flagged"]!.GetValue<bool>()).Select(r => r!["id"]!.GetValue<string>()).Order());
         Assert.Equal(_seeded.Run.Top1!.Value, double.Parse(runs[_seeded.Run.RunId]!["top1"]!.GetValue<string>(), CultureInfo.InvariantCulture));
-        Assert.StartsWith($"/api/validation-runs/{_seeded.Run.RunId}/report?code=", runs[_seeded.Run.RunId]!["href"]!.GetValue<string>());
+        Assert.StartsWith($"/api/validation-runs/{_seeded.Run.RunId}/report?t=", runs[_seeded.Run.RunId]!["href"]!.GetValue<string>());
 
         var charts = probe["charts"]!.AsArray();
         Assert.Equal(["chart-history-0-top-1", "chart-history-0-top-5"], charts.Select(c => c!["id"]!.GetValue<string>()));
@@ -325,5 +328,57 @@ public class ReportPageTests(FunctionsFixture fixture, ITestOutputHelper output)
         var other = sources.First(s => s[..s.IndexOf('?')] != sources[0][..sources[0].IndexOf('?')]);
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync(other[..other.IndexOf('?')] + "?t=" + token)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync(sources[0][..sources[0].IndexOf('?')])).StatusCode);
+    }
+
+    [Fact]
+    public async Task Page_links_and_forms_carry_a_page_token_not_the_key_and_it_opens_report_pages_only()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(_seeded!.BaseUrl) };
+        var html = await http.GetStringAsync($"/api/predictions/report?container=images&prefix=reports/&top=3&code={FunctionsFixture.FunctionKey}");
+        Assert.DoesNotContain("code=", html);
+        Assert.DoesNotContain(FunctionsFixture.FunctionKey, html);
+        Assert.DoesNotContain("name=\"code\"", html);
+        Assert.Contains("name=\"t\"", html);
+
+        // The bar's history link works without the key, and so do the links of the page it opens, in turn.
+        var history = Links(html).Single(l => l.StartsWith("/api/reports/history?t=", StringComparison.Ordinal));
+        using var historyPage = await http.GetAsync(history);
+        Assert.Equal(HttpStatusCode.OK, historyPage.StatusCode);
+        var historyHtml = await historyPage.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("code=", historyHtml);
+        var run = Links(historyHtml).First(l => l.StartsWith($"/api/validation-runs/{_seeded.Run.RunId}/report?t=", StringComparison.Ordinal));
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(run)).StatusCode);
+        var next = Links(html).First(l => l.StartsWith("/api/predictions/report?", StringComparison.Ordinal) && l.Contains("continuationToken=", StringComparison.Ordinal));
+        Assert.Contains("&t=", next);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(next)).StatusCode);
+        // The JSON links of the bar carry nothing: a page token would not open them.
+        Assert.Contains("/api/validation-runs", Links(html));
+
+        var token = history[(history.IndexOf("?t=", StringComparison.Ordinal) + 3)..];
+        // A page token opens no JSON route and no image.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync($"/api/validation-runs/{_seeded.Run.RunId}?t={token}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync($"/api/predictions?container=images&t={token}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync($"/api/thumbnails/images/{Prefix}zz_broken.jpg?t={token}")).StatusCode);
+        // Forged (signature changed), expired (signed with the handler's own key an hour ago), and none: refused.
+        var forged = token[..^2] + (token[^2..] == "AA" ? "BB" : "AA");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync($"/api/reports/history?t={forged}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync($"/api/reports/history?t={ExpiredPageToken()}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/api/reports/history")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync($"/api/validation-runs/{_seeded.Run.RunId}/report?code=wrong-key")).StatusCode);
+    }
+
+    private static List<string> Links(string html) =>
+        System.Text.RegularExpressions.Regex.Matches(html, "href=\"([^\"]+)\"").Select(m => System.Net.WebUtility.HtmlDecode(m.Groups[1].Value)).ToList();
+
+    /// <summary>A page token the handler itself signed, with an expiry an hour ago.</summary>
+    private static string ExpiredPageToken()
+    {
+        var past = new ReportLinkTokens(Convert.FromBase64String(LinkSigningKey), TimeSpan.FromMinutes(1), new PastClock());
+        return past.Issue(ReportLinkTokens.PagesScope);
+    }
+
+    private sealed class PastClock : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => DateTimeOffset.UtcNow.AddHours(-1);
     }
 }
