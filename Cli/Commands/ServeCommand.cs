@@ -167,6 +167,6 @@ internal static class ServeCommand
         // The same routes as the Functions handler's; no key check on 127.0.0.1, and POST /api/validation-runs feeds the chunk queue.
         app.MapConvNeXtBatchApi();
         // The front door: a page linking every report and the API (the handler's "/" stays the host's probe).
-        app.MapGet(Service.Reports.ReportNavigation.HomeRoute, (ReportApi reports) => ApiEndpoints.Write(reports.Home(null)));
+        app.MapGet(Service.Reports.ReportNavigation.HomeRoute, (ReportApi reports) => ApiEndpoints.Write(reports.Home(Service.Reports.PageLinks.Direct)));
     }
 }

@@ -5,14 +5,22 @@ using System.Text;
 namespace ConvNeXt.Batch.Service.Reports;
 
 /// <summary>
-/// Short-lived signed tokens that let a report page's thumbnail links work without the function key in their URLs
-/// (URLs end up in caches, histories and logs). A token names what it opens (<c>container/blob</c>) and when it
+/// Short-lived signed tokens that let a report page's thumbnail links, and its links and forms to other report pages,
+/// work without the function key in their URLs (URLs end up in caches, histories and logs). A token names what it opens
+/// (<c>container/blob</c>, or <see cref="PagesScope"/>) and when it
 /// expires: <c>{unix seconds}.{HMAC-SHA256 base64url}</c>. The signing key is <see cref="ReportOptions.LinkSigningKey"/>;
-/// without one, a random key per process (tokens then open images only on the instance whose page issued them).
+/// without one, the Functions handler shares <see cref="StoredLinkSigningKey"/> across its instances and <c>serve</c> (one
+/// process) makes a random one.
 /// </summary>
 public sealed class ReportLinkTokens
 {
     public const string QueryName = "t";
+
+    /// <summary>
+    /// The scope of a report page's links to other report pages. A thumbnail's scope starts with a container name
+    /// (<c>[a-z0-9-]</c>), so no image token opens a page and no page token opens an image.
+    /// </summary>
+    public const string PagesScope = "*report-pages";
 
     private readonly byte[] _key;
     private readonly TimeSpan _lifetime;
@@ -28,14 +36,15 @@ public sealed class ReportLinkTokens
         (_key, _lifetime, _time) = (key, lifetime, time ?? TimeProvider.System);
     }
 
+    /// <param name="sharedKey">The key when none is configured (a deployment's <see cref="StoredLinkSigningKey"/>); null: random per process.</param>
     /// <exception cref="InvalidOperationException">The configured key is not base64 of at least 16 bytes (a start-up error).</exception>
-    public static ReportLinkTokens FromOptions(ReportOptions options, TimeProvider? time = null)
+    public static ReportLinkTokens FromOptions(ReportOptions options, Func<byte[]>? sharedKey = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         byte[] key;
         if (string.IsNullOrWhiteSpace(options.LinkSigningKey))
         {
-            key = RandomNumberGenerator.GetBytes(32);
+            key = sharedKey?.Invoke() ?? RandomNumberGenerator.GetBytes(32);
         }
         else
         {
