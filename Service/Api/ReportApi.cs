@@ -28,7 +28,7 @@ public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails
     }
 
     public async Task<ApiResponse> HistoryAsync(ApiQuery query, PageLinks links, CancellationToken cancellationToken = default) =>
-        ApiResponse.Html(ReportNavigation.WithBar(await reports.HistoryAsync(id => links.To($"/api/validation-runs/{Uri.EscapeDataString(id)}/report"),
+        ApiResponse.Html(ReportNavigation.WithBar(await reports.HistoryAsync(links,
             query["container"], query["prefix"], cancellationToken), links));
 
     public async Task<ApiResponse> PredictionsAsync(ApiQuery query, PageLinks links, CancellationToken cancellationToken = default)
@@ -65,7 +65,7 @@ public sealed class ReportApi(ReportService reports, ThumbnailService thumbnails
         try
         {
             return ApiResponse.Html(ReportNavigation.WithBar(await reports.ComparisonAsync(a, b, new RouteImageLinks(ApiRoutes.Thumbnails, Tokens),
-                id => links.To($"/api/validation-runs/{Uri.EscapeDataString(id)}/report"), cancellationToken), links));
+                id => links.To(RunHistoryPage.RunReport(id)), cancellationToken), links));
         }
         catch (RunNotFoundException e)
         {

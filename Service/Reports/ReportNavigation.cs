@@ -16,7 +16,8 @@ public static class ReportNavigation
         ("Home", HomeRoute, "this page"),
         ("Run history", Api.ApiRoutes.History, "top-1 and top-5 of every validation run, per dataset and model, with flagged drops"),
         ("Predictions", Api.ApiRoutes.PredictionsReport, "browse scored images with thumbnails; filter by container, prefix, class, confidence"),
-        ("Runs (JSON)", "/api/validation-runs", "validation runs as the API lists them; each run's report is at /api/validation-runs/{id}/report"),
+        ("Runs (JSON)", "/api/validation-runs", "validation runs as the API lists them; each run's report is at /api/validation-runs/{id}/report, and the history compares each run with the one before"),
+        ("Jobs (JSON)", "/api/scoring-jobs", "scoring jobs (backfills of stored images) as the API lists them; each job's page is at /api/scoring-jobs/{id}/report"),
         ("Health", "/api/health", "model, storage endpoints"),
     ];
 

@@ -56,7 +56,7 @@ public sealed class ReportService(StorageAccount storage, ReportOptions options,
     }
 
     /// <summary>The run history of every dataset, or of the datasets in <paramref name="container"/> (and <paramref name="prefix"/>).</summary>
-    public async Task<string> HistoryAsync(Func<string, string> runLink, string? container = null, string? prefix = null, CancellationToken cancellationToken = default)
+    public async Task<string> HistoryAsync(PageLinks links, string? container = null, string? prefix = null, CancellationToken cancellationToken = default)
     {
         var runs = new List<ValidationRunSummary>();
         string? token = null;
@@ -69,7 +69,7 @@ public sealed class ReportService(StorageAccount storage, ReportOptions options,
         while (token is not null);
         var selected = runs.Where(r => (string.IsNullOrEmpty(container) || r.DatasetContainer == container)
                                        && (string.IsNullOrEmpty(prefix) || string.Equals(r.DatasetPrefix ?? "", prefix, StringComparison.Ordinal)));
-        return RunHistoryPage.Render(RunHistoryPage.Build(selected), runLink);
+        return RunHistoryPage.Render(RunHistoryPage.Build(selected), links);
     }
 
     /// <summary>One page of the predictions browser.</summary>

@@ -182,7 +182,7 @@ public class ReportPageTests(FunctionsFixture fixture, ITestOutputHelper output)
     {
         var page = await LoadAsync(Url("/api/reports/history?container=validation&prefix=reports/"), """
             ({
-              runs: [...document.querySelectorAll('tr.run')].map(tr => ({ id: tr.dataset.run, flagged: tr.classList.contains('flagged'), top1: tr.querySelector('.top1').dataset.value, href: tr.querySelector('a').getAttribute('href') })),
+              runs: [...document.querySelectorAll('tr.run')].map(tr => ({ id: tr.dataset.run, flagged: tr.classList.contains('flagged'), top1: tr.querySelector('.top1').dataset.value, href: tr.querySelector('a').getAttribute('href'), compare: tr.querySelector('a.compare')?.getAttribute('href') ?? null })),
               sections: document.querySelectorAll('section.dataset').length,
             """ + ChartProbe + "})", "run-history");
         var probe = page.Probe;
@@ -192,6 +192,12 @@ public class ReportPageTests(FunctionsFixture fixture, ITestOutputHelper output)
         Assert.Equal([_seeded!.FlaggedConvNeXt, _seeded.FlaggedSqueezeNet], runs.Values.Where(r => r!["flagged"]!.GetValue<bool>()).Select(r => r!["id"]!.GetValue<string>()).Order());
         Assert.Equal(_seeded.Run.Top1!.Value, double.Parse(runs[_seeded.Run.RunId]!["top1"]!.GetValue<string>(), CultureInfo.InvariantCulture));
         Assert.StartsWith($"/api/pages/validation-runs/{_seeded.Run.RunId}/report?t=", runs[_seeded.Run.RunId]!["href"]!.GetValue<string>());
+        // Each run links to its paired comparison with the dataset's run before it, whatever the model; the first has none.
+        string? Compare(string id) => runs[id]!["compare"]?.GetValue<string>();
+        Assert.Null(Compare("reports-convnext-1"));
+        Assert.StartsWith($"/api/pages/validation-runs/compare/report?a=reports-convnext-1&b={_seeded.Run.RunId}&t=", Compare(_seeded.Run.RunId));
+        Assert.StartsWith($"/api/pages/validation-runs/compare/report?a={_seeded.Run.RunId}&b=reports-convnext-2&t=", Compare("reports-convnext-2"));
+        Assert.StartsWith("/api/pages/validation-runs/compare/report?a=reports-convnext-2&b=reports-squeezenet-later&t=", Compare("reports-squeezenet-later"));
 
         var charts = probe["charts"]!.AsArray();
         Assert.Equal(["chart-history-0-top-1", "chart-history-0-top-5"], charts.Select(c => c!["id"]!.GetValue<string>()));
