@@ -109,7 +109,7 @@ public static class ApiEndpoints
     public static PageLinks LinksOf(HttpRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return request.HttpContext.RequestServices.GetService<IApiAccess>()?.PageToken(request) is { } token ? PageLinks.Signed(token) : PageLinks.Direct;
+        return request.HttpContext.RequestServices.GetService<IApiAccess>() is { } access ? PageLinks.Signed(() => access.PageToken(request)) : PageLinks.Direct;
     }
 
     private static async ValueTask<object?> AuthorizeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)

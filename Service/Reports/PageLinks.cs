@@ -12,15 +12,21 @@ public sealed class PageLinks
     /// <summary>The mirror of every report route: <c>/api/pages/reports/history</c> is <c>/api/reports/history</c>.</summary>
     public const string MirrorPrefix = "/api/pages";
 
-    private PageLinks(string? token) => Token = token;
+    // Asked for at the first link a page writes: a JSON answer writes none, so it never needs the signing key.
+    private readonly Lazy<string?> _token;
+
+    private PageLinks(Lazy<string?> token) => _token = token;
 
     /// <summary>Links to the report routes themselves, with nothing added.</summary>
-    public static PageLinks Direct { get; } = new(null);
+    public static PageLinks Direct { get; } = new(new Lazy<string?>((string?)null));
 
-    /// <summary>The page token the links carry, or null for <see cref="Direct"/>.</summary>
-    public string? Token { get; }
+    /// <summary>The page token the links carry, or null for direct links.</summary>
+    public string? Token => _token.Value;
 
-    public static PageLinks Signed(string token) => new(token ?? throw new ArgumentNullException(nameof(token)));
+    public static PageLinks Signed(string token) => new(new Lazy<string?>(token ?? throw new ArgumentNullException(nameof(token))));
+
+    /// <summary>Links signed with the token <paramref name="token"/> gives when the first link is written; a null token: direct links.</summary>
+    public static PageLinks Signed(Func<string?> token) => new(new Lazy<string?>(token ?? throw new ArgumentNullException(nameof(token))));
 
     /// <summary>The mirror of an API route (<c>/api/…</c>).</summary>
     public static string Mirror(string route)

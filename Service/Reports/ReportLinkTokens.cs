@@ -22,18 +22,30 @@ public sealed class ReportLinkTokens
     /// </summary>
     public const string PagesScope = "*report-pages";
 
-    private readonly byte[] _key;
+    // Read at the first signature, not at construction: a stored key costs a storage read that only requests with links
+    // need, so a JSON report still answers while the blob service is down. A failed read is tried again by the next request.
+    private readonly Lazy<byte[]> _key;
     private readonly TimeSpan _lifetime;
     private readonly TimeProvider _time;
 
     public ReportLinkTokens(byte[] key, TimeSpan lifetime, TimeProvider? time = null)
+        : this(new Lazy<byte[]>(CheckKey(key)), lifetime, time)
+    {
+    }
+
+    private ReportLinkTokens(Lazy<byte[]> key, TimeSpan lifetime, TimeProvider? time)
+    {
+        if (lifetime <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(lifetime), "a link lifetime must be positive");
+        (_key, _lifetime, _time) = (key, lifetime, time ?? TimeProvider.System);
+    }
+
+    private static byte[] CheckKey(byte[] key)
     {
         ArgumentNullException.ThrowIfNull(key);
         if (key.Length < 16)
             throw new ArgumentException("a link signing key needs at least 16 bytes", nameof(key));
-        if (lifetime <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException(nameof(lifetime), "a link lifetime must be positive");
-        (_key, _lifetime, _time) = (key, lifetime, time ?? TimeProvider.System);
+        return key;
     }
 
     /// <param name="sharedKey">The key when none is configured (a deployment's <see cref="StoredLinkSigningKey"/>); null: random per process.</param>
@@ -41,24 +53,23 @@ public sealed class ReportLinkTokens
     public static ReportLinkTokens FromOptions(ReportOptions options, Func<byte[]>? sharedKey = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        byte[] key;
         if (string.IsNullOrWhiteSpace(options.LinkSigningKey))
         {
-            key = sharedKey?.Invoke() ?? RandomNumberGenerator.GetBytes(32);
+            return sharedKey is null
+                ? new ReportLinkTokens(RandomNumberGenerator.GetBytes(32), options.LinkLifetime, time)
+                : new ReportLinkTokens(new Lazy<byte[]>(() => CheckKey(sharedKey()), LazyThreadSafetyMode.PublicationOnly), options.LinkLifetime, time);
         }
-        else
+        byte[] key;
+        try
         {
-            try
-            {
-                key = Convert.FromBase64String(options.LinkSigningKey);
-            }
-            catch (FormatException)
-            {
-                throw new InvalidOperationException("Reports__LinkSigningKey is not base64");
-            }
-            if (key.Length < 16)
-                throw new InvalidOperationException("Reports__LinkSigningKey must be base64 of at least 16 bytes");
+            key = Convert.FromBase64String(options.LinkSigningKey);
         }
+        catch (FormatException)
+        {
+            throw new InvalidOperationException("Reports__LinkSigningKey is not base64");
+        }
+        if (key.Length < 16)
+            throw new InvalidOperationException("Reports__LinkSigningKey must be base64 of at least 16 bytes");
         return new ReportLinkTokens(key, options.LinkLifetime, time);
     }
 
@@ -80,6 +91,6 @@ public sealed class ReportLinkTokens
     }
 
     private string Sign(string scope, string expires) =>
-        Convert.ToBase64String(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(expires + "\n" + scope)))
+        Convert.ToBase64String(HMACSHA256.HashData(_key.Value, Encoding.UTF8.GetBytes(expires + "\n" + scope)))
             .TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }
