@@ -158,18 +158,32 @@ public sealed class AzuriteProcess : IAsyncDisposable
         _log.Dispose();
     }
 
+    /// <summary>How long Azurite gets to write its database after SIGTERM before it is killed.</summary>
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
+
     private void Kill()
     {
         try
         {
-            if (!_process.HasExited)
-                _process.Kill(entireProcessTree: true);
+            if (_process.HasExited)
+                return;
+            // Azurite keeps its tables in memory and saves them on a timer and when it is asked to stop: SIGKILL alone
+            // would lose the last seconds of writes. So SIGTERM first, then the whole tree if it does not go.
+            if ((OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) && Terminate(_process.Id, SignalTerminate) == 0
+                && _process.WaitForExit(StopTimeout))
+                return;
+            _process.Kill(entireProcessTree: true);
         }
         catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
         {
             // It exited meanwhile.
         }
     }
+
+    private const int SignalTerminate = 15;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Terminate(int pid, int signal);
 
     /// <summary>A loopback port nothing listens on now.</summary>
     public static int FreePort()
