@@ -6,7 +6,9 @@ namespace ConvNeXt.Batch.Cli.Commands;
 /// <summary>
 /// <c>--azurite auto|on|off</c> and <c>--azurite-data DIR</c> (<c>serve</c>, <c>demo</c>): without a configured account the
 /// command uses the Azurite on the default ports when one answers there (auto), else starts its own from the install
-/// <see cref="AzuriteInstall.Find"/> finds, on free loopback ports, its data kept in a folder, stopped when the command ends.
+/// <see cref="AzuriteInstall.Find"/> finds, on loopback, its data kept in a folder, stopped when the command ends. auto
+/// starts it on the default ports when they are free, so that every other command reaches it without a connection string;
+/// on (a private one, as tests want) takes free ports.
 /// </summary>
 internal sealed class LocalAzuriteOption
 {
@@ -16,13 +18,14 @@ internal sealed class LocalAzuriteOption
 
     /// <summary>The development storage's blob and table ports (<c>UseDevelopmentStorage=true</c>).</summary>
     internal const int DevelopmentBlobPort = 10000;
+    internal const int DevelopmentQueuePort = 10001;
     internal const int DevelopmentTablePort = 10002;
 
     private readonly StorageConnectionOption _storage;
 
     public Option<string> Mode { get; } = new("--azurite")
     {
-        Description = "Without a connection string: auto = use the Azurite on ports 10000/10002 if one answers, else start one; on = always start one (free ports); off = never start one",
+        Description = "Without a connection string: auto = use the Azurite on ports 10000/10002 if one answers, else start one (on those ports when free); on = always start a private one on free ports; off = never start one",
         DefaultValueFactory = _ => Auto,
         HelpName = "auto|on|off",
     };
@@ -78,11 +81,17 @@ internal sealed class LocalAzuriteOption
             throw new UsageException($"{e.Message}: {AzuriteInstall.InstallHint}");
         }
         var data = Path.GetFullPath(parse.GetValue(Data) ?? DefaultDataFolder);
-        var started = await StartedAzurite.StartAsync(executable, data, cancellationToken);
+        var defaultPorts = mode == Auto && !await AzuriteProcess.IsListeningAsync(DevelopmentBlobPort, cancellationToken)
+            && !await AzuriteProcess.IsListeningAsync(DevelopmentQueuePort, cancellationToken)
+            && !await AzuriteProcess.IsListeningAsync(DevelopmentTablePort, cancellationToken);
+        var started = await StartedAzurite.StartAsync(executable, data, defaultPorts, cancellationToken);
         _storage.Started = started.Process.ConnectionString;
         var azurite = started.Process;
         console.Info($"storage: started Azurite (pid {azurite.ProcessId}) on 127.0.0.1, blob {azurite.BlobPort}, queue {azurite.QueuePort}, table {azurite.TablePort}; "
             + $"data in {data} (log azurite.log); it stops with this command");
+        console.Info(defaultPorts
+            ? "  other commands reach it without --connection-string (the default ports)"
+            : $"  other commands reach it with --connection-string \"{azurite.ConnectionString}\"");
         return started;
     }
 }

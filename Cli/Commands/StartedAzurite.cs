@@ -21,7 +21,8 @@ internal sealed class StartedAzurite : IAsyncDisposable
 
     public AzuriteProcess Process { get; }
 
-    public static async Task<StartedAzurite> StartAsync(string executable, string dataFolder, CancellationToken cancellationToken)
+    /// <param name="defaultPorts">On 10000-10002 (the development storage's), else on free ports.</param>
+    public static async Task<StartedAzurite> StartAsync(string executable, string dataFolder, bool defaultPorts, CancellationToken cancellationToken)
     {
         FileStream folderLock;
         try
@@ -45,6 +46,9 @@ internal sealed class StartedAzurite : IAsyncDisposable
             {
                 Executable = executable,
                 Location = dataFolder,
+                BlobPort = defaultPorts ? LocalAzuriteOption.DevelopmentBlobPort : 0,
+                QueuePort = defaultPorts ? LocalAzuriteOption.DevelopmentQueuePort : 0,
+                TablePort = defaultPorts ? LocalAzuriteOption.DevelopmentTablePort : 0,
                 LogFile = Path.Combine(dataFolder, LogFile),
             }, cancellationToken);
             return new StartedAzurite(process, folderLock);

@@ -55,6 +55,7 @@ public partial class LocalAzuriteTests(AttoModelFixture atto) : IClassFixture<At
         await using (var serve = await ServeProcess.StartAsync(atto.ModelPath, ["--azurite", "on", "--azurite-data", data, "--watch", "--interval", "0.2"]))
         {
             first = Parse(serve.Error);
+            Assert.Contains($"  other commands reach it with --connection-string \"{first.ConnectionString}\"", serve.Error);
             Assert.Equal(Path.GetFullPath(data), first.Data);
             Assert.True(IsRunning(first.Pid), serve.Error);
             var health = await serve.Http.GetFromJsonAsync<JsonElement>("/api/health/details");
@@ -104,6 +105,8 @@ public partial class LocalAzuriteTests(AttoModelFixture atto) : IClassFixture<At
         Repository.RequireShared();
         var data = CliRunner.TempDirectory();
         var defaultPortsAnswer = await AzuriteProcess.IsListeningAsync(10000) && await AzuriteProcess.IsListeningAsync(10002);
+        var defaultPortsFree = !await AzuriteProcess.IsListeningAsync(10000) && !await AzuriteProcess.IsListeningAsync(10001)
+            && !await AzuriteProcess.IsListeningAsync(10002);
         await using var serve = await ServeProcess.StartAsync(atto.ModelPath, ["--azurite-data", data]);
         if (defaultPortsAnswer)
         {
@@ -113,6 +116,18 @@ public partial class LocalAzuriteTests(AttoModelFixture atto) : IClassFixture<At
         else
         {
             var started = Parse(serve.Error);
+            if (defaultPortsFree)
+            {
+                // On the default ports, so that `upload`, `results` … reach it without a connection string.
+                Assert.Equal((10000, 10001, 10002), (started.Blob, started.Queue, started.Table));
+                Assert.Contains("  other commands reach it without --connection-string (the default ports)", serve.Error);
+                var runs = await ServeProcess.RunAsync(["results", "runs"]);
+                Assert.True(runs.ExitCode == 0, runs.ToString());
+            }
+            else
+            {
+                Assert.Contains("  other commands reach it with --connection-string ", serve.Error);
+            }
             Assert.Equal(0, await serve.TerminateAsync());
             Assert.False(IsRunning(started.Pid));
         }
