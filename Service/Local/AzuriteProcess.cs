@@ -169,8 +169,7 @@ public sealed class AzuriteProcess : IAsyncDisposable
                 return;
             // Azurite keeps its tables in memory and saves them on a timer and when it is asked to stop: SIGKILL alone
             // would lose the last seconds of writes. So SIGTERM first, then the whole tree if it does not go.
-            if ((OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) && Terminate(_process.Id, SignalTerminate) == 0
-                && _process.WaitForExit(StopTimeout))
+            if ((OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) && AskToStop() && _process.WaitForExit(StopTimeout))
                 return;
             _process.Kill(entireProcessTree: true);
         }
@@ -181,6 +180,19 @@ public sealed class AzuriteProcess : IAsyncDisposable
     }
 
     private const int SignalTerminate = 15;
+
+    private bool AskToStop()
+    {
+        try
+        {
+            return Terminate(_process.Id, SignalTerminate) == 0;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // No C library under that name here: the kill below still stops it, without its last writes.
+            return false;
+        }
+    }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int Terminate(int pid, int signal);
