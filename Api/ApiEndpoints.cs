@@ -1,5 +1,6 @@
 using ConvNeXt.Batch.Service.Api;
 using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Reports;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
 using Microsoft.AspNetCore.Builder;
@@ -50,16 +51,8 @@ public static class ApiEndpoints
             });
         keyed.MapGet(ApiRoutes.ValidationRun, async (string id, HttpRequest r, ServiceApi s, CancellationToken ct) =>
             Write(await s.GetValidationRunAsync(id, QueryOf(r), ct)));
-        keyed.MapGet(ApiRoutes.RunReport, async (string id, HttpRequest r, ReportApi reports, CancellationToken ct) =>
-            Write(await reports.RunReportAsync(id, LinkKey(r), ct)));
-        keyed.MapGet(ApiRoutes.History, async (HttpRequest r, ReportApi reports, CancellationToken ct) =>
-            Write(await reports.HistoryAsync(QueryOf(r), LinkKey(r), ct)));
-        keyed.MapGet(ApiRoutes.PredictionsReport, async (HttpRequest r, ReportApi reports, CancellationToken ct) =>
-            Write(await reports.PredictionsAsync(QueryOf(r), LinkKey(r), ct)));
         keyed.MapGet(ApiRoutes.ValidationRunsCompare, async (HttpRequest r, ServiceApi s, CancellationToken ct) =>
             Write(await s.CompareValidationRunsAsync(QueryOf(r), ct)));
-        keyed.MapGet(ApiRoutes.CompareReport, async (HttpRequest r, ReportApi reports, CancellationToken ct) =>
-            Write(await reports.CompareReportAsync(QueryOf(r), LinkKey(r), ct)));
 
         if (endpoints.ServiceProvider.GetService<IScoringJobSink>() is not null)
             keyed.MapPost(ScoringJobApi.JobsRoute, async (HttpRequest r, ScoringJobApi jobs, IScoringJobSink sink, CancellationToken ct) =>
@@ -73,8 +66,26 @@ public static class ApiEndpoints
         keyed.MapGet(ScoringJobApi.JobsRoute, async (HttpRequest r, ScoringJobApi jobs, CancellationToken ct) => Write(await jobs.ListAsync(QueryOf(r), ct)));
         keyed.MapGet(ScoringJobApi.JobRoute, async (string id, ScoringJobApi jobs, CancellationToken ct) => Write(await jobs.GetAsync(id, ct)));
         keyed.MapPost(ScoringJobApi.CancelRoute, async (string id, ScoringJobApi jobs, CancellationToken ct) => Write(await jobs.CancelAsync(id, ct)));
-        keyed.MapGet(ApiRoutes.JobReport, async (string id, HttpRequest r, ReportApi reports, CancellationToken ct) =>
-            Write(await reports.JobReportAsync(id, LinkKey(r), ct)));
+
+        // The report pages: at their routes with the key, and at the anonymous mirror (PageLinks) with a page's token,
+        // which is where a page's own links go.
+        var pages = api.MapGroup("");
+        pages.AddEndpointFilter(AuthorizePageAsync);
+        void MapPage(string route, Delegate handler)
+        {
+            keyed.MapGet(route, handler);
+            pages.MapGet(PageLinks.Mirror(route), handler);
+        }
+        MapPage(ApiRoutes.RunReport, async (string id, HttpRequest r, ReportApi reports, CancellationToken ct) =>
+            Write(await reports.RunReportAsync(id, LinksOf(r), ct)));
+        MapPage(ApiRoutes.History, async (HttpRequest r, ReportApi reports, CancellationToken ct) =>
+            Write(await reports.HistoryAsync(QueryOf(r), LinksOf(r), ct)));
+        MapPage(ApiRoutes.PredictionsReport, async (HttpRequest r, ReportApi reports, CancellationToken ct) =>
+            Write(await reports.PredictionsAsync(QueryOf(r), LinksOf(r), ct)));
+        MapPage(ApiRoutes.CompareReport, async (HttpRequest r, ReportApi reports, CancellationToken ct) =>
+            Write(await reports.CompareReportAsync(QueryOf(r), LinksOf(r), ct)));
+        MapPage(ApiRoutes.JobReport, async (string id, HttpRequest r, ReportApi reports, CancellationToken ct) =>
+            Write(await reports.JobReportAsync(id, LinksOf(r), ct)));
 
         keyed.MapGet(ApiRoutes.Thumbnail, async (string container, string blob, ReportApi reports, CancellationToken ct) =>
             Write(await reports.ThumbnailAsync(container, blob, ct)));
@@ -94,13 +105,26 @@ public static class ApiEndpoints
     /// <summary>A problem answer (<see cref="ApiProblem"/>), as every route writes one.</summary>
     public static IResult Problem(int statusCode, string error) => Write(ApiResponse.Problem(statusCode, error));
 
-    private static string? LinkKey(HttpRequest request) => request.HttpContext.RequestServices.GetService<IApiAccess>()?.LinkKey(request);
+    /// <summary>Where a page's links go: the host's page token, or the routes themselves on a host without access checks.</summary>
+    public static PageLinks LinksOf(HttpRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return request.HttpContext.RequestServices.GetService<IApiAccess>() is { } access ? PageLinks.Signed(() => access.PageToken(request)) : PageLinks.Direct;
+    }
 
     private static async ValueTask<object?> AuthorizeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var request = context.HttpContext.Request;
         if (context.HttpContext.RequestServices.GetService<IApiAccess>() is { } access && !access.IsAuthorized(request))
             return Problem(StatusCodes.Status401Unauthorized, "a function key is required");
+        return await next(context);
+    }
+
+    private static async ValueTask<object?> AuthorizePageAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var request = context.HttpContext.Request;
+        if (context.HttpContext.RequestServices.GetService<IApiAccess>() is { } access && !access.IsPageAuthorized(request))
+            return Problem(StatusCodes.Status401Unauthorized, "a report page's link token is required (open the page with the function key)");
         return await next(context);
     }
 

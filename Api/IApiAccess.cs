@@ -10,6 +10,12 @@ public interface IApiAccess
 {
     bool IsAuthorized(HttpRequest request);
 
-    /// <summary>The key a report page's links must carry (a browser sends no header with a link or an image), or null.</summary>
-    string? LinkKey(HttpRequest request);
+    /// <summary>Whether a request to a report page's anonymous mirror (<c>PageLinks.MirrorPrefix</c>) carries a valid page token.</summary>
+    bool IsPageAuthorized(HttpRequest request);
+
+    /// <summary>
+    /// The token a report page's links and forms carry to the mirror of the other report pages (a browser sends no header
+    /// with a link), or null where links need none. Never the function key itself.
+    /// </summary>
+    string? PageToken(HttpRequest request);
 }

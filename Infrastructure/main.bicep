@@ -273,6 +273,7 @@ var apiFunctions = [
   'GetPrediction'
   'GetPredictions'
   'GetPredictionsReport'
+  'GetReportPage'
   'GetRunComparisonReport'
   'GetRunHistoryReport'
   'GetScoringJob'

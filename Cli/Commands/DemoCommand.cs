@@ -73,6 +73,7 @@ internal sealed class DemoCommand(CliConsole console, Quickstart job, ScoringEng
         var model = new ModelCommandOptions(command, modelRequired: false);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
+        var localAzurite = new LocalAzuriteOption(command, storage);
 
         command.SetAction(async (parse, ct) =>
         {
@@ -96,6 +97,8 @@ internal sealed class DemoCommand(CliConsole console, Quickstart job, ScoringEng
                 classTable = settings.LabelsFile is { } beside ? ClassLabels.Load(beside)
                     : throw new UsageException("the model carries no class labels, which the demo's validation run needs: give --labels LOC_synset_mapping.txt");
             var classifier = model.Load(parse, console, classTable);
+            // Stopped when the demo ends; its data folder keeps the results for `serve` (which starts it over the same folder).
+            await using var azurite = await localAzurite.StartIfNeededAsync(parse, console, ct);
             var account = await storage.OpenAsync(parse, ct);
             var serviceSettings = pipelineOptions.Settings(parse);
             serviceSettings["Validation:ChunkSize"] = CommandServices.Setting(settings.ChunkSize);
@@ -107,11 +110,14 @@ internal sealed class DemoCommand(CliConsole console, Quickstart job, ScoringEng
                 new QuickstartOptions { BlobsPerCall = Math.Max(services.GetRequiredService<ScoringOptions>().BatchSize * 2, 16) });
             var demo = new DemoCommand(console, job, engine, settings);
             var result = await demo.RunAsync(ct);
-            string[] connection = storage.Configured(parse) is { } cs ? ["--connection-string", cs] : [];
+            string[] connection = (storage.Configured(parse) ?? storage.Started) is { } cs ? ["--connection-string", cs] : [];
             await demo.ShowAsync(result, connection, ct);
             if (classifier.Metadata.Trained == false)
                 Banner(console);
-            if (storage.Configured(parse) is not { } configured || configured.Contains("127.0.0.1", StringComparison.Ordinal))
+            if (azurite is not null)
+                console.Out.WriteLine($"\nThe results are kept in {azurite.Process.Location}: {CliInvocation.Command} serve starts Azurite over the same folder and shows them "
+                    + "(give it the same --azurite-data if you gave one; docs/cli.md).");
+            else if (storage.Configured(parse) is not { } configured || configured.Contains("127.0.0.1", StringComparison.Ordinal))
                 console.Out.WriteLine($"\nThe results live in Azurite: an in-memory Azurite (as scripts/quickstart.sh starts it) forgets them when it stops. "
                     + $"To keep the product running locally: {CliInvocation.Command} serve (docs/cli.md).");
             return CommandTree.Success;

@@ -57,9 +57,12 @@ internal static class ServeCommand
         var model = new ModelCommandOptions(command);
         var pipelineOptions = new PipelineOptions(command);
         var storage = new StorageConnectionOption(command);
+        var localAzurite = new LocalAzuriteOption(command, storage);
 
         command.SetAction(async (parse, ct) =>
         {
+            // Stopped (its process tree killed) when serve ends, by Ctrl+C or SIGTERM too.
+            await using var azurite = await localAzurite.StartIfNeededAsync(parse, console, ct);
             var account = await storage.OpenAsync(parse, ct);
             var classifier = model.Load(parse, console);
             var settings = pipelineOptions.Settings(parse);
@@ -93,6 +96,9 @@ internal static class ServeCommand
 
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var background = new List<Task> { queue.RunAsync(stop.Token) };
+            // What the StartValidationRun timer does before each scheduled run in Azure: runs that stalled end Failed (or are finalized).
+            var sweep = new StalledRunSweep(services.GetRequiredService<ValidationRunFinalizer>(), services.GetRequiredService<ValidationOptions>().StallTimeout);
+            background.Add(sweep.RunAsync(console.Info, stop.Token));
             if (parse.GetResult(watch) is not null)
             {
                 var name = parse.GetValue(watch) ?? ContainerNames.Images;
@@ -115,7 +121,7 @@ internal static class ServeCommand
             console.Info($"  start here:  {origin}/");
             console.Info($"  run history: {origin}{ApiRoutes.History}");
             console.Info($"  predictions: {origin}{ApiRoutes.PredictionsReport}");
-            if (storage.Configured(parse) is null)
+            if (!storage.IsConfigured(parse) && azurite is null)
                 console.Info("storage: local Azurite; an in-memory Azurite forgets every result when it stops");
             // Ctrl+C cancels ct; SIGTERM (kill, docker stop, systemd) reaches the web host's lifetime instead,
             // which would otherwise swallow it and leave the process running: either one stops the server.
@@ -167,6 +173,6 @@ internal static class ServeCommand
         // The same routes as the Functions handler's; no key check on 127.0.0.1, and POST /api/validation-runs feeds the chunk queue.
         app.MapConvNeXtBatchApi();
         // The front door: a page linking every report and the API (the handler's "/" stays the host's probe).
-        app.MapGet(Service.Reports.ReportNavigation.HomeRoute, (ReportApi reports) => ApiEndpoints.Write(reports.Home(null)));
+        app.MapGet(Service.Reports.ReportNavigation.HomeRoute, (ReportApi reports) => ApiEndpoints.Write(reports.Home(Service.Reports.PageLinks.Direct)));
     }
 }

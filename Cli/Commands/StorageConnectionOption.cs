@@ -26,7 +26,13 @@ internal sealed class StorageConnectionOption
     public string? Configured(ParseResult parse) =>
         parse.GetValue(ConnectionString) ?? OptionParsing.Environment(EnvironmentVariable);
 
-    public string Resolve(ParseResult parse) => Configured(parse) ?? Azurite;
+    /// <summary>The connection string of the Azurite this command started (<see cref="LocalAzuriteOption"/>), if it started one.</summary>
+    public string? Started { get; set; }
+
+    /// <summary>Whether the user named an account (option, connection string or Entra ID endpoints in the environment): then no Azurite is started.</summary>
+    public bool IsConfigured(ParseResult parse) => Configured(parse) is not null || EntraEndpoints() is not null;
+
+    public string Resolve(ParseResult parse) => Configured(parse) ?? Started ?? Azurite;
 
     /// <summary><c>Storage__BlobServiceUri</c> and <c>Storage__TableServiceUri</c> from the environment, when both are set.</summary>
     private static (Uri Blob, Uri Table)? EntraEndpoints() =>
@@ -39,6 +45,7 @@ internal sealed class StorageConnectionOption
         parse.GetValue(ConnectionString) is not null ? "--connection-string"
         : OptionParsing.Environment(EnvironmentVariable) is not null ? "$" + EnvironmentVariable
         : EntraEndpoints() is not null ? "$Storage__BlobServiceUri and $Storage__TableServiceUri (Entra ID)"
+        : Started is not null ? "the Azurite this command started"
         : "local Azurite (no --connection-string or $" + EnvironmentVariable + ")";
 
     /// <summary>

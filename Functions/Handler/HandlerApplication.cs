@@ -1,5 +1,6 @@
 using ConvNeXt.Batch.Api;
 using ConvNeXt.Batch.Service.Composition;
+using ConvNeXt.Batch.Service.Reports;
 using ConvNeXt.Batch.Service.Storage;
 using ConvNeXt.Batch.Service.Validation;
 using Microsoft.AspNetCore.Builder;
@@ -43,6 +44,11 @@ public static class HandlerApplication
         // Direct requests to the API check the function key (see HandlerOptions.FunctionKey); POST /api/validation-runs
         // is the CreateValidationRun function, whose output binding sends the chunks, so no chunk sink is registered.
         services.AddSingleton<IApiAccess, FunctionKeyAccess>();
+        // Every replica signs and checks report links with one key: the configured one, else one kept in storage. Read once,
+        // when the first report request needs it (the scoring app never does), so a storage fault there is that request's 503.
+        services.AddSingleton(sp => new StoredLinkSigningKey(sp.GetRequiredService<StorageAccount>()));
+        services.AddSingleton(sp => ReportLinkTokens.FromOptions(sp.GetRequiredService<ReportOptions>(),
+            () => sp.GetRequiredService<StoredLinkSigningKey>().GetOrCreateAsync().GetAwaiter().GetResult()));
         services.AddSingleton<JobInvocations>();
         services.AddSingleton<FunctionInvocations>();
         services.ConfigureHttpJsonOptions(o =>

@@ -43,6 +43,9 @@ public sealed class JobModels(ScoringEngine engine, BlobScoringService scoring)
     /// <summary>The deployed model when <paramref name="reference"/> names it by its id (with or without a version).</summary>
     private async Task<ModelInfo?> DeployedAsync(string reference, CancellationToken cancellationToken)
     {
+        // A worker that scores repository models only has no deployed model to compare with.
+        if (!engine.HasDeployedModel)
+            return null;
         var deployed = await engine.GetModelInfoAsync(cancellationToken);
         return string.Equals(reference.Split('@')[0], deployed.ModelId, StringComparison.Ordinal) ? deployed : null;
     }

@@ -6,6 +6,7 @@ using Azure;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs.Models;
 using ConvNeXt.Batch.Service.Contracts;
+using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Queries;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
@@ -143,7 +144,8 @@ public sealed class ScoringJobService(StorageAccount storage, JobModels? models,
     }
 
     /// <summary>Scores one chunk and counts it on its job, once whatever the number and order of deliveries.</summary>
-    /// <exception cref="InvalidChunkException">Malformed, not signed by its job, or its list differs from the signed digest (permanent).</exception>
+    /// <exception cref="InvalidChunkException">Malformed, not signed by its job, its list differs from the signed digest, or the job's
+    /// model is no longer in the repository (the job is then Failed with the reason): permanent.</exception>
     /// <exception cref="StorageUnavailableException">Storage failed through every retry: redeliver.</exception>
     public async Task<JobChunkOutcome> ScoreChunkAsync(JobChunkMessage chunk, CancellationToken cancellationToken = default)
     {
@@ -158,7 +160,19 @@ public sealed class ScoringJobService(StorageAccount storage, JobModels? models,
             return new JobChunkOutcome(chunk.JobId, chunk.ChunkIndex, false, 0, 0, 0, job.Status);
 
         var blobs = await ReadChunkAsync(job.RowKey, chunk, cancellationToken);
-        var result = await Models.ScoreAsync(job.Model, blobs.Select(b => new BlobReference(job.Container, b.Blob, b.ETag)), cancellationToken);
+        BlobScoringResult result;
+        try
+        {
+            result = await Models.ScoreAsync(job.Model, blobs.Select(b => new BlobReference(job.Container, b.Blob, b.ETag)), cancellationToken);
+        }
+        catch (ModelNotFoundException e)
+        {
+            // The job's exact version left the repository after the job was made: no delivery can score it (permanent),
+            // so the job says why and the message is not retried. A manifest that cannot be read is transient and propagates.
+            var reason = $"chunk {chunk.ChunkIndex} not scored: {e.Message}";
+            await FailAsync(job.RowKey, reason, cancellationToken);
+            throw new InvalidChunkException(reason);
+        }
 
         // The first delivery to finish inserts the count row; a concurrent duplicate reads it, so both add the same.
         var counts = new ScoringJobChunkEntity

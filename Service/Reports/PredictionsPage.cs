@@ -12,12 +12,13 @@ public sealed record PredictionView(PredictionRecord Prediction, string? Thumbna
 public static class PredictionsPage
 {
     /// <param name="pageLink">The href of this page for a continuation token (null = first page), filters kept.</param>
-    /// <param name="hidden">Extra form fields kept across submissions (the function key).</param>
+    /// <param name="links">Where the filter form submits, and the fields it keeps (a page token).</param>
     public static string Render(PredictionQuery query, IReadOnlyList<PredictionView> rows, string? nextToken, Func<string?, string> pageLink,
-        IReadOnlyDictionary<string, string> hidden)
+        PageLinks links)
     {
         var html = new StringBuilder($"<h1>Predictions in <code id=\"container\">{E(query.Container)}/{E(query.Prefix)}</code></h1>");
-        html.Append("<form class=\"filters\" method=\"get\" id=\"filters\">")
+        ArgumentNullException.ThrowIfNull(links);
+        html.Append($"<form class=\"filters\" method=\"get\" id=\"filters\" action=\"{E(links.FormAction(Api.ApiRoutes.PredictionsReport))}\">")
             .Append($"<label>container<input name=\"container\" value=\"{E(query.Container)}\" required></label>")
             .Append($"<label>prefix<input name=\"prefix\" value=\"{E(query.Prefix)}\"></label>")
             .Append("<label>status<select name=\"status\">")
@@ -26,7 +27,7 @@ public static class PredictionsPage
             .Append($"<label>top-1 class (wnid)<input name=\"class\" value=\"{E(query.Wnid)}\" placeholder=\"n01440764\" pattern=\"n[0-9]{{8}}\"></label>")
             .Append($"<label>confidence below<input name=\"below\" type=\"number\" min=\"0\" max=\"1\" step=\"0.01\" value=\"{(query.ConfidenceBelow is { } b ? b.ToString(CultureInfo.InvariantCulture) : "")}\"></label>")
             .Append($"<label>per page<input name=\"top\" type=\"number\" min=\"1\" max=\"1000\" value=\"{query.Top}\"></label>");
-        foreach (var (name, value) in hidden)
+        foreach (var (name, value) in links.FormFields())
             html.Append($"<input type=\"hidden\" name=\"{E(name)}\" value=\"{E(value)}\">");
         html.Append("<button type=\"submit\">Apply</button></form>");
 

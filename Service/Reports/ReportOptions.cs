@@ -33,8 +33,8 @@ public sealed class ReportOptions
     public int PageSize { get; set; } = 50;
 
     /// <summary>
-    /// Base64 key (16 bytes or more) that signs thumbnail links (<see cref="ReportLinkTokens"/>); unset means a random
-    /// key per process. Set it when more than one instance serves reports.
+    /// Base64 key (16 bytes or more) that signs report links (<see cref="ReportLinkTokens"/>); unset, the Functions handler
+    /// shares one kept in storage (<see cref="StoredLinkSigningKey"/>) and <c>serve</c> makes a random one.
     /// </summary>
     public string? LinkSigningKey { get; set; }
 

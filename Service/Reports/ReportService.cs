@@ -56,7 +56,7 @@ public sealed class ReportService(StorageAccount storage, ReportOptions options,
     }
 
     /// <summary>The run history of every dataset, or of the datasets in <paramref name="container"/> (and <paramref name="prefix"/>).</summary>
-    public async Task<string> HistoryAsync(Func<string, string> runLink, string? container = null, string? prefix = null, CancellationToken cancellationToken = default)
+    public async Task<string> HistoryAsync(PageLinks links, string? container = null, string? prefix = null, CancellationToken cancellationToken = default)
     {
         var runs = new List<ValidationRunSummary>();
         string? token = null;
@@ -69,13 +69,13 @@ public sealed class ReportService(StorageAccount storage, ReportOptions options,
         while (token is not null);
         var selected = runs.Where(r => (string.IsNullOrEmpty(container) || r.DatasetContainer == container)
                                        && (string.IsNullOrEmpty(prefix) || string.Equals(r.DatasetPrefix ?? "", prefix, StringComparison.Ordinal)));
-        return RunHistoryPage.Render(RunHistoryPage.Build(selected), runLink);
+        return RunHistoryPage.Render(RunHistoryPage.Build(selected), links);
     }
 
     /// <summary>One page of the predictions browser.</summary>
     /// <exception cref="QueryArgumentException">A filter or token that cannot be used (HTTP 400).</exception>
     public async Task<string> PredictionsAsync(PredictionQuery query, IImageLinks images, Func<PredictionQuery, string> pageLink,
-        IReadOnlyDictionary<string, string>? hidden = null, CancellationToken cancellationToken = default)
+        PageLinks? links = null, CancellationToken cancellationToken = default)
     {
         if (string.IsNullOrEmpty(query.Container))
             throw new QueryArgumentException("container is required");
@@ -87,7 +87,7 @@ public sealed class ReportService(StorageAccount storage, ReportOptions options,
         foreach (var row in page.Items)
             rows.Add(new PredictionView(row, row.Status == RowStatus.Scored ? await images.ThumbnailAsync(row.Container, row.Blob, cancellationToken) : null));
         return PredictionsPage.Render(query, rows, page.ContinuationToken, token => pageLink(query with { ContinuationToken = token }),
-            hidden ?? new Dictionary<string, string>());
+            links ?? PageLinks.Direct);
     }
 
     private static string? Name(ClassLabels? labels, int index) =>

@@ -68,9 +68,10 @@ public static class RunHistoryPage
         return list;
     }
 
-    /// <param name="runLink">The href of a run's report.</param>
-    public static string Render(IReadOnlyList<HistoryDataset> datasets, Func<string, string> runLink)
+    /// <param name="links">Where the run reports and the comparisons are (<see cref="PageLinks"/>).</param>
+    public static string Render(IReadOnlyList<HistoryDataset> datasets, PageLinks links)
     {
+        ArgumentNullException.ThrowIfNull(links);
         var html = new StringBuilder("<h1>Validation run history</h1>");
         html.Append($"<p class=\"meta\">Top-1 and top-5 of every completed run, per dataset and model (id and sha256), with the published accuracy as a dashed line and each run's 95 % Wilson interval as a whisker. <span id=\"run-total\" data-value=\"{datasets.Sum(d => d.Models.Sum(m => m.Runs.Count))}\">{datasets.Sum(d => d.Models.Sum(m => m.Runs.Count))} runs</span>, <span id=\"flag-total\" data-value=\"{datasets.Sum(d => d.Models.Sum(m => m.Runs.Count(r => r.Flag is not null)))}\">{datasets.Sum(d => d.Models.Sum(m => m.Runs.Count(r => r.Flag is not null)))} flagged</span>.</p>");
         if (datasets.Count == 0)
@@ -88,19 +89,29 @@ public static class RunHistoryPage
                 var id = $"history-{d}-{metric}";
                 html.Append(Figure(id, ReportCharts.History(series, $"{metric} accuracy over time", id), $"{metric} of each run of {dataset.Name}."));
             }
-            html.Append("<table class=\"runs\"><tr><th>run</th><th>created</th><th>model</th><th>images</th><th>top-1</th><th>95 % interval</th><th>top-5</th><th>95 % interval</th><th>published top-1 / top-5</th><th>flag</th></tr>");
+            // Each run against the dataset's run before it (any model): the paired comparison is one click from here.
+            var previous = dataset.Models.SelectMany(m => m.Runs).OrderBy(r => r.Run.CreatedAt).ThenBy(r => r.Run.RunId, StringComparer.Ordinal)
+                .Select(r => r.Run.RunId).ToList();
+            html.Append("<table class=\"runs\"><tr><th>run</th><th>created</th><th>model</th><th>images</th><th>top-1</th><th>95 % interval</th><th>top-5</th><th>95 % interval</th><th>published top-1 / top-5</th><th>flag</th><th>paired comparison</th></tr>");
             foreach (var model in dataset.Models)
                 foreach (var run in model.Runs.AsEnumerable().Reverse())
                 {
-                    html.Append($"<tr class=\"run{(run.Flag is null ? "" : " flagged")}\" data-run=\"{E(run.Run.RunId)}\"><td><a href=\"{E(runLink(run.Run.RunId))}\">{E(run.Run.RunId)}</a></td>")
+                    html.Append($"<tr class=\"run{(run.Flag is null ? "" : " flagged")}\" data-run=\"{E(run.Run.RunId)}\"><td><a href=\"{E(links.To(RunReport(run.Run.RunId)))}\">{E(run.Run.RunId)}</a></td>")
                         .Append($"<td class=\"t\">{Time(run.Run.CreatedAt)}</td><td>{E(model.Name)}</td><td class=\"n\">{run.Run.ScoredCount}</td>")
                         .Append($"<td class=\"n top1\" data-value=\"{Raw(run.Run.Top1!.Value)}\">{Percent(run.Top1.Estimate)}</td><td class=\"n\">{Percent(run.Top1.Lower)} – {Percent(run.Top1.Upper)}</td>")
                         .Append($"<td class=\"n top5\" data-value=\"{Raw(run.Run.Top5!.Value)}\">{Percent(run.Top5.Estimate)}</td><td class=\"n\">{Percent(run.Top5.Lower)} – {Percent(run.Top5.Upper)}</td>")
                         .Append($"<td class=\"n\">{(run.PublishedTop1 is { } p1 ? Percent(p1) : "–")} / {(run.PublishedTop5 is { } p5 ? Percent(p5) : "–")}</td>")
-                        .Append(run.Flag is null ? "<td class=\"ok\">ok</td>" : $"<td class=\"bad flag\">{E(run.Flag)}</td>").Append("</tr>");
+                        .Append(run.Flag is null ? "<td class=\"ok\">ok</td>" : $"<td class=\"bad flag\">{E(run.Flag)}</td>")
+                        .Append(previous.IndexOf(run.Run.RunId) is > 0 and var at
+                            ? $"<td><a class=\"compare\" href=\"{E(links.To($"{Api.ApiRoutes.CompareReport}?a={Uri.EscapeDataString(previous[at - 1])}&b={Uri.EscapeDataString(run.Run.RunId)}"))}\">vs the run before</a></td>"
+                            : "<td class=\"muted\">first run</td>")
+                        .Append("</tr>");
                 }
             html.Append("</table></section>");
         }
         return Document("Validation run history", html.ToString());
     }
+
+    /// <summary>The API path of a run's report page.</summary>
+    public static string RunReport(string runId) => Api.ApiRoutes.RunReport.Replace("{id}", Uri.EscapeDataString(runId), StringComparison.Ordinal);
 }

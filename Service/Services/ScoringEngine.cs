@@ -68,6 +68,9 @@ public sealed class ScoringEngine : IDisposable
 
     public bool IsLoaded => _classifier is not null;
 
+    /// <summary>Whether this engine has a deployed model (<c>Model__Location</c>, or a loaded classifier), besides any repository models.</summary>
+    public bool HasDeployedModel => _classifier is not null || !string.IsNullOrWhiteSpace(_model.Location);
+
     /// <summary>The repository models, when this engine has them.</summary>
     public ModelCache? Models => _models;
 

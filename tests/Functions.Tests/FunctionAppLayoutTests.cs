@@ -9,7 +9,7 @@ public class FunctionAppLayoutTests
 {
     private static readonly string[] Functions =
         ["ScoreImages", "StartValidationRun", "CreateValidationRun", "ScoreValidationChunk", "GetPredictions", "GetPrediction", "ListValidationRuns", "GetValidationRun", "Health", "HealthDetails",
-         "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "GetThumbnail",
+         "GetValidationRunReport", "GetRunHistoryReport", "GetPredictionsReport", "GetThumbnail", "GetReportPage",
          "CompareValidationRuns", "GetRunComparisonReport",
          "CreateScoringJob", "PlanScoringJob", "ScoreJobChunk", "ListScoringJobs", "GetScoringJob", "CancelScoringJob", "GetScoringJobReport"];
 
@@ -52,6 +52,10 @@ public class FunctionAppLayoutTests
             Assert.Equal("function", Binding(f, "httpTrigger")["authLevel"]!.GetValue<string>());
         // An <img> request carries no key: the handler checks the page's signed link (ThumbnailAccess).
         Assert.Equal("anonymous", Binding("GetThumbnail", "httpTrigger")["authLevel"]!.GetValue<string>());
+        // A link a browser follows carries no key either: the pages' own links go to their mirror, where the handler
+        // accepts a page's signed link and nothing else (FunctionKeyAccess.IsPageAuthorized).
+        Assert.Equal("anonymous", Binding("GetReportPage", "httpTrigger")["authLevel"]!.GetValue<string>());
+        Assert.Equal("pages/{*page}", Binding("GetReportPage", "httpTrigger")["route"]!.GetValue<string>());
         Assert.Equal("predictions/{container}/{*blob}", Binding("GetPrediction", "httpTrigger")["route"]!.GetValue<string>());
         // Health: the status for anyone (the platform's probes, a load balancer); the details only with a key.
         Assert.Equal(("anonymous", "health"), (Binding("Health", "httpTrigger")["authLevel"]!.GetValue<string>(), Binding("Health", "httpTrigger")["route"]!.GetValue<string>()));

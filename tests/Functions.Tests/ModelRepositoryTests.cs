@@ -8,6 +8,7 @@ using ConvNeXt.Batch.Scoring.Importers;
 using ConvNeXt.Batch.Scoring.Models;
 using ConvNeXt.Batch.Scoring.Onnx;
 using ConvNeXt.Batch.Service.Api;
+using ConvNeXt.Batch.Service.Jobs;
 using ConvNeXt.Batch.Service.Models;
 using ConvNeXt.Batch.Service.Services;
 using ConvNeXt.Batch.Service.Storage;
@@ -188,6 +189,39 @@ public sealed class ModelRepositoryTests : IAsyncLifetime
         var e = await Assert.ThrowsAnyAsync<Exception>(() => service.ScoreAsync(Samples.Select(s => new BlobReference(ContainerNames.Images, s, "\"0x1\"")), SqueezeNet));
         Assert.Equal(StorageFailureKind.Transient, StorageFailures.Classify(e));
         Assert.Empty(Rows("images@squeezenet@1"));
+    }
+
+    [Fact]
+    public async Task A_job_whose_model_left_the_repository_fails_with_the_reason_instead_of_retrying_its_chunks()
+    {
+        var account = Account();
+        var repository = await PushBothAsync(account);
+        var gone = ModelReference.Parse("gone@1");
+        await repository.PushAsync(new ModelPushRequest { File = _attoPath, Reference = gone, LabelsFile = Repository.LabelsFile });
+        var (planningCache, planningEngine, planningService) = Services(account, repository, Options(Path.Combine(Path.GetTempPath(), "convnext-model-tests", Guid.NewGuid().ToString("N"))));
+        using var _ = planningCache;
+        var options = new ScoringJobOptions { ChunkSize = 2 };
+        var (job, first) = await new ScoringJobService(account, new JobModels(planningEngine, planningService), options, null).StartAsync(
+            new ScoringJobRequest { Container = ContainerNames.Images, Model = "gone@1" });
+        var step = await new ScoringJobService(account, new JobModels(planningEngine, planningService), options, null).PlanStepAsync(first);
+        Assert.Equal(2, step.Chunks.Count);
+
+        // Deleted by hand while the job runs; a worker that has not loaded it (its own cache) takes the chunk.
+        var models = new BlobServiceClient(ConnectionString).GetBlobContainerClient(ContainerNames.Models);
+        await foreach (var blob in models.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = "gone/" }))
+            await models.DeleteBlobAsync(blob.Name);
+        var (workerCache, workerEngine, workerService) = Services(account, repository, Options(Path.Combine(Path.GetTempPath(), "convnext-model-tests", Guid.NewGuid().ToString("N"))));
+        using var __ = workerCache;
+        var worker = new ScoringJobService(account, new JobModels(workerEngine, workerService), options, null);
+
+        var e = await Assert.ThrowsAsync<InvalidChunkException>(() => worker.ScoreChunkAsync(step.Chunks[0]));
+        Assert.StartsWith("chunk 0 not scored: model gone@1 is not in the repository", e.Message);
+        var failed = (await worker.GetAsync(job.JobId))!;
+        Assert.Equal((JobStates.Failed, e.Message), (failed.Status, failed.FailureReason));
+        Assert.Empty(Rows("images@gone@1"));
+        // The other chunk's delivery finds the job failed and scores nothing.
+        Assert.False((await worker.ScoreChunkAsync(step.Chunks[1])).Counted);
+        Assert.Equal(0, (await worker.GetAsync(job.JobId))!.ChunksDone);
     }
 
     [Fact]

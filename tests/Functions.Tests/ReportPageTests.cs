@@ -29,6 +29,7 @@ public class ReportPageTests(FunctionsFixture fixture, ITestOutputHelper output)
     private const string Prefix = "reports/";
     private static readonly SemaphoreSlim Gate = new(1, 1);
     private static Seeded? _seeded;
+    private static readonly string LinkSigningKey = Convert.ToBase64String(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());
 
     /// <summary>The data every test here reads, made once: a real run, synthetic history rows, scored predictions.</summary>
     private sealed record Seeded(WebApplication App, string BaseUrl, ValidationRunSummary Run, string FlaggedSqueezeNet, string FlaggedConvNeXt, int PredictionCount);
@@ -58,6 +59,8 @@ public class ReportPageTests(FunctionsFixture fixture, ITestOutputHelper output)
         {
             b.WebHost.UseUrls("http://127.0.0.1:0");
             b.Configuration.AddInMemoryCollection(FunctionsFixture.Settings(fixture.ConnectionString));
+            // A known key, so a test can sign an expired token with it.
+            b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Reports:LinkSigningKey"] = LinkSigningKey });
             b.Logging.SetMinimumLevel(LogLevel.Warning);
         });
         await app.StartAsync();
@@ -179,7 +182,7 @@ public class ReportPageTests(FunctionsFixture fixture, ITestOutputHelper output)
     {
         var page = await LoadAsync(Url("/api/reports/history?container=validation&prefix=reports/"), """
             ({
-              runs: [...document.querySelectorAll('tr.run')].map(tr => ({ id: tr.dataset.run, flagged: tr.classList.contains('flagged'), top1: tr.querySelector('.top1').dataset.value, href: tr.querySelector('a').getAttribute('href') })),
+              runs: [...document.querySelectorAll('tr.run')].map(tr => ({ id: tr.dataset.run, flagged: tr.classList.contains('flagged'), top1: tr.querySelector('.top1').dataset.value, href: tr.querySelector('a').getAttribute('href'), compare: tr.querySelector('a.compare')?.getAttribute('href') ?? null })),
               sections: document.querySelectorAll('section.dataset').length,
             """ + ChartProbe + "})", "run-history");
         var probe = page.Probe;
@@ -188,7 +191,13 @@ public class ReportPageTests(FunctionsFixture fixture, ITestOutputHelper output)
         Assert.Equal(4, runs.Count);
         Assert.Equal([_seeded!.FlaggedConvNeXt, _seeded.FlaggedSqueezeNet], runs.Values.Where(r => r!["flagged"]!.GetValue<bool>()).Select(r => r!["id"]!.GetValue<string>()).Order());
         Assert.Equal(_seeded.Run.Top1!.Value, double.Parse(runs[_seeded.Run.RunId]!["top1"]!.GetValue<string>(), CultureInfo.InvariantCulture));
-        Assert.StartsWith($"/api/validation-runs/{_seeded.Run.RunId}/report?code=", runs[_seeded.Run.RunId]!["href"]!.GetValue<string>());
+        Assert.StartsWith($"/api/pages/validation-runs/{_seeded.Run.RunId}/report?t=", runs[_seeded.Run.RunId]!["href"]!.GetValue<string>());
+        // Each run links to its paired comparison with the dataset's run before it, whatever the model; the first has none.
+        string? Compare(string id) => runs[id]!["compare"]?.GetValue<string>();
+        Assert.Null(Compare("reports-convnext-1"));
+        Assert.StartsWith($"/api/pages/validation-runs/compare/report?a=reports-convnext-1&b={_seeded.Run.RunId}&t=", Compare(_seeded.Run.RunId));
+        Assert.StartsWith($"/api/pages/validation-runs/compare/report?a={_seeded.Run.RunId}&b=reports-convnext-2&t=", Compare("reports-convnext-2"));
+        Assert.StartsWith("/api/pages/validation-runs/compare/report?a=reports-convnext-2&b=reports-squeezenet-later&t=", Compare("reports-squeezenet-later"));
 
         var charts = probe["charts"]!.AsArray();
         Assert.Equal(["chart-history-0-top-1", "chart-history-0-top-5"], charts.Select(c => c!["id"]!.GetValue<string>()));
@@ -325,5 +334,76 @@ public class ReportPageTests(FunctionsFixture fixture, ITestOutputHelper output)
         var other = sources.First(s => s[..s.IndexOf('?')] != sources[0][..sources[0].IndexOf('?')]);
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync(other[..other.IndexOf('?')] + "?t=" + token)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync(sources[0][..sources[0].IndexOf('?')])).StatusCode);
+    }
+
+    [Fact]
+    public async Task Page_links_and_forms_go_to_the_mirror_with_a_page_token_not_the_key_and_it_opens_report_pages_only()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(_seeded!.BaseUrl) };
+        var html = await http.GetStringAsync($"/api/predictions/report?container=images&prefix=reports/&top=3&code={FunctionsFixture.FunctionKey}");
+        Assert.DoesNotContain("code=", html);
+        Assert.DoesNotContain(FunctionsFixture.FunctionKey, html);
+        Assert.DoesNotContain("name=\"code\"", html);
+        Assert.Contains("name=\"t\"", html);
+        Assert.Contains("action=\"/api/pages/predictions/report\"", html);
+
+        // The bar's history link opens without the key, and so do the links of the page it opens, in turn.
+        var history = Links(html).Single(l => l.StartsWith("/api/pages/reports/history?t=", StringComparison.Ordinal));
+        var token = history[(history.IndexOf("?t=", StringComparison.Ordinal) + 3)..];
+        using var historyPage = await http.GetAsync(history);
+        Assert.Equal(HttpStatusCode.OK, historyPage.StatusCode);
+        var historyHtml = await historyPage.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("code=", historyHtml);
+        var run = Links(historyHtml).First(l => l.StartsWith($"/api/pages/validation-runs/{_seeded.Run.RunId}/report?t=", StringComparison.Ordinal));
+        // A page opened by its token passes the same token on: following links never extends a leaked link's life.
+        Assert.EndsWith("?t=" + token, run);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(run)).StatusCode);
+        var next = Links(html).First(l => l.StartsWith("/api/pages/predictions/report?", StringComparison.Ordinal) && l.Contains("continuationToken=", StringComparison.Ordinal));
+        Assert.Contains("&t=", next);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(next)).StatusCode);
+        // The filter form, submitted as a browser does (the action's path, the fields as the query).
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"/api/pages/predictions/report?container=images&prefix=reports/&status=Scored&t={token}")).StatusCode);
+        // The bar's JSON links carry nothing: a page token would not open them.
+        Assert.Contains("/api/validation-runs", Links(html));
+
+        // A page token opens no JSON route, no image, and not the keyed routes (the host checks the key there).
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync($"/api/validation-runs/{_seeded.Run.RunId}?t={token}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync($"/api/predictions?container=images&t={token}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync($"/api/thumbnails/images/{Prefix}zz_broken.jpg?t={token}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync($"/api/reports/history?t={token}")).StatusCode);
+        // The mirror has no JSON routes at all.
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"/api/pages/validation-runs/{_seeded.Run.RunId}?t={token}")).StatusCode);
+        // The mirror takes the token and nothing else: not the key, not a forged, expired or image token, not none.
+        var forged = token[..^2] + (token[^2..] == "AA" ? "BB" : "AA");
+        foreach (var refused in new[] { $"code={FunctionsFixture.FunctionKey}", $"t={forged}", $"t={ExpiredPageToken()}", "t=" + ImageToken(html), "" })
+        {
+            using var answer = await http.GetAsync($"/api/pages/reports/history?{refused}");
+            Assert.Equal(HttpStatusCode.Unauthorized, answer.StatusCode);
+            Assert.Contains("link token", await answer.Content.ReadAsStringAsync());
+        }
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync($"/api/validation-runs/{_seeded.Run.RunId}/report?code=wrong-key")).StatusCode);
+    }
+
+    /// <summary>The token of one of the page's thumbnail links.</summary>
+    private static string ImageToken(string html)
+    {
+        var source = System.Text.RegularExpressions.Regex.Match(html, "src=\"(/api/thumbnails/[^\"]+)\"").Groups[1].Value;
+        var decoded = System.Net.WebUtility.HtmlDecode(source);
+        return Uri.UnescapeDataString(decoded[(decoded.IndexOf("t=", StringComparison.Ordinal) + 2)..]);
+    }
+
+    private static List<string> Links(string html) =>
+        System.Text.RegularExpressions.Regex.Matches(html, "href=\"([^\"]+)\"").Select(m => System.Net.WebUtility.HtmlDecode(m.Groups[1].Value)).ToList();
+
+    /// <summary>A page token the handler itself signed, with an expiry an hour ago.</summary>
+    private static string ExpiredPageToken()
+    {
+        var past = new ReportLinkTokens(Convert.FromBase64String(LinkSigningKey), TimeSpan.FromMinutes(1), new PastClock());
+        return past.Issue(ReportLinkTokens.PagesScope);
+    }
+
+    private sealed class PastClock : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => DateTimeOffset.UtcNow.AddHours(-1);
     }
 }

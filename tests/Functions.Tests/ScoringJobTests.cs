@@ -159,7 +159,7 @@ public sealed class ScoringJobTests(FunctionsFixture fixture) : IAsyncLifetime
         Assert.Equal(100, await RowCountAsync("jobs-cancel"));
         Assert.Equal((200, JobStates.Cancelled), ((await api.CancelAsync(jobId)).StatusCode, status.Status)); // cancelling again changes nothing
 
-        var page = await ServiceGraph.For(Storage, _engine).GetRequiredService<ReportApi>().JobReportAsync(jobId, null);
+        var page = await ServiceGraph.For(Storage, _engine).GetRequiredService<ReportApi>().JobReportAsync(jobId, ConvNeXt.Batch.Service.Reports.PageLinks.Direct);
         var html = System.Text.Encoding.UTF8.GetString(page.Content!.Bytes);
         Assert.Contains("id=\"status\" class=\"bad\">Cancelled</b>", html);
         Assert.Contains("id=\"done\" data-value=\"100\"", html);

@@ -1,36 +1,25 @@
+using ConvNeXt.Batch.Service.Local;
 using Xunit;
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 
 namespace ConvNeXt.Batch.TestSupport;
 
 /// <summary>
-/// One Azurite process (Blob, Queue, Table) per test assembly, on free loopback ports, in memory.
-/// Installed by <c>scripts/setup.sh</c> into <c>tools/azurite</c>.
+/// One Azurite process (Blob, Queue, Table) per test assembly, on free loopback ports, in memory: the product's
+/// <see cref="AzuriteProcess"/> over the repository's install (<c>tools/azurite</c>, from <c>scripts/setup.sh</c>).
 /// </summary>
 public sealed class Azurite : IAsyncDisposable
 {
-    private readonly Process _process;
+    private readonly AzuriteProcess _process;
 
-    private Azurite(Process process, int blobPort, int queuePort, int tablePort)
-    {
-        _process = process;
-        ConnectionString =
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-            "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-            $"BlobEndpoint=http://127.0.0.1:{blobPort}/devstoreaccount1;" +
-            $"QueueEndpoint=http://127.0.0.1:{queuePort}/devstoreaccount1;" +
-            $"TableEndpoint=http://127.0.0.1:{tablePort}/devstoreaccount1;";
-    }
+    private Azurite(AzuriteProcess process) => _process = process;
 
     /// <summary>Connection string with all three endpoints.</summary>
-    public string ConnectionString { get; }
+    public string ConnectionString => _process.ConnectionString;
 
     /// <summary>The emulator's process (for its memory in benchmarks).</summary>
-    public int ProcessId => _process.Id;
+    public int ProcessId => _process.ProcessId;
 
-    public static string Executable => Path.Combine(Repository.Root, "tools", "azurite", "node_modules", ".bin", "azurite");
+    public static string Executable => Path.Combine(Repository.Root, AzuriteInstall.RepositoryInstall);
 
     public static Task<Azurite> StartAsync(CancellationToken cancellationToken = default) => StartAsync(checkApiVersion: false, cancellationToken);
 
@@ -39,82 +28,10 @@ public sealed class Azurite : IAsyncDisposable
     {
         if (!File.Exists(Executable))
             throw new InvalidOperationException($"Azurite is not installed at {Executable}: run scripts/setup.sh first");
-
-        var (blob, queue, table) = (FreePort(), FreePort(), FreePort());
-        var start = new ProcessStartInfo(Executable)
-        {
-            ArgumentList =
-            {
-                "--inMemoryPersistence", "--disableTelemetry",
-                "--blobHost", "127.0.0.1", "--blobPort", blob.ToString(),
-                "--queueHost", "127.0.0.1", "--queuePort", queue.ToString(),
-                "--tableHost", "127.0.0.1", "--tablePort", table.ToString(),
-            },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        if (!checkApiVersion)
-        {
-            start.ArgumentList.Add("--skipApiVersionCheck");
-            start.ArgumentList.Add("--loose");
-        }
-        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start Azurite");
-        var errors = new System.Text.StringBuilder();
-        process.OutputDataReceived += (_, e) => { lock (errors) errors.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { lock (errors) errors.AppendLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-
-        var azurite = new Azurite(process, blob, queue, table);
-        var deadline = DateTime.UtcNow.AddSeconds(120);
-        foreach (var port in new[] { blob, queue, table })
-        {
-            while (!await IsListeningAsync(port, cancellationToken))
-            {
-                if (process.HasExited)
-                    throw new InvalidOperationException($"Azurite exited with code {process.ExitCode}: {errors}");
-                if (DateTime.UtcNow > deadline)
-                {
-                    await azurite.DisposeAsync();
-                    throw new TimeoutException("Azurite did not start listening within 120 s");
-                }
-                await Task.Delay(100, cancellationToken);
-            }
-        }
-        return azurite;
+        return new Azurite(await AzuriteProcess.StartAsync(new AzuriteOptions { Executable = Executable, CheckApiVersion = checkApiVersion }, cancellationToken));
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-        _process.Dispose();
-    }
-
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    internal static async Task<bool> IsListeningAsync(int port, CancellationToken cancellationToken)
-    {
-        try
-        {
-            using var client = new TcpClient();
-            await client.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
+    public ValueTask DisposeAsync() => _process.DisposeAsync();
 }
 
 /// <summary>
@@ -125,16 +42,12 @@ public sealed class Azurite : IAsyncDisposable
 public sealed class AzuriteServices : IAsyncDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("azurite-").FullName;
-    private readonly int _blobPort = Azurite.FreePort();
-    private readonly int _tablePort = Azurite.FreePort();
-    private Process? _blob;
-    private Process? _table;
+    private readonly int _blobPort = AzuriteProcess.FreePort();
+    private readonly int _tablePort = AzuriteProcess.FreePort();
+    private AzuriteProcess? _blob;
+    private AzuriteProcess? _table;
 
-    public string ConnectionString =>
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-        $"BlobEndpoint=http://127.0.0.1:{_blobPort}/devstoreaccount1;" +
-        $"TableEndpoint=http://127.0.0.1:{_tablePort}/devstoreaccount1;";
+    public string ConnectionString => AzuriteProcess.ConnectionStringFor(_blobPort, null, _tablePort);
 
     public static async Task<AzuriteServices> StartAsync()
     {
@@ -145,67 +58,34 @@ public sealed class AzuriteServices : IAsyncDisposable
     }
 
     public async Task StartBlobAsync() =>
-        _blob ??= await StartOneAsync("azurite-blob", "--blobHost", "--blobPort", _blobPort, Path.Combine(_folder, "blob"));
+        _blob ??= await StartOneAsync(blobPort: _blobPort, tablePort: null, Path.Combine(_folder, "blob"));
 
     public async Task StartTableAsync() =>
-        _table ??= await StartOneAsync("azurite-table", "--tableHost", "--tablePort", _tablePort, Path.Combine(_folder, "table"));
+        _table ??= await StartOneAsync(blobPort: null, tablePort: _tablePort, Path.Combine(_folder, "table"));
 
     /// <summary>Kills the blob service: from now on its port refuses connections.</summary>
     public async Task StopBlobAsync()
     {
-        await StopAsync(_blob);
+        if (_blob is not null)
+            await _blob.DisposeAsync();
         _blob = null;
     }
 
     public async Task StopTableAsync()
     {
-        await StopAsync(_table);
+        if (_table is not null)
+            await _table.DisposeAsync();
         _table = null;
     }
 
-    private static async Task<Process> StartOneAsync(string executable, string hostFlag, string portFlag, int port, string location)
+    private static Task<AzuriteProcess> StartOneAsync(int? blobPort, int? tablePort, string location)
     {
-        Directory.CreateDirectory(location);
-        var path = Path.Combine(Repository.Root, "tools", "azurite", "node_modules", ".bin", executable);
-        if (!File.Exists(path))
-            throw new InvalidOperationException($"{executable} is not installed at {path}: run scripts/setup.sh first");
-        var start = new ProcessStartInfo(path)
+        if (!File.Exists(Azurite.Executable))
+            throw new InvalidOperationException($"Azurite is not installed at {Azurite.Executable}: run scripts/setup.sh first");
+        return AzuriteProcess.StartAsync(new AzuriteOptions
         {
-            ArgumentList = { "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--location", location, hostFlag, "127.0.0.1", portFlag, port.ToString() },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {executable}");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(120);
-        while (!await Azurite.IsListeningAsync(port, CancellationToken.None))
-        {
-            if (process.HasExited)
-                throw new InvalidOperationException($"{executable} exited with code {process.ExitCode}");
-            if (DateTime.UtcNow > deadline)
-            {
-                await StopAsync(process);
-                throw new TimeoutException($"{executable} did not start listening within 120 s");
-            }
-            await Task.Delay(100);
-        }
-        return process;
-    }
-
-    private static async Task StopAsync(Process? process)
-    {
-        if (process is null)
-            return;
-        if (!process.HasExited)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-        }
-        process.Dispose();
+            Executable = Azurite.Executable, BlobPort = blobPort, QueuePort = null, TablePort = tablePort, Location = location,
+        });
     }
 
     public async ValueTask DisposeAsync()
