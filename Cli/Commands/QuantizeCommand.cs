@@ -26,7 +26,7 @@ internal static class QuantizeCommand
         var images = new Option<int>("--images") { Description = "Calibrate on the first N usable images of DIR (file name order)", DefaultValueFactory = _ => DefaultImages, HelpName = "N" };
         OptionParsing.Positive(images);
         var method = new Option<string>("--method") { Description = "How activation ranges are chosen from the calibration run", DefaultValueFactory = _ => "minmax" }
-            .AcceptOnlyFromAmong("minmax", "percentile", "entropy");
+            .AcceptOnlyFromAmong("minmax", "percentile", "entropy", "mse");
         var output = new Option<string>("--output", "-o") { Description = "int8 ONNX file to write", Required = true, HelpName = "OUT.onnx" };
         OptionParsing.WritableFile(output);
         var floatOutput = new Option<string?>("--float-output") { Description = "Also write the float32 graph the int8 one is made from (float16 upcast, opset 13): the baseline for bench --compare", HelpName = "FILE.onnx" };
@@ -39,9 +39,11 @@ internal static class QuantizeCommand
             if (r.GetValueOrDefault<double>() is var p && !(p > 50 && p <= 100))
                 r.AddError($"--percentile must be above 50 and at most 100 (got {p})");
         });
+        var rounding = new Option<string>("--weight-rounding") { Description = "nearest: each weight to its nearest int8 step; gptq: rounding errors compensated through each layer's input statistics on the calibration images (slower to make, closer to float)", DefaultValueFactory = _ => "nearest" }
+            .AcceptOnlyFromAmong("nearest", "gptq");
         var command = new Command("quantize", "Quantize a float model to int8 (QDQ, per-channel weights), calibrated on real images")
         {
-            file, calibrate, images, method, output, floatOutput, floatHead, exclude, percentile,
+            file, calibrate, images, method, output, floatOutput, floatHead, exclude, percentile, rounding,
         };
         var model = new ModelCommandOptions(command, modelRequired: false);
 
@@ -72,7 +74,8 @@ internal static class QuantizeCommand
 
             var options = new QuantizationOptions
             {
-                Method = parse.GetValue(method) switch { "percentile" => CalibrationMethod.Percentile, "entropy" => CalibrationMethod.Entropy, _ => CalibrationMethod.MinMax },
+                Method = parse.GetValue(method) switch { "percentile" => CalibrationMethod.Percentile, "entropy" => CalibrationMethod.Entropy, "mse" => CalibrationMethod.Mse, _ => CalibrationMethod.MinMax },
+                WeightRounding = parse.GetValue(rounding) == "gptq" ? WeightRounding.Gptq : WeightRounding.Nearest,
                 IntraOpThreads = threads,
                 FloatOutputPath = parse.GetValue(floatOutput),
                 FloatHead = parse.GetValue(floatHead),

@@ -58,7 +58,7 @@ public sealed class ThroughputBenchmark(ThroughputBenchmarkOptions options, Func
         foreach (var run in runs.Where(r => r.Model != runs[0].Model))
         {
             var baseline = runs.First(b => b.Model == runs[0].Model && b.RequestedBatchSize == run.RequestedBatchSize);
-            ratios.Add(new BenchRatio(run.Model, baseline.Model, run.RequestedBatchSize,
+            ratios.Add(new BenchRatio(run.Model, baseline.Model, run.BatchSize,
                 Math.Round(run.ModelOnlyImgS / baseline.ModelOnlyImgS, 3), Math.Round(run.EndToEndImgS / baseline.EndToEndImgS, 3),
                 Math.Round(baseline.ModelOnlyCpuMsPerImage / run.ModelOnlyCpuMsPerImage, 3)));
         }

@@ -1,8 +1,12 @@
 namespace ConvNeXt.Batch.Scoring.Models;
 
 /// <summary>
-/// How an int8 model's activation scales were found: the method (minmax, percentile or entropy),
+/// How an int8 model's activation scales were found: the method (minmax, percentile, entropy or mse),
 /// how many images were run, and the SHA-256 of that image set (names and bytes), so a
-/// re-quantization with the same set can be recognised.
+/// re-quantization with the same set can be recognised; and how its weights were rounded
+/// (nearest or gptq; absent in models made before GPTQ, which rounded to nearest).
 /// </summary>
-public sealed record CalibrationRecord(string Method, int Images, string Sha256);
+public sealed record CalibrationRecord(string Method, int Images, string Sha256)
+{
+    public string? WeightRounding { get; init; }
+}

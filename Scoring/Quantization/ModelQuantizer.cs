@@ -15,8 +15,8 @@ namespace ConvNeXt.Batch.Scoring.Quantization;
 /// activations uint8, weights int8 per channel; see
 /// https://onnxruntime.ai/docs/performance/model-optimizations/quantization.html). The steps:
 /// float16 → float32, drop inference no-ops, opset 13, plan (<see cref="QdqPlan"/>), calibrate on
-/// real images (<see cref="ActivationCalibrator"/>), rewrite (<see cref="QdqRewriter"/>), optionally
-/// correct the biases (<see cref="BiasCorrection"/>), carry the metadata over, and load the result in ONNX Runtime before returning, so a written file is one
+/// real images (<see cref="ActivationCalibrator"/>), optionally round the weights by GPTQ
+/// (<see cref="GptqRounding"/>), rewrite (<see cref="QdqRewriter"/>), carry the metadata over, and load the result in ONNX Runtime before returning, so a written file is one
 /// that runs.
 /// </summary>
 public static class ModelQuantizer
@@ -56,10 +56,10 @@ public static class ModelQuantizer
             throw new InvalidDataException($"{modelPath}: no Conv, MatMul or Gemm with constant float weights: nothing to quantize");
 
         var ranges = ActivationCalibrator.Run(model, plan.Tensors, images, preprocessing.CropHeight, preprocessing.CropWidth, options);
-        var floatModel = options.BiasCorrectionPasses > 0 ? model.Clone() : null;
-        var computed = QdqRewriter.Apply(graph, plan, ranges);
-        var biasCorrection = floatModel is null ? null
-            : BiasCorrection.Apply(floatModel, model, computed, images, preprocessing.CropHeight, preprocessing.CropWidth, options.BiasCorrectionPasses, options);
+        var weightScales = options.WeightRounding == WeightRounding.Gptq
+            ? GptqRounding.Apply(model, plan.Compute, images, preprocessing.CropHeight, preprocessing.CropWidth, options)
+            : null;
+        QdqRewriter.Apply(graph, plan, ranges, weightScales);
 
         var quantizedMetadata = metadata with
         {
@@ -68,11 +68,14 @@ public static class ModelQuantizer
             // The float parts of the graph (LayerNorm, Softmax, GELU, …) are float32 after the upcast.
             Precision = "fp32",
             Quantized = "int8",
-            Calibration = new CalibrationRecord(options.Method.ToString().ToLowerInvariant(), images.Count, images.Sha256),
+            Calibration = new CalibrationRecord(options.Method.ToString().ToLowerInvariant(), images.Count, images.Sha256)
+            {
+                WeightRounding = options.WeightRounding.ToString().ToLowerInvariant(),
+            },
         };
         SetMetadata(model, properties, quantizedMetadata);
-        var corrected = biasCorrection is null ? "" : $", bias correction in {options.BiasCorrectionPasses} pass{(options.BiasCorrectionPasses == 1 ? "" : "es")}";
-        model.DocString = $"int8 QDQ ({options.Method.ToString().ToLowerInvariant()} calibration on {images.Count} images{corrected}) of: {model.DocString}";
+        var rounding = options.WeightRounding == WeightRounding.Gptq ? ", GPTQ weight rounding" : "";
+        model.DocString = $"int8 QDQ ({options.Method.ToString().ToLowerInvariant()} calibration on {images.Count} images{rounding}) of: {model.DocString}";
 
         var folder = Path.GetDirectoryName(Path.GetFullPath(outputPath));
         if (folder is not null)
@@ -104,7 +107,6 @@ public static class ModelQuantizer
             UpcastFromFloat16 = upcast,
             OriginalOpset = opset,
             FileBytes = new FileInfo(outputPath).Length,
-            BiasCorrection = biasCorrection,
         };
     }
 

@@ -14,8 +14,9 @@ namespace ConvNeXt.Batch.Scoring.Quantization;
 /// </summary>
 internal static class QdqRewriter
 {
-    /// <returns>Each int8 Conv/MatMul/Gemm with its output names and its int32 bias, for <see cref="BiasCorrection"/>.</returns>
-    public static List<QuantizedCompute> Apply(GraphProto graph, QdqPlan plan, IReadOnlyDictionary<string, (float Min, float Max)> ranges)
+    /// <param name="roundedWeights">Per-channel scales of weights already rounded onto their grid (<see cref="GptqRounding"/>), by initializer name.</param>
+    public static void Apply(GraphProto graph, QdqPlan plan, IReadOnlyDictionary<string, (float Min, float Max)> ranges,
+        IReadOnlyDictionary<string, float[]>? roundedWeights = null)
     {
         var initializers = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
         var parameters = new Dictionary<string, QuantizationParameters>(StringComparer.Ordinal);
@@ -40,23 +41,13 @@ internal static class QdqRewriter
         }
 
         var weightCache = new Dictionary<string, (string Name, float[] Scales)>(StringComparer.Ordinal);
-        var computed = new List<QuantizedCompute>();
         foreach (var (node, axis) in plan.Compute)
         {
-            var floatOutput = node.Output[0];
             var (weight, weightScales) = weightCache.TryGetValue(node.Input[1], out var cached) ? cached
-                : weightCache[node.Input[1]] = QuantizeWeight(graph, initializers, initializers[node.Input[1]], axis, head);
+                : weightCache[node.Input[1]] = QuantizeWeight(graph, initializers, initializers[node.Input[1]], axis, head, roundedWeights?.GetValueOrDefault(node.Input[1]));
             node.Input[1] = weight;
-            string? bias = null;
-            float[]? biasScales = null;
             if (node.Input.Count > 2 && node.Input[2].Length > 0)
-            {
-                biasScales = weightScales.Select(w => parameters[node.Input[0]].Scale * w).ToArray();
-                var name = QuantizeBias(graph, initializers, initializers[node.Input[2]], biasScales, node, head);
-                node.Input[2] = name + "_dequantized";
-                bias = name + "_quantized";
-            }
-            computed.Add(new QuantizedCompute(node, floatOutput, bias, biasScales));
+                node.Input[2] = QuantizeBias(graph, initializers, initializers[node.Input[2]], parameters[node.Input[0]].Scale, weightScales, node, head);
         }
 
         var ordered = new List<NodeProto>(head);
@@ -93,11 +84,10 @@ internal static class QdqRewriter
         var initializerNames = graph.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var stale in graph.Input.Where(i => !initializerNames.Contains(i.Name) && !read.Contains(i.Name) && initializers.ContainsKey(i.Name)).ToList())
             graph.Input.Remove(stale);
-        return computed;
     }
 
     private static (string Name, float[] Scales) QuantizeWeight(GraphProto graph, Dictionary<string, TensorProto> initializers,
-        TensorProto weight, int axis, List<NodeProto> head)
+        TensorProto weight, int axis, List<NodeProto> head, float[]? roundedScales)
     {
         var values = FloatValues(weight);
         var dims = weight.Dims.ToArray();
@@ -111,7 +101,7 @@ internal static class QdqRewriter
             var c = axis == 0 ? i / inner : i % stride;
             maxAbs[c] = Math.Max(maxAbs[c], MathF.Abs(values[i]));
         }
-        var scales = maxAbs.Select(QuantizationParameters.SymmetricScale).ToArray();
+        var scales = roundedScales ?? maxAbs.Select(QuantizationParameters.SymmetricScale).ToArray();
         var quantized = new byte[values.Length];
         for (var i = 0; i < values.Length; i++)
         {
@@ -126,13 +116,13 @@ internal static class QdqRewriter
         return (name + "_dequantized", scales);
     }
 
-    /// <returns>The name the bias's initializers and DequantizeLinear output are made from.</returns>
     private static string QuantizeBias(GraphProto graph, Dictionary<string, TensorProto> initializers, TensorProto bias,
-        float[] scales, NodeProto node, List<NodeProto> head)
+        float inputScale, float[] weightScales, NodeProto node, List<NodeProto> head)
     {
         var values = FloatValues(bias);
-        if (values.Length != scales.Length)
-            throw new InvalidDataException($"{QdqPlan.Name(node)}: bias has {values.Length} values for {scales.Length} output channels");
+        if (values.Length != weightScales.Length)
+            throw new InvalidDataException($"{QdqPlan.Name(node)}: bias has {values.Length} values for {weightScales.Length} output channels");
+        var scales = weightScales.Select(w => inputScale * w).ToArray();
         var quantized = new int[values.Length];
         for (var i = 0; i < values.Length; i++)
             quantized[i] = (int)Math.Clamp(Math.Round((double)values[i] / scales[i], MidpointRounding.ToEven), int.MinValue, int.MaxValue);
@@ -142,7 +132,7 @@ internal static class QdqRewriter
         var s = AddInitializer(graph, initializers, name + "_scale", DataType.Float, [values.Length], MemoryMarshal.AsBytes(scales.AsSpan()).ToArray());
         var z = AddInitializer(graph, initializers, name + "_zero_point", DataType.Int32, [values.Length], new byte[values.Length * 4]);
         head.Add(Dequantize(name, q, s, z, 0));
-        return name;
+        return name + "_dequantized";
     }
 
     private static NodeProto Dequantize(string name, string q, string s, string z, int axis) => new()

@@ -14,8 +14,8 @@ public sealed record QuantizationOptions
     /// <summary>Conv/MatMul/Gemm nodes (by name, or first output when unnamed) to leave in float.</summary>
     public IReadOnlyCollection<string> Exclude { get; init; } = [];
 
-    /// <summary>Passes of empirical bias correction (<see cref="BiasCorrection"/>) on the calibration images; 0: none.</summary>
-    public int BiasCorrectionPasses { get; init; }
+    /// <summary>How weights are rounded: nearest, or GPTQ against the calibration images' layer inputs.</summary>
+    public WeightRounding WeightRounding { get; init; }
 
     /// <summary>An int8 Concat's inputs take its output's scale and zero point (one rounding instead of two).</summary>
     public bool ConcatSharesParameters { get; init; } = true;

@@ -16,6 +16,4 @@ public sealed record QuantizationReport
     /// <summary>The model's opset before it was moved to 13 for per-channel quantization.</summary>
     public required long OriginalOpset { get; init; }
     public required long FileBytes { get; init; }
-    /// <summary>What bias correction did; <c>null</c> when it was not asked for.</summary>
-    public BiasCorrectionReport? BiasCorrection { get; init; }
 }

@@ -9,13 +9,12 @@ namespace ConvNeXt.Batch.Scoring.Tests.Quantization;
 public class QuantizedSqueezeNetTests(QuantizedSqueezeNetFixture run) : IClassFixture<QuantizedSqueezeNetFixture>
 {
     [Fact]
-    public void Int8_agrees_with_fp32_on_at_least_96_percent_of_the_samples_and_top1_is_within_one_point()
+    public void Int8_agrees_with_fp32_on_at_least_97_percent_of_the_samples_and_top1_is_within_one_point()
     {
         Assert.Equal(1000, run.Truth.Count);
         var agree = run.Fp32Top1.Zip(run.Int8Top1).Count(p => p.First == p.Second);
-        // Issue 24 targets 97 %; the best configuration measured reaches 96.5 % (docs/benchmarks.md),
-        // so the bound holds what is reached and fails on any regression below it.
-        Assert.True(agree >= 960, $"top-1 agreement {agree / 10.0} %");
+        // Issue 24's target; nearest rounding of the same scales reaches 95.3 % (docs/benchmarks.md).
+        Assert.True(agree >= 970, $"top-1 agreement {agree / 10.0} %");
         var fp32Correct = run.Truth.Zip(run.Fp32Top1).Count(p => p.First == p.Second);
         var int8Correct = run.Truth.Zip(run.Int8Top1).Count(p => p.First == p.Second);
         // The float32 graph is the real SqueezeNet: the data README's 61.0 % within 1.5 points.
@@ -60,7 +59,7 @@ public class QuantizedSqueezeNetTests(QuantizedSqueezeNetFixture run) : IClassFi
         var convs = graph.Node.Where(n => n.OpType == "Conv").ToList();
         Assert.Equal(26, convs.Count);
         var int8Convs = convs.Where(c => producers.TryGetValue(c.Input[1], out var p) && p.OpType == "DequantizeLinear").ToList();
-        Assert.Equal(25, int8Convs.Count);
+        Assert.Equal(26, int8Convs.Count);
         foreach (var conv in int8Convs)
         {
             Assert.Equal("DequantizeLinear", producers[conv.Input[0]].OpType);
@@ -73,11 +72,8 @@ public class QuantizedSqueezeNetTests(QuantizedSqueezeNetFixture run) : IClassFi
             Assert.Equal((int)DataType.Int32, initializers[producers[conv.Input[2]].Input[0]].DataType);
             Assert.Equal("QuantizeLinear", Assert.Single(readers[conv.Output[0]]).OpType);
         }
-        // The head (conv10, --float-head) keeps float32 weights and its Relu; every other Relu was
-        // folded into its convolution's uint8 output (zero point 0 clips at 0).
-        var head = Assert.Single(convs.Except(int8Convs));
-        Assert.Equal((int)DataType.Float, initializers[head.Input[1]].DataType);
-        Assert.Equal("Relu", Assert.Single(graph.Node, n => n.OpType == "Relu").OpType);
+        // Every Relu was folded into its convolution's uint8 output (zero point 0 clips at 0).
+        Assert.DoesNotContain(graph.Node, n => n.OpType == "Relu");
         Assert.All(graph.Node.Where(n => n.OpType == "QuantizeLinear"), n => Assert.Equal((int)DataType.Uint8, initializers[n.Input[2]].DataType));
         Assert.All(graph.Node.Where(n => n.OpType is "Concat" or "MaxPool"), n => Assert.All(n.Input, i => Assert.Equal("DequantizeLinear", producers[i].OpType)));
         // Softmax reads float, and the output is float32.
@@ -85,9 +81,9 @@ public class QuantizedSqueezeNetTests(QuantizedSqueezeNetFixture run) : IClassFi
         Assert.NotEqual("DequantizeLinear", producers[softmax.Input[0]].OpType);
         Assert.Equal((int)DataType.Float, graph.Output.Single().Type.TensorType.ElemType);
         Assert.DoesNotContain(graph.Initializer, i => i.DataType == (int)DataType.Float16);
-        Assert.Equal(25, run.Report.Int8Operators["Conv"]);
-        Assert.Equal(7, run.Report.Int8Operators["Concat"]);
-        Assert.Equal(1, run.Report.FloatOperators["Conv"]);
+        Assert.Equal(26, run.Report.Int8Operators["Conv"]);
+        Assert.Equal(8, run.Report.Int8Operators["Concat"]);
+        Assert.False(run.Report.FloatOperators.ContainsKey("Conv"));
         Assert.Equal(1, run.Report.FloatOperators["Softmax"]);
         Assert.Empty(run.Report.Notes);
         Assert.True(run.Report.UpcastFromFloat16);
@@ -98,7 +94,7 @@ public class QuantizedSqueezeNetTests(QuantizedSqueezeNetFixture run) : IClassFi
     {
         var info = OnnxModelInfo.Read(run.Int8Path);
         Assert.Equal("int8", info.Metadata.Quantized);
-        Assert.Equal(new CalibrationRecord("entropy", 100, run.Calibration.Sha256), info.Metadata.Calibration);
+        Assert.Equal(new CalibrationRecord("percentile", 100, run.Calibration.Sha256) { WeightRounding = "gptq" }, info.Metadata.Calibration);
         Assert.Matches("^[0-9a-f]{64}$", run.Calibration.Sha256);
         var caffe = PreprocessingSettings.Caffe();
         var recorded = info.Metadata.Preprocessing!;
@@ -115,6 +111,34 @@ public class QuantizedSqueezeNetTests(QuantizedSqueezeNetFixture run) : IClassFi
         Assert.Null(baseline.Quantized);
         Assert.Null(baseline.Calibration);
         Assert.Equal("fp32", baseline.Precision);
+    }
+
+    [Fact]
+    public void Gptq_rounds_some_weights_away_from_their_nearest_step_and_keeps_every_one_on_the_grid()
+    {
+        var fp32 = Read(run.Fp32Path).Graph.Initializer.ToDictionary(i => i.Name);
+        var int8 = Read(run.Int8Path).Graph.Initializer.ToDictionary(i => i.Name);
+        long total = 0, moved = 0, far = 0;
+        foreach (var (name, weight) in fp32.Where(w => w.Value.Dims.Count == 4))
+        {
+            var floats = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(weight.RawData.Span).ToArray();
+            var quantized = int8[name + "_quantized"].RawData.Span;
+            var scales = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(int8[name + "_scale"].RawData.Span).ToArray();
+            var perChannel = floats.Length / scales.Length;
+            for (var i = 0; i < floats.Length; i++)
+            {
+                var q = (int)unchecked((sbyte)quantized[i]);
+                Assert.InRange(q, -127, 127);
+                var nearest = (int)Math.Clamp(MathF.Round(floats[i] / scales[i / perChannel], MidpointRounding.ToEven), -127, 127);
+                total++;
+                if (q != nearest) moved++;
+                if (Math.Abs(q - nearest) > 2) far++;
+            }
+        }
+        Assert.Equal(26, fp32.Values.Count(w => w.Dims.Count == 4));
+        // Nearest rounding moves nothing; GPTQ moves a share of the weights by a step or two, compensating errors.
+        Assert.InRange((double)moved / total, 0.01, 0.6);
+        Assert.True(far < total / 100, $"{far} of {total} weights more than two steps from nearest");
     }
 
     [Fact]
