@@ -25,6 +25,41 @@ public class QuantizeCommandTests(AttoModelFixture atto) : IClassFixture<AttoMod
     }
 
     [Fact]
+    public async Task Gptq_rounding_with_mse_calibration_is_recorded_and_the_model_predicts_as_the_nearest_one_does()
+    {
+        var dir = CliRunner.TempDirectory();
+        var gptq = Path.Combine(dir, "gptq.onnx");
+        var result = await CliRunner.RunOkAsync("model", "quantize", atto.ModelPath, "--calibrate", Repository.ImagenetVal100, "--images", "4",
+            "--method", "mse", "--weight-rounding", "gptq", "--output", gptq);
+        Assert.Contains("mse calibration on 4 images", result.Out);
+        var calibration = OnnxModelInfo.Read(gptq).Metadata.Calibration!;
+        Assert.Equal(("mse", "gptq"), (calibration.Method, calibration.WeightRounding));
+        var nearest = Path.Combine(dir, "nearest.onnx");
+        await CliRunner.RunOkAsync("model", "quantize", atto.ModelPath, "--calibrate", Repository.ImagenetVal100, "--images", "4",
+            "--method", "mse", "--output", nearest);
+        Assert.Equal("nearest", OnnxModelInfo.Read(nearest).Metadata.Calibration!.WeightRounding);
+        // Same graph, different int8 weights: GPTQ moved some of them off their nearest step.
+        var gptqGraph = ModelProto.Parser.ParseFrom(File.ReadAllBytes(gptq)).Graph;
+        var nearestGraph = ModelProto.Parser.ParseFrom(File.ReadAllBytes(nearest)).Graph.Initializer.ToDictionary(i => i.Name);
+        var weights = gptqGraph.Initializer.Where(i => i.DataType == (int)DataType.Int8 && i.Dims.Count >= 2).ToList();
+        Assert.NotEmpty(weights);
+        Assert.Contains(weights, w => !w.RawData.Span.SequenceEqual(nearestGraph[w.Name].RawData.Span));
+        Assert.Equal(nearestGraph.Count, gptqGraph.Initializer.Count);
+    }
+
+    [Fact]
+    public async Task An_unknown_weight_rounding_is_one_line_and_exit_2()
+    {
+        var dir = CliRunner.TempDirectory();
+        var output = Path.Combine(dir, "int8.onnx");
+        var result = await CliRunner.RunAsync("model", "quantize", atto.ModelPath, "--calibrate", Repository.ImagenetVal100, "--weight-rounding", "adaround", "--output", output);
+        Assert.Equal(2, result.ExitCode);
+        var line = Assert.Single(result.ErrorLines, l => l.StartsWith("error:", StringComparison.Ordinal));
+        Assert.Contains("adaround", line);
+        Assert.False(File.Exists(output));
+    }
+
+    [Fact]
     public async Task Fewer_usable_calibration_images_than_asked_warns_with_the_count()
     {
         var dir = CliRunner.TempDirectory();
