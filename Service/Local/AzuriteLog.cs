@@ -1,11 +1,12 @@
 namespace ConvNeXt.Batch.Service.Local;
 
 /// <summary>Azurite's output: appended to its log file when there is one, the last lines kept for the error of a failed start.</summary>
-internal sealed class AzuriteLog : IDisposable
+internal sealed partial class AzuriteLog : IDisposable
 {
     private const int TailLines = 20;
     private StreamWriter? _file;
     private readonly Queue<string> _tail = new();
+    private readonly HashSet<int> _announced = [];
 
     public AzuriteLog(string? path)
     {
@@ -21,12 +22,27 @@ internal sealed class AzuriteLog : IDisposable
             return;
         lock (_tail)
         {
+            if (Announcement().Match(line) is { Success: true } m && int.TryParse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture, out var port))
+                _announced.Add(port);
             _tail.Enqueue(line);
             if (_tail.Count > TailLines)
                 _tail.Dequeue();
             _file?.WriteLine(line);
         }
     }
+
+    /// <summary>
+    /// Whether Azurite said it listens on <paramref name="port"/>. A connection alone does not tell: another process may
+    /// hold the port while Azurite fails to bind it.
+    /// </summary>
+    public bool HasAnnounced(int port)
+    {
+        lock (_tail)
+            return _announced.Contains(port);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"successfully listening at https?://[^\s/]+:(\d+)")]
+    private static partial System.Text.RegularExpressions.Regex Announcement();
 
     public string Tail()
     {

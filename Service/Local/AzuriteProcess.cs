@@ -64,6 +64,23 @@ public sealed class AzuriteProcess : IAsyncDisposable
     public static async Task<AzuriteProcess> StartAsync(AzuriteOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
+        // A free port is free when it is chosen, not when Azurite binds it: another process (a parallel test run) can take
+        // it in between. Ports chosen here are chosen again; ports the caller gave are the caller's to fix.
+        var choosesPorts = options.BlobPort is 0 || options.QueuePort is 0 || options.TablePort is 0;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(options, cancellationToken);
+            }
+            catch (InvalidOperationException e) when (choosesPorts && attempt < 3 && e.Message.Contains("EADDRINUSE", StringComparison.Ordinal))
+            {
+            }
+        }
+    }
+
+    private static async Task<AzuriteProcess> StartOnceAsync(AzuriteOptions options, CancellationToken cancellationToken)
+    {
         var blob = options.BlobPort is 0 ? FreePort() : options.BlobPort;
         var queue = options.QueuePort is 0 ? FreePort() : options.QueuePort;
         var table = options.TablePort is 0 ? FreePort() : options.TablePort;
@@ -124,7 +141,7 @@ public sealed class AzuriteProcess : IAsyncDisposable
         {
             var deadline = DateTime.UtcNow + options.StartTimeout;
             foreach (var (_, port) in services)
-                while (!await IsListeningAsync(port!.Value, cancellationToken))
+                while (!log.HasAnnounced(port!.Value) || !await IsListeningAsync(port.Value, cancellationToken))
                 {
                     if (process.HasExited)
                         throw new InvalidOperationException($"Azurite exited with code {process.ExitCode} while starting: {log.Tail()}");
