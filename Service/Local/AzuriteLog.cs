@@ -41,7 +41,9 @@ internal sealed partial class AzuriteLog : IDisposable
             return _announced.Contains(port);
     }
 
-    [System.Text.RegularExpressions.GeneratedRegex(@"successfully listening at https?://[^\s/]+:(\d+)")]
+    // "Blob service is successfully listening at http://127.0.0.1:P" (azurite), "… successfully listens on http://…:P"
+    // (azurite-blob, azurite-queue), "… successfully started on 127.0.0.1:P" (azurite-table).
+    [System.Text.RegularExpressions.GeneratedRegex(@"successfully (?:listening at|listens on|started on) (?:https?://)?[^\s/]+:(\d+)")]
     private static partial System.Text.RegularExpressions.Regex Announcement();
 
     public string Tail()

@@ -79,6 +79,8 @@ public sealed class AzuriteProcess : IAsyncDisposable
         }
     }
 
+    private static readonly TimeSpan UnannouncedGrace = TimeSpan.FromSeconds(5);
+
     private static async Task<AzuriteProcess> StartOnceAsync(AzuriteOptions options, CancellationToken cancellationToken)
     {
         var blob = options.BlobPort is 0 ? FreePort() : options.BlobPort;
@@ -141,14 +143,24 @@ public sealed class AzuriteProcess : IAsyncDisposable
         {
             var deadline = DateTime.UtcNow + options.StartTimeout;
             foreach (var (_, port) in services)
-                while (!log.HasAnnounced(port!.Value) || !await IsListeningAsync(port.Value, cancellationToken))
+            {
+                // Ready when Azurite says it listens and the port answers. A port that answers while Azurite has not said so
+                // may be another process's (Azurite then exits within a second, unable to bind it); after a few seconds
+                // of answering with Azurite still running, it is taken as ready (an Azurite whose wording is not known).
+                DateTime? answeringSince = null;
+                while (true)
                 {
+                    var answering = await IsListeningAsync(port!.Value, cancellationToken);
+                    answeringSince = answering ? answeringSince ?? DateTime.UtcNow : null;
+                    if (answering && (log.HasAnnounced(port.Value) || DateTime.UtcNow - answeringSince > UnannouncedGrace))
+                        break;
                     if (process.HasExited)
                         throw new InvalidOperationException($"Azurite exited with code {process.ExitCode} while starting: {log.Tail()}");
                     if (DateTime.UtcNow > deadline)
                         throw new TimeoutException($"Azurite did not listen on 127.0.0.1:{port} within {options.StartTimeout.TotalSeconds:0} s");
                     await Task.Delay(100, cancellationToken);
                 }
+            }
             return azurite;
         }
         catch
