@@ -220,9 +220,7 @@ internal static class GptqRounding
                     var x = w[r * n + c];
                     var q = Math.Clamp(Math.Round(x / scales[r], MidpointRounding.ToEven), -127, 127) * scales[r];
                     quantized[r * n + c] = q;
-                    var error = (x - q) / d;
-                    for (var k = c + 1; k < n; k++)
-                        w[r * n + k] -= error * u[c * n + k];
+                    SubtractScaled(w.AsSpan(r * n + c + 1, n - c - 1), u.AsSpan(c * n + c + 1, n - c - 1), (x - q) / d);
                 }
             }
             Store(values, quantized, order);
@@ -250,52 +248,44 @@ internal static class GptqRounding
         }
 
         /// <summary>U with H⁻¹ = Uᵀ U (upper Cholesky factor of the inverse), or null when H is not positive definite.</summary>
+        /// <remarks>
+        /// Without forming H⁻¹: with J the order-reversing permutation and J H J = L Lᵀ, H⁻¹ = (J L⁻¹ J)ᵀ (J L⁻¹ J) and
+        /// J L⁻¹ J is upper triangular, so one Cholesky factorisation and one triangular inverse give U.
+        /// </remarks>
         private static double[]? UpperCholeskyOfInverse(double[] h, int n)
         {
-            var l = Cholesky(h, n);
+            var reversed = new double[n * n];
+            for (var i = 0; i < n; i++)
+                for (var j = 0; j < n; j++)
+                    reversed[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)];
+            var l = Cholesky(reversed, n);
             if (l is null)
                 return null;
-            // L⁻¹ (lower triangular), then H⁻¹ = L⁻ᵀ L⁻¹.
-            var inverseL = new double[n * n];
-            for (var i = 0; i < n; i++)
+            // Row j of inverseT is column j of L⁻¹ (forward substitution of L x = e_j), so every inner loop reads rows.
+            var inverseT = reversed;
+            Array.Clear(inverseT);
+            for (var j = 0; j < n; j++)
             {
-                inverseL[i * n + i] = 1 / l[i * n + i];
-                for (var j = 0; j < i; j++)
-                {
-                    double sum = 0;
-                    for (var k = j; k < i; k++)
-                        sum += l[i * n + k] * inverseL[k * n + j];
-                    inverseL[i * n + j] = -sum / l[i * n + i];
-                }
+                var x = inverseT.AsSpan(j * n, n);
+                x[j] = 1 / l[j * n + j];
+                for (var i = j + 1; i < n; i++)
+                    x[i] = -Dot(l.AsSpan(i * n + j, i - j), x.Slice(j, i - j)) / l[i * n + i];
             }
-            var inverse = new double[n * n];
-            for (var i = 0; i < n; i++)
-                for (var j = 0; j <= i; j++)
-                {
-                    double sum = 0;
-                    for (var k = i; k < n; k++)
-                        sum += inverseL[k * n + i] * inverseL[k * n + j];
-                    inverse[i * n + j] = inverse[j * n + i] = sum;
-                }
-            var lower = Cholesky(inverse, n);
-            if (lower is null)
-                return null;
-            var upper = new double[n * n];
-            for (var i = 0; i < n; i++)
-                for (var j = i; j < n; j++)
-                    upper[i * n + j] = lower[j * n + i];
+            var upper = l;
+            for (var a = 0; a < n; a++)
+                for (var b = 0; b < n; b++)
+                    upper[a * n + b] = inverseT[(n - 1 - b) * n + (n - 1 - a)];
             return upper;
         }
 
+        /// <summary>Lower Cholesky factor of a symmetric matrix, or null when it is not positive definite.</summary>
         private static double[]? Cholesky(double[] a, int n)
         {
             var l = new double[n * n];
             for (var i = 0; i < n; i++)
                 for (var j = 0; j <= i; j++)
                 {
-                    var sum = a[i * n + j];
-                    for (var k = 0; k < j; k++)
-                        sum -= l[i * n + k] * l[j * n + k];
+                    var sum = a[i * n + j] - Dot(l.AsSpan(i * n, j), l.AsSpan(j * n, j));
                     if (i == j)
                     {
                         if (!(sum > 0))
@@ -306,6 +296,29 @@ internal static class GptqRounding
                         l[i * n + j] = sum / l[j * n + j];
                 }
             return l;
+        }
+
+        private static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
+        {
+            var sum = Vector<double>.Zero;
+            var i = 0;
+            for (; i <= a.Length - Vector<double>.Count; i += Vector<double>.Count)
+                sum += new Vector<double>(a[i..]) * new Vector<double>(b[i..]);
+            var total = Vector.Sum(sum);
+            for (; i < a.Length; i++)
+                total += a[i] * b[i];
+            return total;
+        }
+
+        /// <summary>target −= factor × source, element by element.</summary>
+        private static void SubtractScaled(Span<double> target, ReadOnlySpan<double> source, double factor)
+        {
+            var i = 0;
+            var f = new Vector<double>(factor);
+            for (; i <= target.Length - Vector<double>.Count; i += Vector<double>.Count)
+                (new Vector<double>(target[i..]) - f * new Vector<double>(source[i..])).CopyTo(target[i..]);
+            for (; i < target.Length; i++)
+                target[i] -= factor * source[i];
         }
     }
 }
