@@ -41,9 +41,10 @@ internal static class QuantizeCommand
         });
         var rounding = new Option<string>("--weight-rounding") { Description = "nearest: each weight to its nearest int8 step; gptq: rounding errors compensated through each layer's input statistics on the calibration images (slower to make, closer to float)", DefaultValueFactory = _ => "nearest" }
             .AcceptOnlyFromAmong("nearest", "gptq");
+        var equalize = new Option<bool>("--equalize") { Description = "Even out the channels of convolution outputs before calibration (rescaled in the producing and the reading convolutions; the float function is unchanged)" };
         var command = new Command("quantize", "Quantize a float model to int8 (QDQ, per-channel weights), calibrated on real images")
         {
-            file, calibrate, images, method, output, floatOutput, floatHead, exclude, percentile, rounding,
+            file, calibrate, images, method, output, floatOutput, floatHead, exclude, percentile, rounding, equalize,
         };
         var model = new ModelCommandOptions(command, modelRequired: false);
 
@@ -76,6 +77,7 @@ internal static class QuantizeCommand
             {
                 Method = parse.GetValue(method) switch { "percentile" => CalibrationMethod.Percentile, "entropy" => CalibrationMethod.Entropy, "mse" => CalibrationMethod.Mse, _ => CalibrationMethod.MinMax },
                 WeightRounding = parse.GetValue(rounding) == "gptq" ? WeightRounding.Gptq : WeightRounding.Nearest,
+                Equalize = parse.GetValue(equalize),
                 IntraOpThreads = threads,
                 FloatOutputPath = parse.GetValue(floatOutput),
                 FloatHead = parse.GetValue(floatHead),

@@ -55,6 +55,8 @@ public static class ModelQuantizer
         if (plan.Compute.Count == 0)
             throw new InvalidDataException($"{modelPath}: no Conv, MatMul or Gemm with constant float weights: nothing to quantize");
 
+        if (options.Equalize)
+            ChannelEqualization.Apply(model, images, preprocessing.CropHeight, preprocessing.CropWidth, options);
         var ranges = ActivationCalibrator.Run(model, plan.Tensors, images, preprocessing.CropHeight, preprocessing.CropWidth, options);
         var weightScales = options.WeightRounding == WeightRounding.Gptq
             ? GptqRounding.Apply(model, plan.Compute, images, preprocessing.CropHeight, preprocessing.CropWidth, options)

@@ -14,6 +14,9 @@ public sealed record QuantizationOptions
     /// <summary>Conv/MatMul/Gemm nodes (by name, or first output when unnamed) to leave in float.</summary>
     public IReadOnlyCollection<string> Exclude { get; init; } = [];
 
+    /// <summary>Even out the channels of convolution outputs before calibration (<see cref="ChannelEqualization"/>).</summary>
+    public bool Equalize { get; init; }
+
     /// <summary>How weights are rounded: nearest, or GPTQ against the calibration images' layer inputs.</summary>
     public WeightRounding WeightRounding { get; init; }
 

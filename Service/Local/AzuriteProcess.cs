@@ -79,7 +79,7 @@ public sealed class AzuriteProcess : IAsyncDisposable
         }
     }
 
-    private static readonly TimeSpan UnannouncedGrace = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan UnannouncedGrace = TimeSpan.FromSeconds(30);
 
     private static async Task<AzuriteProcess> StartOnceAsync(AzuriteOptions options, CancellationToken cancellationToken)
     {
@@ -145,8 +145,9 @@ public sealed class AzuriteProcess : IAsyncDisposable
             foreach (var (_, port) in services)
             {
                 // Ready when Azurite says it listens and the port answers. A port that answers while Azurite has not said so
-                // may be another process's (Azurite then exits within a second, unable to bind it); after a few seconds
-                // of answering with Azurite still running, it is taken as ready (an Azurite whose wording is not known).
+                // may be another process's (Azurite then exits, unable to bind it: within a second, or several on a loaded
+                // machine); after 30 s of answering with Azurite still running, it is taken as ready (an Azurite whose
+                // wording is not known, from AZURITE_PATH).
                 DateTime? answeringSince = null;
                 while (true)
                 {

@@ -20,7 +20,7 @@ public class AzuriteStartTests
             BlobPort = port,
             QueuePort = null,
             TablePort = null,
-            StartTimeout = TimeSpan.FromSeconds(30),
+            StartTimeout = TimeSpan.FromSeconds(90),
         }));
         Assert.StartsWith("Azurite exited with code", e.Message);
         Assert.Contains("EADDRINUSE", e.Message);
