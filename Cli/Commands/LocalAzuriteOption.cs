@@ -64,8 +64,11 @@ internal sealed class LocalAzuriteOption
         }
         if (mode == Off)
             return null;
-        if (mode == Auto && await AzuriteProcess.IsListeningAsync(DevelopmentBlobPort, cancellationToken)
-                         && await AzuriteProcess.IsListeningAsync(DevelopmentTablePort, cancellationToken))
+        var (blob, queue, table) = mode == Auto
+            ? (await AzuriteProcess.IsListeningAsync(DevelopmentBlobPort, cancellationToken), await AzuriteProcess.IsListeningAsync(DevelopmentQueuePort, cancellationToken),
+                await AzuriteProcess.IsListeningAsync(DevelopmentTablePort, cancellationToken))
+            : (false, false, false);
+        if (blob && table)
         {
             console.Info($"storage: the Azurite already answering on 127.0.0.1:{DevelopmentBlobPort} (blob) and :{DevelopmentTablePort} (table)");
             return null;
@@ -81,9 +84,7 @@ internal sealed class LocalAzuriteOption
             throw new UsageException($"{e.Message}: {AzuriteInstall.InstallHint}");
         }
         var data = Path.GetFullPath(parse.GetValue(Data) ?? DefaultDataFolder);
-        var defaultPorts = mode == Auto && !await AzuriteProcess.IsListeningAsync(DevelopmentBlobPort, cancellationToken)
-            && !await AzuriteProcess.IsListeningAsync(DevelopmentQueuePort, cancellationToken)
-            && !await AzuriteProcess.IsListeningAsync(DevelopmentTablePort, cancellationToken);
+        var defaultPorts = mode == Auto && !blob && !queue && !table;
         var started = await StartedAzurite.StartAsync(executable, data, defaultPorts, cancellationToken);
         _storage.Started = started.Process.ConnectionString;
         var azurite = started.Process;

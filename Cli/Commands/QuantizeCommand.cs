@@ -105,7 +105,7 @@ internal static class QuantizeCommand
                 counts.Count == 0 ? "none" : string.Join(", ", counts.Select(c => $"{c.Key} {c.Value}"));
             var upgrades = (report.UpcastFromFloat16 ? "; float16 upcast to float32" : "") + (report.OriginalOpset < 13 ? $"; opset {report.OriginalOpset} → 13" : "");
             console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"wrote {report.OutputPath}: int8 {Counts(report.Int8Operators)}; float {Counts(report.FloatOperators)}; {report.QuantizedTensors} activations quantized, {options.Method.ToString().ToLowerInvariant()} calibration on {calibration.Count} images (sha256 {calibration.Sha256[..12]}), {report.FileBytes / 1e6:F1} MB{upgrades}"));
+                $"wrote {report.OutputPath}: int8 {Counts(report.Int8Operators)}; float {Counts(report.FloatOperators)}; {report.QuantizedTensors} activations quantized, {options.Method.ToString().ToLowerInvariant()} calibration on {calibration.Count} images (sha256 {calibration.Sha256[..12]}), {report.FileBytes / 1e6:F1} MB{upgrades}{(options.Equalize ? $"; {report.EqualizedConvolutions} convolutions equalised" : "")}"));
             return Task.FromResult(CommandTree.Success);
         });
         return command;

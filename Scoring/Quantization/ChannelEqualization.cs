@@ -1,6 +1,4 @@
-using System.Runtime.InteropServices;
 using ConvNeXt.Batch.Scoring.Onnx.Proto;
-using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 
 namespace ConvNeXt.Batch.Scoring.Quantization;
@@ -152,8 +150,7 @@ internal static class ChannelEqualization
                     values[i] = (float)(values[i] * factors[c]);
             }
         }
-        tensor.FloatData.Clear();
-        tensor.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan()));
+        QdqRewriter.SetFloatValues(tensor, values);
     }
 
     private sealed record Group(NodeProto Producer, string Activation, string Quantized, List<(NodeProto Conv, int Offset)> Consumers);

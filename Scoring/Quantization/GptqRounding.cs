@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Runtime.InteropServices;
 using ConvNeXt.Batch.Scoring.Onnx.Proto;
 using Microsoft.ML.OnnxRuntime;
 
@@ -24,9 +23,10 @@ internal static class GptqRounding
     // A patch per this many output positions at most, per image: H converges long before every position is seen.
     private const int PositionsPerImage = 256;
 
+    /// <param name="notes">Gets a line for each layer whose input statistics could not be factorised (rounded to nearest instead).</param>
     /// <returns>Per-channel scales of each weight initializer it rounded, by initializer name.</returns>
     public static Dictionary<string, float[]> Apply(ModelProto model, IReadOnlyDictionary<NodeProto, int> compute,
-        CalibrationImages images, int height, int width, QuantizationOptions options)
+        CalibrationImages images, int height, int width, QuantizationOptions options, ICollection<string> notes)
     {
         var graph = model.Graph;
         var initializers = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
@@ -54,7 +54,11 @@ internal static class GptqRounding
 
         var scales = new Dictionary<string, float[]>(StringComparer.Ordinal);
         foreach (var layer in layers)
+        {
             scales[layer.Weight.Name] = layer.Round();
+            if (layer.RoundedToNearest)
+                notes.Add($"{layer.Node.OpType} '{QdqPlan.Name(layer.Node)}': its input statistics on the calibration images are not positive definite; weights rounded to nearest, not by GPTQ");
+        }
         return scales;
     }
 
@@ -71,6 +75,9 @@ internal static class GptqRounding
 
         public NodeProto Node { get; }
         public TensorProto Weight { get; }
+
+        /// <summary>Set when GPTQ could not run for this layer and <see cref="Round"/> fell back to nearest rounding.</summary>
+        public bool RoundedToNearest { get; private set; }
 
         private Layer(NodeProto node, int axis, TensorProto weight, int rows, int columns)
         {
@@ -218,7 +225,7 @@ internal static class GptqRounding
                 for (var r = 0; r < _rows; r++)
                 {
                     var x = w[r * n + c];
-                    var q = Math.Clamp(Math.Round(x / scales[r], MidpointRounding.ToEven), -127, 127) * scales[r];
+                    var q = QuantizationParameters.WeightLevel(x, scales[r]) * (double)scales[r];
                     quantized[r * n + c] = q;
                     SubtractScaled(w.AsSpan(r * n + c + 1, n - c - 1), u.AsSpan(c * n + c + 1, n - c - 1), (x - q) / d);
                 }
@@ -229,9 +236,10 @@ internal static class GptqRounding
 
         private float[] NearestOnly(float[] values, double[] w, float[] scales, int[] order)
         {
+            RoundedToNearest = true;
             for (var r = 0; r < _rows; r++)
                 for (var c = 0; c < _columns; c++)
-                    w[r * _columns + c] = Math.Clamp(Math.Round(w[r * _columns + c] / scales[r], MidpointRounding.ToEven), -127, 127) * scales[r];
+                    w[r * _columns + c] = QuantizationParameters.WeightLevel(w[r * _columns + c], scales[r]) * (double)scales[r];
             Store(values, w, order);
             return scales;
         }
@@ -243,8 +251,7 @@ internal static class GptqRounding
             for (var r = 0; r < _rows; r++)
                 for (var c = 0; c < n; c++)
                     values[_axis == 0 ? r * n + order[c] : order[c] * _rows + r] = (float)rounded[r * n + c];
-            Weight.FloatData.Clear();
-            Weight.RawData = Google.Protobuf.ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan()));
+            QdqRewriter.SetFloatValues(Weight, values);
         }
 
         /// <summary>U with H⁻¹ = Uᵀ U (upper Cholesky factor of the inverse), or null when H is not positive definite.</summary>

@@ -15,7 +15,7 @@ namespace ConvNeXt.Batch.Scoring.Quantization;
 /// activations uint8, weights int8 per channel; see
 /// https://onnxruntime.ai/docs/performance/model-optimizations/quantization.html). The steps:
 /// float16 → float32, drop inference no-ops, opset 13, plan (<see cref="QdqPlan"/>), calibrate on
-/// real images (<see cref="ActivationCalibrator"/>), optionally round the weights by GPTQ
+/// real images (<see cref="ActivationCalibrator"/>, after <see cref="ChannelEqualization"/> when asked), optionally round the weights by GPTQ
 /// (<see cref="GptqRounding"/>), rewrite (<see cref="QdqRewriter"/>), carry the metadata over, and load the result in ONNX Runtime before returning, so a written file is one
 /// that runs.
 /// </summary>
@@ -51,15 +51,14 @@ public static class ModelQuantizer
             SetMetadata(baseline, properties, metadata with { Preprocessing = preprocessing, Labels = labels ?? metadata.Labels, Precision = "fp32" });
             OnnxModelFile.Write(baseline, floatPath);
         }
-        var plan = QdqPlan.Create(graph, options.FloatHead, options.Exclude, options.ConcatSharesParameters);
+        var plan = QdqPlan.Create(graph, options.FloatHead, options.Exclude);
         if (plan.Compute.Count == 0)
             throw new InvalidDataException($"{modelPath}: no Conv, MatMul or Gemm with constant float weights: nothing to quantize");
 
-        if (options.Equalize)
-            ChannelEqualization.Apply(model, images, preprocessing.CropHeight, preprocessing.CropWidth, options);
+        var equalized = options.Equalize ? ChannelEqualization.Apply(model, images, preprocessing.CropHeight, preprocessing.CropWidth, options) : 0;
         var ranges = ActivationCalibrator.Run(model, plan.Tensors, images, preprocessing.CropHeight, preprocessing.CropWidth, options);
         var weightScales = options.WeightRounding == WeightRounding.Gptq
-            ? GptqRounding.Apply(model, plan.Compute, images, preprocessing.CropHeight, preprocessing.CropWidth, options)
+            ? GptqRounding.Apply(model, plan.Compute, images, preprocessing.CropHeight, preprocessing.CropWidth, options, plan.Notes)
             : null;
         QdqRewriter.Apply(graph, plan, ranges, weightScales);
 
@@ -73,10 +72,11 @@ public static class ModelQuantizer
             Calibration = new CalibrationRecord(options.Method.ToString().ToLowerInvariant(), images.Count, images.Sha256)
             {
                 WeightRounding = options.WeightRounding.ToString().ToLowerInvariant(),
+                Equalized = options.Equalize,
             },
         };
         SetMetadata(model, properties, quantizedMetadata);
-        var rounding = options.WeightRounding == WeightRounding.Gptq ? ", GPTQ weight rounding" : "";
+        var rounding = (options.Equalize ? ", channels equalised" : "") + (options.WeightRounding == WeightRounding.Gptq ? ", GPTQ weight rounding" : "");
         model.DocString = $"int8 QDQ ({options.Method.ToString().ToLowerInvariant()} calibration on {images.Count} images{rounding}) of: {model.DocString}";
 
         var folder = Path.GetDirectoryName(Path.GetFullPath(outputPath));
@@ -109,6 +109,7 @@ public static class ModelQuantizer
             UpcastFromFloat16 = upcast,
             OriginalOpset = opset,
             FileBytes = new FileInfo(outputPath).Length,
+            EqualizedConvolutions = equalized,
         };
     }
 

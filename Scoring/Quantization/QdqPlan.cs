@@ -68,8 +68,7 @@ internal sealed class QdqPlan
 
     /// <param name="floatHead">Leave the classifier head (the last Conv/MatMul/Gemm before each graph output) in float.</param>
     /// <param name="exclude">Nodes (by name, or by first output when unnamed) to leave in float, as ORT's <c>nodes_to_exclude</c>.</param>
-    /// <param name="concatSharesParameters">Quantize an int8 Concat's inputs with the Concat output's scale and zero point.</param>
-    public static QdqPlan Create(GraphProto graph, bool floatHead = false, IReadOnlyCollection<string>? exclude = null, bool concatSharesParameters = true)
+    public static QdqPlan Create(GraphProto graph, bool floatHead = false, IReadOnlyCollection<string>? exclude = null)
     {
         var plan = new QdqPlan();
         var initializers = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
@@ -163,10 +162,9 @@ internal sealed class QdqPlan
         // is rounded twice. Quantizing the inputs with the output's parameters rounds once, at the
         // resolution the output has anyway, and the int8 Concat becomes a copy.
         var graphInputs = graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
-        if (concatSharesParameters)
-            foreach (var concat in plan.DataNodes.Where(n => n.OpType == "Concat"))
-                foreach (var input in concat.Input.Where(i => i.Length > 0 && !graphInputs.Contains(i)))
-                    plan.SharedParameters.TryAdd(input, concat.Output[0]);
+        foreach (var concat in plan.DataNodes.Where(n => n.OpType == "Concat"))
+            foreach (var input in concat.Input.Where(i => i.Length > 0 && !graphInputs.Contains(i)))
+                plan.SharedParameters.TryAdd(input, concat.Output[0]);
 
         foreach (var node in graph.Node.Where(n => n.OpType is "Conv" or "MatMul" or "Gemm" && !plan.Compute.ContainsKey(n) && !plan.KeptFloat.Contains(n)))
             plan.Notes.Add($"{node.OpType} '{Name(node)}' left in float: its weight is not a constant float tensor of the expected shape (or Gemm has alpha/beta/transA)");

@@ -106,7 +106,7 @@ internal static class QdqRewriter
         for (var i = 0; i < values.Length; i++)
         {
             var c = axis == 0 ? i / inner : i % stride;
-            quantized[i] = unchecked((byte)(sbyte)Math.Clamp((int)MathF.Round(values[i] / scales[c], MidpointRounding.ToEven), -127, 127));
+            quantized[i] = unchecked((byte)(sbyte)QuantizationParameters.WeightLevel(values[i], scales[c]));
         }
         var name = weight.Name;
         var q = AddInitializer(graph, initializers, name + "_quantized", DataType.Int8, dims, quantized);
@@ -160,5 +160,12 @@ internal static class QdqRewriter
         if (tensor.DataLocation == TensorProto.Types.DataLocation.External)
             throw new InvalidDataException($"{tensor.Name}: weights in external data files are not supported");
         return tensor.RawData.IsEmpty ? tensor.FloatData.ToArray() : MemoryMarshal.Cast<byte, float>(tensor.RawData.Span).ToArray();
+    }
+
+    /// <summary>Replaces a float32 tensor's values (as raw data), the inverse of <see cref="FloatValues"/>.</summary>
+    internal static void SetFloatValues(TensorProto tensor, float[] values)
+    {
+        tensor.FloatData.Clear();
+        tensor.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan()));
     }
 }

@@ -20,9 +20,6 @@ public sealed record QuantizationOptions
     /// <summary>How weights are rounded: nearest, or GPTQ against the calibration images' layer inputs.</summary>
     public WeightRounding WeightRounding { get; init; }
 
-    /// <summary>An int8 Concat's inputs take its output's scale and zero point (one rounding instead of two).</summary>
-    public bool ConcatSharesParameters { get; init; } = true;
-
     /// <summary>Threads of the calibration session; 0: one per core.</summary>
     public int IntraOpThreads { get; init; }
 

@@ -21,4 +21,7 @@ public readonly record struct QuantizationParameters(float Scale, int ZeroPoint)
 
     /// <summary>Symmetric int8 over [−127, 127] (ORT keeps −128 out so that negation cannot overflow).</summary>
     public static float SymmetricScale(float maxAbs) => maxAbs > 0 && float.IsFinite(maxAbs) ? maxAbs / 127f : 1f;
+
+    /// <summary>The int8 level of a weight on a symmetric grid: nearest step, ties to even, within ±127.</summary>
+    public static int WeightLevel(double value, double scale) => (int)Math.Clamp(Math.Round(value / scale, MidpointRounding.ToEven), -127, 127);
 }

@@ -16,4 +16,6 @@ public sealed record QuantizationReport
     /// <summary>The model's opset before it was moved to 13 for per-channel quantization.</summary>
     public required long OriginalOpset { get; init; }
     public required long FileBytes { get; init; }
+    /// <summary>Convolutions whose output channels <see cref="ChannelEqualization"/> rescaled (0 without <c>Equalize</c>).</summary>
+    public int EqualizedConvolutions { get; init; }
 }

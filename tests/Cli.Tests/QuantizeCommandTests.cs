@@ -25,7 +25,7 @@ public class QuantizeCommandTests(AttoModelFixture atto) : IClassFixture<AttoMod
     }
 
     [Fact]
-    public async Task Gptq_rounding_with_mse_calibration_is_recorded_and_the_model_predicts_as_the_nearest_one_does()
+    public async Task Gptq_rounding_with_mse_calibration_is_recorded_and_changes_the_int8_weights_not_the_graph()
     {
         var dir = CliRunner.TempDirectory();
         var gptq = Path.Combine(dir, "gptq.onnx");
@@ -45,6 +45,19 @@ public class QuantizeCommandTests(AttoModelFixture atto) : IClassFixture<AttoMod
         Assert.NotEmpty(weights);
         Assert.Contains(weights, w => !w.RawData.Span.SequenceEqual(nearestGraph[w.Name].RawData.Span));
         Assert.Equal(nearestGraph.Count, gptqGraph.Initializer.Count);
+    }
+
+    [Fact]
+    public async Task Equalize_rescales_squeezenets_convolutions_and_is_recorded()
+    {
+        var dir = CliRunner.TempDirectory();
+        var output = Path.Combine(dir, "sq-int8.onnx");
+        var result = await CliRunner.RunOkAsync("model", "quantize", Repository.SqueezeNet, "--preprocessing", "caffe", "--labels", Repository.LabelsFile,
+            "--calibrate", Repository.ImagenetVal100, "--images", "2", "--equalize", "--output", output);
+        // conv1 and the 24 fire convolutions; conv10 feeds the pooled output and is left alone.
+        Assert.EndsWith("; 25 convolutions equalised", result.Out.Trim());
+        Assert.True(OnnxModelInfo.Read(output).Metadata.Calibration!.Equalized);
+        Assert.Contains("channels equalised", ModelProto.Parser.ParseFrom(File.ReadAllBytes(output)).DocString);
     }
 
     [Fact]

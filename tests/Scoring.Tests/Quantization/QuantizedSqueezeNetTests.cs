@@ -76,6 +76,18 @@ public class QuantizedSqueezeNetTests(QuantizedSqueezeNetFixture run) : IClassFi
         Assert.DoesNotContain(graph.Node, n => n.OpType == "Relu");
         Assert.All(graph.Node.Where(n => n.OpType == "QuantizeLinear"), n => Assert.Equal((int)DataType.Uint8, initializers[n.Input[2]].DataType));
         Assert.All(graph.Node.Where(n => n.OpType is "Concat" or "MaxPool"), n => Assert.All(n.Input, i => Assert.Equal("DequantizeLinear", producers[i].OpType)));
+        // Each Concat's inputs were quantized with the Concat output's scale and zero point: one rounding, and the int8
+        // Concat is a copy.
+        foreach (var concat in graph.Node.Where(n => n.OpType == "Concat"))
+        {
+            var output = Assert.Single(readers[concat.Output[0]], r => r.OpType == "QuantizeLinear");
+            foreach (var input in concat.Input)
+            {
+                var dequantize = producers[input];
+                Assert.Equal(initializers[output.Input[1]].RawData, initializers[dequantize.Input[1]].RawData);
+                Assert.Equal(initializers[output.Input[2]].RawData, initializers[dequantize.Input[2]].RawData);
+            }
+        }
         // Softmax reads float, and the output is float32.
         var softmax = Assert.Single(graph.Node, n => n.OpType == "Softmax");
         Assert.NotEqual("DequantizeLinear", producers[softmax.Input[0]].OpType);
@@ -94,7 +106,7 @@ public class QuantizedSqueezeNetTests(QuantizedSqueezeNetFixture run) : IClassFi
     {
         var info = OnnxModelInfo.Read(run.Int8Path);
         Assert.Equal("int8", info.Metadata.Quantized);
-        Assert.Equal(new CalibrationRecord("percentile", 100, run.Calibration.Sha256) { WeightRounding = "gptq" }, info.Metadata.Calibration);
+        Assert.Equal(new CalibrationRecord("percentile", 100, run.Calibration.Sha256) { WeightRounding = "gptq", Equalized = true }, info.Metadata.Calibration);
         Assert.Matches("^[0-9a-f]{64}$", run.Calibration.Sha256);
         var caffe = PreprocessingSettings.Caffe();
         var recorded = info.Metadata.Preprocessing!;
