@@ -72,13 +72,16 @@ public sealed class ThroughputBenchmarkTests(TinyConvNeXtFixture model) : IClass
     public async Task A_fixed_batch_model_is_measured_at_its_own_batch_with_a_warning()
     {
         var warnings = new List<string>();
-        var options = new ThroughputBenchmarkOptions { Files = Files(), Models = [Repository.SqueezeNet], BatchSizes = [4], Warmup = 0, Iterations = 3 };
+        var options = new ThroughputBenchmarkOptions { Files = Files(), Models = [model.ModelPath, Repository.SqueezeNet], BatchSizes = [4], Warmup = 0, Iterations = 3 };
 
         var report = await new ThroughputBenchmark(options, Load, Pipeline, warnings.Add).RunAsync();
 
-        var run = Assert.Single(report.Runs);
+        var run = report.Runs.Single(r => r.Model == "squeezenet1.1-fp16");
         Assert.Equal((1, 4, 3), (run.BatchSize, run.RequestedBatchSize, run.ModelOnlyBatches));
         Assert.Equal("squeezenet1.1-fp16 has a fixed batch size of 1: --batch-size 4 cannot apply, measuring batch 1", Assert.Single(warnings));
+        // Paired with the baseline at the batch size asked for, labelled with the batch it ran at.
+        var ratio = Assert.Single(report.Ratios);
+        Assert.Equal(("squeezenet1.1-fp16", 1), (ratio.Model, ratio.BatchSize));
     }
 
     [Fact]
